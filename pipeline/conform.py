@@ -1,0 +1,157 @@
+"""Conform one shot to a deliverable's picture and sound format, as ffmpeg-python filter chains.
+
+Picture: timestamps from zero, constant frame rate (duplicate/drop), the shot's frames, square pixels
+scaled to fit (pad) or fill (crop) the raster, BT.709 limited range, tagged. Rotation is applied by
+ffmpeg's decoder before these filters run, so they see the picture as displayed.
+
+Sound: 48 kHz stereo, the stream's start-time offset against the picture kept (silence in front when
+the audio starts late), trimmed or padded to the picture's length to the sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+import ffmpeg
+
+from pipeline.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo
+from pipeline.sequence import ShotSpan
+from pipeline.timebase import format_rate, frames_to_samples, round_half_up
+
+SCALE_FLAGS = "lanczos+accurate_rnd+full_chroma_int"
+OUTPUT_COLOR = {"color_primaries": "bt709", "color_trc": "bt709", "colorspace": "bt709", "range": "tv"}
+
+# Matrix names in probe's vocabulary mapped to the scale filter's in_color_matrix vocabulary.
+_SCALE_MATRIX = {"bt709": "bt709", "bt470bg": "bt470", "smpte170m": "smpte170m",
+                 "smpte240m": "smpte240m", "bt2020nc": "bt2020", "bt2020c": "bt2020"}
+
+
+@dataclass(frozen=True)
+class PictureFormat:
+    """The raster and rate every shot is conformed to."""
+
+    width: int
+    """Frame width in pixels."""
+    height: int
+    """Frame height in pixels."""
+    frame_rate: Fraction
+    """Frames per second."""
+    pix_fmt: str
+    """Pixel format handed to the encoder."""
+    fit: Literal["pad", "crop"]
+    """``pad`` keeps the whole picture; ``crop`` fills the frame."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a scaled source picture lands in the frame."""
+
+    scaled_width: int
+    """Width the source is scaled to, in pixels."""
+    scaled_height: int
+    """Height the source is scaled to, in pixels."""
+    x: int
+    """Pad: left edge of the picture in the frame. Crop: left edge of the frame in the picture."""
+    y: int
+    """Pad: top edge of the picture in the frame. Crop: top edge of the frame in the picture."""
+
+
+def _even(value: Fraction) -> int:
+    return 2 * round_half_up(value / 2)
+
+
+def place(source: VideoStreamInfo, target: PictureFormat) -> Placement:
+    """Scale factor and offsets for square pixels fitted into (pad) or filling (crop) the target."""
+    shown_height = Fraction(source.display_height)
+    shown_width = shown_height * source.display_aspect_ratio
+    fits = (target.width / shown_width, target.height / shown_height)
+    scale = min(fits) if target.fit == "pad" else max(fits)
+    if scale == fits[0]:
+        width, height = target.width, _even(shown_height * scale)
+    else:
+        width, height = _even(shown_width * scale), target.height
+    if target.fit == "pad":
+        width, height = min(width, target.width), min(height, target.height)
+        x, y = (target.width - width) // 2, (target.height - height) // 2
+    else:
+        width, height = max(width, target.width), max(height, target.height)
+        x, y = (width - target.width) // 2, (height - target.height) // 2
+    # Even offsets keep chroma samples aligned in 4:2:x formats.
+    return Placement(width, height, x - x % 2, y - y % 2)
+
+
+def source_color_matrix(source: VideoStreamInfo) -> str:
+    """The YUV matrix to decode with: the tagged one, else BT.709 for HD and BT.601 for SD sizes."""
+    if source.color_matrix in _SCALE_MATRIX:
+        return _SCALE_MATRIX[source.color_matrix]
+    return "bt709" if max(source.display_width, source.display_height) >= 1280 else "smpte170m"
+
+
+def conform_video(stream, source: VideoStreamInfo, span: ShotSpan, target: PictureFormat):
+    """The shot's frames, conformed to ``target``: exactly ``span.frame_count`` frames."""
+    placement = place(source, target)
+    stream = (
+        stream.filter("setpts", "PTS-STARTPTS")
+        .filter("fps", fps=format_rate(target.frame_rate), round="near")
+        .filter("trim", start_frame=span.source_start_frame,
+                end_frame=span.source_start_frame + span.frame_count)
+        .filter("setpts", "PTS-STARTPTS")
+        # A source a frame short of the promised count (rate rounding) holds its last frame.
+        .filter("tpad", stop=-1, stop_mode="clone")
+        .filter("trim", end_frame=span.frame_count)
+        .filter(
+            "scale",
+            placement.scaled_width,
+            placement.scaled_height,
+            flags=SCALE_FLAGS,
+            in_color_matrix=source_color_matrix(source),
+            out_color_matrix="bt709",
+            in_range="pc" if source.color_range == "pc" else "tv",
+            out_range="tv",
+        )
+    )
+    if target.fit == "pad":
+        stream = stream.filter("pad", target.width, target.height, placement.x, placement.y, color="black")
+    else:
+        stream = stream.filter("crop", target.width, target.height, placement.x, placement.y)
+    return (
+        stream.filter("setsar", "1")
+        .filter("format", target.pix_fmt)
+        .filter("setparams", **OUTPUT_COLOR)
+    )
+
+
+def audio_offset_samples(media: MediaInfo, sample_rate: int) -> int:
+    """How many samples the audio starts after the picture (negative: before)."""
+    assert media.audio is not None
+    return round_half_up((media.audio.start_time_s - media.video.start_time_s) * sample_rate)
+
+
+def conform_audio(stream, media: MediaInfo, span: ShotSpan, frame_rate: Fraction, sample_rate: int):
+    """The shot's sound at ``sample_rate`` stereo: exactly ``span.sample_count`` samples, in sync."""
+    audio: AudioStreamInfo = media.audio
+    stream = stream.filter("aresample", sample_rate, resampler="soxr")
+    if audio.channels == 1:
+        # Dual mono at full level, as broadcasters expect, rather than a -3 dB centre spread.
+        stream = stream.filter("pan", "stereo|c0=c0|c1=c0")
+    stream = stream.filter("aformat", sample_rates=sample_rate, channel_layouts="stereo")
+    stream = stream.filter("asetpts", "PTS-STARTPTS")
+    offset = audio_offset_samples(media, sample_rate)
+    if offset > 0:
+        stream = stream.filter("adelay", delays=f"{offset}S", all=1)
+    elif offset < 0:
+        stream = stream.filter("atrim", start_sample=-offset).filter("asetpts", "PTS-STARTPTS")
+    first_sample = frames_to_samples(span.source_start_frame, frame_rate, sample_rate)
+    return (
+        stream.filter("atrim", start_sample=first_sample, end_sample=first_sample + span.sample_count)
+        .filter("asetpts", "PTS-STARTPTS")
+        .filter("apad", whole_len=span.sample_count)
+        .filter("atrim", end_sample=span.sample_count)
+    )
+
+
+def silence(sample_rate: int = 48000):
+    """An endless stereo silence source for shots whose source has no audio; trim it per use."""
+    return ffmpeg.input(f"anullsrc=r={sample_rate}:cl=stereo", f="lavfi").audio

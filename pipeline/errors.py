@@ -1,0 +1,63 @@
+"""The error types every layer raises, each tied to the CLI exit code a user sees.
+
+Like PyAV's errors they also subclass the matching built-in, so callers can catch what they expect.
+"""
+
+
+class PostprodError(Exception):
+    """Base of every error postprod raises on purpose."""
+
+    exit_code = 1
+
+
+class JobError(PostprodError, ValueError):
+    """A job file, preset or command-line request is invalid (exit 2)."""
+
+    exit_code = 2
+
+
+class MediaError(PostprodError, ValueError):
+    """An input file is missing, unreadable or unsupported (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class RenderError(PostprodError, RuntimeError):
+    """ffmpeg failed, or an output failed verification against its plan (exit 4)."""
+
+    exit_code = 4
+
+
+class FFmpegError(RenderError):
+    """ffmpeg exited non-zero; carries the command and the last lines of its stderr."""
+
+    def __init__(self, argv: list[str], returncode: int, stderr_tail: list[str]):
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        tail = "\n  ".join(stderr_tail) or "(ffmpeg printed nothing on stderr)"
+        super().__init__(f"ffmpeg exited with code {returncode}:\n  {tail}")
+
+    @property
+    def transient(self) -> bool:
+        """True when ffmpeg was killed by a signal (out of memory, shutdown), not refused its input."""
+        return self.returncode < 0
+
+
+class VerificationError(RenderError):
+    """A rendered output does not have the properties its plan promised."""
+
+    def __init__(self, path, mismatches: list[str]):
+        self.path = str(path)
+        self.mismatches = mismatches
+        listing = "\n  ".join(mismatches)
+        super().__init__(f"{self.path} failed verification:\n  {listing}")
+
+
+class MissingCapabilityError(RenderError):
+    """The ffmpeg binary lacks an encoder or filter the job needs."""

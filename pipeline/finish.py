@@ -1,0 +1,71 @@
+"""Finishing a job without an orchestrator: probe, plan, render and verify, write the manifest.
+
+The Prefect flow in ``flows/finish_job.py`` runs these same steps as tasks; this module is the plain
+library path (scripts, benchmarks, tests of the library).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.errors import JobError
+from pipeline.job import Job
+from pipeline.manifest import Timings, build_manifest, write_manifest
+from pipeline.media import Progress
+from pipeline.plan import JobPlan, RenderPlan, plan_job
+from pipeline.presets import Preset, load_presets
+from pipeline.probe import MediaInfo, probe
+from pipeline.render import RenderedOutput, render
+
+RenderProgress = Callable[[RenderPlan, Progress], None]
+
+
+def output_dir_for(job: Job, out_dir: Path | None) -> Path:
+    """The command line's folder, else the job file's ``output.dir``.
+
+    Raises:
+        JobError: neither names a folder.
+    """
+    folder = out_dir or job.output.dir
+    if folder is None:
+        raise JobError("no output folder: pass --out DIR or set output.dir in the job file")
+    return Path(folder).resolve()
+
+
+def manifest_path(job: Job, out_dir: Path) -> Path:
+    """Where a job's manifest goes."""
+    return out_dir / f"{job.name}.manifest.json"
+
+
+def unique_sources(job: Job) -> list[Path]:
+    """Each source file once, in first-use order."""
+    return list(dict.fromkeys(shot.source for shot in job.shots))
+
+
+def finish(
+    job: Job,
+    out_dir: Path | None = None,
+    *,
+    presets: dict[str, Preset] | None = None,
+    one_process: bool = True,
+    on_progress: RenderProgress | None = None,
+) -> Path:
+    """Render every deliverable of ``job``, verify each, and write the manifest.
+
+    Returns:
+        The manifest's path.
+    """
+    started = time.monotonic()
+    folder = output_dir_for(job, out_dir)
+    media: dict[Path, MediaInfo] = {source: probe(source) for source in unique_sources(job)}
+    probed = time.monotonic()
+    plan: JobPlan = plan_job(job, media, presets or load_presets(), folder, one_process=one_process)
+    rendered: list[RenderedOutput] = []
+    for render_plan in plan.renders:
+        report = (lambda progress, rp=render_plan: on_progress(rp, progress)) if on_progress else None
+        rendered += render(render_plan, on_progress=report)
+    finished = time.monotonic()
+    timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=finished - started)
+    return write_manifest(build_manifest(job.name, media, rendered, timings), manifest_path(job, folder))

@@ -1,0 +1,179 @@
+"""The job file: a versioned YAML schema validated into typed models.
+
+A job names its shots (sources with optional in/out points), its deliverables (presets with
+overrides) and where outputs go. Later capabilities (transitions, overlays, loudness) extend the
+schema; version 1 keys keep working.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import JobError
+from pipeline.presets import format_validation_error
+from pipeline.timebase import parse_time
+
+JOB_SCHEMA_VERSION = 1
+NAMING_FIELDS = frozenset({"job", "preset", "deliverable"})
+
+TimeValue = str | float | int
+"""Seconds (``1.5``), frames (``"36f"``) or timecode (``"00:00:01:12"``), read at the source rate."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Shot(_Model):
+    """One source clip, optionally trimmed."""
+
+    source: Path
+    """Media file; a relative path is relative to the job file's folder."""
+    in_point: TimeValue | None = Field(default=None, alias="in")
+    """Where the shot starts in the source; None for the first frame."""
+    out_point: TimeValue | None = Field(default=None, alias="out")
+    """Where the shot ends in the source (exclusive); None for the end of the source."""
+
+    @field_validator("in_point", "out_point")
+    @classmethod
+    def _time_syntax(cls, value: TimeValue | None) -> TimeValue | None:
+        if value is not None:
+            # The rate only matters for frames and timecode; 1000 accepts every frame field.
+            parse_time(value, rate=1000)
+        return value
+
+    @model_validator(mode="after")
+    def _in_before_out(self) -> Shot:
+        if _is_seconds(self.in_point) and _is_seconds(self.out_point):
+            if parse_time(self.in_point, 1) >= parse_time(self.out_point, 1):
+                raise ValueError(f"in point {self.in_point} is not before out point {self.out_point}")
+        return self
+
+
+def _is_seconds(value: TimeValue | None) -> bool:
+    return isinstance(value, (int, float)) or (
+        isinstance(value, str) and not value.endswith("f") and ":" not in value and ";" not in value
+    )
+
+
+class Deliverable(_Model):
+    """One output file made from a preset."""
+
+    preset: str
+    """Preset name, e.g. ``web-h264-1080p``."""
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """Distinguishes two deliverables of the same preset in file names; defaults to the preset name."""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    """Preset fields to change for this job, e.g. ``{video: {fit: crop}}``."""
+
+    @property
+    def label(self) -> str:
+        """The deliverable's name in file names and reports."""
+        return self.name or self.preset
+
+
+class Output(_Model):
+    """Where outputs go and what they are called."""
+
+    dir: Path | None = None
+    """Output folder, relative to the job file; the CLI's ``--out`` wins."""
+    naming: str = "{job}_{deliverable}"
+    """File name template (no extension) with ``{job}``, ``{deliverable}`` and ``{preset}``."""
+
+    @field_validator("naming")
+    @classmethod
+    def _known_fields(cls, template: str) -> str:
+        used = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+        unknown = used - NAMING_FIELDS
+        if unknown:
+            raise ValueError(
+                f"unknown field(s) {sorted(unknown)} in naming template; use {sorted(NAMING_FIELDS)}"
+            )
+        if "/" in template or "\\" in template:
+            raise ValueError("naming template must not contain path separators")
+        return template
+
+
+class Job(_Model):
+    """A finishing job: shots joined in order, rendered into every deliverable."""
+
+    version: Literal[1]
+    """Job schema version."""
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """Job name, used in output file names."""
+    shots: list[Shot] = Field(min_length=1)
+    """Shots in playback order, joined with hard cuts."""
+    deliverables: list[Deliverable] = Field(min_length=1)
+    """Output files to make."""
+    output: Output = Field(default_factory=Output)
+    """Output folder and naming."""
+
+    @model_validator(mode="after")
+    def _distinct_outputs(self) -> Job:
+        labels = [deliverable.label for deliverable in self.deliverables]
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise ValueError(
+                f"deliverables {repeated} appear more than once; give each a distinct 'name'"
+            )
+        return self
+
+    def output_stem(self, deliverable: Deliverable) -> str:
+        """File name of a deliverable's output, without extension."""
+        return self.output.naming.format(
+            job=self.name, deliverable=deliverable.label, preset=deliverable.preset
+        )
+
+
+def parse_job(data: Any, base_dir: Path, origin: str = "job") -> Job:
+    """Validate job data; relative source paths are resolved against ``base_dir``.
+
+    Raises:
+        JobError: the message names ``origin`` and each bad field, e.g. ``shots.0.in``.
+    """
+    if not isinstance(data, dict):
+        raise JobError(f"{origin}: expected a mapping with version, name, shots and deliverables")
+    try:
+        job = Job.model_validate(data)
+    except ValidationError as error:
+        raise JobError(f"{origin}:\n{format_validation_error(error)}") from error
+    shots = [shot.model_copy(update={"source": (base_dir / shot.source).resolve()}) for shot in job.shots]
+    output_dir = (base_dir / job.output.dir).resolve() if job.output.dir else None
+    return job.model_copy(
+        update={"shots": shots, "output": job.output.model_copy(update={"dir": output_dir})}
+    )
+
+
+def load_job(path: str | Path) -> Job:
+    """Read and validate a job file.
+
+    Raises:
+        JobError: the file is missing, is not YAML, or a field is invalid (named in the message).
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise JobError(f"{path}: job file not found") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise JobError(f"{path}: cannot be read as YAML ({error})") from error
+    return parse_job(data, path.resolve().parent, origin=str(path))
+
+
+def job_for_clips(sources: list[Path], presets: list[str], name: str) -> Job:
+    """A one-shot-per-source job, as ``postprod finish`` makes for loose clips."""
+    return parse_job(
+        {
+            "version": JOB_SCHEMA_VERSION,
+            "name": name,
+            "shots": [{"source": str(source)} for source in sources],
+            "deliverables": [{"preset": preset} for preset in presets],
+        },
+        Path.cwd(),
+        origin="command line",
+    )

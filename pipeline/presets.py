@@ -1,0 +1,191 @@
+"""Deliverable presets: versioned YAML data validated into typed models.
+
+Built-in presets live in the project's ``presets/`` folder. A user adds or overrides presets by dropping
+YAML files into ``$POSTPROD_PRESETS`` (folders separated by ``os.pathsep``) or
+``~/.config/postprod/presets``; a user preset with a built-in's name replaces it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+
+from pipeline.errors import JobError
+from pipeline.timebase import format_rate, parse_rate
+
+BUILTIN_PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+USER_PRESETS_ENV_VAR = "POSTPROD_PRESETS"
+PRESET_SCHEMA_VERSION = 1
+
+FrameRate = Annotated[Fraction, BeforeValidator(parse_rate), PlainSerializer(format_rate, return_type=str)]
+"""A frame rate written as ``25``, ``"30000/1001"`` or ``29.97`` and held as an exact fraction."""
+
+EncoderOptions = dict[str, str | int | float]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class VideoSpec(_Model):
+    """How a deliverable's picture is shaped and encoded."""
+
+    encoder: str
+    """ffmpeg encoder name, e.g. ``prores_ks``, ``libx264``."""
+    codec: str
+    """Codec name the output must probe as, e.g. ``prores``, ``h264``."""
+    profile: str | None = None
+    """Profile the output must probe as (``HQ``, ``High``); None skips the check."""
+    codec_tag: str | None = None
+    """Four-character sample entry to write and expect, e.g. ``hvc1``; None leaves the muxer's default."""
+    pix_fmt: str
+    """Output pixel format, e.g. ``yuv422p10le``."""
+    probed_pix_fmt: str | None = None
+    """Pixel format the output probes as when the decoder differs from :attr:`pix_fmt`; None: the same."""
+    width: int | None = Field(default=None, gt=0)
+    """Frame width in pixels; None keeps the first shot's width."""
+    height: int | None = Field(default=None, gt=0)
+    """Frame height in pixels; None keeps the first shot's height."""
+    frame_rate: FrameRate | None = None
+    """Frames per second; None keeps the first shot's rate."""
+    fit: Literal["pad", "crop"] = "pad"
+    """``pad``: the whole picture, letter/pillarboxed in black. ``crop``: fill the frame, centre-cropped."""
+    gop_seconds: Fraction | None = Field(default=None, gt=0)
+    """Keyframe interval in seconds for long-GOP codecs; None for intra-only codecs."""
+    options: EncoderOptions = Field(default_factory=dict)
+    """Encoder options, each passed as ``-KEY:v VALUE``."""
+
+
+class AudioSpec(_Model):
+    """How a deliverable's sound is encoded."""
+
+    encoder: str
+    """ffmpeg encoder name, e.g. ``pcm_s24le``, ``aac``."""
+    codec: str
+    """Codec name the output must probe as."""
+    sample_rate: int = Field(default=48000, gt=0)
+    """Samples per second."""
+    layout: Literal["stereo"] = "stereo"
+    """Channel layout; stereo for now (5.1 deliverables are a later addition)."""
+    options: EncoderOptions = Field(default_factory=dict)
+    """Encoder options, each passed as ``-KEY:a VALUE``."""
+
+    @property
+    def channels(self) -> int:
+        """Channel count of :attr:`layout`."""
+        return {"stereo": 2}[self.layout]
+
+
+class Preset(_Model):
+    """A deliverable specification: container, picture, sound."""
+
+    version: Literal[1] = PRESET_SCHEMA_VERSION
+    """Schema version of this preset file."""
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    """Name scripts and job files use, e.g. ``web-h264-1080p``."""
+    description: str
+    """One line saying what the deliverable is for."""
+    container: Literal["mov", "mp4"]
+    """Output container; also the file extension."""
+    faststart: bool = False
+    """Put the ``moov`` index before the media data (web playback)."""
+    video: VideoSpec
+    audio: AudioSpec
+
+    @property
+    def extension(self) -> str:
+        """File extension including the dot."""
+        return f".{self.container}"
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Preset:
+        """A copy with ``overrides`` deep-merged in and validated again.
+
+        Raises:
+            pydantic.ValidationError: an override names an unknown field or has a bad value.
+        """
+        merged = _deep_merge(self.model_dump(mode="json"), overrides)
+        return Preset.model_validate(merged)
+
+
+def _deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def format_validation_error(error: ValidationError, prefix: str = "") -> str:
+    """One line per problem, each naming the field path, e.g. ``video.width: must be > 0``."""
+    lines = []
+    for problem in error.errors():
+        location = ".".join(str(part) for part in problem["loc"])
+        field = f"{prefix}.{location}" if prefix and location else (prefix or location)
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{field}: {message}")
+    return "\n".join(lines)
+
+
+def user_preset_dirs() -> list[Path]:
+    """Folders searched for user presets, in increasing priority."""
+    configured = os.environ.get(USER_PRESETS_ENV_VAR)
+    if configured:
+        return [Path(part).expanduser() for part in configured.split(os.pathsep) if part]
+    return [Path("~/.config/postprod/presets").expanduser()]
+
+
+def load_preset_file(path: Path) -> Preset:
+    """Read and validate one preset file.
+
+    Raises:
+        JobError: the file is not YAML or not a valid preset; the message names the file and field.
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise JobError(f"preset file {path}: cannot be read as YAML ({error})") from error
+    if not isinstance(data, dict):
+        raise JobError(f"preset file {path}: expected a mapping of preset fields")
+    try:
+        return Preset.model_validate(data)
+    except ValidationError as error:
+        raise JobError(f"preset file {path}:\n{format_validation_error(error)}") from error
+
+
+def load_presets(extra_dirs: tuple[Path, ...] = ()) -> dict[str, Preset]:
+    """All presets by name: built-ins, then user folders, then ``extra_dirs``; later ones win."""
+    return dict(_load_from_dirs((BUILTIN_PRESETS_DIR, *user_preset_dirs(), *extra_dirs)))
+
+
+@functools.cache
+def _load_from_dirs(dirs: tuple[Path, ...]) -> tuple[tuple[str, Preset], ...]:
+    presets: dict[str, Preset] = {}
+    for folder in dirs:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.yaml")):
+            preset = load_preset_file(path)
+            presets[preset.name] = preset
+    return tuple(presets.items())
+
+
+def get_preset(name: str, presets: dict[str, Preset] | None = None) -> Preset:
+    """The preset called ``name``.
+
+    Raises:
+        JobError: no preset has that name; the message lists the known names.
+    """
+    presets = load_presets() if presets is None else presets
+    try:
+        return presets[name]
+    except KeyError:
+        known = ", ".join(sorted(presets))
+        raise JobError(f"unknown preset {name!r}; known presets: {known}") from None

@@ -1,0 +1,112 @@
+"""Exact time: frame rates as fractions, and the edge where user time strings become seconds.
+
+Timeline positions are frames at a known rate or ``Fraction`` seconds; floats are for display only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+STANDARD_RATES: tuple[Fraction, ...] = tuple(
+    Fraction(r)
+    for r in ("24000/1001", "24", "25", "30000/1001", "30", "48", "50", "60000/1001", "60")
+)
+"""Frame rates a deliverable may run at, in ascending order."""
+
+_TIMECODE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})([:;])(\d{2,3})$")
+_FRAMES = re.compile(r"^(\d+)f$")
+_SECONDS = re.compile(r"^\d+(\.\d+)?s?$")
+
+
+def parse_rate(value: str | int | float | Fraction) -> Fraction:
+    """A frame rate as an exact fraction: ``25``, ``"30000/1001"``, ``"29.97"`` (read as 30000/1001).
+
+    Decimal spellings of the NTSC rates (23.976, 29.97, 59.94) mean the 1001 rates, as every editor
+    reads them.
+    """
+    if isinstance(value, Fraction):
+        rate = value
+    elif isinstance(value, str) and "/" in value:
+        rate = Fraction(value.strip())
+    else:
+        rate = Fraction(str(value))
+        for ntsc in (Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001)):
+            if rate != ntsc and abs(rate - ntsc) < Fraction(1, 100):
+                rate = ntsc
+    if rate <= 0:
+        raise ValueError(f"frame rate must be positive, got {value!r}")
+    return rate
+
+
+def format_rate(rate: Fraction) -> str:
+    """``25`` for whole rates, ``30000/1001`` otherwise."""
+    return str(rate.numerator) if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
+
+
+def round_half_up(value: Fraction) -> int:
+    """Round a fraction to the nearest integer, halves up (not to even)."""
+    return math.floor(value + Fraction(1, 2))
+
+
+def seconds_to_frames(seconds: Fraction, rate: Fraction) -> int:
+    """The frame nearest to ``seconds`` at ``rate``."""
+    return round_half_up(seconds * rate)
+
+
+def frames_to_samples(frames: int, rate: Fraction, sample_rate: int) -> int:
+    """Audio sample position of a frame boundary, rounded once so joins never accumulate error."""
+    return round_half_up(Fraction(frames) * sample_rate / rate)
+
+
+def parse_time(value: str | int | float, rate: Fraction) -> Fraction:
+    """A user's time as exact seconds.
+
+    Accepts seconds (``1.5``, ``"1.5s"``), frames (``"36f"``, at ``rate``) and SMPTE timecode
+    (``"00:00:01:12"``, or ``"00:00:01;12"`` drop-frame for 29.97/59.94) counted at ``rate``.
+
+    Raises:
+        ValueError: the value is none of those, or is negative.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a time: {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = Fraction(str(value))
+    else:
+        text = value.strip()
+        if match := _FRAMES.match(text):
+            seconds = Fraction(int(match.group(1))) / rate
+        elif match := _TIMECODE.match(text):
+            seconds = _timecode_to_seconds(match, rate)
+        elif _SECONDS.match(text):
+            seconds = Fraction(text.rstrip("s"))
+        else:
+            raise ValueError(
+                f"not a time: {value!r} (use seconds like 1.5, frames like 36f, or timecode HH:MM:SS:FF)"
+            )
+    if seconds < 0:
+        raise ValueError(f"time must not be negative, got {value!r}")
+    return seconds
+
+
+def _timecode_to_seconds(match: re.Match[str], rate: Fraction) -> Fraction:
+    hours, minutes, secs, separator, frames = match.groups()
+    nominal_fps = round_half_up(rate)
+    if int(frames) >= nominal_fps:
+        raise ValueError(f"timecode frame field {frames} is not below {nominal_fps} fps")
+    total_minutes = int(hours) * 60 + int(minutes)
+    frame_number = (total_minutes * 60 + int(secs)) * nominal_fps + int(frames)
+    if separator == ";":
+        if rate.denominator != 1001:
+            raise ValueError(f"drop-frame timecode needs a 1001 rate, not {format_rate(rate)} fps")
+        # Drop-frame skips the first two frame numbers (four at 59.94) of every minute except each
+        # tenth, so the count stays aligned with wall-clock time.
+        dropped_per_minute = 2 * (nominal_fps // 30)
+        frame_number -= dropped_per_minute * (total_minutes - total_minutes // 10)
+    return Fraction(frame_number) / rate
+
+
+def snap_to_standard_rate(rate: Fraction) -> Fraction:
+    """The standard frame rate nearest to a measured one (for variable-frame-rate sources)."""
+    return min(STANDARD_RATES, key=lambda standard: abs(standard - rate))

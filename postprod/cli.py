@@ -1,0 +1,236 @@
+"""``postprod``: probe, list presets, finish clips, run job files, run the demo.
+
+Exit codes: 0 ok, 2 bad usage or job file, 3 unreadable or unsupported media, 4 render or
+verification failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from pipeline.errors import PostprodError
+from pipeline.job import job_for_clips, load_job
+from pipeline.presets import get_preset, load_presets
+from pipeline.probe import probe
+from pipeline.timebase import format_rate
+
+EXIT_OK = 0
+stderr = Console(stderr=True)
+stdout = Console()
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    infos = [probe(path) for path in args.files]
+    if args.json:
+        _print_json([info.to_dict() for info in infos] if len(infos) > 1 else infos[0].to_dict())
+        return EXIT_OK
+    for info in infos:
+        video, audio = info.video, info.audio
+        table = Table(title=str(info.path), show_header=False, title_justify="left")
+        table.add_row("container", f"{info.container} ({(info.brand or '').strip() or 'no brand'})")
+        table.add_row("duration", f"{float(info.duration_s):.3f} s")
+        table.add_row(
+            "video",
+            f"{video.codec} {video.profile or ''} {video.codec_tag}, {video.pix_fmt} ({video.bit_depth}-bit)",
+        )
+        table.add_row(
+            "size",
+            f"coded {video.coded_width}x{video.coded_height}, displayed {video.display_width}x"
+            f"{video.display_height} (rotation {video.rotation}°), SAR {video.sample_aspect_ratio}, "
+            f"DAR {video.display_aspect_ratio}",
+        )
+        rate_kind = "variable, mean" if video.variable_frame_rate else "constant"
+        table.add_row(
+            "frames",
+            f"{video.frame_count} at {format_rate(video.frame_rate)} fps ({rate_kind}; "
+            f"{float(video.frame_rate):.3f}), starts {float(video.start_time_s):.3f} s",
+        )
+        table.add_row(
+            "colour",
+            f"primaries {video.color_primaries}, transfer {video.color_transfer}, "
+            f"matrix {video.color_matrix}, range {video.color_range}",
+        )
+        if audio:
+            table.add_row(
+                "audio",
+                f"{audio.codec} {audio.profile or ''}, {audio.sample_rate} Hz, {audio.channels} ch "
+                f"({audio.layout}), starts {float(audio.start_time_s):.3f} s",
+            )
+        else:
+            table.add_row("audio", "none")
+        stdout.print(table)
+    return EXIT_OK
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    presets = load_presets()
+    if args.json:
+        _print_json({name: preset.model_dump(mode="json") for name, preset in presets.items()})
+        return EXIT_OK
+    table = Table("preset", "container", "video", "raster", "rate", "audio", "description")
+    for name, preset in presets.items():
+        video, audio = preset.video, preset.audio
+        raster = f"{video.width}x{video.height} {video.fit}" if video.width else "native"
+        table.add_row(
+            name,
+            preset.container + (" faststart" if preset.faststart else ""),
+            f"{video.codec} {video.profile or ''} {video.pix_fmt}",
+            raster,
+            format_rate(video.frame_rate) if video.frame_rate else "source",
+            f"{audio.codec} {audio.sample_rate // 1000} kHz {audio.layout}",
+            preset.description,
+        )
+    stdout.print(table)
+    return EXIT_OK
+
+
+@contextmanager
+def _progress_bars(enabled: bool) -> Iterator[Callable | None]:
+    """Rich progress bars fed by ffmpeg's ``-progress`` reports, one per ffmpeg invocation."""
+    if not enabled:
+        yield None
+        return
+    bars: dict[int, int] = {}
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=False,
+    ) as progress:
+
+        def update(render_plan, report) -> None:
+            key = id(render_plan)
+            if key not in bars:
+                names = ", ".join(output.path.name for output in render_plan.outputs)
+                bars[key] = progress.add_task(names, total=max(report.total_s, 1e-6))
+            progress.update(bars[key], completed=report.done_s)
+
+        yield update
+
+
+def _run_jobs(jobs, out_dir: Path | None, args: argparse.Namespace) -> int:
+    """Run jobs through the Prefect flow, with progress bars; print the manifests."""
+    from flows.finish_job import finish_job, progress_listener
+
+    manifests = []
+    with _progress_bars(enabled=not args.json) as listener:
+        token = progress_listener.set(listener)
+        try:
+            for job in jobs:
+                manifests.append(
+                    finish_job(job=job, out_dir=out_dir, one_process=not args.separate_processes)
+                )
+        finally:
+            progress_listener.reset(token)
+    documents = [json.loads(Path(path).read_text()) for path in manifests]
+    if args.json:
+        _print_json(documents if len(documents) > 1 else documents[0])
+    else:
+        for manifest_file, document in zip(manifests, documents, strict=True):
+            for output in document["outputs"]:
+                stdout.print(f"[green]verified[/] {output['path']}")
+            stdout.print(f"manifest: {manifest_file}")
+    return EXIT_OK
+
+
+def cmd_finish(args: argparse.Namespace) -> int:
+    presets = load_presets()
+    for name in args.preset:
+        get_preset(name, presets)
+    jobs = [job_for_clips([Path(source)], args.preset, name=_job_name(Path(source))) for source in args.inputs]
+    for job in jobs:
+        probe(job.shots[0].source)  # fail fast on bad media, before any server starts
+    return _run_jobs(jobs, args.out, args)
+
+
+def _job_name(source: Path) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in source.stem)
+    return safe.lstrip("._-") or "clip"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    job = load_job(args.job)
+    return _run_jobs([job], args.out, args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipeline.demo import write_demo_job
+
+    job_file = write_demo_job(args.out / "demo-clips", stderr)
+    stderr.print(f"demo job: {job_file}")
+    return _run_jobs([load_job(job_file)], args.out, args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="postprod", description="Finish generated video clips into verified deliverables."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    probe_parser = commands.add_parser("probe", help="show what a media file holds")
+    probe_parser.add_argument("files", nargs="+", type=Path)
+    probe_parser.add_argument("--json", action="store_true", help="print JSON")
+    probe_parser.set_defaults(handler=cmd_probe)
+
+    presets_parser = commands.add_parser("presets", help="list deliverable presets")
+    presets_parser.add_argument("--json", action="store_true", help="print JSON")
+    presets_parser.set_defaults(handler=cmd_presets)
+
+    def add_render_options(sub: argparse.ArgumentParser, out_required: bool) -> None:
+        sub.add_argument("--out", type=Path, required=out_required, help="output folder")
+        sub.add_argument("--json", action="store_true", help="print the manifest(s) as JSON")
+        sub.add_argument(
+            "--separate-processes",
+            action="store_true",
+            help="one ffmpeg per deliverable instead of one per job (less memory, decodes again)",
+        )
+
+    finish_parser = commands.add_parser("finish", help="finish clips into presets, one job per clip")
+    finish_parser.add_argument("inputs", nargs="+", type=Path)
+    finish_parser.add_argument("--preset", action="append", required=True, help="repeat for more")
+    add_render_options(finish_parser, out_required=True)
+    finish_parser.set_defaults(handler=cmd_finish)
+
+    run_parser = commands.add_parser("run", help="run a job file")
+    run_parser.add_argument("job", type=Path)
+    add_render_options(run_parser, out_required=False)
+    run_parser.set_defaults(handler=cmd_run)
+
+    demo_parser = commands.add_parser("demo", help="synthesise generator-shaped clips and finish them")
+    add_render_options(demo_parser, out_required=True)
+    demo_parser.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except PostprodError as error:
+        stderr.print(f"[bold red]postprod: error:[/] {escape(str(error))}", highlight=False)
+        return error.exit_code
+    except KeyboardInterrupt:
+        stderr.print("postprod: interrupted; partial outputs were removed")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
