@@ -49,7 +49,7 @@ def probe_source(path: Path) -> MediaInfo:
     return probe(path)
 
 
-@task(name="render", retries=2, retry_delay_seconds=5, retry_condition_fn=_is_transient,
+@task(name="render", retries=2, retry_delay_seconds=2, retry_condition_fn=_is_transient,
       cache_policy=NO_CACHE)
 def render_task(render_plan: RenderPlan) -> list[RenderedOutput]:
     """One ffmpeg invocation and the verification of what it wrote."""

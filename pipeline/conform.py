@@ -135,7 +135,7 @@ def conform_audio(stream, media: MediaInfo, span: ShotSpan, frame_rate: Fraction
     stream = stream.filter("aresample", sample_rate, resampler="soxr")
     if audio.channels == 1:
         # Dual mono at full level, as broadcasters expect, rather than a -3 dB centre spread.
-        stream = stream.filter("pan", "stereo|c0=c0|c1=c0")
+        stream = stream.filter("channelmap", map="0-FL|0-FR", channel_layout="stereo")
     stream = stream.filter("aformat", sample_rates=sample_rate, channel_layouts="stereo")
     stream = stream.filter("asetpts", "PTS-STARTPTS")
     offset = audio_offset_samples(media, sample_rate)

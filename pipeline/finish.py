@@ -44,6 +44,25 @@ def unique_sources(job: Job) -> list[Path]:
     return list(dict.fromkeys(shot.source for shot in job.shots))
 
 
+def probe_sources(job: Job) -> dict[Path, MediaInfo]:
+    """Probe each source once.
+
+    Raises:
+        MediaError: a source is missing, unreadable or unsupported.
+    """
+    return {source: probe(source) for source in unique_sources(job)}
+
+
+def preflight(job: Job, out_dir: Path | None) -> JobPlan:
+    """Probe and plan without rendering: every bad input or job error surfaces here, in seconds.
+
+    Raises:
+        MediaError: a source is unreadable.
+        JobError: the job cannot be planned (unknown preset, bad override, in/out outside a source).
+    """
+    return plan_job(job, probe_sources(job), load_presets(), output_dir_for(job, out_dir))
+
+
 def finish(
     job: Job,
     out_dir: Path | None = None,
@@ -59,7 +78,7 @@ def finish(
     """
     started = time.monotonic()
     folder = output_dir_for(job, out_dir)
-    media: dict[Path, MediaInfo] = {source: probe(source) for source in unique_sources(job)}
+    media = probe_sources(job)
     probed = time.monotonic()
     plan: JobPlan = plan_job(job, media, presets or load_presets(), folder, one_process=one_process)
     rendered: list[RenderedOutput] = []

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.errors import JobError
 from pipeline.presets import format_validation_error
-from pipeline.timebase import parse_time
+from pipeline.timebase import check_time_syntax, parse_time
 
 JOB_SCHEMA_VERSION = 1
 NAMING_FIELDS = frozenset({"job", "preset", "deliverable"})
@@ -43,8 +43,7 @@ class Shot(_Model):
     @classmethod
     def _time_syntax(cls, value: TimeValue | None) -> TimeValue | None:
         if value is not None:
-            # The rate only matters for frames and timecode; 1000 accepts every frame field.
-            parse_time(value, rate=1000)
+            check_time_syntax(value)
         return value
 
     @model_validator(mode="after")

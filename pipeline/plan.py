@@ -22,7 +22,7 @@ from pipeline.sequence import Timeline, build_timeline
 from pipeline.timebase import round_half_up
 
 FILTERS_USED = ("setpts", "fps", "trim", "tpad", "scale", "pad", "crop", "setsar", "format",
-                "setparams", "aresample", "pan", "aformat", "asetpts", "adelay", "atrim", "apad",
+                "setparams", "aresample", "channelmap", "aformat", "asetpts", "adelay", "atrim", "apad",
                 "anullsrc", "concat")
 BRANDS = {"mov": "qt  ", "mp4": "isom"}
 AAC_FRAME_SAMPLES = 1024

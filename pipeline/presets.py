@@ -7,7 +7,6 @@ YAML files into ``$POSTPROD_PRESETS`` (folders separated by ``os.pathsep``) or
 
 from __future__ import annotations
 
-import functools
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -161,20 +160,17 @@ def load_preset_file(path: Path) -> Preset:
 
 
 def load_presets(extra_dirs: tuple[Path, ...] = ()) -> dict[str, Preset]:
-    """All presets by name: built-ins, then user folders, then ``extra_dirs``; later ones win."""
-    return dict(_load_from_dirs((BUILTIN_PRESETS_DIR, *user_preset_dirs(), *extra_dirs)))
+    """All presets by name: built-ins, then user folders, then ``extra_dirs``; later ones win.
 
-
-@functools.cache
-def _load_from_dirs(dirs: tuple[Path, ...]) -> tuple[tuple[str, Preset], ...]:
+    Read afresh on every call (a dozen small files), so a preset added while a service runs is seen.
+    """
     presets: dict[str, Preset] = {}
-    for folder in dirs:
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob("*.yaml")):
-            preset = load_preset_file(path)
-            presets[preset.name] = preset
-    return tuple(presets.items())
+    for folder in (BUILTIN_PRESETS_DIR, *user_preset_dirs(), *extra_dirs):
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.yaml")):
+                preset = load_preset_file(path)
+                presets[preset.name] = preset
+    return presets
 
 
 def get_preset(name: str, presets: dict[str, Preset] | None = None) -> Preset:

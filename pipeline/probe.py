@@ -247,7 +247,9 @@ def _video_info(stream, timing: _StreamTimings, rotation: int, decoded_pix_fmt: 
         median_interval, variable = None, False
     duration = Fraction(end - first) * time_base
     if variable:
-        frame_rate = (Fraction(len(times)) / duration).limit_denominator(1001)
+        # Mean rate between the first and last frame starts: unlike frames/duration it does not
+        # depend on how long the muxer says the last frame lasts.
+        frame_rate = (Fraction(len(times) - 1) / (Fraction(times[-1] - first) * time_base)).limit_denominator(1001)
     elif median_interval:
         frame_rate = _exact_rate(Fraction(median_interval) * time_base, stream)
     else:

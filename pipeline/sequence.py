@@ -68,8 +68,14 @@ def shot_bounds_s(shot: Shot, media: MediaInfo, field_prefix: str) -> tuple[Frac
     """
     source_rate = media.video.planning_rate
     source_end = media.video.duration_s
-    in_s = parse_time(shot.in_point, source_rate) if shot.in_point is not None else Fraction(0)
-    out_s = parse_time(shot.out_point, source_rate) if shot.out_point is not None else source_end
+    try:
+        in_s = parse_time(shot.in_point, source_rate) if shot.in_point is not None else Fraction(0)
+    except ValueError as error:
+        raise JobError(f"{field_prefix}.in: {error} (source {media.path})") from None
+    try:
+        out_s = parse_time(shot.out_point, source_rate) if shot.out_point is not None else source_end
+    except ValueError as error:
+        raise JobError(f"{field_prefix}.out: {error} (source {media.path})") from None
     if in_s >= source_end:
         raise JobError(
             f"{field_prefix}.in: {shot.in_point} is at or past the end of {media.path} "

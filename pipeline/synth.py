@@ -102,7 +102,8 @@ def synthesize(shape: ClipShape, path: Path, duration_s: Fraction, flash_at_s: F
         + f"drawbox=c=white:t=fill:enable='between(t,{float(flash_at_s)},{float(flash_end_s) - 1e-4})'"
     )
     if shape.variable_frame_rate:
-        video_graph += f",settb=1/90000,setpts='(N/({rate})+0.012*mod(N\\,3))/TB'"
+        # Odd frames arrive 10 ms late: intervals alternate, the mean rate stays nominal.
+        video_graph += f",settb=1/90000,setpts='(N/({rate})+0.010*mod(N\\,2))/TB'"
     args = ["-f", "lavfi", "-i", video_graph]
     if shape.audio_rate:
         amplitude = 10 ** (TONE_DBFS / 20)
@@ -111,8 +112,9 @@ def synthesize(shape: ClipShape, path: Path, duration_s: Fraction, flash_at_s: F
             f"aevalsrc='{amplitude:.6f}*sin(2*PI*{TONE_HZ}*t)+{beep}'"
             f":s={shape.audio_rate}:d={float(duration_s - shape.audio_delay_s)}"
         )
-        channel_layout = "mono" if shape.audio_channels == 1 else "stereo"
-        audio_graph += f",aformat=channel_layouts={channel_layout}"
+        if shape.audio_channels == 2:
+            # The same signal at full level in both channels (a plain upmix would lower it 3 dB).
+            audio_graph += ",pan=stereo|c0=c0|c1=c0"
         if shape.audio_delay_s:
             args += ["-itsoffset", str(float(shape.audio_delay_s))]
         args += ["-f", "lavfi", "-i", audio_graph, "-c:a", "aac", "-b:a", "192k"]

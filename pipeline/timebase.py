@@ -15,6 +15,7 @@ STANDARD_RATES: tuple[Fraction, ...] = tuple(
 )
 """Frame rates a deliverable may run at, in ascending order."""
 
+_NTSC_RATES = (Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001))
 _TIMECODE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})([:;])(\d{2,3})$")
 _FRAMES = re.compile(r"^(\d+)f$")
 _SECONDS = re.compile(r"^\d+(\.\d+)?s?$")
@@ -24,19 +25,22 @@ def parse_rate(value: str | int | float | Fraction) -> Fraction:
     """A frame rate as an exact fraction: ``25``, ``"30000/1001"``, ``"29.97"`` (read as 30000/1001).
 
     Decimal spellings of the NTSC rates (23.976, 29.97, 59.94) mean the 1001 rates, as every editor
-    reads them.
+    reads them; fractions are taken as written.
+
+    Raises:
+        ValueError: not a number, a zero denominator, or not positive.
     """
-    if isinstance(value, Fraction):
-        rate = value
-    elif isinstance(value, str) and "/" in value:
-        rate = Fraction(value.strip())
-    else:
-        rate = Fraction(str(value))
-        for ntsc in (Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001)):
-            if rate != ntsc and abs(rate - ntsc) < Fraction(1, 100):
-                rate = ntsc
+    written_exactly = isinstance(value, Fraction) or (isinstance(value, str) and "/" in value)
+    try:
+        rate = Fraction(value.strip() if isinstance(value, str) else str(value))
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"not a frame rate: {value!r} (use 25, 29.97 or 30000/1001)") from None
     if rate <= 0:
         raise ValueError(f"frame rate must be positive, got {value!r}")
+    if not written_exactly:
+        for ntsc in _NTSC_RATES:
+            if abs(rate - ntsc) < Fraction(1, 100):
+                return ntsc
     return rate
 
 
@@ -90,19 +94,40 @@ def parse_time(value: str | int | float, rate: Fraction) -> Fraction:
     return seconds
 
 
+def _timecode_fields(match: re.Match[str]) -> tuple[int, int, int, bool, int]:
+    hours, minutes, seconds, separator, frames = match.groups()
+    if int(minutes) >= 60 or int(seconds) >= 60:
+        raise ValueError(f"timecode {match.group(0)!r} has minutes or seconds of 60 or more")
+    return int(hours), int(minutes), int(seconds), separator == ";", int(frames)
+
+
+def check_time_syntax(value: str | int | float) -> None:
+    """Reject what can never be a time, before the source's frame rate is known.
+
+    Raises:
+        ValueError: not seconds, frames or timecode, negative, or a timecode field out of range.
+    """
+    if isinstance(value, str) and (match := _TIMECODE.match(value.strip())):
+        _timecode_fields(match)
+    else:
+        parse_time(value, rate=Fraction(1))
+
+
 def _timecode_to_seconds(match: re.Match[str], rate: Fraction) -> Fraction:
-    hours, minutes, secs, separator, frames = match.groups()
+    hours, minutes, seconds, drop_frame, frames = _timecode_fields(match)
     nominal_fps = round_half_up(rate)
-    if int(frames) >= nominal_fps:
+    if frames >= nominal_fps:
         raise ValueError(f"timecode frame field {frames} is not below {nominal_fps} fps")
-    total_minutes = int(hours) * 60 + int(minutes)
-    frame_number = (total_minutes * 60 + int(secs)) * nominal_fps + int(frames)
-    if separator == ";":
+    total_minutes = hours * 60 + minutes
+    frame_number = (total_minutes * 60 + seconds) * nominal_fps + frames
+    if drop_frame:
         if rate.denominator != 1001:
             raise ValueError(f"drop-frame timecode needs a 1001 rate, not {format_rate(rate)} fps")
         # Drop-frame skips the first two frame numbers (four at 59.94) of every minute except each
-        # tenth, so the count stays aligned with wall-clock time.
+        # tenth, so the count stays aligned with wall-clock time; those labels do not exist.
         dropped_per_minute = 2 * (nominal_fps // 30)
+        if seconds == 0 and frames < dropped_per_minute and minutes % 10 != 0:
+            raise ValueError(f"drop-frame timecode {match.group(0)!r} names a skipped frame number")
         frame_number -= dropped_per_minute * (total_minutes - total_minutes // 10)
     return Fraction(frame_number) / rate
 

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from pipeline.errors import PostprodError
+from pipeline.finish import preflight
 from pipeline.job import job_for_clips, load_job
 from pipeline.presets import get_preset, load_presets
 from pipeline.probe import probe
@@ -81,18 +82,18 @@ def cmd_presets(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({name: preset.model_dump(mode="json") for name, preset in presets.items()})
         return EXIT_OK
-    table = Table("preset", "container", "video", "raster", "rate", "audio", "description")
+    table = Table("preset", "file", "video", "raster", "rate", "audio")
+    table.columns[0].no_wrap = True
     for name, preset in presets.items():
         video, audio = preset.video, preset.audio
-        raster = f"{video.width}x{video.height} {video.fit}" if video.width else "native"
+        raster = f"{video.width}x{video.height} {video.fit}" if video.width else "source size"
         table.add_row(
             name,
             preset.container + (" faststart" if preset.faststart else ""),
-            f"{video.codec} {video.profile or ''} {video.pix_fmt}",
+            f"{video.codec} {video.profile or ''} {video.pix_fmt} ({video.encoder})",
             raster,
             format_rate(video.frame_rate) if video.frame_rate else "source",
             f"{audio.codec} {audio.sample_rate // 1000} kHz {audio.layout}",
-            preset.description,
         )
     stdout.print(table)
     return EXIT_OK
@@ -130,6 +131,9 @@ def _run_jobs(jobs, out_dir: Path | None, args: argparse.Namespace) -> int:
     """Run jobs through the Prefect flow, with progress bars; print the manifests."""
     from flows.finish_job import finish_job, progress_listener
 
+    for job in jobs:
+        # Bad media and job errors fail here in seconds, before a Prefect server starts.
+        preflight(job, out_dir)
     manifests = []
     with _progress_bars(enabled=not args.json) as listener:
         token = progress_listener.set(listener)
@@ -156,8 +160,6 @@ def cmd_finish(args: argparse.Namespace) -> int:
     for name in args.preset:
         get_preset(name, presets)
     jobs = [job_for_clips([Path(source)], args.preset, name=_job_name(Path(source))) for source in args.inputs]
-    for job in jobs:
-        probe(job.shots[0].source)  # fail fast on bad media, before any server starts
     return _run_jobs(jobs, args.out, args)
 
 

@@ -1,0 +1,45 @@
+"""Shared fixtures: synthesised generator-shaped clips with known ground truth, and a log guard."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from pipeline.synth import SHAPES, ClipShape, synthesize
+
+MATRIX_CLIP_SECONDS = Fraction(1, 2)
+"""Short enough to finish every shape into every preset inside the CI budget."""
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("clips")
+
+
+@pytest.fixture(scope="session")
+def make_clip(clip_dir):
+    """Synthesise (once per session) a clip of a named or given shape and duration."""
+    made: dict[tuple, Path] = {}
+
+    def make(shape: str | ClipShape, seconds: Fraction = MATRIX_CLIP_SECONDS, **shape_changes) -> Path:
+        base = SHAPES[shape] if isinstance(shape, str) else shape
+        clip_shape = ClipShape(**{**base.__dict__, **shape_changes})
+        key = (clip_shape, seconds)
+        if key not in made:
+            stem = f"{clip_shape.name}-{len(made)}"
+            made[key] = synthesize(clip_shape, clip_dir / f"{stem}.mp4", Fraction(seconds))
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def fail_on_error_logs(caplog):
+    """A test that logs at ERROR fails: silent failures do not pass."""
+    yield
+    errors = [record for record in caplog.get_records("call") if record.levelno >= logging.ERROR]
+    if errors:
+        pytest.fail("ERROR logged: " + "; ".join(record.getMessage() for record in errors))

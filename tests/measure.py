@@ -1,0 +1,69 @@
+"""Measurements tests make on rendered media: flashes in the picture, beeps and levels in the sound."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+FLASH_LUMA = 200
+"""Mean 8-bit luma above which a frame counts as the synthetic white flash."""
+BEEP_THRESHOLD = 0.3
+"""Sample magnitude only the beep reaches (the bed tone peaks at 0.1)."""
+
+
+def frame_lumas(path: Path, width: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Mean 8-bit luma of every frame and its presentation time in seconds, decoded small."""
+    lumas, times = [], []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            height = max(2, round(width * frame.height / frame.width))
+            grey = frame.reformat(width=width, height=height, format="gray").to_ndarray()
+            lumas.append(float(grey.mean()))
+            times.append(float(frame.time))
+    return np.array(lumas), np.array(times)
+
+
+def flash_times_s(path: Path) -> list[float]:
+    """Start times of the white flashes in the picture."""
+    lumas, times = frame_lumas(path)
+    bright = lumas > FLASH_LUMA
+    starts = np.flatnonzero(bright & ~np.concatenate(([False], bright[:-1])))
+    return [float(times[index]) for index in starts]
+
+
+def decode_audio(path: Path) -> tuple[np.ndarray, int, float]:
+    """All audio as float32 (channels, samples), its sample rate, and the first sample's time."""
+    chunks = []
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=stream.rate)
+        first_time = None
+        for frame in container.decode(stream):
+            if first_time is None:
+                first_time = float(frame.time)
+            for converted in resampler.resample(frame):
+                chunks.append(converted.to_ndarray())
+        rate = stream.rate
+    return np.concatenate(chunks, axis=1), rate, first_time or 0.0
+
+
+def beep_onsets_s(path: Path, min_gap_s: float = 0.5) -> list[float]:
+    """Start times of the synthetic beeps, to the sample."""
+    samples, rate, first_time = decode_audio(path)
+    loud = np.flatnonzero(np.abs(samples[0]) > BEEP_THRESHOLD)
+    onsets: list[float] = []
+    for index in loud:
+        time_s = first_time + index / rate
+        if not onsets or time_s - onsets[-1] > min_gap_s:
+            onsets.append(time_s)
+    return onsets
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    """RMS level in dBFS of float samples (0 dBFS = full-scale square wave)."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return 20 * np.log10(rms) if rms > 0 else float("-inf")

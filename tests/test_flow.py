@@ -1,0 +1,88 @@
+"""The finish_job flow and the CLI's run command, end to end on a temporary Prefect server."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import pytest
+import yaml
+from prefect.testing.utilities import prefect_test_harness
+
+import pipeline.render
+from flows.finish_job import finish_job
+from pipeline.errors import FFmpegError
+from pipeline.job import job_for_clips
+from pipeline.probe import probe
+from postprod.cli import main
+
+pytestmark = pytest.mark.prefect
+
+
+@pytest.fixture(scope="module", autouse=True)
+def prefect_server():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def test_cli_run_finishes_a_job_file(make_clip, tmp_path, capsys):
+    clip = make_clip("sora2pro-1792x1024-24", seconds=Fraction(1))
+    job_file = tmp_path / "job.yaml"
+    job_file.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "name": "spot",
+                "shots": [{"source": str(clip), "in": "6f"}],
+                "deliverables": [{"preset": "social-9x16"}, {"preset": "prores-proxy-1080p"}],
+            }
+        )
+    )
+
+    assert main(["run", str(job_file), "--out", str(tmp_path / "out"), "--json"]) == 0
+
+    manifest = json.loads(capsys.readouterr().out)
+    assert [output["preset"] for output in manifest["outputs"]] == ["social-9x16", "prores-proxy-1080p"]
+    vertical = probe(manifest["outputs"][0]["path"])
+    assert (vertical.video.display_width, vertical.video.display_height) == (1080, 1920)
+    assert vertical.video.frame_count == 18  # 24 frames from frame 6 on
+    assert manifest["inputs"][0]["sha256"] and manifest["versions"]["ffmpeg"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "spot.manifest.json", "spot_prores-proxy-1080p.mov", "spot_social-9x16.mp4",
+    ]
+
+
+def _flaky_ffmpeg(monkeypatch, returncode: int) -> list[int]:
+    """Make the first ffmpeg run fail with ``returncode``; later runs are real. Returns a call log."""
+    calls: list[int] = []
+    real_run = pipeline.render.run_ffmpeg
+
+    def run(args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise FFmpegError(["ffmpeg"], returncode, ["simulated failure"])
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(pipeline.render, "run_ffmpeg", run)
+    return calls
+
+
+def test_killed_ffmpeg_is_retried(make_clip, tmp_path, monkeypatch):
+    calls = _flaky_ffmpeg(monkeypatch, returncode=-9)  # killed by SIGKILL, e.g. out of memory
+    job = job_for_clips([make_clip("ray-1280x720-24")], ["social-1x1"], name="retry")
+
+    manifest = json.loads(finish_job(job=job, out_dir=tmp_path).read_text())
+
+    assert len(calls) == 2
+    assert probe(manifest["outputs"][0]["path"]).video.display_width == 1080
+
+
+def test_ffmpeg_refusal_is_not_retried(make_clip, tmp_path, monkeypatch):
+    calls = _flaky_ffmpeg(monkeypatch, returncode=1)
+    job = job_for_clips([make_clip("ray-1280x720-24")], ["social-1x1"], name="refused")
+
+    with pytest.raises(FFmpegError, match="simulated failure"):
+        finish_job(job=job, out_dir=tmp_path)
+
+    assert len(calls) == 1
+    assert list(tmp_path.iterdir()) == []

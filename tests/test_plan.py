@@ -1,0 +1,218 @@
+"""The planner: pure, exact geometry, argument lists that are never shell strings, range checks."""
+
+from __future__ import annotations
+
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from pipeline.conform import PictureFormat, Placement, place
+from pipeline.errors import JobError
+from pipeline.finish import finish
+from pipeline.job import parse_job
+from pipeline.plan import plan_job
+from pipeline.presets import load_presets
+from pipeline.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
+
+PROJECT = Path("/nonexistent/project")
+"""Sources of planning-only tests live nowhere: planning must not touch files."""
+
+AWKWARD_NAME = "take 2; 'final' \"cut\" [v1]: a&b $(x).mp4"
+"""Spaces, quotes, brackets, colon, semicolon, ampersand and a command substitution."""
+
+
+def _video_stream(
+    width: int, height: int, *, rotation: int = 0, sar: Fraction = Fraction(1),
+    frame_rate: Fraction = Fraction(24), seconds: Fraction = Fraction(2),
+) -> VideoStreamInfo:
+    """Stream facts as probe reports them: display size swapped and aspect inverted when rotated."""
+    turned = rotation in (90, 270)
+    picture_aspect = Fraction(width) * sar / height
+    return VideoStreamInfo(
+        index=0, codec="h264", profile="High", codec_tag="avc1", coded_width=width, coded_height=height,
+        rotation=rotation, display_width=height if turned else width,
+        display_height=width if turned else height, sample_aspect_ratio=sar,
+        display_aspect_ratio=1 / picture_aspect if turned else picture_aspect, frame_rate=frame_rate,
+        variable_frame_rate=False, frame_count=int(seconds * frame_rate), start_time_s=Fraction(0),
+        duration_s=seconds, pix_fmt="yuv420p", bit_depth=8, color_primaries="bt709",
+        color_transfer="bt709", color_matrix="bt709", color_range="tv",
+    )
+
+
+def _media(path: Path, video: VideoStreamInfo) -> MediaInfo:
+    audio = AudioStreamInfo(
+        index=1, codec="aac", profile="LC", sample_rate=48000, channels=2, layout="stereo",
+        sample_format="fltp", start_time_s=Fraction(0), duration_s=video.duration_s,
+    )
+    return MediaInfo(
+        path=path, size_bytes=1, container="mov,mp4,m4a,3gp,3g2,mj2", brand="isom",
+        duration_s=video.duration_s, video=video, audio=audio,
+    )
+
+
+def _job(shots: list[dict], presets: list[str], base_dir: Path = PROJECT):
+    return parse_job(
+        {"version": 1, "name": "plan-test", "shots": shots,
+         "deliverables": [{"preset": name} for name in presets]},
+        base_dir,
+    )
+
+
+def _plan(shots: list[dict], presets: list[str], video: VideoStreamInfo, **options):
+    job = _job(shots, presets)
+    media = {shot.source: _media(shot.source, video) for shot in job.shots}
+    return plan_job(job, media, load_presets(), PROJECT / "out", **options)
+
+
+def _input_files(args: tuple[str, ...]) -> list[str]:
+    """The argument after each ``-i``: what ffmpeg opens."""
+    return [args[position + 1] for position, arg in enumerate(args) if arg == "-i"]
+
+
+def test_planning_is_pure_and_repeatable():
+    """Two plans of one job are identical, and the sources need not exist (nothing is decoded)."""
+    shots = [{"source": "a.mp4", "in": "12f", "out": 1.5}, {"source": "b.mp4"}, {"source": "a.mp4"}]
+    presets = ["web-h264-1080p", "broadcast-prores-hq-1080p2997", "social-9x16"]
+    video = _video_stream(1280, 720)
+
+    first, second = _plan(shots, presets, video), _plan(shots, presets, video)
+
+    assert [render.args for render in first.renders] == [render.args for render in second.renders]
+    assert first == second
+
+
+def test_each_source_is_one_input_even_when_used_twice():
+    plan = _plan([{"source": "a.mp4"}, {"source": "b.mp4"}, {"source": "a.mp4"}],
+                 ["web-h264-1080p", "prores-proxy-1080p"], _video_stream(1280, 720))
+    (render,) = plan.renders
+    assert _input_files(render.args) == [str(PROJECT / "a.mp4"), str(PROJECT / "b.mp4")]
+
+
+def test_separate_processes_make_one_render_per_deliverable():
+    plan = _plan([{"source": "a.mp4"}], ["web-h264-1080p", "prores-proxy-1080p"], _video_stream(1280, 720),
+                 one_process=False)
+    assert [[output.deliverable for output in render.outputs] for render in plan.renders] == [
+        ["web-h264-1080p"], ["prores-proxy-1080p"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "expected"),
+    [
+        # Pillarboxed: 1792 * 1080/1024 = 1890 wide; (1920 - 1890) / 2 = 15, made even.
+        (_video_stream(1792, 1024), PictureFormat(1920, 1080, Fraction(25), "yuv422p10le", "pad"),
+         Placement(1890, 1080, 14, 0)),
+        (_video_stream(1920, 1080), PictureFormat(1920, 1080, Fraction(25), "yuv422p10le", "pad"),
+         Placement(1920, 1080, 0, 0)),
+        # Portrait into landscape: 720 * 1080/1280 = 607.5, rounded to the even 608.
+        (_video_stream(720, 1280), PictureFormat(1920, 1080, Fraction(25), "yuv420p", "pad"),
+         Placement(608, 1080, 656, 0)),
+        # Landscape filling portrait: 1920 * 1920/1080 = 3413.3 -> 3414, crop window from x = 1167 -> 1166.
+        (_video_stream(1920, 1080), PictureFormat(1080, 1920, Fraction(30), "yuv420p", "crop"),
+         Placement(3414, 1920, 1166, 0)),
+        (_video_stream(1920, 1080), PictureFormat(1080, 1080, Fraction(30), "yuv420p", "crop"),
+         Placement(1920, 1080, 420, 0)),
+        # Odd raster: width-bound, height 719 * 1920/1279 = 1079.3 -> 1080.
+        (_video_stream(1279, 719), PictureFormat(1920, 1080, Fraction(24), "yuv420p", "pad"),
+         Placement(1920, 1080, 0, 0)),
+        (_video_stream(1279, 719), PictureFormat(1280, 720, Fraction(24), "yuv420p", "pad"),
+         Placement(1280, 720, 0, 0)),
+        # Anamorphic 1440x1080 with 4:3 pixels shows as 16:9.
+        (_video_stream(1440, 1080, sar=Fraction(4, 3)),
+         PictureFormat(1920, 1080, Fraction(25), "yuv420p", "pad"),
+         Placement(1920, 1080, 0, 0)),
+        # A phone clip stored 1920x1080 and turned 90 degrees is portrait.
+        (_video_stream(1920, 1080, rotation=90), PictureFormat(1920, 1080, Fraction(30), "yuv420p", "pad"),
+         Placement(608, 1080, 656, 0)),
+        (_video_stream(1920, 1080, rotation=270), PictureFormat(1080, 1920, Fraction(30), "yuv420p", "crop"),
+         Placement(1080, 1920, 0, 0)),
+    ],
+    ids=["1792x1024-pad-1080p", "1080p-pad-1080p", "720x1280-pad-1080p", "1080p-crop-9x16",
+         "1080p-crop-1x1", "1279x719-pad-1080p", "1279x719-pad-720p", "anamorphic-pad-1080p",
+         "rotated90-pad-1080p", "rotated270-crop-9x16"],
+)
+def test_place_geometry(source, target, expected):
+    placement = place(source, target)
+    assert placement == expected
+    assert placement.x % 2 == 0 and placement.y % 2 == 0
+    if target.fit == "pad":
+        assert placement.x + placement.scaled_width <= target.width
+        assert placement.y + placement.scaled_height <= target.height
+    else:
+        assert placement.x + target.width <= placement.scaled_width
+        assert placement.y + target.height <= placement.scaled_height
+
+
+def test_rotated_phone_clip_probes_and_places_as_portrait(make_clip):
+    info = probe(make_clip("phone-rotated-1920x1080-30"))
+    assert (info.video.coded_width, info.video.coded_height) == (1920, 1080)
+    assert info.video.rotation in (90, 270)
+    assert (info.video.display_width, info.video.display_height) == (1080, 1920)
+    target = PictureFormat(1920, 1080, Fraction(30), "yuv420p", "pad")
+    assert place(info.video, target) == Placement(608, 1080, 656, 0)
+
+
+def test_awkward_file_names_are_single_arguments():
+    """User names reach ffmpeg as list elements, whole, never through a shell or split on spaces."""
+    out_dir = Path("/nonexistent/out dir; [final]")
+    job = _job([{"source": AWKWARD_NAME}], ["prores-proxy-1080p"])
+    source = job.shots[0].source
+    plan = plan_job(job, {source: _media(source, _video_stream(1280, 720))}, load_presets(), out_dir)
+
+    (render,) = plan.renders
+    (output,) = render.outputs
+    assert isinstance(render.args, tuple) and all(isinstance(arg, str) for arg in render.args)
+    assert _input_files(render.args) == [str(PROJECT / AWKWARD_NAME)]
+    assert render.args.count(str(PROJECT / AWKWARD_NAME)) == 1
+    assert render.args[-1] == str(output.partial_path)
+    assert output.partial_path.parent == out_dir
+
+
+def test_awkward_file_name_renders_end_to_end(make_clip, tmp_path):
+    """master-prores-4444 keeps the source's size, so a 161x121 clip is the cheapest real render
+    (about 0.1 s, against 0.5 s or more for the 1080p presets)."""
+    source = tmp_path / AWKWARD_NAME
+    shutil.copyfile(make_clip("tiny-161x121-25", audio_rate=48000), source)
+    out_dir = tmp_path / "out dir; 'v1' [x]:y"
+    job = _job([{"source": AWKWARD_NAME}], ["master-prores-4444"], base_dir=tmp_path)
+
+    manifest = finish(job, out_dir)
+
+    output = out_dir / "plan-test_master-prores-4444.mov"
+    assert sorted(path.name for path in out_dir.iterdir()) == [manifest.name, output.name]
+    rendered = probe(output)
+    assert (rendered.video.codec, rendered.video.profile) == ("prores", "4444")
+    assert (rendered.video.display_width, rendered.video.display_height) == (161, 121)
+    assert rendered.video.frame_count == probe(source).video.frame_count
+
+
+@pytest.mark.parametrize(
+    ("shots", "message"),
+    [
+        ([{"source": "a.mp4", "out": 2.5}],
+         r"^shots\.0\.out: 2\.5 is past the end of .*a\.mp4 \(2\.000 s\)$"),
+        ([{"source": "a.mp4", "out": "49f"}], r"^shots\.0\.out: 49f is past the end"),
+        ([{"source": "a.mp4"}, {"source": "a.mp4", "out": "00:00:02:01"}],
+         r"^shots\.1\.out: 00:00:02:01 is past"),
+        ([{"source": "a.mp4", "in": 2}], r"^shots\.0\.in: 2 is at or past the end"),
+        ([{"source": "a.mp4", "in": "24f", "out": "12f"}],
+         r"^shots\.0: in point 24f is not before out point 12f$"),
+        ([{"source": "a.mp4", "in": "00:00:01:00", "out": "24f"}],
+         r"^shots\.0: in point 00:00:01:00 is not before out point 24f$"),
+        ([{"source": "a.mp4", "in": "1s", "out": "00:00:00:12"}], r"^shots\.0: in point 1s is not before"),
+    ],
+    ids=["out-seconds-past-end", "out-frames-past-end", "second-shot-timecode-past-end", "in-at-end",
+         "frames-in-after-out", "timecode-in-equals-out", "mixed-in-after-out"],
+)
+def test_planner_checks_points_against_the_source(shots, message):
+    """A 2 s, 24 fps source: frames and timecode are only comparable once its rate is known."""
+    with pytest.raises(JobError, match=message):
+        _plan(shots, ["prores-proxy-1080p"], _video_stream(1280, 720, seconds=Fraction(2)))
+
+
+def test_timecode_frame_field_past_the_source_rate_names_the_field():
+    """The job accepts 00:00:01:24 (it cannot know the rate); at 24 fps the planner must reject it."""
+    with pytest.raises(JobError, match=r"^shots\.0\.out: .*frame field 24 is not below 24 fps"):
+        _plan([{"source": "a.mp4", "out": "00:00:01:24"}], ["prores-proxy-1080p"], _video_stream(1280, 720))
