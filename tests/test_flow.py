@@ -77,6 +77,7 @@ def test_killed_ffmpeg_is_retried(make_clip, tmp_path, monkeypatch):
     assert probe(manifest["outputs"][0]["path"]).video.display_width == 1080
 
 
+@pytest.mark.expected_error_logs
 def test_ffmpeg_refusal_is_not_retried(make_clip, tmp_path, monkeypatch):
     calls = _flaky_ffmpeg(monkeypatch, returncode=1)
     job = job_for_clips([make_clip("ray-1280x720-24")], ["social-1x1"], name="refused")
