@@ -10,9 +10,9 @@ d. the same with ``one_process=False`` (one ffmpeg per output);
 e. ``postprod finish ... --json``, i.e. the Prefect flow on Prefect's temporary local server.
 
 Each variant runs in child processes, timed end to end (wall clock, so Python start-up, imports,
-probing, verification, hashing, the manifest and Prefect's server are all included) with peak RSS
-read from ``os.wait4``. Rounds are interleaved and rotated so machine noise falls on all variants
-alike; the table gives medians. The outputs of every variant are probed and compared, so the
+probing, verification, hashing, the manifest and Prefect's server are all included), with CPU
+seconds and peak RSS read from ``os.wait4`` (CPU seconds hold up better on a busy machine). Rounds
+are interleaved and rotated so machine noise falls on all variants alike; the tables give medians. The outputs of every variant are probed and compared, so the
 comparison is like for like.
 
 Goal: postprod end to end, Prefect overhead included (``postprod finish``/``run``), at most 1.10x
@@ -153,14 +153,17 @@ class Run:
     """One timed run of a variant."""
 
     wall_s: float
+    cpu_s: float
+    """User + system seconds of the variant's processes and their reaped descendants."""
     peak_rss_kib: int
     """Largest ru_maxrss of the variant's processes (each includes its reaped descendants)."""
     manifest: dict | None
     """postprod's manifest, None for hand-written variants."""
 
 
-def run_child(argv: Argv, log: Path) -> tuple[float, int]:
-    """Run one process to completion; its wall seconds and peak RSS in KiB (ffmpeg etc. included)."""
+def run_child(argv: Argv, log: Path) -> tuple[float, float, int]:
+    """Run one process to completion: wall seconds, CPU seconds and peak RSS in KiB, the process's
+    reaped descendants (ffmpeg, Prefect's server) included."""
     started = time.perf_counter()
     with log.open("ab") as sink:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
@@ -170,7 +173,7 @@ def run_child(argv: Argv, log: Path) -> tuple[float, int]:
     if process.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
         raise RuntimeError(f"exit {process.returncode}: {argv}\n{tail}")
-    return wall_s, usage.ru_maxrss
+    return wall_s, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def run_variant(variant: Variant, source: Path, out: Path) -> Run:
@@ -182,7 +185,8 @@ def run_variant(variant: Variant, source: Path, out: Path) -> Run:
     timed = [run_child(argv, log) for argv in variant.commands(source, out)]
     manifests = list(out.glob("*.manifest.json"))
     manifest = json.loads(manifests[0].read_text()) if manifests else None
-    return Run(sum(wall for wall, _ in timed), max(rss for _, rss in timed), manifest)
+    walls, cpus, peaks = zip(*timed, strict=True)
+    return Run(sum(walls), sum(cpus), max(peaks), manifest)
 
 
 def time_variants(source: Path, workdir: Path, repeat: int, console: Console) -> dict[str, list[Run]]:
@@ -194,7 +198,7 @@ def time_variants(source: Path, workdir: Path, repeat: int, console: Console) ->
             run = run_variant(variant, source, workdir / variant.key)
             runs[variant.key].append(run)
             console.print(f"  round {round_index + 1}/{repeat}  {variant.key}. {variant.name:<28} "
-                          f"{run.wall_s:6.2f} s  {run.peak_rss_kib / 1024:6.0f} MiB")
+                          f"{run.wall_s:6.2f} s  CPU {run.cpu_s:6.2f} s  {run.peak_rss_kib / 1024:5.0f} MiB")
     return runs
 
 
@@ -244,16 +248,19 @@ def median(values) -> float:
 
 
 def results_table(runs: dict[str, list[Run]], title: str) -> Table:
-    baseline_s = median(run.wall_s for run in runs[VARIANTS[0].key])
+    baseline = VARIANTS[0].key
+    baseline_wall_s = median(run.wall_s for run in runs[baseline])
+    baseline_cpu_s = median(run.cpu_s for run in runs[baseline])
     table = Table(title=title)
     table.add_column("variant")
-    for column in ("median wall s", f"vs {VARIANTS[0].key}", "peak RSS MiB"):
+    for column in ("median wall s", f"vs {baseline}", "median CPU s", f"CPU vs {baseline}", "peak RSS MiB"):
         table.add_column(column, justify="right")
     for variant in VARIANTS:
         wall_s = median(run.wall_s for run in runs[variant.key])
+        cpu_s = median(run.cpu_s for run in runs[variant.key])
         rss_mib = median(run.peak_rss_kib for run in runs[variant.key]) / 1024
-        table.add_row(f"{variant.key}. {variant.name}", f"{wall_s:.2f}", f"{wall_s / baseline_s:.3f}x",
-                      f"{rss_mib:.0f}")
+        table.add_row(f"{variant.key}. {variant.name}", f"{wall_s:.2f}", f"{wall_s / baseline_wall_s:.3f}x",
+                      f"{cpu_s:.2f}", f"{cpu_s / baseline_cpu_s:.3f}x", f"{rss_mib:.0f}")
     return table
 
 
@@ -300,7 +307,8 @@ def main() -> None:
     args = parse_args()
     console = Console(width=CONSOLE_WIDTH)
     console.print(f"ffmpeg {ffmpeg_version()} ({ffmpeg_executable()})", highlight=False)
-    console.print(f"{os.cpu_count()} CPU cores; 1-min load average before: {os.getloadavg()[0]:.2f}")
+    console.print(f"{os.cpu_count()} CPU cores; 1-min load average before: {os.getloadavg()[0]:.2f} "
+                  "(other work on the machine skews wall times; CPU seconds less so)")
     for variant in VARIANTS:
         console.print(f"  {variant.key}. {variant.name}: {variant.includes}")
     with tempfile.TemporaryDirectory(prefix="render-overhead-") as tmp:
@@ -312,7 +320,6 @@ def main() -> None:
         runs = time_variants(source, workdir, args.repeat, console)
         warnings = compare_outputs(workdir)
         hashing_s = hash_seconds(source, workdir / "c")
-    console.print(f"1-min load average after: {os.getloadavg()[0]:.2f} (other work skews the timings)")
     title = (f"{' + '.join(PRESETS)} from a {args.seconds:g} s {SHAPE} clip, "
              f"median of {args.repeat}")
     console.print(results_table(runs, title))

@@ -15,13 +15,13 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from pipeline.errors import FFmpegError
-from pipeline.finish import RenderProgress, manifest_path, output_dir_for, unique_sources
+from pipeline.finish import RenderProgress, manifest_path, output_dir_for, probe_music, unique_sources
 from pipeline.job import Job
 from pipeline.manifest import Timings, build_manifest, write_manifest
 from pipeline.media import Progress
 from pipeline.plan import RenderPlan, plan_job
 from pipeline.presets import load_presets
-from pipeline.probe import MediaInfo, probe
+from pipeline.probe import AudioStreamInfo, MediaInfo, probe
 from pipeline.render import RenderedOutput, render
 
 progress_listener: ContextVar[RenderProgress | None] = ContextVar("progress_listener", default=None)
@@ -47,6 +47,12 @@ def _is_transient(task, task_run, state) -> bool:
 def probe_source(path: Path) -> MediaInfo:
     """Probe one source; bad media fails here, before any render starts."""
     return probe(path)
+
+
+@task(name="probe-music", cache_policy=NO_CACHE)
+def probe_music_task(job: Job) -> AudioStreamInfo | None:
+    """Probe the music bed; a bad file fails here, before any render starts."""
+    return probe_music(job)
 
 
 @task(name="render", retries=2, retry_delay_seconds=2, retry_condition_fn=_is_transient,
@@ -81,9 +87,13 @@ def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) 
     folder = output_dir_for(job, out_dir)
     sources = unique_sources(job)
     futures = [probe_source.submit(source) for source in sources]
+    music = probe_music_task.submit(job) if job.music else None
     media = {source: future.result() for source, future in zip(sources, futures, strict=True)}
     probed = time.monotonic()
-    plan = plan_job(job, media, load_presets(), folder, one_process=one_process)
+    plan = plan_job(
+        job, media, load_presets(), folder,
+        music=music.result() if music else None, one_process=one_process,
+    )
     rendered: list[RenderedOutput] = []
     for render_plan in plan.renders:
         rendered += render_task(render_plan)

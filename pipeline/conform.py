@@ -18,7 +18,7 @@ import ffmpeg
 
 from pipeline.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo
 from pipeline.sequence import ShotSpan
-from pipeline.timebase import format_rate, frames_to_samples, round_half_up
+from pipeline.timebase import format_rate, round_half_up
 
 SCALE_FLAGS = "lanczos+accurate_rnd+full_chroma_int"
 OUTPUT_COLOR = {"color_primaries": "bt709", "color_trc": "bt709", "colorspace": "bt709", "range": "tv"}
@@ -89,8 +89,20 @@ def source_color_matrix(source: VideoStreamInfo) -> str:
     return "bt709" if max(source.display_width, source.display_height) >= 1280 else "smpte170m"
 
 
-def conform_video(stream, source: VideoStreamInfo, span: ShotSpan, target: PictureFormat):
-    """The shot's frames, conformed to ``target``: exactly ``span.frame_count`` frames."""
+BLUR_DOWNSCALE = 8
+"""A blurred fill is computed at 1/8 of the frame size: a wide blur for a fraction of the work."""
+
+
+def conform_video(stream, source: VideoStreamInfo, span: ShotSpan, target: PictureFormat, fill: str = "black"):
+    """The shot's frames, conformed to ``target``: exactly ``span.frame_count`` frames.
+
+    Args:
+        stream: The shot's decoded video (an ffmpeg-python stream).
+        source: The source's probe facts.
+        span: The shot's place on the timeline.
+        target: The deliverable's raster, rate and pixel format.
+        fill: Around a padded picture: a colour, or ``blur`` for a blurred, scaled copy of the shot.
+    """
     placement = place(source, target)
     stream = (
         stream.filter("setpts", "PTS-STARTPTS")
@@ -101,25 +113,47 @@ def conform_video(stream, source: VideoStreamInfo, span: ShotSpan, target: Pictu
         # A source a frame short of the promised count (rate rounding) holds its last frame.
         .filter("tpad", stop=-1, stop_mode="clone")
         .filter("trim", end_frame=span.frame_count)
-        .filter(
-            "scale",
-            placement.scaled_width,
-            placement.scaled_height,
-            flags=SCALE_FLAGS,
-            in_color_matrix=source_color_matrix(source),
-            out_color_matrix="bt709",
-            in_range="pc" if source.color_range == "pc" else "tv",
-            out_range="tv",
-        )
     )
-    if target.fit == "pad":
-        stream = stream.filter("pad", target.width, target.height, placement.x, placement.y, color="black")
+    fills_frame = (placement.scaled_width, placement.scaled_height) == (target.width, target.height)
+    if target.fit == "crop":
+        picture = _scale(stream, source, placement.scaled_width, placement.scaled_height, target)
+        picture = picture.filter("crop", target.width, target.height, placement.x, placement.y)
+    elif fill == "blur" and not fills_frame:
+        picture = _blur_filled(stream, source, placement, target)
     else:
-        stream = stream.filter("crop", target.width, target.height, placement.x, placement.y)
-    return (
-        stream.filter("setsar", "1")
-        .filter("format", target.pix_fmt)
-        .filter("setparams", **OUTPUT_COLOR)
+        picture = _scale(stream, source, placement.scaled_width, placement.scaled_height, target)
+        picture = picture.filter("pad", target.width, target.height, placement.x, placement.y, color=fill)
+    return picture.filter("setsar", "1").filter("setparams", **OUTPUT_COLOR)
+
+
+def _scale(stream, source: VideoStreamInfo, width: int, height: int, target: PictureFormat):
+    """Lanczos scale with the colour matrix and range converted to BT.709 limited, in the target format."""
+    return stream.filter(
+        "scale",
+        width,
+        height,
+        flags=SCALE_FLAGS,
+        in_color_matrix=source_color_matrix(source),
+        out_color_matrix="bt709",
+        in_range="pc" if source.color_range == "pc" else "tv",
+        out_range="tv",
+    ).filter("format", target.pix_fmt)
+
+
+def _blur_filled(stream, source: VideoStreamInfo, placement: Placement, target: PictureFormat):
+    """The fitted picture over a blurred copy of itself that fills the frame."""
+    copies = stream.split()
+    cover = place(source, PictureFormat(target.width // BLUR_DOWNSCALE, target.height // BLUR_DOWNSCALE,
+                                        target.frame_rate, target.pix_fmt, "crop"))
+    background = (
+        _scale(copies[0], source, cover.scaled_width, cover.scaled_height, target)
+        .filter("crop", target.width // BLUR_DOWNSCALE, target.height // BLUR_DOWNSCALE, cover.x, cover.y)
+        .filter("gblur", sigma=4)
+        .filter("scale", target.width, target.height, flags="bicubic")
+    )
+    foreground = _scale(copies[1], source, placement.scaled_width, placement.scaled_height, target)
+    return background.overlay(foreground, x=placement.x, y=placement.y, format="auto").filter(
+        "format", target.pix_fmt
     )
 
 
@@ -129,23 +163,31 @@ def audio_offset_samples(media: MediaInfo, sample_rate: int) -> int:
     return round_half_up((media.audio.start_time_s - media.video.start_time_s) * sample_rate)
 
 
-def conform_audio(stream, media: MediaInfo, span: ShotSpan, frame_rate: Fraction, sample_rate: int):
+def to_stereo(stream, channels: int, sample_rate: int):
+    """Resample (soxr) to ``sample_rate`` and make stereo; mono becomes dual mono at full level.
+
+    Broadcasters expect dual mono, not the -3 dB centre spread of a plain upmix. ``aeval`` writes
+    fresh buffers: ``channelmap`` shares one buffer between the two copies, and an in-place filter
+    downstream (``volume``) then scales that buffer twice.
+    """
+    stream = stream.filter("aresample", sample_rate, resampler="soxr")
+    if channels == 1:
+        stream = stream.filter("aeval", exprs="val(0)|val(0)", channel_layout="stereo")
+    return stream.filter("aformat", sample_rates=sample_rate, channel_layouts="stereo")
+
+
+def conform_audio(stream, media: MediaInfo, span: ShotSpan, sample_rate: int):
     """The shot's sound at ``sample_rate`` stereo: exactly ``span.sample_count`` samples, in sync."""
     audio: AudioStreamInfo = media.audio
-    stream = stream.filter("aresample", sample_rate, resampler="soxr")
-    if audio.channels == 1:
-        # Dual mono at full level, as broadcasters expect, rather than a -3 dB centre spread.
-        stream = stream.filter("channelmap", map="0-FL|0-FR", channel_layout="stereo")
-    stream = stream.filter("aformat", sample_rates=sample_rate, channel_layouts="stereo")
-    stream = stream.filter("asetpts", "PTS-STARTPTS")
+    stream = to_stereo(stream, audio.channels, sample_rate).filter("asetpts", "PTS-STARTPTS")
     offset = audio_offset_samples(media, sample_rate)
     if offset > 0:
         stream = stream.filter("adelay", delays=f"{offset}S", all=1)
     elif offset < 0:
         stream = stream.filter("atrim", start_sample=-offset).filter("asetpts", "PTS-STARTPTS")
-    first_sample = frames_to_samples(span.source_start_frame, frame_rate, sample_rate)
+    first = span.audio_source_start_sample
     return (
-        stream.filter("atrim", start_sample=first_sample, end_sample=first_sample + span.sample_count)
+        stream.filter("atrim", start_sample=first, end_sample=first + span.sample_count)
         .filter("asetpts", "PTS-STARTPTS")
         .filter("apad", whole_len=span.sample_count)
         .filter("atrim", end_sample=span.sample_count)

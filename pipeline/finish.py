@@ -16,7 +16,7 @@ from pipeline.manifest import Timings, build_manifest, write_manifest
 from pipeline.media import Progress
 from pipeline.plan import JobPlan, RenderPlan, plan_job
 from pipeline.presets import Preset, load_presets
-from pipeline.probe import MediaInfo, probe
+from pipeline.probe import AudioStreamInfo, MediaInfo, probe, probe_audio
 from pipeline.render import RenderedOutput, render
 
 RenderProgress = Callable[[RenderPlan, Progress], None]
@@ -53,6 +53,15 @@ def probe_sources(job: Job) -> dict[Path, MediaInfo]:
     return {source: probe(source) for source in unique_sources(job)}
 
 
+def probe_music(job: Job) -> AudioStreamInfo | None:
+    """Probe the job's music bed, if it has one.
+
+    Raises:
+        MediaError: the music file is missing, unreadable or silent.
+    """
+    return probe_audio(job.music.source) if job.music else None
+
+
 def preflight(job: Job, out_dir: Path | None) -> JobPlan:
     """Probe and plan without rendering: every bad input or job error surfaces here, in seconds.
 
@@ -60,7 +69,9 @@ def preflight(job: Job, out_dir: Path | None) -> JobPlan:
         MediaError: a source is unreadable.
         JobError: the job cannot be planned (unknown preset, bad override, in/out outside a source).
     """
-    return plan_job(job, probe_sources(job), load_presets(), output_dir_for(job, out_dir))
+    return plan_job(
+        job, probe_sources(job), load_presets(), output_dir_for(job, out_dir), music=probe_music(job)
+    )
 
 
 def finish(
@@ -80,7 +91,9 @@ def finish(
     folder = output_dir_for(job, out_dir)
     media = probe_sources(job)
     probed = time.monotonic()
-    plan: JobPlan = plan_job(job, media, presets or load_presets(), folder, one_process=one_process)
+    plan: JobPlan = plan_job(
+        job, media, presets or load_presets(), folder, music=probe_music(job), one_process=one_process
+    )
     rendered: list[RenderedOutput] = []
     for render_plan in plan.renders:
         report = (lambda progress, rp=render_plan: on_progress(rp, progress)) if on_progress else None

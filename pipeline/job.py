@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import JobError
-from pipeline.presets import format_validation_error
+from pipeline.presets import FrameRate, format_validation_error
 from pipeline.timebase import check_time_syntax, parse_time
 
 JOB_SCHEMA_VERSION = 1
@@ -29,6 +29,76 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
+TRANSITION_ALIASES: dict[str, str] = {
+    "dissolve": "fade",  # ffmpeg's own "dissolve" is a random-pixel dither, not an editor's dissolve
+    "dip_to_black": "fadeblack",
+    "dip_to_white": "fadewhite",
+    **{f"wipe_{d}": f"wipe{d}" for d in ("left", "right", "up", "down")},
+    # An editor's slide moves the incoming shot over the outgoing one (xfade's cover); a push moves
+    # both (xfade's slide).
+    **{f"slide_{d}": f"cover{d}" for d in ("left", "right", "up", "down")},
+    **{f"push_{d}": f"slide{d}" for d in ("left", "right", "up", "down")},
+    "push": "slideleft",
+    "zoom": "zoomin",
+    "circle_open": "circleopen",
+    "circle_close": "circleclose",
+}
+"""Editor-facing transition names and the xfade transition each renders with."""
+
+XFADE_TRANSITIONS = frozenset({
+    "fade", "wipeleft", "wiperight", "wipeup", "wipedown", "slideleft", "slideright", "slideup",
+    "slidedown", "circlecrop", "rectcrop", "distance", "fadeblack", "fadewhite", "radial",
+    "smoothleft", "smoothright", "smoothup", "smoothdown", "circleopen", "circleclose", "vertopen",
+    "vertclose", "horzopen", "horzclose", "dissolve", "pixelize", "diagtl", "diagtr", "diagbl",
+    "diagbr", "hlslice", "hrslice", "vuslice", "vdslice", "hblur", "fadegrays", "wipetl", "wipetr",
+    "wipebl", "wipebr", "squeezeh", "squeezev", "zoomin", "fadefast", "fadeslow", "hlwind",
+    "hrwind", "vuwind", "vdwind", "coverleft", "coverright", "coverup", "coverdown", "revealleft",
+    "revealright", "revealup", "revealdown",
+})
+"""ffmpeg's xfade catalogue, usable by name as well."""
+
+COLOR_PATTERN = r"^(#[0-9A-Fa-f]{6}|[a-z]+)$"
+
+
+class Transition(_Model):
+    """How one shot hands over to the next."""
+
+    type: str = "cut"
+    """``cut``, an editor's name (``dissolve``, ``dip_to_black``, ``wipe_left``, ``push``...) or any
+    xfade transition name (``radial``, ``pixelize``...)."""
+    frames: int = Field(default=0, ge=0)
+    """Length of the overlap, in frames at the sequence rate; 0 for a cut."""
+    easing: Literal["linear", "smooth"] = "linear"
+    """``smooth`` eases a dissolve in and out (smoothstep); other transitions are linear."""
+    audio: Literal["crossfade", "cut"] = "crossfade"
+    """Equal-power crossfade of the sound under the picture transition, or a hard cut at its middle."""
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, name: str) -> str:
+        if name != "cut" and name not in TRANSITION_ALIASES and name not in XFADE_TRANSITIONS:
+            raise ValueError(
+                f"unknown transition {name!r}; use cut, {', '.join(TRANSITION_ALIASES)} "
+                "or an ffmpeg xfade name"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Transition:
+        if (self.type == "cut") != (self.frames == 0):
+            raise ValueError("a cut has 0 frames and any other transition at least 1")
+        if self.easing == "smooth" and self.type != "dissolve":
+            raise ValueError("smooth easing is available for dissolve only")
+        return self
+
+    @property
+    def xfade_name(self) -> str | None:
+        """The xfade transition that renders this one; None for a cut."""
+        if self.type == "cut":
+            return None
+        return TRANSITION_ALIASES.get(self.type, self.type)
+
+
 class Shot(_Model):
     """One source clip, optionally trimmed."""
 
@@ -38,6 +108,14 @@ class Shot(_Model):
     """Where the shot starts in the source; None for the first frame."""
     out_point: TimeValue | None = Field(default=None, alias="out")
     """Where the shot ends in the source (exclusive); None for the end of the source."""
+    transition: Transition = Field(default_factory=Transition)
+    """How this shot hands over to the next one (ignored on the last shot)."""
+    audio_offset_frames: int = 0
+    """Split edit at the join into the next shot, in frames at the sequence rate: positive is an
+    L-cut (this shot's sound runs on under the next picture), negative a J-cut (the next shot's sound
+    starts early). Needs that much source material beyond the out (or before the next in) point."""
+    fill: str | None = Field(default=None, pattern=COLOR_PATTERN)
+    """Overrides the sequence's ``fill`` for this shot."""
 
     @field_validator("in_point", "out_point")
     @classmethod
@@ -98,6 +176,27 @@ class Output(_Model):
         return template
 
 
+class SequenceSettings(_Model):
+    """Settings of the edit itself, shared by every deliverable."""
+
+    frame_rate: FrameRate | None = None
+    """Rate at which transition and split-edit frames are counted; None: the first shot's rate."""
+    fill: str = Field(default="black", pattern=COLOR_PATTERN)
+    """What surrounds a shot of another aspect ratio when a deliverable fits (pads) it: a colour
+    (``black``, ``#202020``) or ``blur`` (a blurred, scaled copy of the shot itself)."""
+
+
+class Music(_Model):
+    """A music bed mixed under the whole sequence."""
+
+    source: Path
+    """Audio or video file with sound; relative to the job file."""
+    gain_db: float = Field(default=-12.0, le=12.0)
+    """Gain applied to the music, in dB."""
+    fade_out_frames: int = Field(default=0, ge=0)
+    """Fade the music out over the sequence's last frames (sequence rate)."""
+
+
 class Job(_Model):
     """A finishing job: shots joined in order, rendered into every deliverable."""
 
@@ -106,11 +205,15 @@ class Job(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     """Job name, used in output file names."""
     shots: list[Shot] = Field(min_length=1)
-    """Shots in playback order, joined with hard cuts."""
+    """Shots in playback order, each handing over to the next with its ``transition``."""
     deliverables: list[Deliverable] = Field(min_length=1)
     """Output files to make."""
     output: Output = Field(default_factory=Output)
     """Output folder and naming."""
+    sequence: SequenceSettings = Field(default_factory=SequenceSettings)
+    """Edit settings: transition frame rate and fill."""
+    music: Music | None = None
+    """Optional music bed."""
 
     @model_validator(mode="after")
     def _distinct_outputs(self) -> Job:
@@ -143,8 +246,13 @@ def parse_job(data: Any, base_dir: Path, origin: str = "job") -> Job:
         raise JobError(f"{origin}:\n{format_validation_error(error)}") from error
     shots = [shot.model_copy(update={"source": (base_dir / shot.source).resolve()}) for shot in job.shots]
     output_dir = (base_dir / job.output.dir).resolve() if job.output.dir else None
+    music = job.music.model_copy(update={"source": (base_dir / job.music.source).resolve()}) if job.music else None
     return job.model_copy(
-        update={"shots": shots, "output": job.output.model_copy(update={"dir": output_dir})}
+        update={
+            "shots": shots,
+            "output": job.output.model_copy(update={"dir": output_dir}),
+            "music": music,
+        }
     )
 
 

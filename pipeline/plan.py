@@ -13,17 +13,21 @@ from pathlib import Path
 import ffmpeg
 from pydantic import ValidationError
 
-from pipeline.conform import PictureFormat, conform_audio, conform_video, silence
+from pipeline.conform import PictureFormat, conform_audio, conform_video, silence, to_stereo
 from pipeline.errors import JobError
 from pipeline.job import Deliverable, Job
 from pipeline.presets import Preset, format_validation_error, get_preset
-from pipeline.probe import MediaInfo
+from pipeline.probe import AudioStreamInfo, MediaInfo
+from pipeline.fonts import default_font_path
 from pipeline.sequence import Timeline, build_timeline
-from pipeline.timebase import round_half_up
+from pipeline.timebase import format_rate, frames_to_samples, round_half_up
 
 FILTERS_USED = ("setpts", "fps", "trim", "tpad", "scale", "pad", "crop", "setsar", "format",
-                "setparams", "aresample", "channelmap", "aformat", "asetpts", "adelay", "atrim", "apad",
-                "anullsrc", "concat")
+                "setparams", "split", "gblur", "overlay", "xfade", "aresample", "aeval", "aformat",
+                "asetpts", "adelay", "atrim", "apad", "anullsrc", "asplit", "acrossfade", "concat",
+                "volume", "afade", "amix", "drawtext", "settb")
+INPUT_MARGIN_S = Fraction(1, 2)
+"""Decode this much past the last frame a shot needs, so rate rounding never starves it."""
 BRANDS = {"mov": "qt  ", "mp4": "isom"}
 AAC_FRAME_SAMPLES = 1024
 
@@ -195,6 +199,7 @@ def plan_job(
     presets: dict[str, Preset],
     out_dir: Path,
     *,
+    music: AudioStreamInfo | None = None,
     one_process: bool = True,
 ) -> JobPlan:
     """Plan every deliverable of ``job``.
@@ -204,18 +209,23 @@ def plan_job(
         media: Probe results for every shot source, by resolved path.
         presets: Known presets by name.
         out_dir: Folder for the outputs.
+        music: Probe result of the job's music bed, if it has one.
         one_process: Decode the sources once and encode every deliverable from one ffmpeg; False
             makes one ffmpeg per deliverable (less peak memory, sources decoded again each time).
 
     Raises:
-        JobError: an unknown preset, a bad override, or in/out points outside a source.
+        JobError: an unknown preset, a bad override, in/out points outside a source, or a
+            transition or split edit that does not fit its shots.
     """
     shot_media = [media[shot.source] for shot in job.shots]
+    sequence_rate = job.sequence.frame_rate or shot_media[0].video.planning_rate
     deliverables = []
     for index, deliverable in enumerate(job.deliverables):
         preset = resolve_preset(job, index, presets)
         picture = picture_format(preset, shot_media[0])
-        timeline = build_timeline(job.shots, shot_media, picture.frame_rate, preset.audio.sample_rate)
+        timeline = build_timeline(
+            job.shots, shot_media, picture.frame_rate, preset.audio.sample_rate, sequence_rate
+        )
         path = out_dir / f"{job.output_stem(deliverable)}{preset.extension}"
         output = OutputPlan(
             deliverable=deliverable.label,
@@ -224,37 +234,48 @@ def plan_job(
             partial_path=_partial_path(path),
             expected=_expected(preset, picture, timeline),
         )
-        deliverables.append((output, picture, timeline))
+        deliverables.append(_Deliverable(output, picture, timeline))
     groups = [deliverables] if one_process else [[item] for item in deliverables]
-    return JobPlan(job=job, renders=tuple(_render_plan(job, shot_media, group) for group in groups))
+    return JobPlan(job=job, renders=tuple(_render_plan(job, shot_media, music, group) for group in groups))
 
 
-def _render_plan(job: Job, shot_media: list[MediaInfo], group) -> RenderPlan:
-    branches = _SourceBranches(job, shot_media)
+@dataclass(frozen=True)
+class _Deliverable:
+    output: OutputPlan
+    picture: PictureFormat
+    timeline: Timeline
+
+
+def _render_plan(
+    job: Job, shot_media: list[MediaInfo], music_audio: AudioStreamInfo | None, group: list[_Deliverable]
+) -> RenderPlan:
+    shot_inputs = _ShotInputs(job, shot_media, group)
+    music = _music_branches(job, len(group))
     output_nodes = []
-    for output, picture, timeline in group:
-        segments = []
-        for shot, (info, span) in enumerate(zip(shot_media, timeline.spans, strict=True)):
-            video_branch, audio_branch = branches.take(job.shots[shot].source)
-            segments.append(conform_video(video_branch, info.video, span, picture))
+    for branch, item in enumerate(group):
+        video_segments, audio_segments = [], []
+        for shot, (info, span) in enumerate(zip(shot_media, item.timeline.spans, strict=True)):
+            video_branch, audio_branch = shot_inputs.branch(shot, branch)
+            fill = job.shots[shot].fill or job.sequence.fill
+            video_segments.append(conform_video(video_branch, info.video, span, item.picture, fill))
             if info.audio is not None:
-                segments.append(
-                    conform_audio(audio_branch, info, span, picture.frame_rate, timeline.sample_rate)
-                )
+                audio_segments.append(conform_audio(audio_branch, info, span, item.timeline.sample_rate))
             else:
-                segments.append(audio_branch.filter("atrim", end_sample=span.sample_count))
-        if len(timeline.spans) > 1:
-            joined = ffmpeg.concat(*segments, v=1, a=1).node
-            video, audio = joined[0], joined[1]
-        else:
-            video, audio = segments
+                audio_segments.append(audio_branch.filter("atrim", end_sample=span.sample_count))
+        video = _assemble_picture(video_segments, item.timeline)
+        audio = _assemble_sound(audio_segments, item.timeline)
+        if music is not None:
+            audio = _mix_music(audio, music[branch], music_audio, job, item.timeline)
+        if item.output.preset.video.burn_in_timecode:
+            video = _burn_in_timecode(video, item.picture)
         output_nodes.append(
             ffmpeg.output(
-                video, audio, str(output.partial_path), **_encoder_args(output.preset, picture)
+                video, audio, str(item.output.partial_path),
+                **_encoder_args(item.output.preset, item.picture),
             )
         )
     args = ffmpeg.merge_outputs(*output_nodes).compile(cmd=[])
-    outputs = tuple(output for output, _, _ in group)
+    outputs = tuple(item.output for item in group)
     return RenderPlan(
         args=tuple(args),
         outputs=outputs,
@@ -264,26 +285,150 @@ def _render_plan(job: Job, shot_media: list[MediaInfo], group) -> RenderPlan:
     )
 
 
-class _SourceBranches:
-    """Each source file decoded once and split into one branch per use (shot x deliverable).
+def _assemble_picture(segments: list, timeline: Timeline):
+    """Join conformed shots: xfade over each overlap, concat at each cut."""
+    picture = segments[0]
+    for number, join in enumerate(timeline.joins):
+        incoming = segments[number + 1]
+        rate = timeline.frame_rate
+        if join.xfade is None:
+            # concat hands out a microsecond time base; xfade needs both inputs on the frame grid.
+            time_base = f"{rate.denominator}/{rate.numerator}"
+            picture = ffmpeg.concat(picture, incoming, v=1, a=0).filter("settb", time_base)
+            continue
+        transition = {"transition": join.xfade}
+        if join.smooth:
+            # xfade's progress P runs from 1 to 0; smoothstep it and mix A (outgoing) with B.
+            transition = {"transition": "custom", "expr": "A*P*P*(3-2*P)+B*(1-P*P*(3-2*P))"}
+        picture = ffmpeg.filter(
+            [picture, incoming],
+            "xfade",
+            duration=f"{float(join.overlap_frames / rate):.9f}",
+            offset=f"{float(timeline.spans[number + 1].timeline_start_frame / rate):.9f}",
+            **transition,
+        )
+    return picture
 
-    A source without sound gets stereo silence, split the same way, so every use of a source is a
-    distinct stream (ffmpeg-python merges identical nodes, and ffmpeg needs explicit splits).
+
+def _assemble_sound(segments: list, timeline: Timeline):
+    """Join shots' sound: an equal-power crossfade over each audio overlap, concat at each cut."""
+    sound = segments[0]
+    for number, join in enumerate(timeline.joins):
+        incoming = segments[number + 1]
+        if join.crossfade_samples:
+            # Quarter-sine curves in and out sum to constant power.
+            sound = ffmpeg.filter(
+                [sound, incoming], "acrossfade", ns=join.crossfade_samples, c1="qsin", c2="qsin"
+            )
+        else:
+            sound = ffmpeg.concat(sound, incoming, v=0, a=1)
+    return sound
+
+
+def _music_branches(job: Job, count: int):
+    if job.music is None:
+        return None
+    music = ffmpeg.input(str(job.music.source)).audio
+    return music.asplit() if count > 1 else [music]
+
+
+def _mix_music(program, music, music_audio: AudioStreamInfo, job: Job, timeline: Timeline):
+    """The music bed at its gain, cut to the sequence and faded out, mixed under the programme."""
+    total = timeline.sample_count
+    fade = frames_to_samples(
+        job.music.fade_out_frames, job.sequence.frame_rate or timeline.frame_rate, timeline.sample_rate
+    ) if job.music.fade_out_frames else 0
+    bed = (
+        to_stereo(music, music_audio.channels, timeline.sample_rate)
+        .filter("volume", f"{job.music.gain_db}dB")
+        .filter("asetpts", "PTS-STARTPTS")
+        .filter("atrim", end_sample=total)
+        .filter("apad", whole_len=total)
+    )
+    if fade:
+        bed = bed.filter("afade", type="out", start_sample=max(0, total - fade), nb_samples=min(fade, total))
+    return ffmpeg.filter([program, bed], "amix", inputs=2, duration="first", normalize=0)
+
+
+def _burn_in_timecode(video, picture: PictureFormat):
+    """Source-free record timecode, bottom centre, for review copies."""
+    drop_frame = picture.frame_rate.denominator == 1001
+    return video.filter(
+        "drawtext",
+        fontfile=str(default_font_path()),
+        timecode="00:00:00;00" if drop_frame else "00:00:00:00",
+        rate=format_rate(picture.frame_rate),
+        fontsize=max(12, picture.height // 18),
+        fontcolor="white",
+        box=1,
+        boxcolor="black@0.6",
+        boxborderw=max(2, picture.height // 120),
+        x="(w-text_w)/2",
+        y=f"h-text_h-{max(4, picture.height // 30)}",
+    )
+
+
+class _ShotInputs:
+    """One ffmpeg input per shot, split into one branch per deliverable.
+
+    Per shot, not per source: a source used by two shots would otherwise be split across the
+    timeline, and ffmpeg would hold every decoded frame of the later use in memory. ``-t`` stops
+    decoding after the last frame a shot can need. Shots that use the same source up to the same
+    point share an input (ffmpeg-python merges identical inputs anyway), and silent shots share one
+    silence source; shared streams are split once into as many branches as they have uses.
     """
 
-    def __init__(self, job: Job, shot_media: list[MediaInfo]):
-        self._streams = {}
-        self._taken: dict[Path, int] = {}
-        for shot, info in zip(job.shots, shot_media, strict=True):
-            if shot.source in self._streams:
-                continue
-            source = ffmpeg.input(str(shot.source))
-            audio = source.audio if info.audio is not None else silence()
-            self._streams[shot.source] = (source.video.split(), audio.asplit())
+    def __init__(self, job: Job, shot_media: list[MediaInfo], group: list[_Deliverable]):
+        self._video_keys: list[tuple[Path, str]] = []
+        self._audio_keys: list[tuple[Path, str] | str] = []
+        inputs = {}
+        for shot, info in enumerate(shot_media):
+            limit = f"{float(_decode_limit_s(shot, info, group) + INPUT_MARGIN_S):.3f}"
+            key = (job.shots[shot].source, limit)
+            inputs.setdefault(key, ffmpeg.input(str(key[0]), t=limit))
+            self._video_keys.append(key)
+            self._audio_keys.append(key if info.audio is not None else "silence")
+        uses = len(group)
+        self._video = _split_by_use(
+            {key: node.video for key, node in inputs.items()}, self._video_keys, uses, "split"
+        )
+        audio_streams = {key: inputs[key].audio for key in self._audio_keys if key != "silence"}
+        if "silence" in self._audio_keys:
+            audio_streams["silence"] = silence()
+        self._audio = _split_by_use(audio_streams, self._audio_keys, uses, "asplit")
+        self._taken: dict[object, int] = {}
 
-    def take(self, source: Path):
-        """The next unused (video, audio) branch of ``source``."""
-        index = self._taken.get(source, 0)
-        self._taken[source] = index + 1
-        video_split, audio_split = self._streams[source]
-        return video_split[index], audio_split[index]
+    def branch(self, shot: int, deliverable: int):
+        """The (video, audio) streams of ``shot`` for one deliverable; each call takes fresh branches."""
+        return self._take(self._video, self._video_keys[shot]), self._take(self._audio, self._audio_keys[shot])
+
+    def _take(self, streams, key):
+        index = self._taken.get((id(streams), key), 0)
+        self._taken[(id(streams), key)] = index + 1
+        return streams[key][index]
+
+
+def _split_by_use(streams: dict, keys: list, uses_per_key: int, split_filter: str) -> dict:
+    """Each stream as a list of branches, one per use (a split filter only when used more than once)."""
+    branches = {}
+    for key, stream in streams.items():
+        count = keys.count(key) * uses_per_key
+        if count == 1:
+            branches[key] = [stream]
+        else:
+            node = stream.filter_multi_output(split_filter, count)
+            branches[key] = [node[index] for index in range(count)]
+    return branches
+
+
+def _decode_limit_s(shot: int, info: MediaInfo, group: list[_Deliverable]) -> Fraction:
+    """Source time after which no deliverable needs anything from this shot, in seconds."""
+    limit = Fraction(0)
+    for item in group:
+        span = item.timeline.spans[shot]
+        picture_end = (span.source_start_frame + span.frame_count) / item.picture.frame_rate
+        sound_end = Fraction(span.audio_source_start_sample + span.sample_count, item.timeline.sample_rate)
+        if info.audio is not None:
+            sound_end += max(Fraction(0), info.audio.start_time_s - info.video.start_time_s)
+        limit = max(limit, info.video.start_time_s + max(picture_end, sound_end))
+    return limit

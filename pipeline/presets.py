@@ -59,6 +59,8 @@ class VideoSpec(_Model):
     """Keyframe interval in seconds for long-GOP codecs; None for intra-only codecs."""
     options: EncoderOptions = Field(default_factory=dict)
     """Encoder options, each passed as ``-KEY:v VALUE``."""
+    burn_in_timecode: bool = False
+    """Burn record timecode into the picture (review copies)."""
 
 
 class AudioSpec(_Model):

@@ -145,6 +145,20 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _open(path: Path):
+    """Open a media file with PyAV, turning every way that can fail into a :class:`MediaError`."""
+    if not path.exists():
+        raise MediaError(path, "file not found")
+    if not path.is_file():
+        raise MediaError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "file is empty (0 bytes)")
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as error:
+        raise MediaError(path, _explain_open_failure(path, error)) from error
+
+
 def probe(path: str | Path) -> MediaInfo:
     """Probe a media file.
 
@@ -153,18 +167,7 @@ def probe(path: str | Path) -> MediaInfo:
             video does not decode.
     """
     path = Path(path)
-    if not path.exists():
-        raise MediaError(path, "file not found")
-    if not path.is_file():
-        raise MediaError(path, "not a regular file")
-    size = path.stat().st_size
-    if size == 0:
-        raise MediaError(path, "file is empty (0 bytes)")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except av.error.FFmpegError as error:
-        raise MediaError(path, _explain_open_failure(path, error)) from error
-    with container:
+    with _open(path) as container:
         if not container.streams.video:
             kinds = sorted({stream.type for stream in container.streams}) or ["no streams"]
             raise MediaError(path, f"has no video stream (found: {', '.join(kinds)})")
@@ -177,13 +180,32 @@ def probe(path: str | Path) -> MediaInfo:
         duration = Fraction(container.duration or 0, 1_000_000) or video.duration_s
         return MediaInfo(
             path=path,
-            size_bytes=size,
+            size_bytes=path.stat().st_size,
             container=container.format.name,
             brand=major_brand(path),
             duration_s=duration,
             video=video,
             audio=audio,
         )
+
+
+def probe_audio(path: str | Path) -> AudioStreamInfo:
+    """Probe the first audio stream of a file that may have no picture (a music bed).
+
+    Raises:
+        MediaError: the file is missing, unreadable or has no audio stream.
+    """
+    path = Path(path)
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise MediaError(path, "has no audio stream")
+        stream = container.streams.audio[0]
+        timings = _StreamTimings()
+        for packet in container.demux(stream):
+            if packet.pts is not None and not packet.is_discard:
+                timings.presentation_times.append(packet.pts)
+                timings.end = max(timings.end or 0, packet.pts + (packet.duration or 0))
+        return _audio_info(stream, timings)
 
 
 def _explain_open_failure(path: Path, error: Exception) -> str:

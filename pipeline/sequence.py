@@ -1,7 +1,11 @@
-"""Timeline arithmetic: where each shot sits in an output, in whole frames and samples.
+"""Timeline arithmetic: where each shot, transition and split edit sits in an output, in whole frames
+and samples.
 
 Positions are integers at the output's frame rate and sample rate; seconds are exact fractions and
-are converted once, so nothing accumulates rounding error across joins.
+each boundary is converted once, so nothing accumulates rounding error across joins. Transition and
+split-edit lengths are given in frames at the sequence rate and converted to the output's rate.
+
+Length of the cut: the sum of the shots less the sum of the transition overlaps.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from fractions import Fraction
 from pipeline.errors import JobError
 from pipeline.job import Shot
 from pipeline.probe import MediaInfo
-from pipeline.timebase import frames_to_samples, parse_time, seconds_to_frames
+from pipeline.timebase import frames_to_samples, parse_time, round_half_up, seconds_to_frames
 
 
 @dataclass(frozen=True)
@@ -22,18 +26,34 @@ class ShotSpan:
     source_start_frame: int
     """First source frame used, counted at the output rate from the source's first frame."""
     frame_count: int
-    """Frames the shot contributes to the output."""
+    """Frames of picture the shot contributes, transition overlaps included."""
     timeline_start_frame: int
-    """Output frame where the shot begins."""
-    timeline_start_sample: int
-    """Output audio sample where the shot begins."""
+    """Output frame where the shot's picture begins."""
+    audio_source_start_sample: int
+    """First source audio sample used, counted from the source's first video frame."""
+    audio_timeline_start_sample: int
+    """Output sample where the shot's sound begins (earlier than its picture in a J-cut)."""
     sample_count: int
-    """Audio samples the shot contributes to the output."""
+    """Audio samples the shot contributes, crossfade overlaps included."""
+
+
+@dataclass(frozen=True)
+class Join:
+    """The hand-over from one shot to the next."""
+
+    overlap_frames: int
+    """Frames the two pictures overlap; 0 for a cut."""
+    xfade: str | None
+    """xfade transition name; None for a cut."""
+    smooth: bool
+    """Ease the transition in and out."""
+    crossfade_samples: int
+    """Samples the two sounds overlap in an equal-power crossfade; 0 for a hard audio cut."""
 
 
 @dataclass(frozen=True)
 class Timeline:
-    """Shots laid end to end (hard cuts) at one frame rate and sample rate."""
+    """Shots laid end to end with their transitions, at one frame rate and sample rate."""
 
     frame_rate: Fraction
     """Output frames per second."""
@@ -41,16 +61,19 @@ class Timeline:
     """Output audio samples per second."""
     spans: tuple[ShotSpan, ...]
     """One span per shot, in order."""
+    joins: tuple[Join, ...]
+    """One join between each pair of neighbouring shots."""
 
     @property
     def frame_count(self) -> int:
         """Total output frames."""
-        return sum(span.frame_count for span in self.spans)
+        last = self.spans[-1]
+        return last.timeline_start_frame + last.frame_count
 
     @property
     def sample_count(self) -> int:
         """Total output audio samples per channel."""
-        return sum(span.sample_count for span in self.spans)
+        return frames_to_samples(self.frame_count, self.frame_rate, self.sample_rate)
 
     @property
     def duration_s(self) -> Fraction:
@@ -93,26 +116,116 @@ def shot_bounds_s(shot: Shot, media: MediaInfo, field_prefix: str) -> tuple[Frac
     return in_s, out_s
 
 
+def _to_output_frames(sequence_frames: int, sequence_rate: Fraction, frame_rate: Fraction) -> int:
+    return round_half_up(Fraction(sequence_frames) * frame_rate / sequence_rate)
+
+
 def build_timeline(
-    shots: list[Shot], media: list[MediaInfo], frame_rate: Fraction, sample_rate: int
+    shots: list[Shot],
+    media: list[MediaInfo],
+    frame_rate: Fraction,
+    sample_rate: int,
+    sequence_rate: Fraction | None = None,
 ) -> Timeline:
-    """Lay shots end to end at ``frame_rate``; each shot's audio ends exactly where its picture does."""
+    """Lay shots out at ``frame_rate`` with their transitions and split edits.
+
+    Args:
+        shots: The job's shots, in order.
+        media: Probe results, one per shot.
+        frame_rate: The output's frame rate.
+        sample_rate: The output's audio sample rate.
+        sequence_rate: Rate at which transition and split-edit frames are counted; default
+            ``frame_rate``.
+
+    Raises:
+        JobError: a transition is longer than a shot it touches, two transitions on one shot
+            overlap, or a split edit needs source material the shot does not have; the message names
+            the shots.
+    """
+    sequence_rate = sequence_rate or frame_rate
+    count = len(shots)
+    sources = [_source_frames(shot, info, number, frame_rate) for number, (shot, info) in enumerate(zip(shots, media, strict=True))]
+    overlaps = [
+        _to_output_frames(shot.transition.frames, sequence_rate, frame_rate) for shot in shots[:-1]
+    ]
+    _check_overlaps(shots, sources, overlaps)
+
+    picture_starts = [0]
+    for number in range(count - 1):
+        picture_starts.append(picture_starts[-1] + sources[number][1] - overlaps[number])
+    total_frames = picture_starts[-1] + sources[-1][1]
+
+    # Each join's sound region in output frames: the crossfade span, or a single cut point.
+    sound_regions = []
+    for number in range(count - 1):
+        transition = shots[number].transition
+        split = _to_output_frames(shots[number].audio_offset_frames, sequence_rate, frame_rate)
+        join_frame = picture_starts[number + 1]
+        if transition.audio == "crossfade" and overlaps[number]:
+            sound_regions.append((join_frame + split, join_frame + overlaps[number] + split))
+        else:
+            cut = join_frame + overlaps[number] // 2 + split
+            sound_regions.append((cut, cut))
+    sound_starts = [0] + [start for start, _ in sound_regions]
+    sound_ends = [end for _, end in sound_regions] + [total_frames]
+
     spans = []
-    timeline_frame = 0
-    for number, (shot, info) in enumerate(zip(shots, media, strict=True)):
-        in_s, out_s = shot_bounds_s(shot, info, f"shots.{number}")
-        first = seconds_to_frames(in_s, frame_rate)
-        frame_count = max(1, seconds_to_frames(out_s, frame_rate) - first)
-        start_sample = frames_to_samples(timeline_frame, frame_rate, sample_rate)
-        end_sample = frames_to_samples(timeline_frame + frame_count, frame_rate, sample_rate)
+    for number, ((first, frames, available), start) in enumerate(zip(sources, picture_starts, strict=True)):
+        sound_start, sound_end = sound_starts[number], sound_ends[number]
+        source_sound_start = first + sound_start - start
+        source_sound_end = first + sound_end - start
+        if sound_end <= sound_start or source_sound_start < 0 or source_sound_end > available:
+            raise JobError(
+                f"shots.{number}: its sound would run from source frame {source_sound_start} to "
+                f"{source_sound_end} (at {float(frame_rate):g} fps), outside the source's 0 to "
+                f"{available}; shorten the split edits (audio_offset_frames) around it"
+            )
+        timeline_start_sample = frames_to_samples(sound_start, frame_rate, sample_rate)
         spans.append(
             ShotSpan(
                 source_start_frame=first,
-                frame_count=frame_count,
-                timeline_start_frame=timeline_frame,
-                timeline_start_sample=start_sample,
-                sample_count=end_sample - start_sample,
+                frame_count=frames,
+                timeline_start_frame=start,
+                audio_source_start_sample=frames_to_samples(source_sound_start, frame_rate, sample_rate),
+                audio_timeline_start_sample=timeline_start_sample,
+                sample_count=frames_to_samples(sound_end, frame_rate, sample_rate) - timeline_start_sample,
             )
         )
-        timeline_frame += frame_count
-    return Timeline(frame_rate=frame_rate, sample_rate=sample_rate, spans=tuple(spans))
+    joins = tuple(
+        Join(
+            overlap_frames=overlaps[number],
+            xfade=shots[number].transition.xfade_name if overlaps[number] else None,
+            smooth=shots[number].transition.easing == "smooth",
+            crossfade_samples=frames_to_samples(end, frame_rate, sample_rate)
+            - frames_to_samples(start, frame_rate, sample_rate),
+        )
+        for number, (start, end) in enumerate(sound_regions)
+    )
+    return Timeline(frame_rate=frame_rate, sample_rate=sample_rate, spans=tuple(spans), joins=joins)
+
+
+def _source_frames(shot: Shot, info: MediaInfo, number: int, frame_rate: Fraction) -> tuple[int, int, int]:
+    """First frame, frame count and frames available in the whole source, at the output rate."""
+    in_s, out_s = shot_bounds_s(shot, info, f"shots.{number}")
+    first = seconds_to_frames(in_s, frame_rate)
+    frames = max(1, seconds_to_frames(out_s, frame_rate) - first)
+    available = max(first + frames, seconds_to_frames(info.video.duration_s, frame_rate))
+    return first, frames, available
+
+
+def _check_overlaps(shots: list[Shot], sources: list[tuple[int, int, int]], overlaps: list[int]) -> None:
+    for number, overlap in enumerate(overlaps):
+        transition = shots[number].transition
+        for neighbour in (number, number + 1):
+            if overlap > sources[neighbour][1]:
+                raise JobError(
+                    f"shots.{number}.transition: the {transition.frames}-frame {transition.type} "
+                    f"between shots {number} and {number + 1} is longer than shot {neighbour} "
+                    f"({sources[neighbour][1]} frames at the output rate)"
+                )
+    for number in range(1, len(overlaps)):
+        if overlaps[number - 1] + overlaps[number] > sources[number][1]:
+            raise JobError(
+                f"shots.{number}: its incoming and outgoing transitions ({overlaps[number - 1]} + "
+                f"{overlaps[number]} frames) overlap; the shot has {sources[number][1]} frames"
+            )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.media import run_ffmpeg
 from pipeline.synth import SHAPES, ClipShape, synthesize
 
 MATRIX_CLIP_SECONDS = Fraction(1, 2)
@@ -32,6 +33,23 @@ def make_clip(clip_dir):
             stem = f"{clip_shape.name}-{len(made)}"
             made[key] = synthesize(clip_shape, clip_dir / f"{stem}.mp4", Fraction(seconds))
         return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_colour_clip(clip_dir):
+    """A solid-colour clip (lossless H.264 4:4:4, so pixel values survive) with a 440 Hz tone."""
+
+    def make(colour: str, seconds: Fraction = Fraction(2), size: str = "160x90", rate: int = 24) -> Path:
+        path = clip_dir / f"colour-{colour.strip('#')}-{size}-{rate}-{float(seconds)}.mp4"
+        if not path.exists():
+            run_ffmpeg([
+                "-f", "lavfi", "-i", f"color=c={colour}:s={size}:r={rate}:d={float(seconds)}",
+                "-f", "lavfi", "-i", f"sine=f=440:r=48000:d={float(seconds)}",
+                "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", "-c:a", "aac", str(path),
+            ])
+        return path
 
     return make
 

@@ -67,3 +67,9 @@ def rms_dbfs(samples: np.ndarray) -> float:
     """RMS level in dBFS of float samples (0 dBFS = full-scale square wave)."""
     rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
     return 20 * np.log10(rms) if rms > 0 else float("-inf")
+
+
+def frames_rgb(path: Path) -> np.ndarray:
+    """Every frame as 8-bit RGB, shape (frames, height, width, 3); for small test renders only."""
+    with av.open(str(path)) as container:
+        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])

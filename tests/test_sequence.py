@@ -1,0 +1,181 @@
+"""Multi-shot sequences: transitions, exact lengths, sync across many joins, split edits, fills, music."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from pipeline.errors import JobError
+from pipeline.finish import finish, preflight
+from pipeline.job import TRANSITION_ALIASES, XFADE_TRANSITIONS, parse_job
+from pipeline.probe import decoded_audio_samples, probe
+from pipeline.synth import SHAPES, synthesize
+from pipeline.timebase import frames_to_samples
+from tests.measure import beep_onsets_s, decode_audio, flash_times_s, frames_rgb, rms_dbfs
+
+RED, GREEN, BLUE = np.array([255, 0, 0]), np.array([0, 128, 0]), np.array([0, 0, 255])
+SMALL_MASTER = {"preset": "master-prores-4444"}  # native size, 4:4:4, PCM: pixels and samples survive
+
+
+def job(tmp_path, shots, deliverables=(SMALL_MASTER,), **extra):
+    return parse_job({"version": 1, "name": "seq", "shots": shots, "deliverables": list(deliverables), **extra}, tmp_path)
+
+
+def render(tmp_path, job_) -> str:
+    manifest = json.loads(finish(job_, tmp_path / "out").read_text())
+    return manifest["outputs"][0]["path"]
+
+
+def mix_towards(frames: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Per frame, how far the mean colour has moved from ``start`` to ``end`` (0..1)."""
+    means = frames.reshape(len(frames), -1, 3).mean(axis=1)
+    direction = end - start
+    return (means - start) @ direction / (direction @ direction)
+
+
+def test_dissolves_are_exact_and_monotonic(make_colour_clip, tmp_path):
+    clips = [make_colour_clip(colour) for colour in ("red", "green", "blue")]  # 48 frames each
+    dissolve = {"type": "dissolve", "frames": 12}
+    output = render(tmp_path, job(tmp_path, [
+        {"source": str(clips[0]), "transition": dissolve},
+        {"source": str(clips[1]), "transition": dissolve},
+        {"source": str(clips[2])},
+    ]))
+
+    frames = frames_rgb(output)
+    assert len(frames) == 3 * 48 - 2 * 12 == probe(output).video.frame_count
+    for start, (before, after) in ((36, (RED, GREEN)), (72, (GREEN, BLUE))):
+        mix = mix_towards(frames[start : start + 12], before, after)
+        assert np.all(np.diff(mix) > 0), f"dissolve at frame {start} is not monotonic: {mix}"
+        assert np.min(np.abs(mix - 0.5)) <= 0.05
+    outside = {range(0, 36): RED, range(48, 72): GREEN, range(84, 120): BLUE}
+    for frame_range, colour in outside.items():
+        for index in frame_range:
+            assert np.abs(frames[index].reshape(-1, 3).mean(axis=0) - colour).max() < 3, index
+
+
+def test_smooth_dissolve_eases_in_and_out(make_colour_clip, tmp_path):
+    clips = [make_colour_clip("red"), make_colour_clip("blue")]
+    output = render(tmp_path, job(tmp_path, [
+        {"source": str(clips[0]), "transition": {"type": "dissolve", "frames": 12, "easing": "smooth"}},
+        {"source": str(clips[1])},
+    ]))
+    mix = mix_towards(frames_rgb(output)[36:48], RED, BLUE)
+    steps = np.diff(mix)
+    assert np.all(steps > 0)
+    assert steps[0] < steps[5] > steps[-1], "smoothstep moves slowly at both ends"
+
+
+@pytest.mark.parametrize("transition", sorted(set(TRANSITION_ALIASES) | XFADE_TRANSITIONS))
+def test_every_transition_changes_pixels_only_in_its_overlap(transition, make_colour_clip, tmp_path):
+    clips = [make_colour_clip("red", Fraction(1)), make_colour_clip("blue", Fraction(1))]
+    output = render(tmp_path, job(tmp_path, [
+        {"source": str(clips[0]), "transition": {"type": transition, "frames": 8}},
+        {"source": str(clips[1])},
+    ]))
+    frames = frames_rgb(output).reshape(-1, 90 * 160, 3).astype(int)
+    assert len(frames) == 24 + 24 - 8
+    for index in list(range(0, 16)):
+        assert np.abs(frames[index] - RED).max() < 3, f"frame {index} before the overlap changed"
+    for index in range(24, 40):
+        assert np.abs(frames[index] - BLUE).max() < 3, f"frame {index} after the overlap changed"
+    overlap = frames[16:24]
+    assert any(np.abs(frame - RED).max() >= 3 for frame in overlap[1:]), "the transition never starts"
+
+
+def test_forty_shots_stay_in_sync(tmp_path):
+    """Each shot flashes and clicks at 0.5 s; cuts and dissolves alternate; no drift accumulates."""
+    shape = SHAPES["ray-1280x720-24"].__class__(**{**SHAPES["ray-1280x720-24"].__dict__, "width": 160,
+                                                    "height": 90, "audio_rate": 48000, "name": "tiny"})
+    shots = []
+    for number in range(40):
+        clip = synthesize(shape, tmp_path / f"shot{number:02}.mp4", Fraction(1), flash_at_s=Fraction(1, 2))
+        transition = {"type": "dissolve", "frames": 6} if number % 2 else {"type": "cut"}
+        shots.append({"source": str(clip), "transition": transition})
+    output = render(tmp_path, job(tmp_path, shots))
+
+    frames = 40 * 24 - 19 * 6  # 19 dissolves: the last shot's transition has nothing to lead into
+    assert probe(output).video.frame_count == frames
+    assert decoded_audio_samples(output) == frames_to_samples(frames, Fraction(24), 48000)
+    flashes, beeps = flash_times_s(output), beep_onsets_s(output, min_gap_s=0.3)
+    assert len(flashes) == len(beeps) == 40
+    assert abs(beeps[-1] - flashes[-1]) <= 0.005
+    assert max(abs(b - f) for b, f in zip(beeps, flashes, strict=True)) <= 0.005
+
+
+def test_mixed_generators_into_one_sequence(make_clip, tmp_path):
+    """Sora 2 720p24 with sound, silent Kling 1080p30, a portrait clip: one 1080p24 sequence."""
+    clips = [make_clip("sora2-1280x720-24", seconds=Fraction(1)),
+             make_clip("kling-1920x1080-30", seconds=Fraction(1)),
+             make_clip("sora2-720x1280-30", seconds=Fraction(1))]
+    shots = [{"source": str(clip)} for clip in clips]
+    shots[2]["fill"] = "#3050a0"
+    output = render(tmp_path, job(tmp_path, shots, deliverables=[{"preset": "prores-proxy-1080p"}]))
+
+    info = probe(output)
+    assert (info.video.display_width, info.video.display_height, info.video.frame_rate) == (1920, 1080, 24)
+    assert info.video.frame_count == 72
+    frames = frames_rgb(output)
+    # The portrait shot is pillarboxed: 1080 / 1280 * 720 = 607.5 -> 608 wide, bars of the fill colour.
+    bar = frames[60][:, :600].reshape(-1, 3).mean(axis=0)
+    assert np.abs(bar - [0x30, 0x50, 0xA0]).max() < 6
+    samples, rate, _ = decode_audio(output)
+    second = samples[:, rate + rate // 10 : 2 * rate - rate // 10]
+    assert np.max(np.abs(second)) == 0, "the silent Kling shot must be silent"
+    assert rms_dbfs(samples[0, rate // 10 : rate // 5]) > -30, "the Sora shot keeps its sound"
+
+
+def test_blur_fill_surrounds_the_picture_with_itself(make_clip, tmp_path):
+    portrait = make_clip("sora2-720x1280-30", seconds=Fraction(1))
+    output = render(tmp_path, job(tmp_path, [{"source": str(portrait)}],
+                                  deliverables=[{"preset": "prores-proxy-1080p"}], sequence={"fill": "blur"}))
+    frame = frames_rgb(output)[5].astype(float)
+    side = frame[:, :600]
+    assert side.mean() > 40, "a blurred copy, not black bars"
+    assert np.abs(np.diff(side, axis=1)).mean() < 2, "the fill is blurred (smooth)"
+
+
+def test_l_cut_carries_sound_under_the_next_picture(make_clip, tmp_path):
+    with_sound = make_clip("sora2-1280x720-24", seconds=Fraction(2))
+    silent = make_clip("ray-1280x720-24", seconds=Fraction(2))
+    output = render(tmp_path, job(tmp_path, [
+        {"source": str(with_sound), "out": 1.0, "audio_offset_frames": 12},
+        {"source": str(silent)},
+    ], deliverables=[{"preset": "prores-proxy-1080p"}]))
+    samples, rate, _ = decode_audio(output)
+    audible = np.flatnonzero(np.abs(samples[0]) > 1e-4)
+    # The picture cuts at 1.0 s; the sound runs on 12 frames (0.5 s) under the silent shot.
+    assert audible[-1] / rate == pytest.approx(1.5, abs=0.002)
+
+
+def test_music_bed_is_mixed_at_its_gain_and_faded(make_clip, tmp_path):
+    silent = make_clip("ray-1280x720-24", seconds=Fraction(2))
+    music = tmp_path / "bed.wav"
+    from pipeline.media import run_ffmpeg
+
+    run_ffmpeg(["-f", "lavfi", "-i", "aevalsrc=0.1*sin(2*PI*220*t):s=44100:d=5", str(music)])  # -20 dBFS peak
+    output = render(tmp_path, job(tmp_path, [{"source": str(silent)}], deliverables=[{"preset": "prores-proxy-1080p"}],
+                                  music={"source": str(music), "gain_db": -6, "fade_out_frames": 12}))
+    samples, rate, _ = decode_audio(output)
+    assert samples.shape[1] == 2 * rate
+    assert rms_dbfs(samples[0, : rate]) == pytest.approx(-20 - 3.01 - 6, abs=0.3)
+    assert np.max(np.abs(samples[:, -rate // 100 :])) < 0.01, "faded out by the end"
+
+
+def test_transition_longer_than_a_shot_is_a_job_error(make_colour_clip, tmp_path):
+    clips = [make_colour_clip("red", Fraction(1)), make_colour_clip("blue", Fraction(1))]
+    bad = job(tmp_path, [{"source": str(clips[0]), "transition": {"type": "dissolve", "frames": 30}},
+                         {"source": str(clips[1])}])
+    with pytest.raises(JobError, match=r"shots\.0\.transition: the 30-frame dissolve between shots 0 and 1 is longer than shot 0"):
+        preflight(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_split_edit_without_handles_is_a_job_error(make_colour_clip, tmp_path):
+    clips = [make_colour_clip("red", Fraction(1)), make_colour_clip("blue", Fraction(1))]
+    bad = job(tmp_path, [{"source": str(clips[0]), "audio_offset_frames": 6}, {"source": str(clips[1])}])
+    with pytest.raises(JobError, match=r"shots\.0: its sound would run from source frame 0 to 30"):
+        preflight(bad, tmp_path / "out")
