@@ -268,6 +268,8 @@ def _render_plan(
             audio = _mix_music(audio, music[branch], music_audio, job, item.timeline)
         if item.output.preset.video.burn_in_timecode:
             video = _burn_in_timecode(video, item.picture)
+        # Transitions and text may renegotiate the format; the encoder gets exactly the preset's.
+        video = video.filter("format", item.picture.pix_fmt)
         output_nodes.append(
             ffmpeg.output(
                 video, audio, str(item.output.partial_path),

@@ -20,12 +20,13 @@ from rich.table import Table
 
 from pipeline.errors import PostprodError
 from pipeline.finish import preflight
-from pipeline.job import job_for_clips, load_job
+from pipeline.job import Deliverable, job_for_clips, load_job
 from pipeline.presets import get_preset, load_presets
 from pipeline.probe import probe
 from pipeline.timebase import format_rate
 
 EXIT_OK = 0
+REVIEW_PRESET = "review-540p"
 stderr = Console(stderr=True)
 stdout = Console()
 
@@ -173,6 +174,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _run_jobs([job], args.out, args)
 
 
+def cmd_preview(args: argparse.Namespace) -> int:
+    job = load_job(args.job)
+    review = job.model_copy(update={"deliverables": [Deliverable(preset=REVIEW_PRESET, name="review")]})
+    return _run_jobs([review], args.out, args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipeline.demo import write_demo_job
 
@@ -215,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("job", type=Path)
     add_render_options(run_parser, out_required=False)
     run_parser.set_defaults(handler=cmd_run)
+
+    preview_parser = commands.add_parser(
+        "preview", help=f"a fast low-resolution review copy of a job ({REVIEW_PRESET}, timecode burnt in)"
+    )
+    preview_parser.add_argument("job", type=Path)
+    add_render_options(preview_parser, out_required=False)
+    preview_parser.set_defaults(handler=cmd_preview)
 
     demo_parser = commands.add_parser("demo", help="synthesise generator-shaped clips and finish them")
     add_render_options(demo_parser, out_required=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
+import numpy as np
 import pytest
 import yaml
 from prefect.testing.utilities import prefect_test_harness
@@ -15,6 +16,7 @@ from pipeline.errors import FFmpegError
 from pipeline.job import job_for_clips
 from pipeline.probe import probe
 from postprod.cli import main
+from tests.measure import frames_rgb
 
 pytestmark = pytest.mark.prefect
 
@@ -87,3 +89,26 @@ def test_ffmpeg_refusal_is_not_retried(make_clip, tmp_path, monkeypatch):
 
     assert len(calls) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_preview_burns_in_running_timecode(make_colour_clip, tmp_path):
+    """The review copy is 960x540 with a timecode that changes every frame in its box."""
+    clips = [make_colour_clip("red", Fraction(1)), make_colour_clip("blue", Fraction(1))]
+    job_file = tmp_path / "job.yaml"
+    job_file.write_text(yaml.safe_dump({
+        "version": 1, "name": "cut",
+        "shots": [{"source": str(clips[0]), "transition": {"type": "dissolve", "frames": 6}},
+                  {"source": str(clips[1])}],
+        "deliverables": [{"preset": "broadcast-prores-hq-1080p25"}],
+    }))
+
+    assert main(["preview", str(job_file), "--out", str(tmp_path / "out")]) == 0
+
+    review = tmp_path / "out" / "cut_review.mp4"
+    info = probe(review)
+    assert (info.video.display_width, info.video.display_height, info.video.frame_count) == (960, 540, 42)
+    frames = frames_rgb(review)
+    timecode_box = frames[:, 460:540, 380:580].astype(int)
+    picture_only = frames[:, 100:200, 100:200].astype(int)
+    assert np.abs(np.diff(timecode_box[:10], axis=0)).max() > 50, "the timecode digits change"
+    assert np.abs(np.diff(picture_only[:10], axis=0)).max() < 5, "the picture itself is still"

@@ -1,0 +1,341 @@
+"""Editorial exports: the assembled sequence as OpenTimelineIO, CMX 3600 EDL and FCP 7 XML.
+
+The cut is laid out once by :func:`pipeline.sequence.build_timeline` at the sequence rate and
+described as OTIO data: one video track and one audio track, each shot a clip that references its
+source file (so an editor can relink) with the in point and duration the render used. Transitions
+sit between clips, centred on the cut: a transition of N frames overlaps the outgoing clip by N // 2
+frames (``in_offset``) and the incoming one by the rest (``out_offset``), and plays on the handles
+beyond each clip's range, so the track lasts exactly the rendered length (sum of shots less sum of
+overlaps). J/L split edits move the cut between the audio clips; audio crossfades are transitions on
+the audio track.
+
+EDL and FCP XML are written from that timeline through OTIO's adapters after
+:func:`adapt_for_format` has removed what the format cannot carry; each removal is returned as a
+note and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import opentimelineio as otio
+
+from pipeline.job import Job
+from pipeline.probe import MediaInfo
+from pipeline.sequence import build_timeline
+from pipeline.timebase import format_rate, seconds_to_frames
+
+log = logging.getLogger(__name__)
+
+METADATA_NAMESPACE = "postprod"
+"""Key of postprod's own entries in every OTIO object's metadata."""
+
+_LAYOUT_SAMPLE_RATE = 48000
+"""build_timeline wants a sample rate; the export only uses its frame positions."""
+
+DISSOLVE_XFADE = "fade"
+"""The xfade transition an editor's dissolve renders with; written as an SMPTE dissolve."""
+
+FormatName = Literal["cmx_3600", "fcp_xml"]
+
+# FCP 7's equal-power audio crossfade, the curve postprod renders (the adapter's default effect
+# for every transition is the video "Cross Dissolve").
+_FCP_AUDIO_CROSSFADE = {
+    "effect": {
+        "name": "Cross Fade (+3dB)",
+        "effectid": "KGAudioTransCrossFade3dB",
+        "effecttype": "transition",
+        "mediatype": "audio",
+    }
+}
+
+
+@dataclass(frozen=True)
+class AdaptedTimeline:
+    """A copy of the export timeline reduced to what one editorial format carries."""
+
+    timeline: otio.schema.Timeline
+    """The timeline to hand to the format's adapter."""
+    dropped: tuple[str, ...]
+    """One sentence per thing the format loses, naming the shots involved."""
+
+
+def sequence_rate(job: Job, media: dict[Path, MediaInfo]) -> Fraction:
+    """The rate the edit is counted at: the job's ``sequence.frame_rate`` or the first shot's rate."""
+    return job.sequence.frame_rate or media[job.shots[0].source].video.planning_rate
+
+
+def build_otio_timeline(job: Job, media: dict[Path, MediaInfo]) -> otio.schema.Timeline:
+    """The assembled sequence as an OTIO timeline at the sequence rate.
+
+    Args:
+        job: The job; its shots, transitions, split edits, fill and music.
+        media: Probe results keyed by source path (as :func:`pipeline.finish.probe_sources` returns).
+
+    Returns:
+        A timeline named after the job with a ``V1`` video track and an ``A1`` audio track. Clip
+        ranges are at the source's own rate where that is exact, else at the sequence rate; track
+        positions and transition offsets are at the sequence rate. A shot whose source is silent
+        is a gap on ``A1``.
+
+    Raises:
+        JobError: a transition or split edit does not fit its shots (as for rendering).
+    """
+    rate = sequence_rate(job, media)
+    shot_media = [media[shot.source] for shot in job.shots]
+    layout = build_timeline(job.shots, shot_media, rate, _LAYOUT_SAMPLE_RATE, rate)
+    total = layout.frame_count
+    overlaps = [join.overlap_frames for join in layout.joins]
+    picture_cuts = [
+        span.timeline_start_frame + overlap // 2
+        for span, overlap in zip(layout.spans[1:], overlaps, strict=True)
+    ]
+    sound_cuts = [cut + shot.audio_offset_frames for cut, shot in zip(picture_cuts, job.shots, strict=False)]
+
+    video = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    audio = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
+    for number, (shot, info, span) in enumerate(zip(job.shots, shot_media, layout.spans, strict=True)):
+        if number and overlaps[number - 1]:
+            video.append(_video_transition(job, number - 1, overlaps[number - 1], rate))
+            if job.shots[number - 1].transition.audio == "crossfade":
+                audio.append(_audio_crossfade(number - 1, overlaps[number - 1], rate))
+        shot_metadata = {
+            "shot": number,
+            "source": str(shot.source),
+            "source_rate": format_rate(info.video.planning_rate),
+            "fill": shot.fill or job.sequence.fill,
+            "audio_offset_frames": shot.audio_offset_frames,
+        }
+        reference = _reference(info)
+        picture_start = picture_cuts[number - 1] if number else 0
+        picture_end = picture_cuts[number] if number < len(picture_cuts) else total
+        video.append(otio.schema.Clip(
+            name=shot.source.name,
+            media_reference=reference,
+            source_range=_source_range(
+                span.source_start_frame + picture_start - span.timeline_start_frame,
+                picture_end - picture_start, rate, info.video.planning_rate,
+            ),
+            metadata={METADATA_NAMESPACE: shot_metadata},
+        ))
+        sound_start = sound_cuts[number - 1] if number else 0
+        sound_end = sound_cuts[number] if number < len(sound_cuts) else total
+        if info.audio is None:
+            audio.append(otio.schema.Gap(
+                source_range=_frames_range(0, sound_end - sound_start, rate),
+                metadata={METADATA_NAMESPACE: {**shot_metadata, "silent_source": True}},
+            ))
+        else:
+            audio.append(otio.schema.Clip(
+                name=shot.source.name,
+                media_reference=reference.clone(),
+                source_range=_source_range(
+                    span.source_start_frame + sound_start - span.timeline_start_frame,
+                    sound_end - sound_start, rate, info.video.planning_rate,
+                ),
+                metadata={METADATA_NAMESPACE: shot_metadata},
+            ))
+
+    music = job.music
+    return otio.schema.Timeline(
+        name=job.name,
+        global_start_time=otio.opentime.RationalTime(0, float(rate)),
+        tracks=[video, audio],
+        metadata={METADATA_NAMESPACE: {
+            "job": job.name,
+            "sequence_rate": format_rate(rate),
+            "frame_count": total,
+            "fill": job.sequence.fill,
+            "music": None if music is None else {
+                "source": music.source.as_uri(),
+                "gain_db": music.gain_db,
+                "fade_out_frames": music.fade_out_frames,
+            },
+        }},
+    )
+
+
+def adapt_for_format(timeline: otio.schema.Timeline, format_name: FormatName) -> AdaptedTimeline:
+    """Reduce a copy of :func:`build_otio_timeline`'s result to what a format's adapter carries.
+
+    Both formats: a transition other than a dissolve becomes a cut at its midpoint (the clips keep
+    their ranges, so the length and every other cut stay put); an eased dissolve is written as a
+    linear one; the fill and the music bed are not written. ``cmx_3600``: only the video track is
+    written, so the sound layout (crossfades, split edits) is not, and source timecode is counted
+    at the sequence rate. ``fcp_xml``: an audio crossfade into or out of a silent shot becomes a
+    cut (the adapter mispositions a transition beside a gap); the others are marked as FCP's
+    equal-power "Cross Fade (+3dB)".
+
+    Args:
+        timeline: A timeline from :func:`build_otio_timeline` (left unchanged).
+        format_name: The OTIO adapter the result is for.
+
+    Returns:
+        The adapted copy and a note for each thing dropped.
+    """
+    adapted = timeline.deepcopy()
+    video, audio = adapted.tracks
+    dropped = _reduce_transitions(video, format_name)
+    settings = adapted.metadata[METADATA_NAMESPACE]
+    if settings["music"] is not None:
+        dropped.append(f"the music bed ({settings['music']['source']}) is not written")
+    shots = [clip.metadata[METADATA_NAMESPACE] for clip in video.find_clips()]
+    fills = sorted({shot["fill"] for shot in shots} - {"black"})
+    if fills:
+        dropped.append(f"the {', '.join(fills)} fill around shots of another shape is not written")
+
+    if format_name == "cmx_3600":
+        del adapted.tracks[1]
+        splits = [shot["shot"] for shot in shots if shot["audio_offset_frames"]]
+        dropped.append(
+            "the audio track is not written (the EDL lists the video track's events)"
+            + (f", so the split edits after shots {splits} are lost" if splits else "")
+        )
+        rate = settings["sequence_rate"]
+        other_rates = sorted({shot["source_rate"] for shot in shots} - {rate})
+        if other_rates:
+            dropped.append(
+                f"source timecode of the {', '.join(other_rates)} fps sources is counted at the "
+                f"sequence's {rate} fps"
+            )
+    else:
+        for index in reversed(range(len(audio))):
+            item = audio[index]
+            if not isinstance(item, otio.schema.Transition):
+                continue
+            if isinstance(audio[index - 1], otio.schema.Gap) or isinstance(audio[index + 1], otio.schema.Gap):
+                shot = item.metadata[METADATA_NAMESPACE]["shot"]
+                del audio[index]
+                dropped.append(
+                    f"the sound crossfade between shots {shot} and {shot + 1} (one of them silent) "
+                    "is written as a cut at its midpoint"
+                )
+            else:
+                item.metadata["fcp_xml"] = _FCP_AUDIO_CROSSFADE
+    return AdaptedTimeline(adapted, tuple(dropped))
+
+
+def _reduce_transitions(video: otio.schema.Track, format_name: FormatName) -> list[str]:
+    """Turn the video track's non-dissolve transitions into cuts; notes in playback order."""
+    dropped = []
+    for index in reversed(range(len(video))):
+        item = video[index]
+        if not isinstance(item, otio.schema.Transition):
+            continue
+        details = item.metadata[METADATA_NAMESPACE]
+        join = (
+            f"the {details['frames']}-frame {details['type']} between shots {details['shot']} "
+            f"and {details['shot'] + 1}"
+        )
+        if item.transition_type != otio.schema.TransitionTypes.SMPTE_Dissolve:
+            del video[index]
+            dropped.append(f"{join} is written as a cut at its midpoint")
+            if format_name == "cmx_3600":
+                # The EDL writer copies these onto the incoming clip's event as comment lines.
+                video[index].metadata["cmx_3600"] = {
+                    "comments": [f"POSTPROD TRANSITION: {details['type']} {details['frames']} FRAMES CENTRED"]
+                }
+        elif details["easing"] != "linear":
+            dropped.append(f"{join} is written as a linear dissolve (its {details['easing']} easing is lost)")
+    return dropped[::-1]
+
+
+def write_editorial_exports(job: Job, media: dict[Path, MediaInfo], out_dir: Path) -> list[Path]:
+    """Write ``{job.name}.otio``, ``{job.name}.edl`` (CMX 3600) and ``{job.name}.xml`` (FCP 7 XML).
+
+    Every file is rendered before any is written, and each is written under a temporary name and
+    renamed into place. What the EDL or XML cannot carry is logged at WARNING (see
+    :func:`adapt_for_format`).
+
+    Args:
+        job: The job.
+        media: Probe results keyed by source path.
+        out_dir: Folder for the files (created if missing).
+
+    Returns:
+        The paths written: ``.otio``, ``.edl``, ``.xml``.
+
+    Raises:
+        JobError: a transition or split edit does not fit its shots.
+    """
+    timeline = build_otio_timeline(job, media)
+    rate = sequence_rate(job, media)
+    texts = {".otio": otio.adapters.write_to_string(timeline, "otio_json")}
+    for suffix, format_name, options in (
+        (".edl", "cmx_3600", {"rate": float(rate)}),
+        (".xml", "fcp_xml", {}),
+    ):
+        adapted = adapt_for_format(timeline, format_name)
+        for note in adapted.dropped:
+            log.warning("%s%s: %s", job.name, suffix, note)
+        texts[suffix] = otio.adapters.write_to_string(adapted.timeline, format_name, **options)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix, text in texts.items():
+        path = out_dir / f"{job.name}{suffix}"
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+        paths.append(path)
+    return paths
+
+
+def _video_transition(job: Job, number: int, overlap: int, rate: Fraction) -> otio.schema.Transition:
+    transition = job.shots[number].transition
+    dissolve = transition.xfade_name == DISSOLVE_XFADE
+    return otio.schema.Transition(
+        name=transition.type,
+        transition_type=(
+            otio.schema.TransitionTypes.SMPTE_Dissolve if dissolve else otio.schema.TransitionTypes.Custom
+        ),
+        in_offset=otio.opentime.RationalTime(overlap // 2, float(rate)),
+        out_offset=otio.opentime.RationalTime(overlap - overlap // 2, float(rate)),
+        metadata={METADATA_NAMESPACE: {
+            "shot": number,
+            "type": transition.type,
+            "xfade": transition.xfade_name,
+            "frames": transition.frames,
+            "easing": transition.easing,
+            "audio": transition.audio,
+        }},
+    )
+
+
+def _audio_crossfade(number: int, overlap: int, rate: Fraction) -> otio.schema.Transition:
+    return otio.schema.Transition(
+        name="crossfade",
+        transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
+        in_offset=otio.opentime.RationalTime(overlap // 2, float(rate)),
+        out_offset=otio.opentime.RationalTime(overlap - overlap // 2, float(rate)),
+        metadata={METADATA_NAMESPACE: {"shot": number, "curve": "equal_power"}},
+    )
+
+
+def _reference(info: MediaInfo) -> otio.schema.ExternalReference:
+    source_rate = info.video.planning_rate
+    return otio.schema.ExternalReference(
+        target_url=info.path.resolve().as_uri(),
+        available_range=_frames_range(
+            0, seconds_to_frames(info.video.duration_s, source_rate), source_rate
+        ),
+    )
+
+
+def _frames_range(start: int, count: int, rate: Fraction) -> otio.opentime.TimeRange:
+    return otio.opentime.TimeRange(
+        otio.opentime.RationalTime(start, float(rate)), otio.opentime.RationalTime(count, float(rate))
+    )
+
+
+def _source_range(start: int, count: int, rate: Fraction, source_rate: Fraction) -> otio.opentime.TimeRange:
+    """Frames at the sequence rate as a range at the source's rate where that is exact."""
+    start_at, count_at = start * source_rate / rate, count * source_rate / rate
+    if start_at.denominator == 1 and count_at.denominator == 1:
+        return _frames_range(int(start_at), int(count_at), source_rate)
+    return _frames_range(start, count, rate)
