@@ -106,7 +106,7 @@ output, overlap_s, fps, sample_rate = sys.argv[1], float(sys.argv[2]), int(sys.a
 x264_options, shots = sys.argv[5].split(), sys.argv[6:]
 clips = []
 for number, shot in enumerate(shots):
-    clip = VideoFileClip(shot, target_resolution=(1080, 1920), audio_fps=sample_rate)
+    clip = VideoFileClip(shot, target_resolution=(1920, 1080), audio_fps=sample_rate)
     effects = [vfx.CrossFadeIn(overlap_s), afx.AudioFadeIn(overlap_s)] if number else []
     if number < len(shots) - 1:
         effects.append(afx.AudioFadeOut(overlap_s))

@@ -27,7 +27,7 @@ from pipeline.presets import (
 BUILTIN_NAMES = {
     "broadcast-prores-hq-1080p25", "broadcast-prores-hq-1080p2997", "master-prores-4444",
     "prores-lt-1080p", "prores-proxy-1080p", "dnxhr-hq-1080p", "web-h264-1080p", "web-hevc-1080p",
-    "web-av1-1080p", "social-9x16", "social-1x1", "social-16x9",
+    "web-av1-1080p", "social-9x16", "social-1x1", "social-16x9", "review-540p",
 }
 
 VALID_JOB: dict[str, Any] = {
@@ -240,11 +240,13 @@ def test_2997_preset_rate_is_an_exact_fraction():
 
 
 def test_mp4_presets_are_faststart_with_two_second_gops():
-    """Web and social files must play while downloading; mov masters are intra-only, no GOP."""
+    """Web and social files must play while downloading; mov masters are intra-only, no GOP.
+
+    The review copy seeks frame-accurately in a review tool, so it keys every second."""
     for preset in load_presets().values():
         if preset.container == "mp4":
             assert preset.faststart, preset.name
-            assert preset.video.gop_seconds == 2, preset.name
+            assert preset.video.gop_seconds == (1 if preset.name == "review-540p" else 2), preset.name
         else:
             assert not preset.faststart, preset.name
             assert preset.video.gop_seconds is None, preset.name

@@ -149,7 +149,7 @@ def test_timeline_audio_does_not_drift_across_many_shots_at_2997():
     assert timeline.sample_count == sum(span.sample_count for span in timeline.spans)
     assert timeline.sample_count == frames_to_samples(total_frames, NTSC_30, 48000)
     for span in timeline.spans:
-        assert span.timeline_start_sample == frames_to_samples(span.timeline_start_frame, NTSC_30, 48000)
+        assert span.audio_timeline_start_sample == frames_to_samples(span.timeline_start_frame, NTSC_30, 48000)
     one_frame_counts = {span.sample_count for span in timeline.spans if span.frame_count == 1}
     assert one_frame_counts == {1601, 1602}
     naive_total = sum(frames_to_samples(frames, NTSC_30, 48000) for frames in shot_frames)
