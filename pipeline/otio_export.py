@@ -25,7 +25,7 @@ from typing import Literal
 
 import opentimelineio as otio
 
-from pipeline.job import Job
+from pipeline.job import Job, Shot
 from pipeline.probe import MediaInfo
 from pipeline.sequence import build_timeline
 from pipeline.timebase import format_rate, seconds_to_frames
@@ -89,13 +89,18 @@ def build_otio_timeline(job: Job, media: dict[Path, MediaInfo]) -> otio.schema.T
     rate = sequence_rate(job, media)
     shot_media = [media[shot.source] for shot in job.shots]
     layout = build_timeline(job.shots, shot_media, rate, _LAYOUT_SAMPLE_RATE, rate)
-    total = layout.frame_count
     overlaps = [join.overlap_frames for join in layout.joins]
+    # Where each clip ends on its track: the middle of each transition's overlap, moved by the
+    # split edit on the audio track.
     picture_cuts = [
         span.timeline_start_frame + overlap // 2
         for span, overlap in zip(layout.spans[1:], overlaps, strict=True)
     ]
-    sound_cuts = [cut + shot.audio_offset_frames for cut, shot in zip(picture_cuts, job.shots, strict=False)]
+    sound_cuts = [
+        cut + shot.audio_offset_frames for cut, shot in zip(picture_cuts, job.shots[:-1], strict=True)
+    ]
+    picture_bounds = [0, *picture_cuts, layout.frame_count]
+    sound_bounds = [0, *sound_cuts, layout.frame_count]
 
     video = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     audio = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
@@ -104,41 +109,28 @@ def build_otio_timeline(job: Job, media: dict[Path, MediaInfo]) -> otio.schema.T
             video.append(_video_transition(job, number - 1, overlaps[number - 1], rate))
             if job.shots[number - 1].transition.audio == "crossfade":
                 audio.append(_audio_crossfade(number - 1, overlaps[number - 1], rate))
-        shot_metadata = {
+        details = {
             "shot": number,
             "source": str(shot.source),
             "source_rate": format_rate(info.video.planning_rate),
             "fill": shot.fill or job.sequence.fill,
             "audio_offset_frames": shot.audio_offset_frames,
         }
-        reference = _reference(info)
-        picture_start = picture_cuts[number - 1] if number else 0
-        picture_end = picture_cuts[number] if number < len(picture_cuts) else total
-        video.append(otio.schema.Clip(
-            name=shot.source.name,
-            media_reference=reference,
-            source_range=_source_range(
-                span.source_start_frame + picture_start - span.timeline_start_frame,
-                picture_end - picture_start, rate, info.video.planning_rate,
-            ),
-            metadata={METADATA_NAMESPACE: shot_metadata},
+        picture_start, picture_end = picture_bounds[number : number + 2]
+        video.append(_clip(
+            shot, info, span.source_start_frame + picture_start - span.timeline_start_frame,
+            picture_end - picture_start, rate, details,
         ))
-        sound_start = sound_cuts[number - 1] if number else 0
-        sound_end = sound_cuts[number] if number < len(sound_cuts) else total
+        sound_start, sound_end = sound_bounds[number : number + 2]
         if info.audio is None:
             audio.append(otio.schema.Gap(
                 source_range=_frames_range(0, sound_end - sound_start, rate),
-                metadata={METADATA_NAMESPACE: {**shot_metadata, "silent_source": True}},
+                metadata={METADATA_NAMESPACE: {**details, "silent_source": True}},
             ))
         else:
-            audio.append(otio.schema.Clip(
-                name=shot.source.name,
-                media_reference=reference.clone(),
-                source_range=_source_range(
-                    span.source_start_frame + sound_start - span.timeline_start_frame,
-                    sound_end - sound_start, rate, info.video.planning_rate,
-                ),
-                metadata={METADATA_NAMESPACE: shot_metadata},
+            audio.append(_clip(
+                shot, info, span.source_start_frame + sound_start - span.timeline_start_frame,
+                sound_end - sound_start, rate, details,
             ))
 
     music = job.music
@@ -149,7 +141,7 @@ def build_otio_timeline(job: Job, media: dict[Path, MediaInfo]) -> otio.schema.T
         metadata={METADATA_NAMESPACE: {
             "job": job.name,
             "sequence_rate": format_rate(rate),
-            "frame_count": total,
+            "frame_count": layout.frame_count,
             "fill": job.sequence.fill,
             "music": None if music is None else {
                 "source": music.source.as_uri(),
@@ -184,39 +176,45 @@ def adapt_for_format(timeline: otio.schema.Timeline, format_name: FormatName) ->
     settings = adapted.metadata[METADATA_NAMESPACE]
     if settings["music"] is not None:
         dropped.append(f"the music bed ({settings['music']['source']}) is not written")
-    shots = [clip.metadata[METADATA_NAMESPACE] for clip in video.find_clips()]
-    fills = sorted({shot["fill"] for shot in shots} - {"black"})
+    shot_details = [clip.metadata[METADATA_NAMESPACE] for clip in video.find_clips()]
+    fills = sorted({details["fill"] for details in shot_details} - {"black"})
     if fills:
         dropped.append(f"the {', '.join(fills)} fill around shots of another shape is not written")
 
     if format_name == "cmx_3600":
         del adapted.tracks[1]
-        splits = [shot["shot"] for shot in shots if shot["audio_offset_frames"]]
+        splits = [details["shot"] for details in shot_details if details["audio_offset_frames"]]
         dropped.append(
             "the audio track is not written (the EDL lists the video track's events)"
             + (f", so the split edits after shots {splits} are lost" if splits else "")
         )
         rate = settings["sequence_rate"]
-        other_rates = sorted({shot["source_rate"] for shot in shots} - {rate})
+        other_rates = sorted({details["source_rate"] for details in shot_details} - {rate})
         if other_rates:
             dropped.append(
                 f"source timecode of the {', '.join(other_rates)} fps sources is counted at the "
                 f"sequence's {rate} fps"
             )
     else:
+        # The adapter writes a clip that serialises like an earlier one (a shot's sound beside its
+        # picture, a shot used twice) as a reference to that one, at its place; ids keep them apart.
+        for number, clip in enumerate(adapted.find_clips(), start=1):
+            clip.metadata["fcp_xml"] = {"@id": f"clipitem-{number}"}
+        silent_joins = []
         for index in reversed(range(len(audio))):
             item = audio[index]
             if not isinstance(item, otio.schema.Transition):
                 continue
             if isinstance(audio[index - 1], otio.schema.Gap) or isinstance(audio[index + 1], otio.schema.Gap):
-                shot = item.metadata[METADATA_NAMESPACE]["shot"]
+                silent_joins.insert(0, item.metadata[METADATA_NAMESPACE]["shot"])
                 del audio[index]
-                dropped.append(
-                    f"the sound crossfade between shots {shot} and {shot + 1} (one of them silent) "
-                    "is written as a cut at its midpoint"
-                )
             else:
                 item.metadata["fcp_xml"] = _FCP_AUDIO_CROSSFADE
+        dropped += [
+            f"the sound crossfade between shots {shot} and {shot + 1} (one of them silent) is written "
+            "as a cut at its midpoint"
+            for shot in silent_joins
+        ]
     return AdaptedTimeline(adapted, tuple(dropped))
 
 
@@ -280,8 +278,12 @@ def write_editorial_exports(job: Job, media: dict[Path, MediaInfo], out_dir: Pat
     for suffix, text in texts.items():
         path = out_dir / f"{job.name}{suffix}"
         partial = path.with_name(f".{path.name}.partial")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
+        try:
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, path)
+        except OSError:
+            partial.unlink(missing_ok=True)
+            raise
         paths.append(path)
     return paths
 
@@ -317,13 +319,20 @@ def _audio_crossfade(number: int, overlap: int, rate: Fraction) -> otio.schema.T
     )
 
 
-def _reference(info: MediaInfo) -> otio.schema.ExternalReference:
+def _clip(
+    shot: Shot, info: MediaInfo, start: int, count: int, rate: Fraction, details: dict[str, object]
+) -> otio.schema.Clip:
+    """A clip of ``count`` frames from source frame ``start``, both at the sequence ``rate``."""
     source_rate = info.video.planning_rate
-    return otio.schema.ExternalReference(
+    reference = otio.schema.ExternalReference(
         target_url=info.path.resolve().as_uri(),
-        available_range=_frames_range(
-            0, seconds_to_frames(info.video.duration_s, source_rate), source_rate
-        ),
+        available_range=_frames_range(0, seconds_to_frames(info.video.duration_s, source_rate), source_rate),
+    )
+    return otio.schema.Clip(
+        name=shot.source.name,
+        media_reference=reference,
+        source_range=_source_range(start, count, rate, source_rate),
+        metadata={METADATA_NAMESPACE: details},
     )
 
 

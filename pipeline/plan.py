@@ -255,7 +255,7 @@ def _render_plan(
     for branch, item in enumerate(group):
         video_segments, audio_segments = [], []
         for shot, (info, span) in enumerate(zip(shot_media, item.timeline.spans, strict=True)):
-            video_branch, audio_branch = shot_inputs.branch(shot, branch)
+            video_branch, audio_branch = shot_inputs.take(shot)
             fill = job.shots[shot].fill or job.sequence.fill
             video_segments.append(conform_video(video_branch, info.video, span, item.picture, fill))
             if info.audio is not None:
@@ -400,11 +400,11 @@ class _ShotInputs:
         self._audio = _split_by_use(audio_streams, self._audio_keys, uses, "asplit")
         self._taken: dict[object, int] = {}
 
-    def branch(self, shot: int, deliverable: int):
-        """The (video, audio) streams of ``shot`` for one deliverable; each call takes fresh branches."""
-        return self._take(self._video, self._video_keys[shot]), self._take(self._audio, self._audio_keys[shot])
+    def take(self, shot: int):
+        """Unused (video, audio) branches of ``shot``: call once per deliverable."""
+        return self._next(self._video, self._video_keys[shot]), self._next(self._audio, self._audio_keys[shot])
 
-    def _take(self, streams, key):
+    def _next(self, streams, key):
         index = self._taken.get((id(streams), key), 0)
         self._taken[(id(streams), key)] = index + 1
         return streams[key][index]

@@ -1,0 +1,291 @@
+"""Event signals for sync analysis: when the picture changes and when sounds start.
+
+Both are measured in presentation time, the decoders having applied edit lists, B-frame delay and
+AAC priming, so a clip whose sound sits with its picture gives events at the same instants.
+
+- Picture: every frame is decoded to a small grey image (160 px wide) and reduced to one event
+  strength, the sum of two cues. *Appearance*: the onset of a change of most of the picture (a
+  flash, a cut), dated to the first frame that shows it. *Motion change*: how abruptly things
+  change speed or direction (an impact, a clap), from dense optical flow (DIS) forward and backward
+  from a frame, dated to the frame where the motion turns. Only pixels that really changed count,
+  so sensor noise on flat areas, where optical flow is meaningless, does not.
+- Sound: spectral flux, the rise of energy in 24 log-spaced bands of 8 ms windows taken every
+  millisecond, in mono at 16 kHz: a 1 kHz envelope of onset strength.
+
+Frames are processed as they are decoded, three at a time, so memory stays flat in clip length.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from pipeline.errors import MediaError
+
+ENVELOPE_RATE_HZ = 1000
+"""Samples per second of the event envelopes that are cross-correlated (1 ms resolution)."""
+ANALYSIS_WIDTH_PX = 160
+"""Width the picture is reduced to before analysis."""
+BLOCK_PX = 8
+"""Side of the blocks whose mean luma the appearance cue compares, in analysis pixels."""
+MOTION_MASK_FLOOR = 6.0
+"""Smallest frame-to-frame luma change (8-bit levels) that marks a pixel as moving."""
+MOTION_MASK_NOISE_FACTOR = 9.0
+"""A pixel counts as moving when its change exceeds this many times the frame's median change."""
+NOVELTY_SPAN_FRAMES = 9
+"""Frames in the running median a cue must rise above to count as an event."""
+CUT_CHANGE_FACTOR = 4.0
+"""A frame pair whose block change exceeds this many times the clip's median ..."""
+CUT_CHANGE_FLOOR = 8.0
+"""... plus this many 8-bit levels is a cut or a flash: optical flow across it is meaningless."""
+
+ANALYSIS_RATE_HZ = 16000
+"""Sample rate the sound is analysed at (mono)."""
+FLUX_WINDOW_SAMPLES = 128
+"""Hann window of the spectral flux, in samples at 16 kHz (8 ms: an onset dated within 2-4 ms)."""
+FLUX_BANDS = 24
+"""Log-spaced frequency bands whose energy rises are summed."""
+FLUX_COMPRESSION = 1e4
+"""Band energy ``e`` is compressed to ``log(1 + FLUX_COMPRESSION * e)`` so quiet onsets count."""
+FLUX_CHUNK_FRAMES = 8192
+"""Spectral frames computed at once, bounding memory for long sound tracks."""
+
+_LUMA_PLANE_FORMATS = frozenset(
+    {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "nv12", "nv21", "gray"}
+)
+"""8-bit pixel formats whose first plane is the luma image, usable without conversion."""
+
+
+@dataclass(frozen=True, eq=False)
+class PictureEvents:
+    """Visual event strength of every frame of a clip."""
+
+    frame_times_s: np.ndarray
+    """Presentation time of each frame in seconds, shape (frames,), ascending."""
+    strength: np.ndarray
+    """Event strength of each frame, dimensionless and >= 0 (about 1 for an ordinary event),
+    shape (frames,)."""
+    largest_change: float
+    """Largest mean absolute luma difference between consecutive frames, in 8-bit levels
+    (below 0.5 for a still picture)."""
+
+    @property
+    def frame_interval_s(self) -> float:
+        """Median time between frames, in seconds."""
+        if len(self.frame_times_s) < 2:
+            return 0.0
+        return float(np.median(np.diff(self.frame_times_s)))
+
+    def envelope(self, origin_s: float, length: int) -> np.ndarray:
+        """The events as impulses on the 1 kHz grid starting at ``origin_s``, shape (length,)."""
+        envelope = np.zeros(length)
+        positions = np.round((self.frame_times_s - origin_s) * ENVELOPE_RATE_HZ).astype(int)
+        inside = (positions >= 0) & (positions < length)
+        np.add.at(envelope, positions[inside], self.strength[inside])
+        return envelope
+
+
+@dataclass(frozen=True, eq=False)
+class SoundOnsets:
+    """Onset strength of a clip's sound, sampled at 1 kHz."""
+
+    start_s: float
+    """Presentation time of the first envelope sample, in seconds."""
+    strength: np.ndarray
+    """Spectral flux per millisecond, >= 0, shape (samples,)."""
+    peak_level: float
+    """Largest absolute sample value of the mono mix, full scale 1.0 (0.0 for digital silence)."""
+
+    @property
+    def end_s(self) -> float:
+        """Presentation time just after the last envelope sample, in seconds."""
+        return self.start_s + len(self.strength) / ENVELOPE_RATE_HZ
+
+    def envelope(self, origin_s: float, length: int) -> np.ndarray:
+        """The onset strength placed on the 1 kHz grid starting at ``origin_s``, shape (length,)."""
+        envelope = np.zeros(length)
+        first = round((self.start_s - origin_s) * ENVELOPE_RATE_HZ)
+        source_from = max(0, -first)
+        target_from = max(0, first)
+        count = min(len(self.strength) - source_from, length - target_from)
+        if count > 0:
+            envelope[target_from : target_from + count] = self.strength[source_from : source_from + count]
+        return envelope
+
+
+def picture_events(path: Path) -> PictureEvents:
+    """Decode the first video stream and measure the event strength of every frame.
+
+    Raises:
+        MediaError: the video cannot be decoded.
+    """
+    times: list[float] = []
+    block_change: list[float] = []
+    mean_change: list[float] = []
+    acceleration: list[float] = [0.0]
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+    recent: deque[np.ndarray] = deque(maxlen=3)
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                grey = _small_grey(frame)
+                if recent:
+                    difference = cv2.absdiff(grey, recent[-1])
+                    mean_change.append(float(difference.mean()))
+                    block_change.append(_median_block_change(grey, recent[-1]))
+                recent.append(grey)
+                if len(recent) == 3:
+                    acceleration.append(_motion_change(flow, *recent))
+                times.append(float(frame.time))
+    except av.error.FFmpegError as error:
+        raise MediaError(path, f"video does not decode ({error.strerror or error})") from error
+    if len(times) > 1:
+        acceleration.append(0.0)
+    change = np.array([block_change[0] if block_change else 0.0, *block_change])
+    appearance = np.maximum(0.0, np.diff(change, prepend=change[0]))
+    motion = _without_cuts(np.array(acceleration[: len(times)]), change)
+    return PictureEvents(
+        frame_times_s=np.array(times),
+        strength=np.sqrt(_novelty(appearance)) + np.sqrt(_novelty(motion)),
+        largest_change=max(mean_change, default=0.0),
+    )
+
+
+def _small_grey(frame: av.VideoFrame) -> np.ndarray:
+    """The frame's luma at analysis width, uint8, shape (height, ANALYSIS_WIDTH_PX)."""
+    if frame.format.name in _LUMA_PLANE_FORMATS:
+        plane = frame.planes[0]
+        luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    else:
+        luma = frame.reformat(format="gray").to_ndarray()
+    height = max(BLOCK_PX, round(ANALYSIS_WIDTH_PX * luma.shape[0] / luma.shape[1]))
+    return cv2.resize(luma, (ANALYSIS_WIDTH_PX, height), interpolation=cv2.INTER_AREA)
+
+
+def _median_block_change(grey: np.ndarray, previous: np.ndarray) -> float:
+    """Median over 8x8 blocks of the change of block mean luma (8-bit levels): large only when most
+    of the picture changes at once, as in a cut or a flash, not when an object moves."""
+    rows, columns = grey.shape[0] // BLOCK_PX, grey.shape[1] // BLOCK_PX
+    height, width = rows * BLOCK_PX, columns * BLOCK_PX
+    delta = grey[:height, :width].astype(np.float32) - previous[:height, :width]
+    block_means = delta.reshape(rows, BLOCK_PX, columns, BLOCK_PX).mean(axis=(1, 3))
+    return float(np.median(np.abs(block_means)))
+
+
+def _motion_change(flow, before: np.ndarray, frame: np.ndarray, after: np.ndarray) -> float:
+    """How abruptly motion changes at ``frame``: mean |forward + backward flow| over moving pixels.
+
+    For steady motion the flow to the next frame is the opposite of the flow to the previous one
+    and they cancel; a bounce or a stop leaves their sum. In analysis pixels per frame, averaged
+    over the whole picture.
+    """
+    moving = _moving_pixels(frame, before) | _moving_pixels(frame, after)
+    if not moving.any():
+        return 0.0
+    forward = flow.calc(frame, after, None)
+    backward = flow.calc(frame, before, None)
+    change = np.hypot(*np.moveaxis(forward + backward, -1, 0))
+    return float(change[moving].sum() / change.size)
+
+
+def _moving_pixels(frame: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Pixels whose luma differs from ``other`` by more than the frame pair's noise allows."""
+    difference = cv2.absdiff(frame, other)
+    threshold = max(MOTION_MASK_FLOOR, MOTION_MASK_NOISE_FACTOR * float(np.median(difference)))
+    return difference > threshold
+
+
+def _without_cuts(motion: np.ndarray, change: np.ndarray) -> np.ndarray:
+    """Motion change with the frames next to a cut or flash zeroed: optical flow cannot follow them.
+
+    ``change[i]`` compares frame ``i`` with frame ``i - 1``; the motion change at ``i`` uses the
+    pairs ending at ``i`` and ``i + 1``.
+    """
+    if not len(motion):
+        return motion
+    cut = change > CUT_CHANGE_FACTOR * float(np.median(change)) + CUT_CHANGE_FLOOR
+    spoiled = cut | np.append(cut[1:], False)
+    return np.where(spoiled, 0.0, motion)
+
+
+def _novelty(cue: np.ndarray) -> np.ndarray:
+    """How far each value rises above the running median of its neighbours, in units of the
+    clip's mean rise: a steady level (constant motion) scores nothing, a rare jump a lot."""
+    if len(cue) < 2:
+        return np.zeros_like(cue)
+    half = NOVELTY_SPAN_FRAMES // 2
+    padded = np.pad(cue, half, mode="edge")
+    baseline = np.median(np.lib.stride_tricks.sliding_window_view(padded, NOVELTY_SPAN_FRAMES), axis=1)
+    rise = np.maximum(0.0, cue - baseline)
+    mean_rise = float(rise.mean())
+    return rise / mean_rise if mean_rise > 0 else rise
+
+
+def sound_onsets(path: Path) -> SoundOnsets | None:
+    """Decode the first audio stream and measure its onset strength; None when there is none.
+
+    Raises:
+        MediaError: the audio cannot be decoded.
+    """
+    samples, first_time_s = _mono_samples(path)
+    if samples is None:
+        return None
+    hop = ANALYSIS_RATE_HZ // ENVELOPE_RATE_HZ
+    # Flux sample k compares the windows starting at k and k + 1 hops: date it between their centres.
+    start_s = first_time_s + (FLUX_WINDOW_SAMPLES / 2 + hop / 2) / ANALYSIS_RATE_HZ
+    return SoundOnsets(
+        start_s=start_s,
+        strength=_spectral_flux(samples, hop),
+        peak_level=float(np.abs(samples).max(initial=0.0)),
+    )
+
+
+def _mono_samples(path: Path) -> tuple[np.ndarray | None, float]:
+    """The first audio stream mixed to mono float32 at 16 kHz, and its first sample's time in seconds."""
+    chunks: list[np.ndarray] = []
+    first_time_s = None
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                return None, 0.0
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=ANALYSIS_RATE_HZ)
+            for frame in container.decode(stream):
+                if first_time_s is None and frame.time is not None:
+                    first_time_s = float(frame.time)
+                chunks.extend(resampled.to_ndarray()[0] for resampled in resampler.resample(frame))
+            chunks.extend(resampled.to_ndarray()[0] for resampled in resampler.resample(None))
+    except av.error.FFmpegError as error:
+        raise MediaError(path, f"audio does not decode ({error.strerror or error})") from error
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    return samples, first_time_s or 0.0
+
+
+def _spectral_flux(samples: np.ndarray, hop: int) -> np.ndarray:
+    """Summed rise of compressed band energy from each window to the next, one value per hop."""
+    frame_count = (len(samples) - FLUX_WINDOW_SAMPLES) // hop + 1
+    if frame_count < 2:
+        return np.zeros(0)
+    window = np.hanning(FLUX_WINDOW_SAMPLES).astype(np.float32)
+    band_edges = np.unique(np.geomspace(1, FLUX_WINDOW_SAMPLES // 2, FLUX_BANDS + 1).round().astype(int))
+    flux = np.empty(frame_count - 1)
+    previous = None
+    for chunk_start in range(0, frame_count, FLUX_CHUNK_FRAMES):
+        starts = hop * np.arange(chunk_start, min(frame_count, chunk_start + FLUX_CHUNK_FRAMES))
+        frames = samples[starts[:, None] + np.arange(FLUX_WINDOW_SAMPLES)] * window
+        power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+        bands = np.log1p(FLUX_COMPRESSION * np.add.reduceat(power, band_edges[:-1], axis=1))
+        if previous is not None:
+            bands = np.vstack([previous, bands])
+        rises = np.maximum(0.0, np.diff(bands, axis=0)).sum(axis=1)
+        first = chunk_start - 1 if previous is not None else 0
+        flux[first : first + len(rises)] = rises
+        previous = bands[-1:]
+    return flux
