@@ -1,4 +1,5 @@
-"""The ``finish_job`` flow: probe sources in parallel, plan, render and verify, write the manifest.
+"""The ``finish_job`` flow: probe sources in parallel, plan, render and verify, export the cut for
+editors (OTIO, EDL, FCP XML), write the manifest.
 
 With no ``PREFECT_API_URL`` set, Prefect runs it on a temporary local server; with one set, the run
 reports to that server. Only transient faults are retried: bad input and failed verification fail
@@ -19,6 +20,7 @@ from pipeline.finish import RenderProgress, manifest_path, output_dir_for, probe
 from pipeline.job import Job
 from pipeline.manifest import Timings, build_manifest, write_manifest
 from pipeline.media import Progress
+from pipeline.otio_export import write_editorial_exports
 from pipeline.plan import RenderPlan, plan_job
 from pipeline.presets import load_presets
 from pipeline.probe import AudioStreamInfo, MediaInfo, probe
@@ -80,6 +82,12 @@ def render_task(render_plan: RenderPlan) -> list[RenderedOutput]:
     return rendered
 
 
+@task(name="export-editorial", cache_policy=NO_CACHE)
+def export_editorial(job: Job, media: dict[Path, MediaInfo], out_dir: Path) -> list[Path]:
+    """The assembled cut as OpenTimelineIO, CMX 3600 EDL and FCP 7 XML, for editors to relink."""
+    return write_editorial_exports(job, media, out_dir)
+
+
 @flow(name="finish-job", log_prints=True)
 def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) -> Path:
     """Finish every deliverable of ``job`` and return the manifest's path."""
@@ -98,7 +106,10 @@ def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) 
     for render_plan in plan.renders:
         rendered += render_task(render_plan)
     finished = time.monotonic()
-    timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=finished - started)
-    path = write_manifest(build_manifest(job.name, media, rendered, timings), manifest_path(job, folder))
+    editorial = export_editorial(job, media, folder)
+    timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
+    path = write_manifest(
+        build_manifest(job.name, media, rendered, editorial, timings), manifest_path(job, folder)
+    )
     get_run_logger().info("manifest: %s", path)
     return path

@@ -14,6 +14,7 @@ from pipeline.errors import JobError
 from pipeline.job import Job
 from pipeline.manifest import Timings, build_manifest, write_manifest
 from pipeline.media import Progress
+from pipeline.otio_export import write_editorial_exports
 from pipeline.plan import JobPlan, RenderPlan, plan_job
 from pipeline.presets import Preset, load_presets
 from pipeline.probe import AudioStreamInfo, MediaInfo, probe, probe_audio
@@ -82,7 +83,7 @@ def finish(
     one_process: bool = True,
     on_progress: RenderProgress | None = None,
 ) -> Path:
-    """Render every deliverable of ``job``, verify each, and write the manifest.
+    """Render every deliverable of ``job``, verify each, export the cut for editors, write the manifest.
 
     Returns:
         The manifest's path.
@@ -99,5 +100,8 @@ def finish(
         report = (lambda progress, rp=render_plan: on_progress(rp, progress)) if on_progress else None
         rendered += render(render_plan, on_progress=report)
     finished = time.monotonic()
-    timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=finished - started)
-    return write_manifest(build_manifest(job.name, media, rendered, timings), manifest_path(job, folder))
+    editorial = write_editorial_exports(job, media, folder)
+    timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
+    return write_manifest(
+        build_manifest(job.name, media, rendered, editorial, timings), manifest_path(job, folder)
+    )

@@ -66,7 +66,11 @@ def probe_summary(info: MediaInfo) -> dict[str, Any]:
 
 
 def build_manifest(
-    job_name: str, sources: dict[Path, MediaInfo], outputs: list[RenderedOutput], timings: Timings
+    job_name: str,
+    sources: dict[Path, MediaInfo],
+    outputs: list[RenderedOutput],
+    editorial: list[Path],
+    timings: Timings,
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready dict."""
     return {
@@ -92,6 +96,7 @@ def build_manifest(
             }
             for output in outputs
         ],
+        "editorial": [str(path) for path in editorial],
         "timings": {key: round(value, 3) for key, value in vars(timings).items()},
     }
 

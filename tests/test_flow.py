@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,8 +51,10 @@ def test_cli_run_finishes_a_job_file(make_clip, tmp_path, capsys):
     assert vertical.video.frame_count == 18  # 24 frames from frame 6 on
     assert manifest["inputs"][0]["sha256"] and manifest["versions"]["ffmpeg"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "spot.manifest.json", "spot_prores-proxy-1080p.mov", "spot_social-9x16.mp4",
+        "spot.edl", "spot.manifest.json", "spot.otio", "spot.xml",
+        "spot_prores-proxy-1080p.mov", "spot_social-9x16.mp4",
     ]
+    assert [Path(p).name for p in manifest["editorial"]] == ["spot.otio", "spot.edl", "spot.xml"]
 
 
 def _flaky_ffmpeg(monkeypatch, returncode: int) -> list[int]:
