@@ -181,7 +181,8 @@ def test_awkward_file_name_renders_end_to_end(make_clip, tmp_path):
     manifest = finish(job, out_dir)
 
     output = out_dir / "plan-test_master-prores-4444.mov"
-    assert sorted(path.name for path in out_dir.iterdir()) == [manifest.name, output.name]
+    editorial = ["plan-test.edl", "plan-test.otio", "plan-test.xml"]
+    assert sorted(path.name for path in out_dir.iterdir()) == sorted([manifest.name, output.name, *editorial])
     rendered = probe(output)
     assert (rendered.video.codec, rendered.video.profile) == ("prores", "4444")
     assert (rendered.video.display_width, rendered.video.display_height) == (161, 121)
