@@ -27,6 +27,7 @@ from pipeline.timebase import format_rate
 
 EXIT_OK = 0
 REVIEW_PRESET = "review-540p"
+PROGRESS_LABEL_CHARS = 48
 stderr = Console(stderr=True)
 stdout = Console()
 
@@ -121,8 +122,10 @@ def _progress_bars(enabled: bool) -> Iterator[Callable | None]:
         def update(render_plan, report) -> None:
             key = id(render_plan)
             if key not in bars:
-                names = ", ".join(output.path.name for output in render_plan.outputs)
-                bars[key] = progress.add_task(names, total=max(report.total_s, 1e-6))
+                labels = ", ".join(output.deliverable for output in render_plan.outputs)
+                if len(labels) > PROGRESS_LABEL_CHARS:
+                    labels = labels[: PROGRESS_LABEL_CHARS - 1] + "…"
+                bars[key] = progress.add_task(labels, total=max(report.total_s, 1e-6))
             progress.update(bars[key], completed=report.done_s)
 
         yield update
@@ -188,6 +191,77 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run_jobs([load_job(job_file)], args.out, args)
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from pipeline.sync import STANDARDS, measure_sync
+
+    standard = STANDARDS[args.standard]
+    fix_targets = _sync_fix_targets(args.files, args.fix) if args.fix else {}
+    documents = []
+    for path in args.files:
+        report = measure_sync(path, standard=standard)
+        document = report.to_dict()
+        if args.fix:
+            document["fixed"] = _fix_sync_offset(report, fix_targets[path])
+        documents.append(document)
+    if args.json:
+        _print_json(documents if len(documents) > 1 else documents[0])
+        return EXIT_OK
+    for document in documents:
+        _print_sync_table(document)
+    return EXIT_OK
+
+
+def _sync_fix_targets(files: list[Path], out: Path) -> dict[Path, Path]:
+    """Where each input's fixed copy goes: ``out`` itself for one input, else ``out/NAME``."""
+    from pipeline.errors import JobError
+
+    if len(files) == 1 and not out.is_dir():
+        return {files[0]: out}
+    if out.exists() and not out.is_dir():
+        raise JobError(f"--fix {out}: several inputs need a folder, and this is a file")
+    targets = {path: out / path.name for path in files}
+    if len(set(targets.values())) < len(targets):
+        raise JobError(f"--fix {out}: two inputs share a file name; fix them into separate folders")
+    return targets
+
+
+def _fix_sync_offset(report, target: Path) -> dict:
+    """Shift the sound of ``report.path`` into ``target`` and re-measure the copy."""
+    from pipeline.sync import fix_sync, measure_sync
+
+    if report.offset_ms is None:
+        return {"path": None, "reason": f"not fixed: the offset is undetermined ({report.reason})"}
+    fixed = fix_sync(report.path, report.offset_ms, target)
+    remeasured = measure_sync(fixed, standard=report.standard)
+    return {"path": str(fixed), "offset_ms": remeasured.offset_ms, "verdict": remeasured.verdict}
+
+
+def _print_sync_table(document: dict) -> None:
+    colours = {"in_sync": "green", "out_of_sync": "red", "undetermined": "yellow"}
+    table = Table(title=escape(document["path"]), show_header=False, title_justify="left")
+    standard = document["standard"]
+    verdict = document["verdict"]
+    table.add_row("verdict", f"[{colours[verdict]}]{verdict}[/] ({escape(standard['title'])}: sound may "
+                  f"lead by {standard['max_lead_ms']} ms, lag by {standard['max_lag_ms']} ms)")
+    if document["offset_ms"] is None:
+        table.add_row("offset", escape(document["reason"]))
+    else:
+        lateness = "late" if document["offset_ms"] > 0 else "early" if document["offset_ms"] < 0 else "on time"
+        table.add_row("offset", f"{document['offset_ms']:+d} ms (sound {lateness}), "
+                      f"confidence {document['confidence']:.2f}")
+    if document["drift_ms_per_min"] is not None:
+        table.add_row("drift", f"{document['drift_ms_per_min']:+.1f} ms per minute")
+    for note in document["container"]["notes"]:
+        table.add_row("container", escape(note))
+    fixed = document.get("fixed")
+    if fixed is not None:
+        if fixed["path"] is None:
+            table.add_row("fixed", escape(fixed["reason"]))
+        else:
+            table.add_row("fixed", f"{escape(fixed['path'])}: re-measured {fixed['offset_ms']} ms, {fixed['verdict']}")
+    stdout.print(table)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="postprod", description="Finish generated video clips into verified deliverables."
@@ -233,6 +307,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser = commands.add_parser("demo", help="synthesise generator-shaped clips and finish them")
     add_render_options(demo_parser, out_required=True)
     demo_parser.set_defaults(handler=cmd_demo)
+
+    sync_parser = commands.add_parser(
+        "sync", help="measure sound against picture, judge it against a standard, optionally fix it"
+    )
+    sync_parser.add_argument("files", nargs="+", type=Path)
+    sync_parser.add_argument("--json", action="store_true", help="print JSON (offset_ms > 0: sound late)")
+    sync_parser.add_argument(
+        "--standard", choices=["ebu-r37", "itu-bt1359", "atsc-is191"], default="ebu-r37",
+        help="limits to judge against (default: ebu-r37, sound may lead 40 ms, lag 60 ms)",
+    )
+    sync_parser.add_argument(
+        "--fix", type=Path, metavar="OUT",
+        help="write a copy with the sound shifted into place (video copied as is): a file for one input, "
+             "a folder for several",
+    )
+    sync_parser.set_defaults(handler=cmd_sync)
     return parser
 
 
