@@ -25,11 +25,11 @@ peak RSS of the whole process tree, the sum over the child and all its descendan
 shared pages count once per process, so the sum overstates a little), and the largest single
 process's peak from ``os.wait4``'s ``ru_maxrss``; ``os.wait4`` also gives CPU seconds, which hold up
 better than wall time on a busy machine. Rounds are interleaved and rotated so machine noise falls on
-all variants alike; the table gives medians. A variant that fails is reported as failed with its error, not retried, and the others go
-on. Every output is probed: frame count against the
-timeline's (shots x frames - joins x dissolve frames), decoded audio length against the picture's,
-and format (codec, profile, pixel format, size, rate, audio) against the hand-written output;
-differences are printed as warnings.
+all variants alike; the table gives medians. A variant that fails is reported with its error and not
+run again; the others go on. Every output is probed: frame count against the timeline's (shots x
+frames - joins x dissolve frames), decoded audio length against the picture's, and format (codec,
+profile, pixel format, size, rate, audio) against the hand-written output; differences are printed
+as warnings.
 
 Goal: postprod within 1.10x of the hand-written command's wall time.
 
@@ -176,6 +176,8 @@ def moviepy(edit: Edit, output: Path) -> Argv:
 
 @dataclass(frozen=True)
 class Variant:
+    """One way of rendering the edit."""
+
     key: str
     name: str
     command: Callable[[Edit, Path], Argv]
@@ -196,7 +198,6 @@ class Run:
 
     error: str | None
     """Why the variant failed (exit status and the tail of its output); None when it succeeded."""
-
     wall_s: float
     cpu_s: float
     """User + system seconds of the child and its reaped descendants."""

@@ -58,6 +58,18 @@ class Placement:
     """Pad: top edge of the picture in the frame. Crop: top edge of the frame in the picture."""
 
 
+def full_chroma(pix_fmt: str) -> str:
+    """The 4:4:4 format of the same bit depth (``yuv420p10le`` -> ``yuv444p10le``).
+
+    xfade blends only 4:4:4 and RGB pictures; conforming shots straight to 4:4:4 and subsampling
+    once after the transitions avoids a conversion on every shot at every join.
+    """
+    for subsampled in ("yuv420p", "yuv422p", "yuva420p", "yuva422p"):
+        if pix_fmt.startswith(subsampled):
+            return subsampled[:-4] + "444p" + pix_fmt[len(subsampled):]
+    return pix_fmt
+
+
 def _even(value: Fraction) -> int:
     return 2 * round_half_up(value / 2)
 

@@ -6,14 +6,21 @@ properties every output it writes must have, so verification checks what was ask
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
 from pydantic import ValidationError
 
-from pipeline.conform import PictureFormat, conform_audio, conform_video, silence, to_stereo
+from pipeline.conform import (
+    PictureFormat,
+    conform_audio,
+    conform_video,
+    full_chroma,
+    silence,
+    to_stereo,
+)
 from pipeline.errors import JobError
 from pipeline.job import Deliverable, Job
 from pipeline.presets import Preset, format_validation_error, get_preset
@@ -254,10 +261,13 @@ def _render_plan(
     output_nodes = []
     for branch, item in enumerate(group):
         video_segments, audio_segments = [], []
+        shot_picture = item.picture
+        if any(join.xfade for join in item.timeline.joins):
+            shot_picture = replace(item.picture, pix_fmt=full_chroma(item.picture.pix_fmt))
         for shot, (info, span) in enumerate(zip(shot_media, item.timeline.spans, strict=True)):
             video_branch, audio_branch = shot_inputs.take(shot)
             fill = job.shots[shot].fill or job.sequence.fill
-            video_segments.append(conform_video(video_branch, info.video, span, item.picture, fill))
+            video_segments.append(conform_video(video_branch, info.video, span, shot_picture, fill))
             if info.audio is not None:
                 audio_segments.append(conform_audio(audio_branch, info, span, item.timeline.sample_rate))
             else:

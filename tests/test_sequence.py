@@ -179,3 +179,17 @@ def test_split_edit_without_handles_is_a_job_error(make_colour_clip, tmp_path):
     bad = job(tmp_path, [{"source": str(clips[0]), "audio_offset_frames": 6}, {"source": str(clips[1])}])
     with pytest.raises(JobError, match=r"shots\.0: its sound would run from source frame 0 to 30"):
         preflight(bad, tmp_path / "out")
+
+
+def test_dissolve_into_a_420_web_deliverable(make_colour_clip, tmp_path):
+    """xfade blends in 4:4:4; the H.264 deliverable must still come out 4:2:0 High profile."""
+    clips = [make_colour_clip("red", Fraction(1)), make_colour_clip("blue", Fraction(1))]
+    output = render(tmp_path, job(
+        tmp_path,
+        [{"source": str(clips[0]), "transition": {"type": "dissolve", "frames": 12}}, {"source": str(clips[1])}],
+        deliverables=[{"preset": "social-16x9", "overrides": {"video": {"width": 320, "height": 180}}}],
+    ))
+    info = probe(output)
+    assert (info.video.pix_fmt, info.video.profile, info.video.frame_count) == ("yuv420p", "High", 36)
+    mix = mix_towards(frames_rgb(output)[12:24], RED, BLUE)
+    assert np.all(np.diff(mix) > 0)
