@@ -150,16 +150,7 @@ def synthesize(
         video_graph += f",settb=1/90000,setpts='(N/({rate})+0.010*mod(N\\,2))/TB'"
     args = ["-f", "lavfi", "-i", video_graph]
     if shape.audio_rate:
-        audio_graph = (
-            f"aevalsrc='{_sound_expression(content, event_times_s)}'"
-            f":s={shape.audio_rate}:d={float(duration_s - shape.audio_delay_s)}"
-        )
-        if shape.audio_channels == 2:
-            # The same signal at full level in both channels (a plain upmix would lower it 3 dB).
-            audio_graph += ",pan=stereo|c0=c0|c1=c0"
-        if shape.audio_delay_s:
-            args += ["-itsoffset", str(float(shape.audio_delay_s))]
-        args += ["-f", "lavfi", "-i", audio_graph, "-c:a", "aac", "-b:a", "192k"]
+        args += _sound_args(shape, duration_s, content, event_times_s)
     if shape.video_codec == "hevc10":
         args += ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
                  "-x265-params", "log-level=error"]
@@ -180,6 +171,35 @@ def synthesize(
     return path
 
 
+def resound(
+    picture_clip: Path, shape: ClipShape, path: Path, duration_s: Fraction, content: ClipContent
+) -> Path:
+    """Write ``picture_clip``'s video stream, copied, with a new sound for ``content`` to ``path``.
+
+    Many sync faults of one picture cost one video encode: ``picture_clip`` must have been made by
+    :func:`synthesize` with the same shape, duration and event times.
+    """
+    sound = _sound_args(shape, duration_s, content, content.event_times_s)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run_ffmpeg(["-i", str(picture_clip), *sound, "-map", "0:v", "-map", "1:a", "-c:v", "copy", str(path)])
+    return path
+
+
+def _sound_args(
+    shape: ClipShape, duration_s: Fraction, content: ClipContent, event_times_s: tuple[Fraction, ...]
+) -> list[str]:
+    """ffmpeg input and encoder arguments for the clip's sound: tone and beeps, or silence, in AAC."""
+    audio_graph = (
+        f"aevalsrc='{_sound_expression(content, event_times_s)}'"
+        f":s={shape.audio_rate}:d={float(duration_s - shape.audio_delay_s)}"
+    )
+    if shape.audio_channels == 2:
+        # The same signal at full level in both channels (a plain upmix would lower it 3 dB).
+        audio_graph += ",pan=stereo|c0=c0|c1=c0"
+    delay = ["-itsoffset", str(float(shape.audio_delay_s))] if shape.audio_delay_s else []
+    return [*delay, "-f", "lavfi", "-i", audio_graph, "-c:a", "aac", "-b:a", "192k"]
+
+
 def _sound_expression(content: ClipContent, event_times_s: tuple[Fraction, ...]) -> str:
     """aevalsrc expression: the bed tone with a beep per event, or digital silence.
 
@@ -193,7 +213,7 @@ def _sound_expression(content: ClipContent, event_times_s: tuple[Fraction, ...])
         f"between(t,{float(start)},{float(start) + BEEP_S})*min(1,({float(start) + BEEP_S}-t)/{BEEP_FADE_S})"
         for start in map(content.beep_time_s, event_times_s)
     )
-    return f"{amplitude:.6f}*sin(2*PI*{TONE_HZ}*t)+0.5*sin(2*PI*{BEEP_HZ}*t)*({beep_gates})"
+    return f"{amplitude:.6f}*sin(2*PI*{TONE_HZ}*t)+0.5*sin(2*PI*{BEEP_HZ}*t)*({beep_gates or 0})"
 
 
 @dataclass(frozen=True)

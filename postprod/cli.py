@@ -1,4 +1,4 @@
-"""``postprod``: probe, list presets, finish clips, run job files, run the demo.
+"""``postprod``: probe, list presets, finish clips, run job files, run the demo, check and fix sync.
 
 Exit codes: 0 ok, 2 bad usage or job file, 3 unreadable or unsupported media, 4 render or
 verification failure.
@@ -246,9 +246,9 @@ def _print_sync_table(document: dict) -> None:
     if document["offset_ms"] is None:
         table.add_row("offset", escape(document["reason"]))
     else:
-        lateness = "late" if document["offset_ms"] > 0 else "early" if document["offset_ms"] < 0 else "on time"
-        table.add_row("offset", f"{document['offset_ms']:+d} ms (sound {lateness}), "
-                      f"confidence {document['confidence']:.2f}")
+        offset = document["offset_ms"]
+        lateness = "late" if offset > 0 else "early" if offset < 0 else "on time"
+        table.add_row("offset", f"{offset:+d} ms (sound {lateness}), confidence {document['confidence']:.2f}")
     if document["drift_ms_per_min"] is not None:
         table.add_row("drift", f"{document['drift_ms_per_min']:+.1f} ms per minute")
     for note in document["container"]["notes"]:
@@ -258,7 +258,8 @@ def _print_sync_table(document: dict) -> None:
         if fixed["path"] is None:
             table.add_row("fixed", escape(fixed["reason"]))
         else:
-            table.add_row("fixed", f"{escape(fixed['path'])}: re-measured {fixed['offset_ms']} ms, {fixed['verdict']}")
+            remeasured = f"re-measured {fixed['offset_ms']} ms, {fixed['verdict']}"
+            table.add_row("fixed", f"{escape(fixed['path'])}: {remeasured}")
     stdout.print(table)
 
 

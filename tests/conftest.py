@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.media import run_ffmpeg
-from pipeline.synth import SHAPES, ClipShape, synthesize
+from pipeline.synth import SHAPES, ClipContent, ClipShape, synthesize
 
 MATRIX_CLIP_SECONDS = Fraction(1, 2)
 """Short enough to finish every shape into every preset inside the CI budget."""
@@ -22,16 +22,21 @@ def clip_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def make_clip(clip_dir):
-    """Synthesise (once per session) a clip of a named or given shape and duration."""
+    """Synthesise (once per session) a clip of a named or given shape, duration and content."""
     made: dict[tuple, Path] = {}
 
-    def make(shape: str | ClipShape, seconds: Fraction = MATRIX_CLIP_SECONDS, **shape_changes) -> Path:
+    def make(
+        shape: str | ClipShape,
+        seconds: Fraction = MATRIX_CLIP_SECONDS,
+        content: ClipContent = ClipContent(),
+        **shape_changes,
+    ) -> Path:
         base = SHAPES[shape] if isinstance(shape, str) else shape
         clip_shape = ClipShape(**{**base.__dict__, **shape_changes})
-        key = (clip_shape, seconds)
+        key = (clip_shape, seconds, content)
         if key not in made:
             stem = f"{clip_shape.name}-{len(made)}"
-            made[key] = synthesize(clip_shape, clip_dir / f"{stem}.mp4", Fraction(seconds))
+            made[key] = synthesize(clip_shape, clip_dir / f"{stem}.mp4", Fraction(seconds), content=content)
         return made[key]
 
     return make

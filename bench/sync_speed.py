@@ -1,0 +1,165 @@
+"""How long sync analysis takes against the clip's own duration, and against the floor.
+
+A 12 s Sora 2 shaped clip (1280x720 24 fps H.264 with 96 kHz AAC, synthesised by
+``pipeline.synth`` with flash-and-beep events at irregular times and the sound 80 ms late, its
+picture then re-encoded with x264's ``medium`` preset at CRF 18, B-frames and deblocking included,
+as a generator delivers it rather than as the synthesiser's quick ``ultrafast`` encode) is
+analysed four ways:
+
+a. the floor: a hand-written ffmpeg command decoding the picture to 160 px grey frames on a pipe,
+   which Python reads and drops (no analysis at all);
+b. PyAV decoding every frame, nothing else (the decoder postprod uses);
+c. ``pipeline.sync.measure_sync`` in this process, with its stages timed on their own:
+   probe, container findings, picture events (decode, grey, block change, optical flow) and sound
+   onsets (decode, resample, spectral flux); correlation and drift are what remains;
+d. ``postprod sync --json`` in a fresh process: interpreter start-up and imports included.
+
+The process is pinned to ``--cores`` CPUs (2 by default, the CI machine's count) and every
+variant's children inherit that. Rounds are interleaved; the table gives medians.
+
+Goal: c in under a quarter of the clip's duration.
+
+Run from the repository root::
+
+    python bench/sync_speed.py --seconds 12 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.media import ffmpeg_executable, ffmpeg_version, run_ffmpeg
+from pipeline.onsets import ANALYSIS_WIDTH_PX, picture_events, sound_onsets
+from pipeline.probe import probe
+from pipeline.sync import container_findings, measure_sync
+from pipeline.synth import SHAPES, ClipContent, synthesize
+
+SHAPE = "sora2-1280x720-24"
+GOAL_SHARE = 0.25
+"""Analysis should take at most this share of the clip's duration."""
+SOUND_LATE_MS = 80
+EVENT_GAPS_S = ("0.7", "0.45", "0.9", "0.55", "1.1", "0.6", "0.8")
+"""Gaps between flash-and-beep events, repeated through the clip: irregular, as real events are."""
+CONSOLE_WIDTH = 120
+
+
+def event_times(seconds: Fraction, rate: Fraction) -> tuple[Fraction, ...]:
+    """Flash-and-beep instants on frames, from 0.5 s to 0.5 s before the end."""
+    times, at, gap = [], Fraction(1, 2), 0
+    while at < seconds - Fraction(1, 2):
+        times.append(Fraction(round(at * rate)) / rate)
+        at += Fraction(EVENT_GAPS_S[gap % len(EVENT_GAPS_S)])
+        gap += 1
+    return tuple(times)
+
+
+def ffmpeg_grey_pipe(clip: Path) -> None:
+    """Variant a: decode to small grey frames with a hand-written ffmpeg command, read and drop."""
+    argv = [ffmpeg_executable(), "-nostdin", "-loglevel", "error", "-i", str(clip), "-an",
+            "-vf", f"scale={ANALYSIS_WIDTH_PX}:-2:flags=area,format=gray", "-f", "rawvideo", "pipe:1"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        while process.stdout.read(1 << 20):
+            pass
+    if process.returncode:
+        raise RuntimeError(f"ffmpeg exited with {process.returncode}")
+
+
+def pyav_decode(clip: Path) -> None:
+    """Variant b: every frame decoded by PyAV, as postprod decodes them, and dropped."""
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for _ in container.decode(stream):
+            pass
+
+
+def cli_sync(clip: Path) -> None:
+    """Variant d: ``postprod sync --json`` in a fresh interpreter."""
+    script = Path(sys.executable).with_name("postprod")
+    subprocess.run([str(script), "sync", str(clip), "--json"], check=True, capture_output=True)
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=12.0, help="clip length (default 12)")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--cores", type=int, default=2, help="CPUs to pin the benchmark to (default 2)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    console = Console(width=CONSOLE_WIDTH)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cores])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    console.print(f"ffmpeg {ffmpeg_version()}; pinned to {cores} of {os.cpu_count()} CPU cores; "
+                  f"1-min load average before: {os.getloadavg()[0]:.2f}", highlight=False)
+    seconds = Fraction(args.seconds)
+    shape = SHAPES[SHAPE]
+    content = ClipContent(event_times_s=event_times(seconds, shape.frame_rate),
+                          audio_shift_s=Fraction(SOUND_LATE_MS, 1000))
+    with tempfile.TemporaryDirectory(prefix="sync-speed-") as tmp:
+        synthesised = synthesize(shape, Path(tmp) / "synthesised.mp4", seconds, content=content)
+        clip = Path(tmp) / "clip.mp4"
+        run_ffmpeg(["-i", str(synthesised), "-c:v", "libx264", "-preset", "medium", "-crf", "18",
+                    "-c:a", "copy", str(clip)])
+        report = measure_sync(clip)  # warm-up: imports, OpenCV and FFmpeg initialisation
+        console.print(f"{args.seconds:g} s {SHAPE} clip, {len(content.event_times_s)} events, sound "
+                      f"{SOUND_LATE_MS} ms late: measured {report.offset_ms} ms, confidence "
+                      f"{report.confidence:.2f}, {report.verdict}", highlight=False)
+        rows: dict[str, list[float]] = {name: [] for name in (
+            "a. floor: ffmpeg to 160 px grey (pipe)", "b. PyAV decode only",
+            "c. measure_sync", "   probe", "   container findings", "   picture events", "   sound onsets",
+            "   correlation, drift (the remainder)", "d. postprod sync --json (fresh process)")}
+        for _ in range(args.repeat):
+            rows["a. floor: ffmpeg to 160 px grey (pipe)"].append(timed(lambda: ffmpeg_grey_pipe(clip)))
+            rows["b. PyAV decode only"].append(timed(lambda: pyav_decode(clip)))
+            total = timed(lambda: measure_sync(clip))
+            info = probe(clip)
+            stages = {"   probe": timed(lambda: probe(clip)),
+                      "   container findings": timed(lambda: container_findings(info)),
+                      "   picture events": timed(lambda: picture_events(clip)),
+                      "   sound onsets": timed(lambda: sound_onsets(clip))}
+            rows["c. measure_sync"].append(total)
+            for name, stage_s in stages.items():
+                rows[name].append(stage_s)
+            rows["   correlation, drift (the remainder)"].append(max(0.0, total - sum(stages.values())))
+            rows["d. postprod sync --json (fresh process)"].append(timed(lambda: cli_sync(clip)))
+    floor_s = statistics.median(rows["a. floor: ffmpeg to 160 px grey (pipe)"])
+    table = Table("variant", "wall s", "x clip duration", "x floor",
+                  title=f"sync analysis of a {args.seconds:g} s 720p24 clip, median of {args.repeat}")
+    for name, times in rows.items():
+        wall_s = statistics.median(times)
+        table.add_row(name, f"{wall_s:.2f}", f"{wall_s / args.seconds:.3f}", f"{wall_s / floor_s:.2f}")
+    console.print(table)
+    console.print("Stages are timed apart from c, so the remainder carries their run-to-run noise too.")
+    analysis_s = statistics.median(rows["c. measure_sync"])
+    verdict = "met" if analysis_s <= GOAL_SHARE * args.seconds else "MISSED"
+    console.print(f"goal: measure_sync <= {GOAL_SHARE:g} x clip duration "
+                  f"({GOAL_SHARE * args.seconds:.2f} s): {analysis_s:.2f} s, "
+                  f"{analysis_s / args.seconds:.3f} x, {verdict}")
+
+
+if __name__ == "__main__":
+    main()
