@@ -16,7 +16,14 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from pipeline.errors import FFmpegError
-from pipeline.finish import RenderProgress, manifest_path, output_dir_for, probe_music, unique_sources
+from pipeline.finish import (
+    RenderProgress,
+    check_sync,
+    manifest_path,
+    output_dir_for,
+    probe_music,
+    unique_sources,
+)
 from pipeline.job import Job
 from pipeline.manifest import Timings, build_manifest, write_manifest
 from pipeline.media import Progress
@@ -55,6 +62,18 @@ def probe_source(path: Path) -> MediaInfo:
 def probe_music_task(job: Job) -> AudioStreamInfo | None:
     """Probe the music bed; a bad file fails here, before any render starts."""
     return probe_music(job)
+
+
+@task(name="check-sync", cache_policy=NO_CACHE)
+def check_sync_task(job: Job, media: dict[Path, MediaInfo]):
+    """Measure sound against picture in every source and apply the job's sync policy."""
+    reports, corrections = check_sync(job, media)
+    logger = get_run_logger()
+    for path, report in reports.items():
+        offset = f"{report.offset_ms:+d} ms" if report.offset_ms is not None else "no offset"
+        logger.info("sync %s: %s, %s%s", path.name, report.verdict, offset,
+                    ", corrected" if path in corrections else "")
+    return reports, corrections
 
 
 @task(name="render", retries=2, retry_delay_seconds=2, retry_condition_fn=_is_transient,
@@ -97,10 +116,11 @@ def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) 
     futures = [probe_source.submit(source) for source in sources]
     music = probe_music_task.submit(job) if job.music else None
     media = {source: future.result() for source, future in zip(sources, futures, strict=True)}
+    sync_reports, sync_corrections = check_sync_task(job, media)
     probed = time.monotonic()
     plan = plan_job(
-        job, media, load_presets(), folder,
-        music=music.result() if music else None, one_process=one_process,
+        job, media, load_presets(), folder, music=music.result() if music else None,
+        sync_corrections=sync_corrections, one_process=one_process,
     )
     rendered: list[RenderedOutput] = []
     for render_plan in plan.renders:
@@ -109,7 +129,8 @@ def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) 
     editorial = export_editorial(job, media, folder)
     timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
     path = write_manifest(
-        build_manifest(job.name, media, rendered, editorial, timings), manifest_path(job, folder)
+        build_manifest(job.name, media, rendered, editorial, sync_reports, timings),
+        manifest_path(job, folder),
     )
     get_run_logger().info("manifest: %s", path)
     return path

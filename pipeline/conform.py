@@ -169,10 +169,12 @@ def _blur_filled(stream, source: VideoStreamInfo, placement: Placement, target: 
     )
 
 
-def audio_offset_samples(media: MediaInfo, sample_rate: int) -> int:
-    """How many samples the audio starts after the picture (negative: before)."""
+def audio_offset_samples(media: MediaInfo, sample_rate: int, sync_correction_s: Fraction = Fraction(0)) -> int:
+    """How many samples the audio is placed after the picture (negative: before): the streams'
+    start-time difference, plus a correction for sound measured out of sync with its picture."""
     assert media.audio is not None
-    return round_half_up((media.audio.start_time_s - media.video.start_time_s) * sample_rate)
+    offset_s = media.audio.start_time_s - media.video.start_time_s + sync_correction_s
+    return round_half_up(offset_s * sample_rate)
 
 
 def to_stereo(stream, channels: int, sample_rate: int):
@@ -188,11 +190,16 @@ def to_stereo(stream, channels: int, sample_rate: int):
     return stream.filter("aformat", sample_rates=sample_rate, channel_layouts="stereo")
 
 
-def conform_audio(stream, media: MediaInfo, span: ShotSpan, sample_rate: int):
-    """The shot's sound at ``sample_rate`` stereo: exactly ``span.sample_count`` samples, in sync."""
+def conform_audio(
+    stream, media: MediaInfo, span: ShotSpan, sample_rate: int, sync_correction_s: Fraction = Fraction(0)
+):
+    """The shot's sound at ``sample_rate`` stereo: exactly ``span.sample_count`` samples, in sync.
+
+    ``sync_correction_s`` moves the sound later (positive) or earlier (negative) against its picture.
+    """
     audio: AudioStreamInfo = media.audio
     stream = to_stereo(stream, audio.channels, sample_rate).filter("asetpts", "PTS-STARTPTS")
-    offset = audio_offset_samples(media, sample_rate)
+    offset = audio_offset_samples(media, sample_rate, sync_correction_s)
     if offset > 0:
         stream = stream.filter("adelay", delays=f"{offset}S", all=1)
     elif offset < 0:

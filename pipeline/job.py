@@ -197,6 +197,17 @@ class Music(_Model):
     """Fade the music out over the sequence's last frames (sequence rate)."""
 
 
+class SyncPolicy(_Model):
+    """What a job does with each source's measured sound-to-picture offset."""
+
+    policy: Literal["report", "fix", "fail"] = "report"
+    """``report``: record the verdict in the manifest and go on. ``fix``: move an out-of-sync
+    source's sound by the measured offset as it is conformed. ``fail``: stop the job on an
+    out-of-sync source."""
+    standard: Literal["ebu-r37", "itu-bt1359", "atsc-is191"] = "ebu-r37"
+    """The limits the verdict is judged against."""
+
+
 class Job(_Model):
     """A finishing job: shots joined in order, rendered into every deliverable."""
 
@@ -214,6 +225,8 @@ class Job(_Model):
     """Edit settings: transition frame rate and fill."""
     music: Music | None = None
     """Optional music bed."""
+    sync: SyncPolicy = Field(default_factory=SyncPolicy)
+    """Sound-to-picture sync check of every source with sound."""
 
     @model_validator(mode="after")
     def _distinct_outputs(self) -> Job:

@@ -14,6 +14,7 @@ import pipeline
 from pipeline.media import ffmpeg_version
 from pipeline.probe import MediaInfo
 from pipeline.render import RenderedOutput
+from pipeline.sync import SyncReport
 
 MANIFEST_SCHEMA_VERSION = 1
 _HASH_CHUNK = 1 << 20
@@ -70,6 +71,7 @@ def build_manifest(
     sources: dict[Path, MediaInfo],
     outputs: list[RenderedOutput],
     editorial: list[Path],
+    sync: dict[Path, SyncReport],
     timings: Timings,
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready dict."""
@@ -79,7 +81,12 @@ def build_manifest(
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": {"postprod": pipeline.__version__, "ffmpeg": ffmpeg_version()},
         "inputs": [
-            {"path": str(path), "sha256": sha256_of(path), "probe": probe_summary(info)}
+            {
+                "path": str(path),
+                "sha256": sha256_of(path),
+                "probe": probe_summary(info),
+                "sync": sync[path].to_dict() if path in sync else None,
+            }
             for path, info in sources.items()
         ],
         "outputs": [

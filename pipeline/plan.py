@@ -207,6 +207,7 @@ def plan_job(
     out_dir: Path,
     *,
     music: AudioStreamInfo | None = None,
+    sync_corrections: dict[Path, Fraction] | None = None,
     one_process: bool = True,
 ) -> JobPlan:
     """Plan every deliverable of ``job``.
@@ -217,6 +218,8 @@ def plan_job(
         presets: Known presets by name.
         out_dir: Folder for the outputs.
         music: Probe result of the job's music bed, if it has one.
+        sync_corrections: Seconds to move each source's sound against its picture (sync policy
+            ``fix``), by source path.
         one_process: Decode the sources once and encode every deliverable from one ffmpeg; False
             makes one ffmpeg per deliverable (less peak memory, sources decoded again each time).
 
@@ -243,7 +246,10 @@ def plan_job(
         )
         deliverables.append(_Deliverable(output, picture, timeline))
     groups = [deliverables] if one_process else [[item] for item in deliverables]
-    return JobPlan(job=job, renders=tuple(_render_plan(job, shot_media, music, group) for group in groups))
+    corrections = sync_corrections or {}
+    return JobPlan(
+        job=job, renders=tuple(_render_plan(job, shot_media, music, corrections, group) for group in groups)
+    )
 
 
 @dataclass(frozen=True)
@@ -254,9 +260,13 @@ class _Deliverable:
 
 
 def _render_plan(
-    job: Job, shot_media: list[MediaInfo], music_audio: AudioStreamInfo | None, group: list[_Deliverable]
+    job: Job,
+    shot_media: list[MediaInfo],
+    music_audio: AudioStreamInfo | None,
+    sync_corrections: dict[Path, Fraction],
+    group: list[_Deliverable],
 ) -> RenderPlan:
-    shot_inputs = _ShotInputs(job, shot_media, group)
+    shot_inputs = _ShotInputs(job, shot_media, sync_corrections, group)
     music = _music_branches(job, len(group))
     output_nodes = []
     for branch, item in enumerate(group):
@@ -269,7 +279,10 @@ def _render_plan(
             fill = job.shots[shot].fill or job.sequence.fill
             video_segments.append(conform_video(video_branch, info.video, span, shot_picture, fill))
             if info.audio is not None:
-                audio_segments.append(conform_audio(audio_branch, info, span, item.timeline.sample_rate))
+                correction = sync_corrections.get(job.shots[shot].source, Fraction(0))
+                audio_segments.append(
+                    conform_audio(audio_branch, info, span, item.timeline.sample_rate, correction)
+                )
             else:
                 audio_segments.append(audio_branch.filter("atrim", end_sample=span.sample_count))
         video = _assemble_picture(video_segments, item.timeline)
@@ -390,12 +403,21 @@ class _ShotInputs:
     silence source; shared streams are split once into as many branches as they have uses.
     """
 
-    def __init__(self, job: Job, shot_media: list[MediaInfo], group: list[_Deliverable]):
+    def __init__(
+        self,
+        job: Job,
+        shot_media: list[MediaInfo],
+        sync_corrections: dict[Path, Fraction],
+        group: list[_Deliverable],
+    ):
         self._video_keys: list[tuple[Path, str]] = []
         self._audio_keys: list[tuple[Path, str] | str] = []
         inputs = {}
         for shot, info in enumerate(shot_media):
-            limit = f"{float(_decode_limit_s(shot, info, group) + INPUT_MARGIN_S):.3f}"
+            correction = sync_corrections.get(job.shots[shot].source, Fraction(0))
+            # Sound moved earlier (a negative correction) is read further into the source.
+            needed_s = _decode_limit_s(shot, info, group) + max(Fraction(0), -correction)
+            limit = f"{float(needed_s + INPUT_MARGIN_S):.3f}"
             key = (job.shots[shot].source, limit)
             inputs.setdefault(key, ffmpeg.input(str(key[0]), t=limit))
             self._video_keys.append(key)
