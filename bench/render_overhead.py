@@ -43,8 +43,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from machine import print_machine
 from pipeline.manifest import sha256_of
-from pipeline.media import ffmpeg_executable, ffmpeg_version
+from pipeline.media import ffmpeg_executable
 from pipeline.probe import probe
 from pipeline.synth import SHAPES, synthesize
 
@@ -306,9 +307,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     console = Console(width=CONSOLE_WIDTH)
-    console.print(f"ffmpeg {ffmpeg_version()} ({ffmpeg_executable()})", highlight=False)
-    console.print(f"{os.cpu_count()} CPU cores; 1-min load average before: {os.getloadavg()[0]:.2f} "
-                  "(other work on the machine skews wall times; CPU seconds less so)")
+    print_machine(console)
     for variant in VARIANTS:
         console.print(f"  {variant.key}. {variant.name}: {variant.includes}")
     with tempfile.TemporaryDirectory(prefix="render-overhead-") as tmp:

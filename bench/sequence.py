@@ -57,7 +57,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.media import ffmpeg_executable, ffmpeg_version
+from machine import print_machine
+from pipeline.media import ffmpeg_executable
 from pipeline.probe import decoded_audio_samples, probe
 from pipeline.synth import SHAPES, synthesize
 
@@ -397,9 +398,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     console = Console(width=CONSOLE_WIDTH)
-    console.print(f"ffmpeg {ffmpeg_version()} ({ffmpeg_executable()})", highlight=False)
-    console.print(f"{os.cpu_count()} CPU cores; 1-min load average before: {os.getloadavg()[0]:.2f} "
-                  "(other work on the machine skews wall times; CPU seconds less so)")
+    print_machine(console)
     with tempfile.TemporaryDirectory(prefix="sequence-bench-") as tmp:
         workdir = Path(tmp)
         console.print(f"synthesising {args.shots} x {args.seconds} s {SHAPE} shots ...")

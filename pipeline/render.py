@@ -10,7 +10,6 @@ import logging
 import os
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from pipeline.errors import VerificationError
 from pipeline.media import ProgressCallback, require_capabilities, run_ffmpeg
