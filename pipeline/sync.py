@@ -193,6 +193,9 @@ class SyncReport:
     drift_ms_per_min: float | None
     """How fast the offset changes, in milliseconds per minute (> 0: the sound falls further
     behind), when the drift is real; else None."""
+    offset_at_start_ms: float | None = None
+    """With real drift, the fitted offset at the picture's first frame, in milliseconds (the
+    ``offset_ms`` of the whole clip is an average over its events); else None."""
     method: str = METHOD
     """How the offset was measured, in words."""
 
@@ -208,6 +211,7 @@ class SyncReport:
             "standard": self.standard.to_dict(),
             "container": self.container.to_dict(),
             "drift_ms_per_min": self.drift_ms_per_min,
+            "offset_at_start_ms": self.offset_at_start_ms,
             "method": self.method,
             "convention": CONVENTION,
         }
@@ -289,10 +293,11 @@ def measure_sync(
     problem = _weakness(match)
     if problem:
         return undetermined(problem, match)
+    drift = _drift_fit(picture, sound, match.offset_ms)
     return SyncReport(
         path=path, offset_ms=match.offset_ms, confidence=match.confidence, correlation=match.correlation,
         verdict=standard.judge(match.offset_ms), reason=None, standard=standard, container=container,
-        drift_ms_per_min=_drift_ms_per_min(picture, sound, match.offset_ms),
+        drift_ms_per_min=drift[0] if drift else None, offset_at_start_ms=drift[1] if drift else None,
     )
 
 
@@ -359,8 +364,9 @@ def _best_match(picture: PictureEvents, sound: SoundOnsets, max_offset_ms: int) 
     )
 
 
-def _drift_ms_per_min(picture: PictureEvents, sound: SoundOnsets, offset_ms: int) -> float | None:
-    """The slope of the offset over time, from windows measured near ``offset_ms``; None unless real.
+def _drift_fit(picture: PictureEvents, sound: SoundOnsets, offset_ms: int) -> tuple[float, float] | None:
+    """The slope of the offset over time (ms per minute) and the offset at the picture's start (ms),
+    from windows measured near ``offset_ms``; None unless the drift is real.
 
     Each 4 s window (2 s apart) is matched within two frames of the clip's offset. A line through
     the windows' offsets is real drift when at least three windows match clearly, the slope stands
@@ -392,7 +398,8 @@ def _drift_ms_per_min(picture: PictureEvents, sound: SoundOnsets, offset_ms: int
     change_ms = abs(slope) * (times[-1] - times[0])
     if change_ms < DRIFT_MIN_CHANGE_MS or abs(slope) < DRIFT_MIN_T_STATISTIC * standard_error:
         return None
-    return round(float(slope * 60), 1)
+    first_frame_s = float(picture.frame_times_s[0])
+    return round(float(slope * 60), 1), round(float(intercept + slope * first_frame_s), 1)
 
 
 def _window_correlation(events: np.ndarray, sound: np.ndarray, start: int, lag: int) -> float:
@@ -462,25 +469,40 @@ def _declared_timing(path: Path) -> tuple[Fraction | None, int]:
 
 _MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 """Output muxer by file extension: the partial file's own name cannot tell ffmpeg."""
-SHIFT_FILTERS = ("atrim", "asetpts", "apad", "adelay", "anull")
+SHIFT_FILTERS = ("atrim", "asetpts", "apad", "adelay", "anull", "asetrate", "aresample")
 """The filters :func:`audio_shift_filter` uses."""
 _ENCODERS = {"mp3": "libmp3lame", "opus": "libopus", "vorbis": "libvorbis"}
 """Encoders whose name differs from their codec's; every other codec is encoded by its own name."""
 
 
-def shift_samples(offset_ms: int, sample_rate: int) -> int:
+def shift_samples(offset_ms: float, sample_rate: int) -> int:
     """The offset in samples at ``sample_rate``, rounded to the nearest sample."""
-    return round_half_up(Fraction(offset_ms, 1000) * sample_rate)
+    return round_half_up(Fraction(str(offset_ms)) / 1000 * sample_rate)
 
 
-def audio_shift_filter(offset_ms: int, sample_rate: int, sample_count: int) -> str:
+def audio_shift_filter(
+    offset_ms: float, sample_rate: int, sample_count: int, drift_ms_per_min: float | None = None
+) -> str:
     """An ffmpeg audio filter chain that corrects ``offset_ms`` and keeps ``sample_count`` samples.
 
     Late sound (``offset_ms > 0``) loses its first samples and gains as much silence at the end;
     early sound (``offset_ms < 0``) gets silence in front and loses as much at the end. The first
     sample keeps its presentation time, so stream start times do not change.
+
+    With ``drift_ms_per_min`` the sound is first resampled to play that much faster (slower when
+    negative), then shifted by ``offset_ms``, which must then be the offset at the picture's start
+    (:attr:`SyncReport.offset_at_start_ms`). The speed change is resolved to one sample per second
+    of the rate, about 1.25 ms per minute at 48 kHz; the pitch moves by as little (0.1% at 60 ms/min).
     """
     shift = shift_samples(offset_ms, sample_rate)
+    if drift_ms_per_min:
+        played_rate = round_half_up(sample_rate * (1 + Fraction(str(drift_ms_per_min)) / 60_000))
+        chain = [f"asetrate={played_rate}", f"aresample={sample_rate}", "asetpts=N/SR/TB"]
+        if shift > 0:
+            chain += [f"atrim=start_sample={shift}", "asetpts=N/SR/TB"]
+        elif shift < 0:
+            chain += [f"adelay=delays={-shift}S:all=1"]
+        return ",".join([*chain, f"apad=whole_len={sample_count}", f"atrim=end_sample={sample_count}"])
     if shift > 0:
         return f"atrim=start_sample={shift},asetpts=PTS-{shift}/SR/TB,apad=pad_len={shift}"
     if shift < 0:
@@ -491,13 +513,14 @@ def audio_shift_filter(offset_ms: int, sample_rate: int, sample_count: int) -> s
 def fix_sync_args(
     source: Path,
     info: MediaInfo,
-    offset_ms: int,
+    offset_ms: float,
     sample_count: int,
     output: Path,
     *,
     muxer: str,
     audio_bit_rate: int | None,
     faststart: bool,
+    drift_ms_per_min: float | None = None,
 ) -> list[str]:
     """ffmpeg arguments that copy the video stream and re-encode the shifted audio like the source.
 
@@ -510,11 +533,13 @@ def fix_sync_args(
         muxer: ffmpeg muxer for ``output``.
         audio_bit_rate: The source's audio bit rate in bits per second, None for PCM or unknown.
         faststart: Put the index before the media data, as the source has it.
+        drift_ms_per_min: Measured drift to take out by resampling; ``offset_ms`` is then the
+            offset at the picture's start.
     """
     audio = info.audio
     assert audio is not None
     args = ["-i", str(source), "-map", "0:v:0", "-map", "0:a:0", "-map_metadata", "0", "-c:v", "copy",
-            "-filter:a", audio_shift_filter(offset_ms, audio.sample_rate, sample_count),
+            "-filter:a", audio_shift_filter(offset_ms, audio.sample_rate, sample_count, drift_ms_per_min),
             "-c:a", audio_encoder(audio.codec), "-ar", str(audio.sample_rate), "-ch_layout", audio.layout]
     if audio_bit_rate:
         args += ["-b:a", str(audio_bit_rate)]
@@ -529,9 +554,17 @@ def audio_encoder(codec: str) -> str:
 
 
 def fix_sync(
-    path: str | Path, offset_ms: int, out_path: str | Path, media_info: MediaInfo | None = None
+    path: str | Path,
+    offset_ms: float,
+    out_path: str | Path,
+    media_info: MediaInfo | None = None,
+    drift_ms_per_min: float | None = None,
 ) -> Path:
     """Write a copy of ``path`` to ``out_path`` with its sound moved by ``-offset_ms``.
+
+    With ``drift_ms_per_min`` the sound is also resampled so the drift goes, and ``offset_ms`` must
+    be the offset at the picture's start (:attr:`SyncReport.offset_at_start_ms`); see
+    :func:`fix_report` to act on a report directly.
 
     The video stream is copied bit for bit; the first audio stream is shifted sample-accurately
     and re-encoded with the source's codec, rate, channels and bit rate; the sample count stays the
@@ -561,7 +594,7 @@ def fix_sync(
     partial = out_path.with_name(f".{out_path.name}.partial")
     args = fix_sync_args(
         path, info, offset_ms, sample_count, partial, muxer=muxer, audio_bit_rate=bit_rate,
-        faststart=muxer in ("mp4", "mov") and is_faststart(path),
+        faststart=muxer in ("mp4", "mov") and is_faststart(path), drift_ms_per_min=drift_ms_per_min,
     )
     require_capabilities(encoders=[audio_encoder(info.audio.codec)], filters=SHIFT_FILTERS)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -573,6 +606,20 @@ def fix_sync(
         raise
     os.replace(partial, out_path)
     return out_path
+
+
+def fix_report(report: SyncReport, out_path: str | Path) -> Path:
+    """Write a copy of the reported clip with its measured offset, and drift when real, taken out.
+
+    Raises:
+        JobError: the report's offset is undetermined, or ``out_path`` is not usable.
+    """
+    if report.offset_ms is None:
+        raise JobError(f"{report.path}: not fixed, the offset is undetermined ({report.reason})")
+    if report.drift_ms_per_min is not None and report.offset_at_start_ms is not None:
+        return fix_sync(report.path, report.offset_at_start_ms, out_path,
+                        drift_ms_per_min=report.drift_ms_per_min)
+    return fix_sync(report.path, report.offset_ms, out_path)
 
 
 def _check_fixed(output: Path, source: MediaInfo, sample_count: int) -> None:

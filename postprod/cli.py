@@ -227,11 +227,11 @@ def _sync_fix_targets(files: list[Path], out: Path) -> dict[Path, Path]:
 
 def _fix_sync_offset(report, target: Path) -> dict:
     """Shift the sound of ``report.path`` into ``target`` and re-measure the copy."""
-    from pipeline.sync import fix_sync, measure_sync
+    from pipeline.sync import fix_report, measure_sync
 
     if report.offset_ms is None:
         return {"path": None, "reason": f"not fixed: the offset is undetermined ({report.reason})"}
-    fixed = fix_sync(report.path, report.offset_ms, target)
+    fixed = fix_report(report, target)
     remeasured = measure_sync(fixed, standard=report.standard)
     return {"path": str(fixed), "offset_ms": remeasured.offset_ms, "verdict": remeasured.verdict}
 

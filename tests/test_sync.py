@@ -29,6 +29,7 @@ from pipeline.sync import (
     STANDARDS,
     audio_shift_filter,
     custom_standard,
+    fix_report,
     fix_sync,
     fix_sync_args,
     measure_sync,
@@ -349,3 +350,19 @@ def test_cli_bad_media_exits_3(tmp_path, capsys, monkeypatch):
     notes.write_text("not a clip\n", encoding="utf-8")
     assert cli.main(["sync", str(notes)]) == 3
     assert f"postprod: error: {notes}" in capsys.readouterr().err
+
+
+def test_fix_takes_out_drift_by_resampling(make_clip, tmp_path):
+    """60 ms a minute of drift on sound starting 40 ms late: after the fix neither remains."""
+    content = ClipContent(event_times_s=_irregular_events(DRIFT_SHAPE.frame_rate, DRIFT_SECONDS),
+                          audio_shift_s=Fraction(40, 1000), audio_drift_ms_per_min=Fraction(60))
+    clip = make_clip(DRIFT_SHAPE, DRIFT_SECONDS, content)
+    report = measure_sync(clip)
+    assert report.drift_ms_per_min == pytest.approx(60, abs=15)
+    assert report.offset_at_start_ms == pytest.approx(40, abs=10)
+
+    fixed = measure_sync(fix_report(report, tmp_path / "fixed.mp4"))
+
+    assert abs(fixed.offset_ms) <= 10
+    assert fixed.drift_ms_per_min is None or abs(fixed.drift_ms_per_min) <= 15
+    assert probe(tmp_path / "fixed.mp4").video.frame_count == probe(clip).video.frame_count
