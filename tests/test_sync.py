@@ -366,3 +366,21 @@ def test_fix_takes_out_drift_by_resampling(make_clip, tmp_path):
     assert abs(fixed.offset_ms) <= 10
     assert fixed.drift_ms_per_min is None or abs(fixed.drift_ms_per_min) <= 15
     assert probe(tmp_path / "fixed.mp4").video.frame_count == probe(clip).video.frame_count
+
+
+def test_estimates_follow_an_injected_shift(impact_clips, tmp_path):
+    """Shift invariance on the hardest clips here (no natural footage can be fetched): moving one
+    clip's sound by a known amount moves the estimate by that amount, or the estimate declines."""
+    base = {seed: measure_sync(impact_clips[seed]) for seed, _ in IMPACT_CASES}
+    measured = {seed: report.offset_ms for seed, report in base.items() if report.offset_ms is not None}
+    assert measured, "no impact clip was measurable"
+    followed = []
+    for seed, offset in list(measured.items())[:2]:
+        for injected_ms in (-80, 150):
+            # Fixing an offset of -injected moves the sound by +injected.
+            shifted = fix_sync(impact_clips[seed], -injected_ms, tmp_path / f"shift-{seed}-{injected_ms}.mp4")
+            estimate = measure_sync(shifted).offset_ms
+            if estimate is not None:
+                assert estimate - offset == pytest.approx(injected_ms, abs=HALF_FRAME_AT_24_MS), (seed, injected_ms)
+                followed.append((seed, injected_ms))
+    assert followed, "every shifted clip was declined"
