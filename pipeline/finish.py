@@ -1,4 +1,5 @@
-"""Finishing a job without an orchestrator: probe, plan, render and verify, write the manifest.
+"""Finishing a job without an orchestrator: probe and sync-check the sources, plan, render and
+verify, export the cut for editors, write the manifest.
 
 The Prefect flow in ``flows/finish_job.py`` runs these same steps as tasks; this module is the plain
 library path (scripts, benchmarks, tests of the library).

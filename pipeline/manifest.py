@@ -34,7 +34,7 @@ class Timings:
     """Wall-clock seconds per stage of a job."""
 
     probe_s: float
-    """Probing every source."""
+    """Probing every source and measuring its sync."""
     render_s: float
     """Encoding and verifying every output."""
     total_s: float
