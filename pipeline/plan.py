@@ -284,7 +284,11 @@ def _render_plan(
                     conform_audio(audio_branch, info, span, item.timeline.sample_rate, correction)
                 )
             else:
-                audio_segments.append(audio_branch.filter("atrim", end_sample=span.sample_count))
+                # The silence source is shared by every deliverable; each takes it at its own rate.
+                audio_segments.append(
+                    audio_branch.filter("aresample", item.timeline.sample_rate)
+                    .filter("atrim", end_sample=span.sample_count)
+                )
         video = _assemble_picture(video_segments, item.timeline)
         audio = _assemble_sound(audio_segments, item.timeline)
         if music is not None:

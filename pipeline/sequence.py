@@ -75,11 +75,6 @@ class Timeline:
         """Total output audio samples per channel."""
         return frames_to_samples(self.frame_count, self.frame_rate, self.sample_rate)
 
-    @property
-    def duration_s(self) -> Fraction:
-        """Exact output duration in seconds."""
-        return self.frame_count / self.frame_rate
-
 
 def shot_bounds_s(shot: Shot, media: MediaInfo, field_prefix: str) -> tuple[Fraction, Fraction]:
     """A shot's in and out points in source seconds, measured from the first video frame.

@@ -76,3 +76,21 @@ def test_multi_shot_sequence_is_frame_and_sample_exact(make_clip, tmp_path):
     # Each shot's beep stays with its flash: no drift across the joins.
     for flash, beep in zip([flashes[0], flashes[2]], beeps, strict=True):
         assert beep - flash == pytest.approx(0.0, abs=0.5 / float(rate))
+
+
+def test_silent_source_at_a_preset_sample_rate_other_than_48k(make_clip, tmp_path):
+    """The silence made for a silent shot follows the deliverable's sample rate, to the sample."""
+    silent = make_clip("ray-1280x720-24", seconds=Fraction(1))
+    job = parse_job(
+        {
+            "version": 1,
+            "name": "rate",
+            "shots": [{"source": str(silent)}],
+            "deliverables": [{"preset": "prores-proxy-1080p",
+                              "overrides": {"audio": {"sample_rate": 44100}, "video": {"width": 320, "height": 180}}}],
+        },
+        tmp_path,
+    )
+    output = json.loads(finish(job, tmp_path / "out").read_text())["outputs"][0]["path"]
+    assert probe(output).audio.sample_rate == 44100
+    assert decoded_audio_samples(output) == 44100
