@@ -63,6 +63,45 @@ class VideoSpec(_Model):
     """Burn record timecode into the picture (review copies)."""
 
 
+class Insets(_Model):
+    """Margins on each side of the frame: top and bottom as fractions of the height, left and right
+    as fractions of the width."""
+
+    top: float = Field(default=0.0, ge=0, lt=0.5)
+    """Share of the frame height kept clear at the top."""
+    bottom: float = Field(default=0.0, ge=0, lt=0.5)
+    """Share of the frame height kept clear at the bottom."""
+    left: float = Field(default=0.0, ge=0, lt=0.5)
+    """Share of the frame width kept clear on the left."""
+    right: float = Field(default=0.0, ge=0, lt=0.5)
+    """Share of the frame width kept clear on the right."""
+
+
+class SafeArea(_Model):
+    """Where a deliverable's picture is safe for action and for text.
+
+    The defaults are EBU R 95's insets for 16:9 (action-safe 3.5 %, graphics-safe 5 % of each
+    dimension). Platform presets add the zones their app covers with its own interface.
+    """
+
+    action: Insets = Insets(top=0.035, bottom=0.035, left=0.035, right=0.035)
+    """Action-safe insets: important picture content stays inside."""
+    graphics: Insets = Insets(top=0.05, bottom=0.05, left=0.05, right=0.05)
+    """Graphics-safe insets: text and logos stay inside."""
+    ui: Insets = Insets()
+    """Zones a platform's interface covers (captions, buttons, profile): text keeps clear of them."""
+
+    @property
+    def text(self) -> Insets:
+        """Insets text must respect: on each side the larger of graphics-safe and the UI zone."""
+        return Insets(
+            top=max(self.graphics.top, self.ui.top),
+            bottom=max(self.graphics.bottom, self.ui.bottom),
+            left=max(self.graphics.left, self.ui.left),
+            right=max(self.graphics.right, self.ui.right),
+        )
+
+
 class AudioSpec(_Model):
     """How a deliverable's sound is encoded."""
 
@@ -98,6 +137,8 @@ class Preset(_Model):
     """Put the ``moov`` index before the media data (web playback)."""
     video: VideoSpec
     audio: AudioSpec
+    safe_area: SafeArea = SafeArea()
+    """Action- and graphics-safe areas and platform UI zones, used by overlay layout."""
 
     @property
     def extension(self) -> str:
