@@ -13,30 +13,44 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.scale import submit_renders
 from pipeline.errors import FFmpegError
 from pipeline.finish import (
     RenderProgress,
+    analyse_sources,
     check_sync,
+    enforce_qc_policy,
+    loudness_corrections,
     manifest_path,
     output_dir_for,
+    plan_with_analysis,
     probe_music,
+    quality_check,
     unique_sources,
 )
 from pipeline.job import Job
 from pipeline.manifest import Timings, build_manifest, write_manifest
 from pipeline.media import Progress
 from pipeline.otio_export import write_editorial_exports
-from pipeline.plan import RenderPlan, plan_job
+from pipeline.plan import RenderPlan
 from pipeline.presets import load_presets
 from pipeline.probe import AudioStreamInfo, MediaInfo, probe
-from pipeline.render import RenderedOutput, render
+from pipeline.render import RenderedOutput, remove_intermediates, render
+from pipeline.resources import default_render_slots, machine_slot
 
 progress_listener: ContextVar[RenderProgress | None] = ContextVar("progress_listener", default=None)
 """Set by a caller in the same process (the CLI's progress bars) to watch renders."""
 
 PROGRESS_LOG_STEP = 0.1
+
+
+def _progress_listener() -> RenderProgress | None:
+    """The listener, read through a module function: Dask ships render_task by value, and a
+    ContextVar it named directly could not be pickled."""
+    return progress_listener.get()
 
 
 def _is_transient(task, task_run, state) -> bool:
@@ -64,6 +78,16 @@ def probe_music_task(job: Job) -> AudioStreamInfo | None:
     return probe_music(job)
 
 
+@task(name="analyse-sources", cache_policy=NO_CACHE)
+def analyse_task(job: Job, media: dict[Path, MediaInfo], presets) -> dict:
+    """Reframing analysis (cuts, subjects, burned-in bars) of the sources that need it, once each."""
+    analyses = analyse_sources(job, media, presets)
+    for path, analysis in analyses.items():
+        get_run_logger().info("analysed %s: %d shot(s), active area %s", path.name,
+                              len(analysis.cut_times_s) + 1, analysis.active)
+    return analyses
+
+
 @task(name="check-sync", cache_policy=NO_CACHE)
 def check_sync_task(job: Job, media: dict[Path, MediaInfo]):
     """Measure sound against picture in every source and apply the job's sync policy."""
@@ -81,9 +105,9 @@ def check_sync_task(job: Job, media: dict[Path, MediaInfo]):
 def render_task(render_plan: RenderPlan) -> list[RenderedOutput]:
     """One ffmpeg invocation and the verification of what it wrote."""
     logger = get_run_logger()
-    names = ", ".join(output.path.name for output in render_plan.outputs)
+    names = render_plan.title
     logger.info("rendering %s (%.2f s of media)", names, float(render_plan.duration_s))
-    listener = progress_listener.get()
+    listener = _progress_listener()
     next_report = PROGRESS_LOG_STEP
 
     def report(progress: Progress) -> None:
@@ -95,16 +119,19 @@ def render_task(render_plan: RenderPlan) -> list[RenderedOutput]:
         if listener is not None:
             listener(render_plan, progress)
 
-    rendered = render(render_plan, on_progress=report)
+    with machine_slot("render", default_render_slots()):  # this machine's render limit, see pipeline/resources.py
+        rendered = render(render_plan, on_progress=report)
     for output in rendered:
         logger.info("verified %s", output.plan.path)
     return rendered
 
 
 @task(name="export-editorial", cache_policy=NO_CACHE)
-def export_editorial(job: Job, media: dict[Path, MediaInfo], out_dir: Path) -> list[Path]:
+def export_editorial(
+    job: Job, media: dict[Path, MediaInfo], out_dir: Path, conformed_media: list[Path] | None = None
+) -> list[Path]:
     """The assembled cut as OpenTimelineIO, CMX 3600 EDL and FCP 7 XML, for editors to relink."""
-    return write_editorial_exports(job, media, out_dir)
+    return write_editorial_exports(job, media, out_dir, conformed_media)
 
 
 @flow(name="finish-job", log_prints=True)
@@ -118,19 +145,69 @@ def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) 
     media = {source: future.result() for source, future in zip(sources, futures, strict=True)}
     sync_reports, sync_corrections = check_sync_task(job, media)
     probed = time.monotonic()
-    plan = plan_job(
-        job, media, load_presets(), folder, music=music.result() if music else None,
-        sync_corrections=sync_corrections, one_process=one_process,
+    presets = load_presets()
+    analyses = analyse_task(job, media, presets)
+    music_info = music.result() if music else None
+    loudness = measure_loudness_task(job, media, presets, music_info, sync_corrections)
+    plan = plan_with_analysis(
+        job, media, presets, folder, analyses, music=music_info,
+        sync_corrections=sync_corrections, one_process=one_process, loudness=loudness,
     )
     rendered: list[RenderedOutput] = []
-    for render_plan in plan.renders:
-        rendered += render_task(render_plan)
+    conformed: list[RenderedOutput] = []
+    try:
+        for outputs in submit_renders(render_task, plan.renders):
+            rendered += outputs
+        for outputs in submit_renders(render_task, plan.editorial_media):
+            conformed += outputs
+    finally:
+        remove_intermediates(plan)
     finished = time.monotonic()
-    editorial = export_editorial(job, media, folder)
+    conformed_paths = [output.plan.path for output in conformed]
+    editorial = export_editorial(job, media, folder, conformed_paths or None) + conformed_paths
+    qc = qc_task(job, rendered, sync_reports, sync_corrections, folder)
     timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
     path = write_manifest(
-        build_manifest(job.name, media, rendered, editorial, sync_reports, timings),
+        build_manifest(job.name, media, rendered, editorial, sync_reports, timings, qc=qc),
         manifest_path(job, folder),
     )
     get_run_logger().info("manifest: %s", path)
+    enforce_qc_policy(qc)
     return path
+
+
+@task(name="measure-loudness", cache_policy=NO_CACHE)
+def measure_loudness_task(job, media, presets, music, sync_corrections):
+    """Each deliverable's programme sound measured as mixed, and the gain (and limiter) that meets its target."""
+    corrections = loudness_corrections(job, media, presets, music=music, sync_corrections=sync_corrections)
+    for label, correction in corrections.items():
+        get_run_logger().info("loudness %s: %s", label, correction.reason)
+    return corrections
+
+
+@task(name="qc", cache_policy=NO_CACHE)
+def qc_task(job, rendered, sync_reports, sync_corrections, out_dir):
+    """QC every deliverable, write the reports, and publish the summary as a table artifact."""
+    outcomes = quality_check(job, rendered, sync_reports, sync_corrections, out_dir)
+    rows = [
+        {
+            "deliverable": label,
+            "status": outcome.report.status,
+            "policy": outcome.report.policy,
+            "integrated_lufs": outcome.report.loudness.integrated_lufs if outcome.report.loudness else None,
+            "true_peak_dbtp": outcome.report.loudness.true_peak_dbtp if outcome.report.loudness else None,
+            "not_passed": ", ".join(f"{c.name} {c.status}" for c in outcome.report.checks if c.status != "pass"),
+            "report": str(outcome.json_path),
+        }
+        for label, outcome in outcomes.items()
+    ]
+    create_table_artifact(table=rows, key=_artifact_key(job.name), description=f"QC of {job.name}")
+    for outcome in outcomes.values():
+        get_run_logger().info("QC %s", outcome.report.summary())
+    return outcomes
+
+
+def _artifact_key(job_name: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    cleaned = "".join(ch if ch.isalnum() else "-" for ch in job_name.lower()).strip("-")
+    return f"qc-{cleaned or 'job'}"

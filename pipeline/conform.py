@@ -10,17 +10,18 @@ the audio starts late), trimmed or padded to the picture's length to the sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Literal
 
 import ffmpeg
 
+from pipeline.enhance import EnhanceSettings, retime, scale, tempo
 from pipeline.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo
+from pipeline.reframe import Framing, crop_expressions
 from pipeline.sequence import ShotSpan
-from pipeline.timebase import format_rate, round_half_up
+from pipeline.timebase import round_half_up
 
-SCALE_FLAGS = "lanczos+accurate_rnd+full_chroma_int"
 OUTPUT_COLOR = {"color_primaries": "bt709", "color_trc": "bt709", "colorspace": "bt709", "range": "tv"}
 
 # Matrix names in probe's vocabulary mapped to the scale filter's in_color_matrix vocabulary.
@@ -42,6 +43,8 @@ class PictureFormat:
     """Pixel format handed to the encoder."""
     fit: Literal["pad", "crop"]
     """``pad`` keeps the whole picture; ``crop`` fills the frame."""
+    enhance: EnhanceSettings = EnhanceSettings()
+    """Rate conversion, scaler and sharpening (:mod:`pipeline.enhance`)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,10 @@ BLUR_DOWNSCALE = 8
 """A blurred fill is computed at 1/8 of the frame size: a wide blur for a fraction of the work."""
 
 
-def conform_video(stream, source: VideoStreamInfo, span: ShotSpan, target: PictureFormat, fill: str = "black"):
+def conform_video(
+    stream, source: VideoStreamInfo, span: ShotSpan, target: PictureFormat, fill: str = "black",
+    framing: Framing | None = None,
+):
     """The shot's frames, conformed to ``target``: exactly ``span.frame_count`` frames.
 
     Args:
@@ -114,11 +120,12 @@ def conform_video(stream, source: VideoStreamInfo, span: ShotSpan, target: Pictu
         span: The shot's place on the timeline.
         target: The deliverable's raster, rate and pixel format.
         fill: Around a padded picture: a colour, or ``blur`` for a blurred, scaled copy of the shot.
+        framing: Burned-in bars to crop away, a smart crop path, or ``fit_blur``
+            (:mod:`pipeline.reframe`); None: the plain fit.
     """
-    placement = place(source, target)
     stream = (
-        stream.filter("setpts", "PTS-STARTPTS")
-        .filter("fps", fps=format_rate(target.frame_rate), round="near")
+        retime(stream.filter("setpts", "PTS-STARTPTS"), target.enhance.rate_conversion,
+               source.planning_rate, target.frame_rate, span.speed)
         .filter("trim", start_frame=span.source_start_frame,
                 end_frame=span.source_start_frame + span.frame_count)
         .filter("setpts", "PTS-STARTPTS")
@@ -126,10 +133,22 @@ def conform_video(stream, source: VideoStreamInfo, span: ShotSpan, target: Pictu
         .filter("tpad", stop=-1, stop_mode="clone")
         .filter("trim", end_frame=span.frame_count)
     )
+    if framing is not None and not framing.active.is_full_frame:
+        (x, y, width, height), source = framing.active_source(source)
+        stream = stream.filter("crop", width, height, x, y)
+    if framing is not None and framing.blur:
+        target, fill = replace(target, fit="pad"), "blur"
+    placement = place(source, target)
     fills_frame = (placement.scaled_width, placement.scaled_height) == (target.width, target.height)
     if target.fit == "crop":
         picture = _scale(stream, source, placement.scaled_width, placement.scaled_height, target)
-        picture = picture.filter("crop", target.width, target.height, placement.x, placement.y)
+        x, y = placement.x, placement.y
+        if framing is not None and framing.path is not None:
+            x, y = crop_expressions(
+                framing.path, span.source_start_frame, span.frame_count, target.frame_rate,
+                (placement.scaled_width, placement.scaled_height), (target.width, target.height),
+            )
+        picture = picture.filter("crop", target.width, target.height, x, y)
     elif fill == "blur" and not fills_frame:
         picture = _blur_filled(stream, source, placement, target)
     else:
@@ -139,17 +158,10 @@ def conform_video(stream, source: VideoStreamInfo, span: ShotSpan, target: Pictu
 
 
 def _scale(stream, source: VideoStreamInfo, width: int, height: int, target: PictureFormat):
-    """Lanczos scale with the colour matrix and range converted to BT.709 limited, in the target format."""
-    return stream.filter(
-        "scale",
-        width,
-        height,
-        flags=SCALE_FLAGS,
-        in_color_matrix=source_color_matrix(source),
-        out_color_matrix="bt709",
-        in_range="pc" if source.color_range == "pc" else "tv",
-        out_range="tv",
-    ).filter("format", target.pix_fmt)
+    """Scale (lanczos by default) with the colour matrix and range converted to BT.709 limited, in the
+    target format."""
+    return scale(stream, width, height, target.enhance, source_color_matrix(source),
+                 source.color_range == "pc", target.pix_fmt)
 
 
 def _blur_filled(stream, source: VideoStreamInfo, placement: Placement, target: PictureFormat):
@@ -169,12 +181,15 @@ def _blur_filled(stream, source: VideoStreamInfo, placement: Placement, target: 
     )
 
 
-def audio_offset_samples(media: MediaInfo, sample_rate: int, sync_correction_s: Fraction = Fraction(0)) -> int:
+def audio_offset_samples(
+    media: MediaInfo, sample_rate: int, sync_correction_s: Fraction = Fraction(0), speed: Fraction = Fraction(1)
+) -> int:
     """How many samples the audio is placed after the picture (negative: before): the streams'
-    start-time difference, plus a correction for sound measured out of sync with its picture."""
+    start-time difference, plus a correction for sound measured out of sync with its picture, in
+    the shot's time (divided by ``speed`` when it plays faster)."""
     assert media.audio is not None
     offset_s = media.audio.start_time_s - media.video.start_time_s + sync_correction_s
-    return round_half_up(offset_s * sample_rate)
+    return round_half_up(offset_s / speed * sample_rate)
 
 
 def to_stereo(stream, channels: int, sample_rate: int):
@@ -196,10 +211,11 @@ def conform_audio(
     """The shot's sound at ``sample_rate`` stereo: exactly ``span.sample_count`` samples, in sync.
 
     ``sync_correction_s`` moves the sound later (positive) or earlier (negative) against its picture.
+    A shot that plays faster (``span.speed``) has its sound time-stretched by the same factor, pitch kept.
     """
     audio: AudioStreamInfo = media.audio
-    stream = to_stereo(stream, audio.channels, sample_rate).filter("asetpts", "PTS-STARTPTS")
-    offset = audio_offset_samples(media, sample_rate, sync_correction_s)
+    stream = tempo(to_stereo(stream, audio.channels, sample_rate), span.speed).filter("asetpts", "PTS-STARTPTS")
+    offset = audio_offset_samples(media, sample_rate, sync_correction_s, span.speed)
     if offset > 0:
         stream = stream.filter("adelay", delays=f"{offset}S", all=1)
     elif offset < 0:

@@ -33,6 +33,10 @@ class RenderError(PostprodError, RuntimeError):
     exit_code = 4
 
 
+FFMPEG_SIGNALLED_EXIT = 255
+"""ffmpeg's exit status after it caught a termination signal."""
+
+
 class FFmpegError(RenderError):
     """ffmpeg exited non-zero; carries the command and the last lines of its stderr."""
 
@@ -45,8 +49,12 @@ class FFmpegError(RenderError):
 
     @property
     def transient(self) -> bool:
-        """True when ffmpeg was killed by a signal (out of memory, shutdown), not refused its input."""
-        return self.returncode < 0
+        """True when ffmpeg was killed by a signal (out of memory, shutdown), not refused its input.
+
+        ffmpeg catches SIGTERM and SIGINT, closes its outputs and exits 255; other failures exit
+        with 1 or a negated error code (254 for a missing file, 183 for invalid data).
+        """
+        return self.returncode < 0 or self.returncode == FFMPEG_SIGNALLED_EXIT
 
 
 class VerificationError(RenderError):
@@ -61,3 +69,7 @@ class VerificationError(RenderError):
 
 class MissingCapabilityError(RenderError):
     """The ffmpeg binary lacks an encoder or filter the job needs."""
+
+
+class QcFailedError(RenderError):
+    """A deliverable failed a QC check under the ``fail`` policy (exit 4); its reports are written."""

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import JobError
+from pipeline.overlay_schema import Overlay, Style, check_references, resolve_overlay_paths
 from pipeline.presets import FrameRate, format_validation_error
 from pipeline.timebase import check_time_syntax, parse_time
 
@@ -116,6 +117,8 @@ class Shot(_Model):
     starts early). Needs that much source material beyond the out (or before the next in) point."""
     fill: str | None = Field(default=None, pattern=COLOR_PATTERN)
     """Overrides the sequence's ``fill`` for this shot."""
+    id: str | None = Field(default=None, min_length=1)
+    """A name overlays can time themselves from (``shot: ID``); None: refer to the shot by index."""
 
     @field_validator("in_point", "out_point")
     @classmethod
@@ -147,6 +150,25 @@ class Deliverable(_Model):
     """Distinguishes two deliverables of the same preset in file names; defaults to the preset name."""
     overrides: dict[str, Any] = Field(default_factory=dict)
     """Preset fields to change for this job, e.g. ``{video: {fit: crop}}``."""
+    duration_s: float | None = Field(default=None, gt=0)
+    """Make a cut-down of this many seconds (to the frame) instead of the whole sequence."""
+    cutdowns: list[float] = Field(default_factory=list)
+    """Also make a cut-down of each of these many seconds, named ``{name}-{seconds}s``."""
+
+    @field_validator("cutdowns")
+    @classmethod
+    def _positive_lengths(cls, lengths: list[float]) -> list[float]:
+        if any(length <= 0 for length in lengths):
+            raise ValueError("cut-down lengths must be positive seconds")
+        return lengths
+
+    def expanded(self) -> list[Deliverable]:
+        """This deliverable and one cut-down deliverable per entry of :attr:`cutdowns`."""
+        whole = self.model_copy(update={"cutdowns": []})
+        return [whole] + [
+            whole.model_copy(update={"duration_s": length, "name": f"{self.label}-{length:g}s"})
+            for length in self.cutdowns
+        ]
 
     @property
     def label(self) -> str:
@@ -184,6 +206,10 @@ class SequenceSettings(_Model):
     fill: str = Field(default="black", pattern=COLOR_PATTERN)
     """What surrounds a shot of another aspect ratio when a deliverable fits (pads) it: a colour
     (``black``, ``#202020``) or ``blur`` (a blurred, scaled copy of the shot itself)."""
+    shots_per_render: int = Field(default=8, ge=2)
+    """Longest run of shots one ffmpeg graph decodes at once. A longer sequence renders in windows
+    of about this many shots whose encoded pictures are joined without re-encoding, so memory stays
+    bounded however many shots there are."""
 
 
 class Music(_Model):
@@ -208,6 +234,48 @@ class SyncPolicy(_Model):
     """The limits the verdict is judged against."""
 
 
+class QcSettings(_Model):
+    """What a job does when a deliverable fails a QC check."""
+
+    policy: Literal["fail", "warn"] | None = None
+    """``fail``: a failing check fails the job (exit 4, reports still written). ``warn``: it is
+    reported and the job succeeds. None: each deliverable's preset decides (broadcast presets fail)."""
+
+
+class Editorial(_Model):
+    """What the editorial exports (OTIO, EDL, FCP XML) point at."""
+
+    conformed_media: bool = False
+    """Also render every shot, conformed to the sequence's raster and rate with the handles its
+    transitions and split edits use, as edit-ready files in ``<job>_media/``, and point the exports
+    at those instead of the original sources."""
+    media_preset: str = "prores-lt-1080p"
+    """Codec and sound of the conformed media; the raster is the first deliverable's and the frame
+    rate the sequence's, so one media frame is one timeline frame."""
+
+
+class EnhanceOverride(_Model):
+    """Enhancement settings for every deliverable of a job; a field left out keeps each preset's."""
+
+    rate_conversion: Literal["duplicate", "blend", "mci", "flow", "speed"] | None = None
+    """How shots reach each deliverable's frame rate (see ``VideoSpec.rate_conversion``)."""
+    upscale: Literal["lanczos", "spline36", "learned"] | None = None
+    """Scaler (see ``VideoSpec.upscale``)."""
+    sharpen: float | None = Field(default=None, gt=0, le=2)
+    """unsharp luma amount after scaling."""
+    destutter: bool | None = None
+    """Rebuild frames that repeat their predecessor while the picture moves."""
+    model: Path | None = None
+    """ONNX super-resolution model for ``upscale: learned``; relative to the job file."""
+
+    def as_video_overrides(self) -> dict[str, Any]:
+        """The settings given, as preset ``video`` overrides."""
+        values = self.model_dump(exclude_none=True, exclude={"model"})
+        if self.model is not None:
+            values["upscale_model"] = str(self.model)
+        return values
+
+
 class Job(_Model):
     """A finishing job: shots joined in order, rendered into every deliverable."""
 
@@ -227,15 +295,29 @@ class Job(_Model):
     """Optional music bed."""
     sync: SyncPolicy = Field(default_factory=SyncPolicy)
     """Sound-to-picture sync check of every source with sound."""
+    enhance: EnhanceOverride = Field(default_factory=EnhanceOverride)
+    """Rate conversion, upscaling and de-stutter for every deliverable, over the presets' settings."""
+    editorial: Editorial = Field(default_factory=Editorial)
+    """Editorial exports: whether they reference the sources or conformed copies."""
+    qc: QcSettings = Field(default_factory=QcSettings)
+    """QC of every deliverable: whether a failing check fails the job."""
+    overlays: list[Overlay] = Field(default_factory=list)
+    """Text, captions, logos, timecode and motion graphics burnt in, bottom layer first."""
+    styles: dict[str, Style] = Field(default_factory=dict)
+    """Named text styles overlays refer to."""
 
     @model_validator(mode="after")
     def _distinct_outputs(self) -> Job:
-        labels = [deliverable.label for deliverable in self.deliverables]
+        labels = [each.label for deliverable in self.deliverables for each in deliverable.expanded()]
         repeated = sorted({label for label in labels if labels.count(label) > 1})
         if repeated:
             raise ValueError(
                 f"deliverables {repeated} appear more than once; give each a distinct 'name'"
             )
+        shot_ids = [shot.id for shot in self.shots if shot.id is not None]
+        if len(set(shot_ids)) < len(shot_ids):
+            raise ValueError("shot ids must be distinct")
+        check_references(self.overlays, self.styles, [shot.id for shot in self.shots], labels)
         return self
 
     def output_stem(self, deliverable: Deliverable) -> str:
@@ -260,11 +342,19 @@ def parse_job(data: Any, base_dir: Path, origin: str = "job") -> Job:
     shots = [shot.model_copy(update={"source": (base_dir / shot.source).resolve()}) for shot in job.shots]
     output_dir = (base_dir / job.output.dir).resolve() if job.output.dir else None
     music = job.music.model_copy(update={"source": (base_dir / job.music.source).resolve()}) if job.music else None
+    model = (base_dir / job.enhance.model).resolve() if job.enhance.model else None
+    try:
+        overlays, styles = resolve_overlay_paths(job.overlays, job.styles, base_dir)
+    except ValueError as error:
+        raise JobError(f"{origin}:\n{error}") from None
     return job.model_copy(
         update={
             "shots": shots,
             "output": job.output.model_copy(update={"dir": output_dir}),
             "music": music,
+            "enhance": job.enhance.model_copy(update={"model": model}),
+            "overlays": overlays,
+            "styles": styles,
         }
     )
 

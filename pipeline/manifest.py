@@ -73,8 +73,10 @@ def build_manifest(
     editorial: list[Path],
     sync: dict[Path, SyncReport],
     timings: Timings,
+    qc: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest as a JSON-ready dict."""
+    """The manifest as a JSON-ready dict; ``qc`` maps deliverable labels to
+    :class:`pipeline.finish.QcOutcome` (status and report paths per output)."""
     return {
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "job": job_name,
@@ -100,11 +102,27 @@ def build_manifest(
                 "verified": True,
                 "encode_s": round(output.encode_s, 3),
                 "verify_s": round(output.verify_s, 3),
+                "loudness": output.plan.loudness.to_dict() if output.plan.loudness else None,
+                "qc": _qc_entry((qc or {}).get(output.plan.deliverable)),
             }
             for output in outputs
         ],
         "editorial": [str(path) for path in editorial],
         "timings": {key: round(value, 3) for key, value in vars(timings).items()},
+    }
+
+
+def _qc_entry(outcome) -> dict[str, Any] | None:
+    if outcome is None:
+        return None
+    return {
+        "status": outcome.report.status,
+        "passed": outcome.report.passed,
+        "policy": outcome.report.policy,
+        "report": str(outcome.json_path),
+        "html": str(outcome.html_path),
+        "failed": [check.name for check in outcome.report.checks if check.status == "fail"],
+        "warned": [check.name for check in outcome.report.checks if check.status == "warn"],
     }
 
 

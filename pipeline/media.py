@@ -7,6 +7,7 @@ last lines of stderr when ffmpeg fails.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -16,7 +17,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,3 +190,61 @@ def run_ffmpeg(
         on_progress(Progress(expected_duration_s, expected_duration_s, time.monotonic() - started))
     for line in stderr_tail:
         log.debug("ffmpeg: %s", line)
+
+
+@contextlib.contextmanager
+def open_ffmpeg_pipe(args: list[str], *, stdin: bool = False, stdout: bool = False) -> Iterator[subprocess.Popen]:
+    """Run ffmpeg with raw media on its standard input or output, for frame-by-frame work in Python.
+
+    The caller reads frames from ``process.stdout`` (``stdout=True``, output ``pipe:1``) or writes
+    them to ``process.stdin`` (``stdin=True``, input ``pipe:0``). On leaving the block stdin is
+    closed and ffmpeg is waited for; if the block raised, ffmpeg is killed instead.
+
+    Args:
+        args: ffmpeg arguments: inputs, filters and outputs. Never a shell string.
+        stdin: Give the caller ffmpeg's standard input.
+        stdout: Give the caller ffmpeg's standard output.
+
+    Raises:
+        FFmpegError: ffmpeg exited non-zero; the error carries the last lines of stderr.
+    """
+    argv = [ffmpeg_executable(), "-hide_banner", "-nostats", "-loglevel", "error", "-y"]
+    if not stdin:
+        argv.append("-nostdin")
+    argv += args
+    log.info("running %s", shlex.join(argv))
+    stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+    def drain_stderr() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            text = line.decode("utf-8", "replace").rstrip()
+            if text:
+                stderr_tail.append(text)
+
+    stderr_reader = threading.Thread(target=drain_stderr, daemon=True)
+    stderr_reader.start()
+    try:
+        yield process
+        if process.stdin is not None:
+            process.stdin.close()
+        returncode = process.wait()
+    except BrokenPipeError:
+        # ffmpeg stopped reading before the input ended: a failure, whatever it exits with.
+        returncode = process.wait() or 1
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        if process.stdout is not None:
+            process.stdout.close()
+        stderr_reader.join(timeout=5)
+    if returncode != 0:
+        raise FFmpegError(argv, returncode, list(stderr_tail))

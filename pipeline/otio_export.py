@@ -28,7 +28,7 @@ import opentimelineio as otio
 from pipeline.job import Job, Shot
 from pipeline.probe import MediaInfo
 from pipeline.sequence import build_timeline
-from pipeline.timebase import format_rate, seconds_to_frames
+from pipeline.timebase import format_rate, round_half_up, seconds_to_frames
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +70,32 @@ def sequence_rate(job: Job, media: dict[Path, MediaInfo]) -> Fraction:
     return job.sequence.frame_rate or media[job.shots[0].source].video.planning_rate
 
 
-def build_otio_timeline(job: Job, media: dict[Path, MediaInfo]) -> otio.schema.Timeline:
+def shot_media_ranges(job: Job, media: dict[Path, MediaInfo]) -> list[tuple[int, int]]:
+    """Per shot, the source frames (first, count) at the sequence rate that its picture and sound use,
+    transition and split-edit handles included: what a conformed copy of the shot must hold."""
+    rate = sequence_rate(job, media)
+    layout = build_timeline(job.shots, [media[shot.source] for shot in job.shots], rate, _LAYOUT_SAMPLE_RATE, rate)
+    ranges = []
+    for span in layout.spans:
+        sound_start = round_half_up(Fraction(span.audio_timeline_start_sample) * rate / _LAYOUT_SAMPLE_RATE)
+        sound_frames = round_half_up(Fraction(span.sample_count) * rate / _LAYOUT_SAMPLE_RATE)
+        sound_first = span.source_start_frame + sound_start - span.timeline_start_frame
+        first = min(span.source_start_frame, sound_first)
+        end = max(span.source_start_frame + span.frame_count, sound_first + sound_frames)
+        ranges.append((first, end - first))
+    return ranges
+
+
+def build_otio_timeline(
+    job: Job, media: dict[Path, MediaInfo], conformed_media: list[Path] | None = None
+) -> otio.schema.Timeline:
     """The assembled sequence as an OTIO timeline at the sequence rate.
 
     Args:
         job: The job; its shots, transitions, split edits, fill and music.
         media: Probe results keyed by source path (as :func:`pipeline.finish.probe_sources` returns).
+        conformed_media: One file per shot holding :func:`shot_media_ranges` at the sequence rate;
+            clips then reference these instead of the sources.
 
     Returns:
         A timeline named after the job with a ``V1`` video track and an ``A1`` audio track. Clip
@@ -101,6 +121,7 @@ def build_otio_timeline(job: Job, media: dict[Path, MediaInfo]) -> otio.schema.T
     ]
     picture_bounds = [0, *picture_cuts, layout.frame_count]
     sound_bounds = [0, *sound_cuts, layout.frame_count]
+    media_ranges = shot_media_ranges(job, media) if conformed_media else None
 
     video = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     audio = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
@@ -116,10 +137,20 @@ def build_otio_timeline(job: Job, media: dict[Path, MediaInfo]) -> otio.schema.T
             "fill": shot.fill or job.sequence.fill,
             "audio_offset_frames": shot.audio_offset_frames,
         }
+        reference = _reference(info)
+        reference_start = 0
+        if conformed_media:
+            reference_start, reference_frames = media_ranges[number]
+            reference = otio.schema.ExternalReference(
+                target_url=conformed_media[number].resolve().as_uri(),
+                available_range=_frames_range(0, reference_frames, rate),
+            )
+            details["conformed_from_frame"] = reference_start
         picture_start, picture_end = picture_bounds[number : number + 2]
         video.append(_clip(
-            shot, info, span.source_start_frame + picture_start - span.timeline_start_frame,
-            picture_end - picture_start, rate, details,
+            shot, info, reference, span.source_start_frame + picture_start - span.timeline_start_frame
+            - reference_start, picture_end - picture_start, rate, conformed=bool(conformed_media),
+            details=details,
         ))
         sound_start, sound_end = sound_bounds[number : number + 2]
         if info.audio is None:
@@ -129,8 +160,9 @@ def build_otio_timeline(job: Job, media: dict[Path, MediaInfo]) -> otio.schema.T
             ))
         else:
             audio.append(_clip(
-                shot, info, span.source_start_frame + sound_start - span.timeline_start_frame,
-                sound_end - sound_start, rate, details,
+                shot, info, reference, span.source_start_frame + sound_start - span.timeline_start_frame
+                - reference_start, sound_end - sound_start, rate, conformed=bool(conformed_media),
+                details=details,
             ))
 
     music = job.music
@@ -243,7 +275,9 @@ def _reduce_transitions(video: otio.schema.Track, format_name: FormatName) -> li
     return dropped[::-1]
 
 
-def write_editorial_exports(job: Job, media: dict[Path, MediaInfo], out_dir: Path) -> list[Path]:
+def write_editorial_exports(
+    job: Job, media: dict[Path, MediaInfo], out_dir: Path, conformed_media: list[Path] | None = None
+) -> list[Path]:
     """Write ``{job.name}.otio``, ``{job.name}.edl`` (CMX 3600) and ``{job.name}.xml`` (FCP 7 XML).
 
     Every file is rendered before any is written, and each is written under a temporary name and
@@ -254,6 +288,7 @@ def write_editorial_exports(job: Job, media: dict[Path, MediaInfo], out_dir: Pat
         job: The job.
         media: Probe results keyed by source path.
         out_dir: Folder for the files (created if missing).
+        conformed_media: Conformed copies of the shots to reference instead of the sources.
 
     Returns:
         The paths written: ``.otio``, ``.edl``, ``.xml``.
@@ -261,7 +296,7 @@ def write_editorial_exports(job: Job, media: dict[Path, MediaInfo], out_dir: Pat
     Raises:
         JobError: a transition or split edit does not fit its shots.
     """
-    timeline = build_otio_timeline(job, media)
+    timeline = build_otio_timeline(job, media, conformed_media)
     rate = sequence_rate(job, media)
     texts = {".otio": otio.adapters.write_to_string(timeline, "otio_json")}
     for suffix, format_name, options in (
@@ -319,20 +354,29 @@ def _audio_crossfade(number: int, overlap: int, rate: Fraction) -> otio.schema.T
     )
 
 
-def _clip(
-    shot: Shot, info: MediaInfo, start: int, count: int, rate: Fraction, details: dict[str, object]
-) -> otio.schema.Clip:
-    """A clip of ``count`` frames from source frame ``start``, both at the sequence ``rate``."""
+def _reference(info: MediaInfo) -> otio.schema.ExternalReference:
+    """The original source, its whole length at its own rate."""
     source_rate = info.video.planning_rate
-    reference = otio.schema.ExternalReference(
+    return otio.schema.ExternalReference(
         target_url=info.path.resolve().as_uri(),
         available_range=_frames_range(0, seconds_to_frames(info.video.duration_s, source_rate), source_rate),
     )
+
+
+def _clip(
+    shot: Shot, info: MediaInfo, reference: otio.schema.ExternalReference, start: int, count: int,
+    rate: Fraction, *, conformed: bool, details: dict[str, object],
+) -> otio.schema.Clip:
+    """A clip of ``count`` frames from frame ``start`` of ``reference``, both at the sequence ``rate``.
+
+    Conformed media run at the sequence rate; a source's range is given at its own rate where exact.
+    """
     return otio.schema.Clip(
-        name=shot.source.name,
+        name=Path(reference.target_url).name if conformed else shot.source.name,
         media_reference=reference,
-        source_range=_source_range(start, count, rate, source_rate),
-        metadata={METADATA_NAMESPACE: details},
+        source_range=(_frames_range(start, count, rate) if conformed
+                      else _source_range(start, count, rate, info.video.planning_rate)),
+        metadata={METADATA_NAMESPACE: dict(details)},
     )
 
 

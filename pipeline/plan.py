@@ -6,6 +6,7 @@ properties every output it writes must have, so verification checks what was ask
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -21,18 +22,25 @@ from pipeline.conform import (
     silence,
     to_stereo,
 )
+from pipeline.enhance import EnhanceSettings, apply_job_enhance, shot_speeds
 from pipeline.errors import JobError
 from pipeline.job import Deliverable, Job
-from pipeline.presets import Preset, format_validation_error, get_preset
+from pipeline.loudness import LoudnessCorrection, oversampling_factor
+from pipeline.overlays import OVERLAY_FILTERS, OverlayPlan, apply_overlays, plan_overlays
+from pipeline.presets import LoudnessSpec, Preset, format_validation_error, get_preset
 from pipeline.probe import AudioStreamInfo, MediaInfo
+from pipeline.reframe import Framing, ReframeAnalysis, framing_for
 from pipeline.fonts import default_font_path
-from pipeline.sequence import Timeline, build_timeline
-from pipeline.timebase import format_rate, frames_to_samples, round_half_up
+from pipeline.workfiles import PreparedFile, TextFile
+from pipeline.otio_export import shot_media_ranges
+from pipeline.sequence import Timeline, build_timeline, split_timeline
+from pipeline.timebase import format_rate, frames_to_samples, frames_to_timecode, round_half_up
 
 FILTERS_USED = ("setpts", "fps", "trim", "tpad", "scale", "pad", "crop", "setsar", "format",
                 "setparams", "split", "gblur", "overlay", "xfade", "aresample", "aeval", "aformat",
                 "asetpts", "adelay", "atrim", "apad", "anullsrc", "asplit", "acrossfade", "concat",
-                "volume", "afade", "amix", "drawtext", "settb")
+                "volume", "afade", "amix", "drawtext", "settb", "alimiter", "framerate", "minterpolate",
+                "zscale", "unsharp", "atempo")
 INPUT_MARGIN_S = Fraction(1, 2)
 """Decode this much past the last frame a shot needs, so rate rounding never starves it."""
 BRANDS = {"mov": "qt  ", "mp4": "isom"}
@@ -75,6 +83,8 @@ class ExpectedOutput:
     """Decoded audio samples per channel."""
     sample_tolerance: int
     """Allowed difference in decoded samples: one codec frame for AAC, none for PCM."""
+    loudness: LoudnessSpec | None = None
+    """Loudness target the encoded sound must meet; None: not measured (no target, or silence)."""
 
     @property
     def duration_s(self) -> Fraction:
@@ -96,6 +106,8 @@ class OutputPlan:
     """Where ffmpeg writes until the file is verified."""
     expected: ExpectedOutput
     """What the file must probe as."""
+    loudness: LoudnessCorrection | None = None
+    """Gain (and limiter) applied at the end of the sound chain; None leaves levels alone."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,14 @@ class RenderPlan:
     """ffmpeg encoders the invocation needs."""
     filters: tuple[str, ...]
     """ffmpeg filters the invocation needs."""
+    title: str = ""
+    """What progress bars and logs call the invocation."""
+    intermediates: tuple[Path, ...] = ()
+    """Files written for a later invocation of the same job: neither verified nor kept."""
+    consumes: tuple[Path, ...] = ()
+    """Intermediates of earlier invocations that this one reads; removed once its outputs are in place."""
+    prepared_files: tuple[PreparedFile, ...] = ()
+    """Overlay scripts, font links and motion graphics made before ffmpeg starts, removed after."""
 
 
 @dataclass(frozen=True)
@@ -122,11 +142,18 @@ class JobPlan:
     """The validated job."""
     renders: tuple[RenderPlan, ...]
     """ffmpeg invocations, run in order."""
+    editorial_media: tuple[RenderPlan, ...] = ()
+    """Conformed copies of the shots for the editorial exports (``editorial.conformed_media``)."""
 
     @property
     def outputs(self) -> tuple[OutputPlan, ...]:
         """Every output of every render."""
         return tuple(output for render in self.renders for output in render.outputs)
+
+    @property
+    def intermediates(self) -> tuple[Path, ...]:
+        """Every file a render writes only for a later one, to remove if the job stops half-way."""
+        return tuple(path for render in self.renders for path in render.intermediates)
 
 
 def resolve_preset(job: Job, index: int, presets: dict[str, Preset]) -> Preset:
@@ -136,6 +163,7 @@ def resolve_preset(job: Job, index: int, presets: dict[str, Preset]) -> Preset:
         preset = get_preset(deliverable.preset, presets)
     except JobError as error:
         raise JobError(f"deliverables.{index}.preset: {error}") from None
+    preset = apply_job_enhance(preset, job.enhance.as_video_overrides())
     if not deliverable.overrides:
         return preset
     try:
@@ -155,7 +183,8 @@ def picture_format(preset: Preset, first_shot: MediaInfo) -> PictureFormat:
         width = round_half_up(height * first_shot.video.display_aspect_ratio)
         if "444" not in spec.pix_fmt:  # chroma-subsampled formats need even sizes
             width, height = width + width % 2, height + height % 2
-    return PictureFormat(width, height, frame_rate, spec.pix_fmt, spec.fit)
+    return PictureFormat(width, height, frame_rate, spec.pix_fmt, "crop" if spec.fills_frame else "pad",
+                         EnhanceSettings.from_video_spec(spec))
 
 
 def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline) -> ExpectedOutput:
@@ -209,6 +238,8 @@ def plan_job(
     music: AudioStreamInfo | None = None,
     sync_corrections: dict[Path, Fraction] | None = None,
     one_process: bool = True,
+    loudness: dict[str, LoudnessCorrection] | None = None,
+    reframe: dict[Path, ReframeAnalysis] | None = None,
 ) -> JobPlan:
     """Plan every deliverable of ``job``.
 
@@ -222,6 +253,11 @@ def plan_job(
             ``fix``), by source path.
         one_process: Decode the sources once and encode every deliverable from one ffmpeg; False
             makes one ffmpeg per deliverable (less peak memory, sources decoded again each time).
+        loudness: Measured loudness corrections by deliverable label (see
+            :func:`plan_programme_audio`); each is applied in the deliverable's one encode, and its
+            target becomes part of what the output is verified against.
+        reframe: Reframing analysis by source path (burned-in bars, subjects, cuts); a ``smart``
+            deliverable without it for a source is planned as a centre crop of that source.
 
     Raises:
         JobError: an unknown preset, a bad override, in/out points outside a source, or a
@@ -234,7 +270,8 @@ def plan_job(
         preset = resolve_preset(job, index, presets)
         picture = picture_format(preset, shot_media[0])
         timeline = build_timeline(
-            job.shots, shot_media, picture.frame_rate, preset.audio.sample_rate, sequence_rate
+            job.shots, shot_media, picture.frame_rate, preset.audio.sample_rate, sequence_rate,
+            shot_speeds(picture.enhance.rate_conversion, [m.video.planning_rate for m in shot_media], picture.frame_rate),
         )
         path = out_dir / f"{job.output_stem(deliverable)}{preset.extension}"
         output = OutputPlan(
@@ -244,12 +281,76 @@ def plan_job(
             partial_path=_partial_path(path),
             expected=_expected(preset, picture, timeline),
         )
-        deliverables.append(_Deliverable(output, picture, timeline))
+        output = _with_loudness(output, (loudness or {}).get(deliverable.label))
+        framings = {
+            source: framing_for(preset.video.fit, preset.video.smart_fallback, (reframe or {}).get(source),
+                                picture.width, picture.height)
+            for source in media
+        }
+        overlays = plan_overlays(job, deliverable.label, preset.safe_area.text, picture, timeline,
+                                 sequence_rate, path.with_name(f".{path.name}.overlays"))
+        deliverables.append(_Deliverable(output, picture, timeline, framings, overlays))
     groups = [deliverables] if one_process else [[item] for item in deliverables]
     corrections = sync_corrections or {}
-    return JobPlan(
-        job=job, renders=tuple(_render_plan(job, shot_media, music, corrections, group) for group in groups)
-    )
+    renders: list[RenderPlan] = []
+    for group in groups:
+        if len(job.shots) <= job.sequence.shots_per_render:
+            renders.append(_render_plan(job, shot_media, music, corrections, group))
+            continue
+        # Windows need one timeline; deliverables at other frame or sample rates get their own.
+        by_timeline: dict[Timeline, list[_Deliverable]] = {}
+        for item in group:
+            by_timeline.setdefault(item.timeline, []).append(item)
+        for same_timeline in by_timeline.values():
+            renders += _windowed_render_plans(job, shot_media, music, corrections, same_timeline)
+    return JobPlan(job=job, renders=tuple(renders))
+
+
+def plan_conformed_media(
+    job: Job,
+    media: dict[Path, MediaInfo],
+    presets: dict[str, Preset],
+    out_dir: Path,
+    sync_corrections: dict[Path, Fraction] | None = None,
+    reframe: dict[Path, ReframeAnalysis] | None = None,
+) -> tuple[RenderPlan, ...]:
+    """One render per shot: the source frames the cut uses, handles included, in the sequence format.
+
+    Each copy is a one-shot job of its own, planned and verified like any deliverable, at the first
+    deliverable's raster and fit and the sequence's rate, so the exports' frame numbers are the
+    copy's own. They go to ``<out_dir>/<job>_media/NN_<source>.<ext>``. None unless the job asks
+    for them (``editorial.conformed_media``).
+    """
+    if not job.editorial.conformed_media:
+        return ()
+    shot_media = [media[shot.source] for shot in job.shots]
+    rate = job.sequence.frame_rate or shot_media[0].video.planning_rate
+    picture = picture_format(resolve_preset(job, 0, presets), shot_media[0])
+    try:
+        get_preset(job.editorial.media_preset, presets)
+    except JobError as error:
+        raise JobError(f"editorial.media_preset: {error}") from None
+    overrides = {"video": {"width": picture.width, "height": picture.height, "fit": picture.fit,
+                           "frame_rate": format_rate(rate)}}
+    plans = []
+    for number, (shot, (first, count)) in enumerate(zip(job.shots, shot_media_ranges(job, media), strict=True), 1):
+        label = f"{number:02d}_{re.sub(r'[^A-Za-z0-9._-]', '_', shot.source.stem)}"
+        shot_job = job.model_copy(update={
+            "name": f"{job.name}_media",
+            "shots": [shot.model_copy(update={
+                "in_point": _decimal_seconds(Fraction(first) / rate),
+                "out_point": _decimal_seconds(min(Fraction(first + count) / rate, media[shot.source].video.duration_s)),
+                "audio_offset_frames": 0,
+            })],
+            "deliverables": [Deliverable(preset=job.editorial.media_preset, name=label, overrides=overrides)],
+            "output": job.output.model_copy(update={"naming": "{deliverable}"}),
+            "music": None,
+            "overlays": [],
+            "editorial": job.editorial.model_copy(update={"conformed_media": False}),
+        })
+        plans += plan_job(shot_job, media, presets, out_dir / f"{job.name}_media",
+                          sync_corrections=sync_corrections, reframe=reframe).renders
+    return tuple(plans)
 
 
 @dataclass(frozen=True)
@@ -257,6 +358,8 @@ class _Deliverable:
     output: OutputPlan
     picture: PictureFormat
     timeline: Timeline
+    framings: dict[Path, Framing | None] | None = None
+    overlays: OverlayPlan | None = None
 
 
 def _render_plan(
@@ -277,7 +380,8 @@ def _render_plan(
         for shot, (info, span) in enumerate(zip(shot_media, item.timeline.spans, strict=True)):
             video_branch, audio_branch = shot_inputs.take(shot)
             fill = job.shots[shot].fill or job.sequence.fill
-            video_segments.append(conform_video(video_branch, info.video, span, shot_picture, fill))
+            framing = (item.framings or {}).get(job.shots[shot].source)
+            video_segments.append(conform_video(video_branch, info.video, span, shot_picture, fill, framing))
             if info.audio is not None:
                 correction = sync_corrections.get(job.shots[shot].source, Fraction(0))
                 audio_segments.append(
@@ -293,8 +397,10 @@ def _render_plan(
         audio = _assemble_sound(audio_segments, item.timeline)
         if music is not None:
             audio = _mix_music(audio, music[branch], music_audio, job, item.timeline)
+        audio = _normalise_loudness(audio, item.output.loudness, item.timeline)
+        video = apply_overlays(video, item.overlays, item.timeline.start_frame)
         if item.output.preset.video.burn_in_timecode:
-            video = _burn_in_timecode(video, item.picture)
+            video = _burn_in_timecode(video, item.picture, item.timeline.start_frame)
         # Transitions and text may renegotiate the format; the encoder gets exactly the preset's.
         video = video.filter("format", item.picture.pix_fmt)
         output_nodes.append(
@@ -310,8 +416,115 @@ def _render_plan(
         outputs=outputs,
         duration_s=max(output.expected.duration_s for output in outputs),
         encoders=tuple(sorted({e for o in outputs for e in (o.preset.video.encoder, o.preset.audio.encoder)})),
-        filters=FILTERS_USED,
+        filters=FILTERS_USED + (OVERLAY_FILTERS if any(item.overlays for item in group) else ()),
+        title=", ".join(output.deliverable for output in outputs),
+        prepared_files=tuple(file for item in group if item.overlays for file in item.overlays.files),
     )
+
+
+WINDOW_CONTAINER = "nut"
+"""Container of a window: carries every deliverable codec and float PCM, with exact frame times."""
+WINDOW_AUDIO_CODEC = "pcm_f32le"
+"""Sound of a window, kept as float so the joined programme is encoded (and mixed) only once."""
+
+
+def _windowed_render_plans(
+    job: Job,
+    shot_media: list[MediaInfo],
+    music_audio: AudioStreamInfo | None,
+    sync_corrections: dict[Path, Fraction],
+    group: list[_Deliverable],
+) -> list[RenderPlan]:
+    """A long sequence as windows of shots, each one ffmpeg, then one join per deliverable.
+
+    Each window encodes its pictures with the deliverable's own encoder into a hidden NUT file
+    beside the output, with float sound; the join copies the encoded pictures end to end (no second
+    encode) and encodes the sound once, mixing in the music bed over the whole length.
+    """
+    windows = split_timeline(group[0].timeline, job.sequence.shots_per_render)
+    plans = []
+    parts: dict[int, list[tuple[Path, Fraction]]] = {index: [] for index in range(len(group))}
+    for number, window in enumerate(windows, start=1):
+        window_job = job.model_copy(update={
+            "shots": job.shots[window.first_shot : window.first_shot + window.shot_count],
+            "music": None,
+        })
+        window_items = []
+        for index, item in enumerate(group):
+            part = item.output.path.with_name(f".{item.output.path.name}.part{number:03d}.nut")
+            parts[index].append((part, Fraction(window.timeline.frame_count) / window.timeline.frame_rate))
+            preset = item.output.preset.model_copy(update={
+                "container": WINDOW_CONTAINER,
+                "faststart": False,
+                # The sample entry (hvc1, avc1) is a mov/mp4 tag; the join writes it.
+                "video": item.output.preset.video.model_copy(update={"codec_tag": None}),
+                "audio": item.output.preset.audio.model_copy(
+                    update={"encoder": WINDOW_AUDIO_CODEC, "codec": WINDOW_AUDIO_CODEC, "options": {}}
+                ),
+            })
+            # Loudness is corrected once, where the windows are joined.
+            output = replace(item.output, preset=preset, partial_path=part, loudness=None)
+            window_items.append(replace(item, output=output, timeline=window.timeline))
+        window_media = shot_media[window.first_shot : window.first_shot + window.shot_count]
+        plan = _render_plan(window_job, window_media, None, sync_corrections, window_items)
+        plans.append(replace(
+            plan,
+            outputs=(),
+            duration_s=Fraction(window.timeline.frame_count) / window.timeline.frame_rate,
+            title=f"{plan.title} (shots {window.first_shot + 1}-{window.first_shot + window.shot_count} "
+                  f"of {len(job.shots)})",
+            intermediates=tuple(paths[-1][0] for paths in parts.values()),
+        ))
+    for index, item in enumerate(group):
+        plans.append(_join_plan(job, item, parts[index], music_audio))
+    return plans
+
+
+def _join_plan(
+    job: Job, item: _Deliverable, parts: list[tuple[Path, Fraction]], music_audio: AudioStreamInfo | None
+) -> RenderPlan:
+    """Windows end to end: pictures copied as encoded, sound (and music) encoded once.
+
+    Each window's duration is written into the concat list: the demuxer would otherwise estimate it
+    from the file and place the next window's frames off the frame grid.
+    """
+    concat_list = item.output.path.with_name(f".{item.output.path.name}.parts.ffconcat")
+    listing = "ffconcat version 1.0\n" + "".join(
+        f"file {_concat_quote(part)}\nduration {float(duration):.6f}\n" for part, duration in parts
+    )
+    joined = ffmpeg.input(str(concat_list), f="concat", safe=0)
+    audio = joined.audio
+    if job.music is not None:
+        audio = _mix_music(audio, _music_branches(job, 1)[0], music_audio, job, item.timeline)
+    audio = _normalise_loudness(audio, item.output.loudness, item.timeline)
+    preset = item.output.preset
+    args = _encoder_args(preset, item.picture)
+    args = {key: value for key, value in args.items() if not key.endswith(":v") or key == "tag:v"}
+    args["c:v"] = "copy"
+    node = ffmpeg.output(joined.video, audio, str(item.output.partial_path), **args)
+    return RenderPlan(
+        args=tuple(node.compile(cmd=[])),
+        outputs=(item.output,),
+        duration_s=item.output.expected.duration_s,
+        encoders=(preset.audio.encoder,),
+        filters=("amix", "volume", "afade", "apad", "atrim", "asetpts", "aeval", "aresample", "aformat",
+                 "alimiter"),
+        title=f"{item.output.deliverable} (joining {len(parts)} windows)",
+        consumes=tuple(part for part, _ in parts),
+        prepared_files=(TextFile(concat_list, listing),),
+    )
+
+
+def _decimal_seconds(seconds: Fraction) -> str:
+    """Seconds to nine decimals, rounded down: never past a source's end, and the planner's rounding
+    to the nearest frame still lands on the intended one."""
+    nanoseconds = seconds.numerator * 10**9 // seconds.denominator
+    return f"{nanoseconds // 10**9}.{nanoseconds % 10**9:09d}"
+
+
+def _concat_quote(path: Path) -> str:
+    """A path as the concat demuxer reads it: single-quoted, each quote written as '\\''."""
+    return "'" + str(path.resolve()).replace("'", "'\\''") + "'"
 
 
 def _assemble_picture(segments: list, timeline: Timeline):
@@ -379,13 +592,12 @@ def _mix_music(program, music, music_audio: AudioStreamInfo, job: Job, timeline:
     return ffmpeg.filter([program, bed], "amix", inputs=2, duration="first", normalize=0)
 
 
-def _burn_in_timecode(video, picture: PictureFormat):
-    """Source-free record timecode, bottom centre, for review copies."""
-    drop_frame = picture.frame_rate.denominator == 1001
+def _burn_in_timecode(video, picture: PictureFormat, start_frame: int = 0):
+    """Record timecode from ``start_frame`` (the sequence frame of the first picture), bottom centre."""
     return video.filter(
         "drawtext",
         fontfile=str(default_font_path()),
-        timecode="00:00:00;00" if drop_frame else "00:00:00:00",
+        timecode=frames_to_timecode(start_frame, picture.frame_rate),
         rate=format_rate(picture.frame_rate),
         fontsize=max(12, picture.height // 18),
         fontcolor="white",
@@ -464,9 +676,128 @@ def _decode_limit_s(shot: int, info: MediaInfo, group: list[_Deliverable]) -> Fr
     limit = Fraction(0)
     for item in group:
         span = item.timeline.spans[shot]
-        picture_end = (span.source_start_frame + span.frame_count) / item.picture.frame_rate
-        sound_end = Fraction(span.audio_source_start_sample + span.sample_count, item.timeline.sample_rate)
+        # Timeline time is source time divided by the shot's speed.
+        picture_end = (span.source_start_frame + span.frame_count) / item.picture.frame_rate * span.speed
+        sound_end = Fraction(span.audio_source_start_sample + span.sample_count, item.timeline.sample_rate) * span.speed
         if info.audio is not None:
             sound_end += max(Fraction(0), info.audio.start_time_s - info.video.start_time_s)
         limit = max(limit, info.video.start_time_s + max(picture_end, sound_end))
     return limit
+
+
+LIMITER_ATTACK_MS = 1.0
+"""Look-ahead of the true-peak limiter: short, so only the peaks themselves are held down."""
+LIMITER_RELEASE_MS = 100.0
+"""Recovery of the true-peak limiter: long enough not to pump on a tone under clicks."""
+PROGRAMME_AUDIO_CODEC = "pcm_f32le"
+"""Measurement renders keep the mixed programme as 32-bit float: no clipping, no rounding."""
+
+
+def _with_loudness(output: OutputPlan, correction: LoudnessCorrection | None) -> OutputPlan:
+    """The output with its loudness correction, and the target it must then be verified against."""
+    if correction is None or not correction.applies:
+        return output
+    return replace(output, loudness=correction, expected=replace(output.expected, loudness=correction.target))
+
+
+def _normalise_loudness(audio, correction: LoudnessCorrection | None, timeline: Timeline):
+    """The programme sound with its loudness gain, then (only if the correction says so) a true-peak
+    limiter: the sound oversampled to at least 192 kHz, peak-limited there (``alimiter`` with its
+    look-ahead delay compensated), and resampled back, cut to the exact sample count again."""
+    if correction is None or not correction.applies:
+        return audio
+    # Float samples: a gain above 0 dB must not clip before the limiter sees it.
+    audio = audio.filter("aformat", sample_fmts="fltp").filter("volume", f"{correction.gain_db:.4f}dB")
+    if correction.limiter_ceiling_dbtp is None:
+        return audio
+    rate = timeline.sample_rate
+    return (
+        audio.filter("aresample", rate * oversampling_factor(rate), resampler="soxr")
+        .filter(
+            "alimiter",
+            limit=f"{10 ** (correction.limiter_ceiling_dbtp / 20):.6f}",
+            attack=LIMITER_ATTACK_MS,
+            release=LIMITER_RELEASE_MS,
+            level=0,
+            latency=1,
+        )
+        .filter("aresample", rate, resampler="soxr")
+        .filter("apad", whole_len=timeline.sample_count)
+        .filter("atrim", end_sample=timeline.sample_count)
+    )
+
+
+@dataclass(frozen=True)
+class ProgrammeAudioPlan:
+    """One audio-only ffmpeg run that writes each deliverable's mixed programme sound, for measuring."""
+
+    args: tuple[str, ...]
+    """ffmpeg arguments after the binary name."""
+    wav_paths: dict[str, Path]
+    """The float WAV written for each deliverable label."""
+    duration_s: Fraction
+    """Longest programme, in seconds, for progress."""
+
+
+def plan_programme_audio(
+    job: Job,
+    media: dict[Path, MediaInfo],
+    presets: dict[str, Preset],
+    scratch_dir: Path,
+    *,
+    music: AudioStreamInfo | None = None,
+    sync_corrections: dict[Path, Fraction] | None = None,
+    loudness: dict[str, LoudnessCorrection] | None = None,
+) -> ProgrammeAudioPlan:
+    """The sound of every deliverable that has a loudness target, exactly as its encode will mix it
+    (conformed shots, crossfades, music bed, and any ``loudness`` correction), as float WAV files in
+    ``scratch_dir``. No picture is decoded.
+
+    Deliverables without a loudness target are left out; the plan may then write nothing (no
+    ``wav_paths``), and must not be run.
+    """
+    shot_media = [media[shot.source] for shot in job.shots]
+    sequence_rate = job.sequence.frame_rate or shot_media[0].video.planning_rate
+    group = []
+    for index, deliverable in enumerate(job.deliverables):
+        preset = resolve_preset(job, index, presets)
+        if preset.loudness is None:
+            continue
+        picture = picture_format(preset, shot_media[0])
+        timeline = build_timeline(
+            job.shots, shot_media, picture.frame_rate, preset.audio.sample_rate, sequence_rate,
+            shot_speeds(picture.enhance.rate_conversion, [m.video.planning_rate for m in shot_media], picture.frame_rate),
+        )
+        path = scratch_dir / f"{len(group):03d}.wav"
+        output = OutputPlan(deliverable.label, preset, path, path, _expected(preset, picture, timeline))
+        output = _with_loudness(output, (loudness or {}).get(deliverable.label))
+        group.append(_Deliverable(output, picture, timeline))
+    if not group:
+        return ProgrammeAudioPlan(args=(), wav_paths={}, duration_s=Fraction(0))
+    corrections = sync_corrections or {}
+    shot_inputs = _ShotInputs(job, shot_media, corrections, group)
+    music_streams = _music_branches(job, len(group))
+    nodes = []
+    for branch, item in enumerate(group):
+        segments = []
+        for shot, (info, span) in enumerate(zip(shot_media, item.timeline.spans, strict=True)):
+            _, audio_branch = shot_inputs.take(shot)
+            if info.audio is not None:
+                correction = corrections.get(job.shots[shot].source, Fraction(0))
+                segments.append(conform_audio(audio_branch, info, span, item.timeline.sample_rate, correction))
+            else:
+                segments.append(
+                    audio_branch.filter("aresample", item.timeline.sample_rate)
+                    .filter("atrim", end_sample=span.sample_count)
+                )
+        audio = _assemble_sound(segments, item.timeline)
+        if music_streams is not None:
+            audio = _mix_music(audio, music_streams[branch], music, job, item.timeline)
+        audio = _normalise_loudness(audio, item.output.loudness, item.timeline)
+        nodes.append(ffmpeg.output(audio, str(item.output.path), f="wav", acodec=PROGRAMME_AUDIO_CODEC))
+    args = ffmpeg.merge_outputs(*nodes).compile(cmd=[])
+    return ProgrammeAudioPlan(
+        args=tuple(args),
+        wav_paths={item.output.deliverable: item.output.path for item in group},
+        duration_s=max(item.output.expected.duration_s for item in group),
+    )

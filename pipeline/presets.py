@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    model_validator,
+)
 
 from pipeline.errors import JobError
 from pipeline.timebase import format_rate, parse_rate
@@ -53,14 +61,39 @@ class VideoSpec(_Model):
     """Frame height in pixels; None keeps the first shot's height."""
     frame_rate: FrameRate | None = None
     """Frames per second; None keeps the first shot's rate."""
-    fit: Literal["pad", "crop"] = "pad"
-    """``pad``: the whole picture, letter/pillarboxed in black. ``crop``: fill the frame, centre-cropped."""
+    fit: Literal["center", "smart", "fit_blur", "pad", "crop"] = "pad"
+    """How a picture of another aspect ratio is fitted. ``center``: fill the frame, centre-cropped
+    (``crop`` is the same, its older name). ``smart``: fill the frame, cropped around what matters,
+    following it per shot (see :mod:`pipeline.reframe`). ``fit_blur``: the whole picture over a
+    blurred, scaled copy of itself. ``pad``: the whole picture, letter/pillarboxed in black (or the
+    job's ``sequence.fill``)."""
+    smart_fallback: Literal["most_important", "fit_blur"] = "most_important"
+    """``smart`` only: when the subjects of a shot cannot all fit the crop, follow the most important
+    one, or show the whole picture as ``fit_blur`` does."""
     gop_seconds: Fraction | None = Field(default=None, gt=0)
     """Keyframe interval in seconds for long-GOP codecs; None for intra-only codecs."""
     options: EncoderOptions = Field(default_factory=dict)
     """Encoder options, each passed as ``-KEY:v VALUE``."""
     burn_in_timecode: bool = False
     """Burn record timecode into the picture (review copies)."""
+    upscale: Literal["lanczos", "spline36", "learned"] = "lanczos"
+    """Scaler (see :mod:`pipeline.enhance`): ``lanczos``, ``spline36`` (zimg), or ``learned`` (the
+    ONNX super-resolution model named by ``upscale_model``)."""
+    upscale_model: str | None = None
+    """ONNX model file for ``upscale: learned``; a job's ``enhance.model`` sets it per job."""
+    sharpen: float | None = Field(default=None, gt=0, le=2)
+    """unsharp luma amount after scaling (0.3 is gentle); None: no sharpening."""
+    rate_conversion: Literal["duplicate", "blend", "mci", "flow", "speed"] = "duplicate"
+    """How shots reach :attr:`frame_rate`: ``duplicate`` (drop/repeat frames), ``blend``, ``mci``
+    (ffmpeg minterpolate), ``flow`` (optical-flow interpolation, no morphing across cuts) or
+    ``speed`` (every frame played at the new rate, sound time-stretched: 24 <-> 25, 1001 conforms)."""
+    destutter: bool = False
+    """Rebuild frames that repeat their predecessor while the picture moves (see :mod:`pipeline.stutter`)."""
+
+    @property
+    def fills_frame(self) -> bool:
+        """True when the picture is scaled to fill the frame and cropped; False when it is fitted whole."""
+        return self.fit in ("center", "crop", "smart")
 
 
 class Insets(_Model):
@@ -122,6 +155,56 @@ class AudioSpec(_Model):
         return {"stereo": 2}[self.layout]
 
 
+LOUDNESS_STANDARDS: dict[str, dict[str, float]] = {
+    "ebu-r128": {"integrated_lufs": -23.0, "tolerance_lu": 0.5, "true_peak_dbtp": -1.0},
+    "atsc-a85": {"integrated_lufs": -24.0, "tolerance_lu": 2.0, "true_peak_dbtp": -2.0},
+    "streaming": {"integrated_lufs": -14.0, "tolerance_lu": 1.0, "true_peak_dbtp": -1.0},
+}
+"""Targets of the named loudness standards; a preset may still override any of the three values."""
+
+
+class LoudnessSpec(_Model):
+    """The programme loudness a deliverable must meet (BS.1770-4 integrated, gated).
+
+    A value left out is the standard's, so overriding ``standard`` alone moves every target.
+    """
+
+    standard: Literal["ebu-r128", "atsc-a85", "streaming", "custom"]
+    """``ebu-r128`` (-23 LUFS +-0.5, -1 dBTP), ``atsc-a85`` (-24 LKFS +-2, -2 dBTP), ``streaming``
+    (-14 LUFS +-1, -1 dBTP), or ``custom`` with every value given."""
+    integrated_lufs: float | None = Field(default=None, ge=-70, le=0)
+    """Target integrated loudness, LUFS; None: the standard's."""
+    tolerance_lu: float | None = Field(default=None, gt=0, le=10)
+    """Allowed distance of the measured integrated loudness from the target, LU; None: the standard's."""
+    true_peak_dbtp: float | None = Field(default=None, ge=-20, le=0)
+    """Highest true peak allowed, dBTP; None: the standard's."""
+
+    @model_validator(mode="after")
+    def _custom_is_complete(self) -> LoudnessSpec:
+        if self.standard == "custom" and None in (self.integrated_lufs, self.tolerance_lu, self.true_peak_dbtp):
+            raise ValueError("a custom loudness standard needs integrated_lufs, tolerance_lu and true_peak_dbtp")
+        return self
+
+    def _value(self, name: str) -> float:
+        value = getattr(self, name)
+        return LOUDNESS_STANDARDS[self.standard][name] if value is None else value
+
+    @property
+    def target_lufs(self) -> float:
+        """Target integrated loudness, LUFS."""
+        return self._value("integrated_lufs")
+
+    @property
+    def tolerance(self) -> float:
+        """Allowed distance from the target, LU."""
+        return self._value("tolerance_lu")
+
+    @property
+    def max_true_peak_dbtp(self) -> float:
+        """Highest true peak allowed, dBTP."""
+        return self._value("true_peak_dbtp")
+
+
 class Preset(_Model):
     """A deliverable specification: container, picture, sound."""
 
@@ -139,6 +222,10 @@ class Preset(_Model):
     audio: AudioSpec
     safe_area: SafeArea = SafeArea()
     """Action- and graphics-safe areas and platform UI zones, used by overlay layout."""
+    loudness: LoudnessSpec | None = None
+    """Loudness target the sound is normalised to and checked against; None leaves levels alone."""
+    qc_policy: Literal["fail", "warn"] = "warn"
+    """A failing QC check fails the job (``fail``, broadcast) or is reported as a warning (``warn``)."""
 
     @property
     def extension(self) -> str:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, replace
 
 from pipeline.errors import VerificationError
 from pipeline.media import ProgressCallback, require_capabilities, run_ffmpeg
-from pipeline.plan import OutputPlan, RenderPlan
+from pipeline.plan import JobPlan, OutputPlan, RenderPlan
 from pipeline.probe import MediaInfo
 from pipeline.verify import find_mismatches
+from pipeline.workfiles import prepared
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,14 @@ class RenderedOutput:
 
 
 def _remove_partials(plan: RenderPlan) -> None:
-    for output in plan.outputs:
-        output.partial_path.unlink(missing_ok=True)
+    for path in (*(output.partial_path for output in plan.outputs), *plan.intermediates):
+        path.unlink(missing_ok=True)
+
+
+def remove_intermediates(plan: JobPlan) -> None:
+    """Remove what a job's renders wrote for one another, e.g. after one of them failed."""
+    for path in plan.intermediates:
+        path.unlink(missing_ok=True)
 
 
 def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> list[RenderedOutput]:
@@ -48,11 +55,12 @@ def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> lis
         VerificationError: an output differs from its plan; no output of this plan is kept.
     """
     require_capabilities(encoders=plan.encoders, filters=plan.filters)
-    for output in plan.outputs:
-        output.path.parent.mkdir(parents=True, exist_ok=True)
+    for path in (*(output.path for output in plan.outputs), *plan.intermediates):
+        path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
-        run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s), on_progress=on_progress)
+        with prepared(plan.prepared_files):
+            run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s), on_progress=on_progress)
         encode_s = time.monotonic() - started
         checked = []
         for output in plan.outputs:
@@ -69,5 +77,7 @@ def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> lis
         os.replace(output.partial_path, output.path)
         log.info("verified and wrote %s", output.path)
         rendered.append(RenderedOutput(output, replace(info, path=output.path), encode_s, verify_s))
+    for path in plan.consumes:
+        path.unlink(missing_ok=True)
     return rendered
 

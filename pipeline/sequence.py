@@ -35,6 +35,9 @@ class ShotSpan:
     """Output sample where the shot's sound begins (earlier than its picture in a J-cut)."""
     sample_count: int
     """Audio samples the shot contributes, crossfade overlaps included."""
+    speed: Fraction = Fraction(1)
+    """How much faster than recorded the shot plays (``rate_conversion: speed``, e.g. 25/24); its
+    frames and samples above count in the sped-up time."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class Timeline:
     """One span per shot, in order."""
     joins: tuple[Join, ...]
     """One join between each pair of neighbouring shots."""
+    start_frame: int = 0
+    """Where this timeline begins in the whole sequence, in frames; not 0 for a :class:`TimelineWindow`."""
 
     @property
     def frame_count(self) -> int:
@@ -73,7 +78,103 @@ class Timeline:
     @property
     def sample_count(self) -> int:
         """Total output audio samples per channel."""
-        return frames_to_samples(self.frame_count, self.frame_rate, self.sample_rate)
+        end = self.start_frame + self.frame_count
+        return (frames_to_samples(end, self.frame_rate, self.sample_rate)
+                - frames_to_samples(self.start_frame, self.frame_rate, self.sample_rate))
+
+
+@dataclass(frozen=True)
+class TimelineWindow:
+    """A stretch of a timeline rendered on its own, as a timeline counted from its first frame."""
+
+    first_shot: int
+    """Index in the whole timeline of the window's first shot."""
+    timeline: Timeline
+    """The window's shots (the first and last possibly cut short) and the joins between them."""
+
+    @property
+    def shot_count(self) -> int:
+        """Shots (or parts of shots) in the window."""
+        return len(self.timeline.spans)
+
+
+def split_timeline(timeline: Timeline, max_shots: int) -> list[TimelineWindow]:
+    """Cut ``timeline`` into consecutive windows of at most ``max_shots`` shots each.
+
+    ffmpeg opens every input of a graph at the start and keeps each one's decoder and frame queues
+    until the end, so one graph's memory grows with the shot count; windows rendered one after the
+    other keep it bounded. Each boundary falls inside a shot, at a frame where that shot alone is
+    seen and heard (no transition, crossfade or split edit crosses it), so the windows laid end to
+    end give exactly the frames and samples of the whole timeline. A window may exceed ``max_shots``
+    where transitions leave no such frame in the shot that would end it.
+    """
+    shot_total = len(timeline.spans)
+    windows: list[TimelineWindow] = []
+    first, start = 0, 0
+    while True:
+        boundary = None
+        if shot_total - first > max_shots:
+            for shot in (*range(first + max_shots - 1, first, -1), *range(first + max_shots, shot_total - 1)):
+                boundary = _solo_frame(timeline, shot, after=start)
+                if boundary is not None:
+                    break
+        end = timeline.frame_count if boundary is None else boundary
+        last = shot_total - 1 if boundary is None else shot
+        windows.append(TimelineWindow(first, _window(timeline, first, last, start, end)))
+        if boundary is None:
+            return windows
+        first, start = shot, boundary
+
+
+def _solo_frame(timeline: Timeline, shot: int, after: int) -> int | None:
+    """A frame inside ``shot`` where only it is seen and heard, near the middle of that stretch."""
+    span = timeline.spans[shot]
+    incoming = timeline.joins[shot - 1] if shot > 0 else None
+    outgoing = timeline.joins[shot] if shot < len(timeline.joins) else None
+    picture_from = span.timeline_start_frame + (incoming.overlap_frames if incoming else 0)
+    picture_to = span.timeline_start_frame + span.frame_count - (outgoing.overlap_frames if outgoing else 0)
+    sound_from = span.audio_timeline_start_sample + (incoming.crossfade_samples if incoming else 0)
+    sound_to = span.audio_timeline_start_sample + span.sample_count - (outgoing.crossfade_samples if outgoing else 0)
+    candidates = [
+        frame
+        for frame in range(max(picture_from, span.timeline_start_frame + 1, after + 1),
+                           min(picture_to, span.timeline_start_frame + span.frame_count - 1) + 1)
+        if sound_from <= frames_to_samples(frame, timeline.frame_rate, timeline.sample_rate) <= sound_to
+        and span.audio_timeline_start_sample
+        < frames_to_samples(frame, timeline.frame_rate, timeline.sample_rate)
+        < span.audio_timeline_start_sample + span.sample_count
+    ]
+    return candidates[len(candidates) // 2] if candidates else None
+
+
+def _window(timeline: Timeline, first: int, last: int, start_frame: int, end_frame: int) -> Timeline:
+    """Shots ``first`` to ``last`` cut to frames ``start_frame`` to ``end_frame``, counted from there."""
+    start_sample = frames_to_samples(start_frame, timeline.frame_rate, timeline.sample_rate)
+    end_sample = frames_to_samples(end_frame, timeline.frame_rate, timeline.sample_rate)
+    spans = []
+    for span in timeline.spans[first : last + 1]:
+        picture_from = max(span.timeline_start_frame, start_frame)
+        picture_to = min(span.timeline_start_frame + span.frame_count, end_frame)
+        sound_from = max(span.audio_timeline_start_sample, start_sample)
+        sound_to = min(span.audio_timeline_start_sample + span.sample_count, end_sample)
+        spans.append(
+            ShotSpan(
+                source_start_frame=span.source_start_frame + picture_from - span.timeline_start_frame,
+                frame_count=picture_to - picture_from,
+                timeline_start_frame=picture_from - start_frame,
+                audio_source_start_sample=span.audio_source_start_sample + sound_from - span.audio_timeline_start_sample,
+                audio_timeline_start_sample=sound_from - start_sample,
+                sample_count=sound_to - sound_from,
+                speed=span.speed,
+            )
+        )
+    return Timeline(
+        frame_rate=timeline.frame_rate,
+        sample_rate=timeline.sample_rate,
+        spans=tuple(spans),
+        joins=timeline.joins[first:last],
+        start_frame=start_frame,
+    )
 
 
 def shot_bounds_s(shot: Shot, media: MediaInfo, field_prefix: str) -> tuple[Fraction, Fraction]:
@@ -121,6 +222,7 @@ def build_timeline(
     frame_rate: Fraction,
     sample_rate: int,
     sequence_rate: Fraction | None = None,
+    speeds: list[Fraction] | None = None,
 ) -> Timeline:
     """Lay shots out at ``frame_rate`` with their transitions and split edits.
 
@@ -131,6 +233,8 @@ def build_timeline(
         sample_rate: The output's audio sample rate.
         sequence_rate: Rate at which transition and split-edit frames are counted; default
             ``frame_rate``.
+        speeds: How much faster than recorded each shot plays (see :func:`pipeline.enhance.speed_factor`);
+            default 1 for every shot. A shot's source time is divided by its speed.
 
     Raises:
         JobError: a transition is longer than a shot it touches, two transitions on one shot
@@ -139,7 +243,9 @@ def build_timeline(
     """
     sequence_rate = sequence_rate or frame_rate
     count = len(shots)
-    sources = [_source_frames(shot, info, number, frame_rate) for number, (shot, info) in enumerate(zip(shots, media, strict=True))]
+    speeds = speeds or [Fraction(1)] * len(shots)
+    sources = [_source_frames(shot, info, number, frame_rate, speed)
+               for number, (shot, info, speed) in enumerate(zip(shots, media, speeds, strict=True))]
     overlaps = [
         _to_output_frames(shot.transition.frames, sequence_rate, frame_rate) for shot in shots[:-1]
     ]
@@ -184,6 +290,7 @@ def build_timeline(
                 audio_source_start_sample=frames_to_samples(source_sound_start, frame_rate, sample_rate),
                 audio_timeline_start_sample=timeline_start_sample,
                 sample_count=frames_to_samples(sound_end, frame_rate, sample_rate) - timeline_start_sample,
+                speed=speeds[number],
             )
         )
     joins = tuple(
@@ -199,12 +306,15 @@ def build_timeline(
     return Timeline(frame_rate=frame_rate, sample_rate=sample_rate, spans=tuple(spans), joins=joins)
 
 
-def _source_frames(shot: Shot, info: MediaInfo, number: int, frame_rate: Fraction) -> tuple[int, int, int]:
-    """First frame, frame count and frames available in the whole source, at the output rate."""
+def _source_frames(
+    shot: Shot, info: MediaInfo, number: int, frame_rate: Fraction, speed: Fraction = Fraction(1)
+) -> tuple[int, int, int]:
+    """First frame, frame count and frames available in the whole source, at the output rate
+    (in the shot's sped-up time when ``speed`` is not 1)."""
     in_s, out_s = shot_bounds_s(shot, info, f"shots.{number}")
-    first = seconds_to_frames(in_s, frame_rate)
-    frames = max(1, seconds_to_frames(out_s, frame_rate) - first)
-    available = max(first + frames, seconds_to_frames(info.video.duration_s, frame_rate))
+    first = seconds_to_frames(in_s / speed, frame_rate)
+    frames = max(1, seconds_to_frames(out_s / speed, frame_rate) - first)
+    available = max(first + frames, seconds_to_frames(info.video.duration_s / speed, frame_rate))
     return first, frames, available
 
 

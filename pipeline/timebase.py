@@ -132,6 +132,26 @@ def _timecode_to_seconds(match: re.Match[str], rate: Fraction) -> Fraction:
     return Fraction(frame_number) / rate
 
 
+def frames_to_timecode(frame_number: int, rate: Fraction) -> str:
+    """SMPTE timecode of a frame count at ``rate``: drop-frame (``;``) for 1001 rates, else non-drop."""
+    nominal_fps = round_half_up(rate)
+    drop_frame = rate.denominator == 1001
+    if drop_frame:
+        # Undo the drop: add back the skipped labels of every minute not divisible by ten.
+        dropped_per_minute = 2 * (nominal_fps // 30)
+        frames_per_ten_minutes = 10 * 60 * nominal_fps - 9 * dropped_per_minute
+        tens, remainder = divmod(frame_number, frames_per_ten_minutes)
+        skipped = 9 * dropped_per_minute * tens
+        if remainder >= dropped_per_minute:
+            skipped += dropped_per_minute * ((remainder - dropped_per_minute) // (60 * nominal_fps - dropped_per_minute))
+        frame_number += skipped
+    frames = frame_number % nominal_fps
+    total_seconds = frame_number // nominal_fps
+    separator = ";" if drop_frame else ":"
+    return (f"{total_seconds // 3600:02d}:{total_seconds // 60 % 60:02d}:{total_seconds % 60:02d}"
+            f"{separator}{frames:02d}")
+
+
 def snap_to_standard_rate(rate: Fraction) -> Fraction:
     """The standard frame rate nearest to a measured one (for variable-frame-rate sources)."""
     return min(STANDARD_RATES, key=lambda standard: abs(standard - rate))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.isobmff import is_faststart
+from pipeline.loudness import loudness_problems, measure_file
 from pipeline.plan import ExpectedOutput
 from pipeline.probe import MediaInfo, decoded_audio_samples, probe
 
@@ -50,4 +51,6 @@ def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, li
                 f"audio samples: expected {expected.sample_count} "
                 f"(±{expected.sample_tolerance}), got {samples}"
             )
+        if expected.loudness is not None:
+            problems += loudness_problems(measure_file(path), expected.loudness)
     return info, problems

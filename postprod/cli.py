@@ -24,6 +24,8 @@ from pipeline.job import Deliverable, job_for_clips, load_job
 from pipeline.presets import get_preset, load_presets
 from pipeline.probe import probe
 from pipeline.timebase import format_rate
+from postprod.reframe_cli import add_reframe_command
+from postprod.service_cli import add_service_commands
 
 EXIT_OK = 0
 REVIEW_PRESET = "review-540p"
@@ -122,7 +124,7 @@ def _progress_bars(enabled: bool) -> Iterator[Callable | None]:
         def update(render_plan, report) -> None:
             key = id(render_plan)
             if key not in bars:
-                labels = ", ".join(output.deliverable for output in render_plan.outputs)
+                labels = render_plan.title
                 if len(labels) > PROGRESS_LABEL_CHARS:
                     labels = labels[: PROGRESS_LABEL_CHARS - 1] + "…"
                 bars[key] = progress.add_task(labels, total=max(report.total_s, 1e-6))
@@ -183,12 +185,71 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return _run_jobs([review], args.out, args)
 
 
+def cmd_frame(args: argparse.Namespace) -> int:
+    from pipeline.still import render_still
+
+    path = render_still(load_job(args.job), args.deliverable, args.at, args.out)
+    stdout.print(f"wrote {escape(str(path))}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipeline.demo import write_demo_job
 
     job_file = write_demo_job(args.out / "demo-clips", stderr)
     stderr.print(f"demo job: {job_file}")
     return _run_jobs([load_job(job_file)], args.out, args)
+
+
+def cmd_qc(args: argparse.Namespace) -> int:
+    from pipeline.errors import QcFailedError
+    from pipeline.qc import run_qc
+    from pipeline.qc_html import write_html
+
+    preset = get_preset(args.preset)
+    info = probe(args.file)
+    sync = None
+    if args.sync:
+        from pipeline.sync import measure_sync
+
+        sync = measure_sync(args.file, info)
+    report = run_qc(args.file, preset, sync=sync, policy=args.policy, info=info)
+    if args.html:
+        write_html(args.file.name, [report], args.html)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        colours = {"pass": "green", "warn": "yellow", "fail": "red"}
+        table = Table("check", "status", "value", "faults (timecode)", "found",
+                      title=f"{escape(str(args.file))}: {report.status} (policy {report.policy})",
+                      title_justify="left")
+        document = report.to_dict()
+        for check in document["checks"]:
+            faults = ", ".join(f"{fault['start_tc']}-{fault['end_tc']}" for fault in check["faults"][:6])
+            value = "" if check["value"] is None else f"{check['value']} {check['unit']}"
+            table.add_row(check["name"], f"[{colours[check['status']]}]{check['status']}[/]", escape(value),
+                          faults, escape(check["detail"]))
+        stdout.print(table)
+        if args.html:
+            stdout.print(f"HTML report: {args.html}")
+    if not report.passed:
+        raise QcFailedError(f"{args.file}: QC failed under the fail policy ({report.summary()})")
+    return EXIT_OK
+
+
+def cmd_stutter(args: argparse.Namespace) -> int:
+    from pipeline.stutter import detect_stutter
+
+    documents = [detect_stutter(path, probe(path)).to_dict() for path in args.files]
+    if args.json:
+        _print_json(documents)
+        return 0
+    for document in documents:
+        shown = ", ".join(str(index) for index in document["repeats"][:20])
+        more = " ..." if len(document["repeats"]) > 20 else ""
+        print(f"{document['path']}: {len(document['repeats'])} of {document['frame_count']} frames repeat "
+              f"their predecessor ({100 * document['repeat_share']:.1f} %){': ' + shown + more if shown else ''}")
+    return 0
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -305,6 +366,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_render_options(preview_parser, out_required=False)
     preview_parser.set_defaults(handler=cmd_preview)
 
+    frame_parser = commands.add_parser(
+        "frame", help="one frame of a deliverable, overlays included, as a PNG (nothing else is rendered)"
+    )
+    frame_parser.add_argument("job", type=Path)
+    frame_parser.add_argument("--deliverable", required=True, help="deliverable name (or preset name)")
+    frame_parser.add_argument("--at", required=True, help="time: seconds, frames (36f) or timecode")
+    frame_parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    frame_parser.set_defaults(handler=cmd_frame)
+
     demo_parser = commands.add_parser("demo", help="synthesise generator-shaped clips and finish them")
     add_render_options(demo_parser, out_required=True)
     demo_parser.set_defaults(handler=cmd_demo)
@@ -324,6 +394,28 @@ def build_parser() -> argparse.ArgumentParser:
              "a folder for several",
     )
     sync_parser.set_defaults(handler=cmd_sync)
+
+    stutter_parser = commands.add_parser(
+        "stutter", help="find frames that repeat their predecessor while the picture moves (enhance: destutter)"
+    )
+    stutter_parser.add_argument("files", nargs="+", type=Path)
+    stutter_parser.add_argument("--json", action="store_true", help="print JSON")
+    stutter_parser.set_defaults(handler=cmd_stutter)
+
+    qc_parser = commands.add_parser(
+        "qc", help="check a file against a preset: conformance, loudness, black, freeze, silence, levels, "
+                   "stutter, flash; exit 4 when a check fails under the fail policy"
+    )
+    qc_parser.add_argument("file", type=Path)
+    qc_parser.add_argument("--preset", required=True, help="preset the file should meet")
+    qc_parser.add_argument("--json", action="store_true", help="print the JSON report")
+    qc_parser.add_argument("--html", type=Path, metavar="OUT", help="write the HTML report here")
+    qc_parser.add_argument("--policy", choices=["fail", "warn"], help="override the preset's QC policy")
+    qc_parser.add_argument("--sync", action="store_true",
+                           help="also measure sound against picture (a second, slower decode)")
+    qc_parser.set_defaults(handler=cmd_qc)
+    add_service_commands(commands)  # batch, serve, watch
+    add_reframe_command(commands)
     return parser
 
 

@@ -9,8 +9,10 @@ import numpy as np
 
 FLASH_LUMA = 200
 """Mean 8-bit luma above which a frame counts as the synthetic white flash."""
-BEEP_THRESHOLD = 0.3
-"""Sample magnitude only the beep reaches (the bed tone peaks at 0.1)."""
+BEEP_SHARE_OF_PEAK = 0.6
+"""A sample this close to the loudest one is the synthetic beep: the beep peaks at 0.5 and the bed
+tone at 0.1, and loudness normalisation scales both alike (0.6 of 0.5 is the 0.3 it was when
+deliverables kept the source's level)."""
 
 
 def frame_lumas(path: Path, width: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +56,8 @@ def decode_audio(path: Path) -> tuple[np.ndarray, int, float]:
 def beep_onsets_s(path: Path, min_gap_s: float = 0.5) -> list[float]:
     """Start times of the synthetic beeps, to the sample."""
     samples, rate, first_time = decode_audio(path)
-    loud = np.flatnonzero(np.abs(samples[0]) > BEEP_THRESHOLD)
+    magnitude = np.abs(samples[0])
+    loud = np.flatnonzero(magnitude > BEEP_SHARE_OF_PEAK * magnitude.max()) if magnitude.size else []
     onsets: list[float] = []
     for index in loud:
         time_s = first_time + index / rate

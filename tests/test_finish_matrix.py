@@ -50,6 +50,9 @@ def test_shape_finishes_into_every_preset(shape_name, make_clip, tmp_path):
     source = make_clip(shape_name)
     source_info = probe(source)
     job = job_for_clips([source], BUILTIN_NAMES, name="matrix")
+    # Format conformance is the point here; QC verdicts (an 8.9x lanczos upscale of testsrc2's
+    # saturated bars rings past legal chroma) are tested in test_qc.py.
+    job = job.model_copy(update={"qc": job.qc.model_copy(update={"policy": "warn"})})
 
     manifest = json.loads(finish(job, tmp_path).read_text())
 
@@ -118,7 +121,8 @@ def test_picture_and_sound_survive(shape_name, make_clip, tmp_path):
         assert np.max(np.abs(samples)) == 0, "a silent source must finish with digital silence"
     else:
         # Before the beep (mid-clip, after 0.23 s) only the -20 dBFS sine bed plays; a sine's RMS
-        # is 3 dB under its peak.
+        # is 3 dB under its peak. The preset normalises loudness: the bed moves by the stated gain.
+        gain_db = manifest["outputs"][0]["loudness"]["gain_db"]
         bed = samples[:, rate // 50 : rate // 5]
         for channel in bed:
-            assert rms_dbfs(channel) == pytest.approx(TONE_DBFS - 3.01, abs=0.3)
+            assert rms_dbfs(channel) == pytest.approx(TONE_DBFS - 3.01 + gain_db, abs=0.3)

@@ -51,9 +51,11 @@ def test_cli_run_finishes_a_job_file(make_clip, tmp_path, capsys):
     assert vertical.video.frame_count == 18  # 24 frames from frame 6 on
     assert manifest["inputs"][0]["sha256"] and manifest["versions"]["ffmpeg"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "spot.edl", "spot.manifest.json", "spot.otio", "spot.xml",
-        "spot_prores-proxy-1080p.mov", "spot_social-9x16.mp4",
+        "spot.edl", "spot.manifest.json", "spot.otio", "spot.qc.html", "spot.xml",
+        "spot_prores-proxy-1080p.mov", "spot_prores-proxy-1080p.qc.json",
+        "spot_social-9x16.mp4", "spot_social-9x16.qc.json",
     ]
+    assert all(output["qc"]["passed"] for output in manifest["outputs"])
     assert [Path(p).name for p in manifest["editorial"]] == ["spot.otio", "spot.edl", "spot.xml"]
 
 

@@ -28,6 +28,8 @@ BUILTIN_NAMES = {
     "broadcast-prores-hq-1080p25", "broadcast-prores-hq-1080p2997", "master-prores-4444",
     "prores-lt-1080p", "prores-proxy-1080p", "dnxhr-hq-1080p", "web-h264-1080p", "web-hevc-1080p",
     "web-av1-1080p", "social-9x16", "social-1x1", "social-16x9", "review-540p",
+    "tiktok-9x16", "reels-9x16", "shorts-9x16", "instagram-1x1", "instagram-4x5", "youtube-1080p",
+    "youtube-2160p",
 }
 
 VALID_JOB: dict[str, Any] = {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from fractions import Fraction
+from pathlib import Path
 
 import opentimelineio as otio
 import pytest
@@ -245,3 +246,42 @@ def test_a_range_not_exact_at_the_source_rate_is_given_at_the_sequence_rate(sour
     # 1/30 s lands on 24 fps frame 1 (1/24 s), which is 1.25 frames at 30 fps.
     assert kling.source_range.start_time.strictly_equal(otio.opentime.RationalTime(1, RATE))
     assert kling.source_range.duration.strictly_equal(otio.opentime.RationalTime(23, RATE))
+
+
+def test_exports_can_reference_conformed_media_with_handles(edit, tmp_path):
+    """With ``editorial.conformed_media`` each shot is rendered in the sequence format, handles
+    included, and every clip and transition of the .otio lies inside its conformed file."""
+    from pipeline.finish import finish
+    from pipeline.probe import decoded_audio_samples, probe
+
+    job, _ = edit
+    small = job.model_copy(update={
+        "deliverables": [job.deliverables[0].model_copy(update={"overrides": {"video": {"width": 320, "height": 180}}})],
+        "editorial": job.editorial.model_copy(update={"conformed_media": True}),
+    })
+    finish(small, tmp_path)
+
+    timeline = otio.adapters.read_from_file(str(tmp_path / "spot.otio"))
+    video, audio = timeline.tracks
+    media_files = sorted((tmp_path / "spot_media").iterdir())
+    assert [path.name for path in media_files] == [
+        f"{number:02d}_{source.stem}.mov"
+        for number, source in enumerate((shot.source for shot in job.shots), start=1)
+    ]
+    for path in media_files:
+        info = probe(path)
+        assert (info.video.codec, info.video.profile, info.video.display_width, info.video.display_height,
+                info.video.frame_rate) == ("prores", "LT", 320, 180, RATE)
+        assert decoded_audio_samples(path) == info.video.frame_count * 48000 // RATE
+    for track in (video, audio):
+        for clip in items(track, otio.schema.Clip):
+            assert clip.media_reference.target_url in [path.as_uri() for path in media_files]
+            available = clip.media_reference.available_range
+            frame_count = probe(Path(clip.media_reference.target_url.removeprefix("file://"))).video.frame_count
+            assert available.duration.value == frame_count
+            # The clip plus the handles its transitions play on stay inside the conformed file.
+            before, after = track.neighbors_of(clip)
+            head = before.in_offset.value if isinstance(before, otio.schema.Transition) else 0
+            tail = after.out_offset.value if isinstance(after, otio.schema.Transition) else 0
+            assert clip.source_range.start_time.value - head >= 0, clip.name
+            assert clip.source_range.end_time_exclusive().value + tail <= frame_count, clip.name

@@ -182,7 +182,8 @@ def test_awkward_file_name_renders_end_to_end(make_clip, tmp_path):
 
     output = out_dir / "plan-test_master-prores-4444.mov"
     editorial = ["plan-test.edl", "plan-test.otio", "plan-test.xml"]
-    assert sorted(path.name for path in out_dir.iterdir()) == sorted([manifest.name, output.name, *editorial])
+    qc = ["plan-test.qc.html", "plan-test_master-prores-4444.qc.json"]
+    assert sorted(path.name for path in out_dir.iterdir()) == sorted([manifest.name, output.name, *editorial, *qc])
     rendered = probe(output)
     assert (rendered.video.codec, rendered.video.profile) == ("prores", "4444")
     assert (rendered.video.display_width, rendered.video.display_height) == (161, 121)

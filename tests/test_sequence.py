@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,3 +194,76 @@ def test_dissolve_into_a_420_web_deliverable(make_colour_clip, tmp_path):
     assert (info.video.pix_fmt, info.video.profile, info.video.frame_count) == ("yuv420p", "High", 36)
     mix = mix_towards(frames_rgb(output)[12:24], RED, BLUE)
     assert np.all(np.diff(mix) > 0)
+
+
+def _laid_out(timeline):
+    """Per output frame, the (shot, source frame) pairs seen; per output sample, the shots heard."""
+    pictures = {}
+    for shot, span in enumerate(timeline.spans):
+        for offset in range(span.frame_count):
+            pictures.setdefault(span.timeline_start_frame + offset, []).append((shot, span.source_start_frame + offset))
+    return pictures
+
+
+@pytest.mark.parametrize("rate", [Fraction(24), Fraction(30000, 1001)])
+def test_windows_of_a_long_timeline_add_up_to_it_exactly(rate):
+    """Windows laid end to end give the whole cut's frames and samples, each from the same source frame."""
+    from pipeline.sequence import build_timeline, split_timeline
+    from tests.test_plan import _media, _video_stream
+
+    info = _media(Path("/nonexistent/shot.mp4"), _video_stream(320, 180, frame_rate=rate, seconds=Fraction(3)))
+    shots = [
+        parse_job({"version": 1, "name": "w", "shots": [{"source": "/nonexistent/shot.mp4", "in": "12f", "out": "60f", **extra}],
+                   "deliverables": [SMALL_MASTER]}, Path("/")).shots[0]
+        for extra in [
+            {"transition": {"type": "dissolve", "frames": 12}},
+            {"transition": {"type": "cut"}, "audio_offset_frames": 6},
+            {"transition": {"type": "wipeleft", "frames": 20, "audio": "cut"}},
+            {"transition": {"type": "dissolve", "frames": 28}},  # shot 3 is all transition: no boundary in it
+        ] * 5
+    ]
+    whole = build_timeline(shots, [info] * len(shots), rate, 48000)
+    windows = split_timeline(whole, max_shots=3)
+
+    assert len(windows) > 5
+    assert all(window.shot_count <= 3 for window in windows)
+    assert sum(window.timeline.frame_count for window in windows) == whole.frame_count
+    assert sum(window.timeline.sample_count for window in windows) == whole.sample_count
+    expected = _laid_out(whole)
+    seen = {}
+    for window in windows:
+        for frame, uses in _laid_out(window.timeline).items():
+            seen[window.timeline.start_frame + frame] = [(window.first_shot + shot, source) for shot, source in uses]
+    assert seen == expected
+    for window in windows:  # sound: every window's shots cover its samples with only the joins' crossfades
+        spans, joins = window.timeline.spans, window.timeline.joins
+        assert spans[0].audio_timeline_start_sample == 0
+        assert sum(span.sample_count for span in spans) - sum(j.crossfade_samples for j in joins) == window.timeline.sample_count
+
+
+def test_windowed_render_matches_one_graph(make_colour_clip, tmp_path):
+    """A sequence rendered in windows has the one-graph render's length, sound and pictures."""
+    colours = ["red", "green", "blue", "white", "yellow", "cyan"]
+    clips = [make_colour_clip(colour, seconds=1) for colour in colours]
+    shots = [{"source": str(clip), "transition": {"type": "dissolve", "frames": 6} if number % 2 else {"type": "cut"}}
+             for number, clip in enumerate(clips)]
+    deliverables = [SMALL_MASTER, {"preset": "review-540p", "overrides": {"video": {"width": 320, "height": 180}}}]
+    # A title across the first window boundaries: overlays are timed in sequence frames.
+    overlays = [{"kind": "title", "text": "Across windows", "start": "20f", "end": "70f"}]
+    whole = json.loads(finish(job(tmp_path, shots, deliverables, overlays=overlays), tmp_path / "whole").read_text())
+    windowed_job = job(tmp_path, shots, deliverables, sequence={"shots_per_render": 2}, overlays=overlays)
+    assert len(preflight(windowed_job, tmp_path / "windowed").renders) > 2
+    windowed = json.loads(finish(windowed_job, tmp_path / "windowed").read_text())
+
+    assert [path.name for path in (tmp_path / "windowed").iterdir() if path.name.startswith(".")] == []
+    for one, other in zip(whole["outputs"], windowed["outputs"], strict=True):
+        assert probe(other["path"]).video.frame_count == probe(one["path"]).video.frame_count == 6 * 24 - 2 * 6  # dissolves after shots 1 and 3
+        assert decoded_audio_samples(other["path"]) == decoded_audio_samples(one["path"])
+    master_one, master_other = whole["outputs"][0]["path"], windowed["outputs"][0]["path"]
+    sound_difference = np.abs(decode_audio(master_one)[0] - decode_audio(master_other)[0]).max()
+    assert sound_difference <= 2**-23, "the same samples, to the last bit of 24-bit PCM"
+    pictures_one, pictures_other = frames_rgb(master_one).astype(int), frames_rgb(master_other).astype(int)
+    assert np.abs(pictures_one - pictures_other).max() <= 2, "ProRes 4444 of the same frames differs by rounding at most"
+    titled = [frame for frame in range(len(pictures_one))
+              if np.abs(pictures_one[frame] - pictures_one[frame].reshape(-1, 3).mean(axis=0)).max() > 40]
+    assert titled[0] == 20 and titled[-1] == 69

@@ -1,0 +1,151 @@
+"""The batch's pure parts: what in an inbox is a job, fingerprints and staleness, setting bad input
+aside, render slots, and which failures are for good. The flow itself runs in tests/test_server.py."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.batch import is_permanent, qc_status
+from pipeline.errors import FFmpegError, JobError, MediaError, MissingCapabilityError
+from pipeline.fingerprint import job_fingerprint, stamp_manifest, why_stale
+from pipeline.inbox import clip_job, load_entries, quarantine, scan_inbox
+from pipeline.job import job_for_clips, load_job
+from pipeline.presets import load_presets
+from pipeline.resources import machine_slot, uses_gpu
+
+
+def _job_file(path: Path, name: str, sources: list[str], preset: str = "review-540p") -> Path:
+    path.write_text(yaml.safe_dump({"version": 1, "name": name, "shots": [{"source": s} for s in sources],
+                                    "deliverables": [{"preset": preset}]}))
+    return path
+
+
+@pytest.fixture
+def inbox(tmp_path) -> Path:
+    folder = tmp_path / "inbox"
+    (folder / "clips").mkdir(parents=True)
+    for name in ("loose.mp4", "claimed.mp4", ".partial-copy.mp4", "clips/inside.mp4", "notes.txt"):
+        (folder / name).write_bytes(name.encode() * 100)
+    _job_file(folder / "spot.yaml", "spot", ["claimed.mp4", "clips/inside.mp4"])
+    return folder
+
+
+def test_scan_finds_job_files_and_unclaimed_loose_clips(inbox):
+    items = scan_inbox(inbox)
+    assert [(item.path.name, item.kind) for item in items] == [("spot.yaml", "job_file"), ("loose.mp4", "clip")]
+
+
+def test_loose_clips_follow_the_inbox_template(inbox):
+    assert [d.preset for d in clip_job(inbox / "loose.mp4", inbox, ["social-1x1"]).deliverables] == ["social-1x1"]
+    (inbox / "_template.yaml").write_text(yaml.safe_dump(
+        {"deliverables": [{"preset": "review-540p", "overrides": {"video": {"width": 320}}}]}))
+    job = clip_job(inbox / "loose.mp4", inbox, ["social-1x1"])
+    assert (job.name, job.deliverables[0].overrides, job.shots[0].source) == (
+        "loose", {"video": {"width": 320}}, (inbox / "loose.mp4").resolve())
+    (inbox / "_template.yaml").write_text(yaml.safe_dump({"name": "x", "deliverables": []}))
+    with pytest.raises(JobError, match="_template.yaml: a template is a job mapping without 'name'"):
+        clip_job(inbox / "loose.mp4", inbox, [])
+
+
+def test_a_second_job_of_the_same_name_is_refused(inbox):
+    (inbox / "loose.yaml").write_text(yaml.safe_dump({"version": 1, "name": "loose", "shots": [
+        {"source": "clips/inside.mp4"}], "deliverables": [{"preset": "review-540p"}]}))
+    entries = load_entries(scan_inbox(inbox), inbox, ["review-540p"])
+    assert [(entry.item.path.name, entry.error is None) for entry in entries] == [
+        ("loose.yaml", True), ("spot.yaml", True), ("loose.mp4", False)]
+    assert "job name 'loose' is already taken by loose.yaml" in entries[2].error
+
+
+def test_fingerprint_changes_with_what_the_outputs_depend_on(inbox, tmp_path, monkeypatch):
+    job = load_job(inbox / "spot.yaml")
+    presets = load_presets()
+    base = job_fingerprint(job, presets, "1.0", "n9")
+    assert job_fingerprint(load_job(inbox / "spot.yaml"), load_presets(), "1.0", "n9") == base
+
+    changed_preset = presets["review-540p"].model_copy(update={"faststart": False})
+    changed = job_fingerprint(job, {**presets, "review-540p": changed_preset}, "1.0", "n9")
+    assert [key for key in base.parts if base.parts[key] != changed.parts[key]] == ["presets"]
+    assert job_fingerprint(job, presets, "1.1", "n9").parts["postprod"] != base.parts["postprod"]
+    (inbox / "claimed.mp4").write_bytes(b"another take")
+    assert job_fingerprint(job, presets, "1.0", "n9").parts["inputs"] != base.parts["inputs"]
+    other = job.model_copy(update={"name": "spot2"})
+    assert job_fingerprint(other, presets, "1.0", "n9").parts["job"] != base.parts["job"]
+    with pytest.raises(MediaError, match="gone.mp4: file not found"):
+        job_fingerprint(job_for_clips([tmp_path / "gone.mp4"], ["review-540p"], "gone"), presets, "1.0", "n9")
+    with pytest.raises(JobError, match="unknown preset 'nope'"):
+        job_fingerprint(job_for_clips([inbox / "loose.mp4"], ["nope"], "l"), presets, "1.0", "n9")
+
+
+def test_a_job_is_stale_until_its_manifest_matches_and_outputs_are_in_place(inbox, tmp_path):
+    job = load_job(inbox / "spot.yaml")
+    fingerprint = job_fingerprint(job, load_presets(), "1.0", "n9")
+    manifest = tmp_path / "spot.manifest.json"
+    assert why_stale(manifest, fingerprint) == "no manifest from an earlier run"
+    output = tmp_path / "spot_review-540p.mp4"
+    output.write_bytes(b"x" * 10)
+    manifest.write_text(json.dumps({"outputs": [{"path": str(output), "size_bytes": 10}], "qc": {"status": "pass"}}))
+    assert why_stale(manifest, fingerprint) == "the manifest has no fingerprint"
+    stamp_manifest(manifest, fingerprint, inbox / "spot.yaml")
+    assert why_stale(manifest, fingerprint) is None
+    assert json.loads(manifest.read_text())["qc"] == {"status": "pass"}, "other keys are kept"
+    assert why_stale(manifest, job_fingerprint(job, load_presets(), "2.0", "n9")) == (
+        "changed since the last run: postprod")
+    output.write_bytes(b"x" * 5)
+    assert why_stale(manifest, fingerprint) == f"output changed size: {output}"
+    output.unlink()
+    assert why_stale(manifest, fingerprint) == f"output missing: {output}"
+
+
+def test_quarantine_takes_loose_clips_along_unless_another_job_needs_them(inbox):
+    (inbox / "also.mp4").write_bytes(b"also")
+    _job_file(inbox / "bad.yaml", "bad", ["claimed.mp4", "also.mp4"])
+    (item,) = [item for item in scan_inbox(inbox) if item.path.name == "bad.yaml"]
+    folder = quarantine(item, inbox, "shots.0: nothing good", in_use={(inbox / "claimed.mp4").resolve()})
+    assert folder == inbox / "failed" / "bad"
+    assert sorted(p.name for p in folder.iterdir()) == ["also.mp4", "bad.yaml", "reason.txt"]
+    assert (inbox / "claimed.mp4").is_file(), "spot.yaml still needs it"
+    assert "shots.0: nothing good" in (folder / "reason.txt").read_text()
+    _job_file(inbox / "bad.yaml", "bad", [])
+    assert quarantine(item, inbox, "again") == inbox / "failed" / "bad-2"
+
+
+def test_which_failures_are_for_good():
+    assert not is_permanent(FFmpegError(["ffmpeg"], 255, []))  # stopped by SIGTERM
+    assert not is_permanent(FFmpegError(["ffmpeg"], -9, []))  # killed
+    assert is_permanent(FFmpegError(["ffmpeg"], 183, []))  # invalid data
+    assert is_permanent(MediaError("a.mp4", "unreadable")) and is_permanent(JobError("bad"))
+    assert not is_permanent(MissingCapabilityError("no libx265")) and not is_permanent(OSError("disk"))
+    assert [qc_status(m) for m in ({}, {"qc": {"status": "pass"}}, {"qc": {"passed": False}}, {"qc": 3})] == [
+        None, "pass", "failed", None]
+
+
+def test_render_slots_bound_concurrent_holders(tmp_path):
+    holding, most = [], []
+    lock = threading.Lock()
+
+    def render() -> None:
+        with machine_slot("render", 2, tmp_path):
+            with lock:
+                holding.append(1)
+                most.append(len(holding))
+            time.sleep(0.3)
+            with lock:
+                holding.pop()
+
+    threads = [threading.Thread(target=render) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert max(most) == 2 and len(most) == 4
+
+
+def test_gpu_renders_are_told_apart():
+    assert uses_gpu(["h264_nvenc", "aac"], []) and uses_gpu(["libx264"], ["scale_cuda"])
+    assert not uses_gpu(["libx264", "prores_ks", "aac"], ["scale", "xfade"])

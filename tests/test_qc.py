@@ -1,0 +1,243 @@
+"""QC finds synthetic faults at the right timecodes, passes a clean deliverable, and loudness
+normalisation meets every loudness preset measured on the encoded file.
+
+Ground truth: a 12 s 25 fps clip with 1 s of superwhite (left half) at 1.0 s, 1 s of black at 3.0 s,
+a 2 s freeze at 5.0 s, a 5 Hz full-screen flash from 8.0 s to 9.0 s and 1.5 s of digital silence
+at 9.5 s.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.errors import QcFailedError
+from pipeline.finish import finish
+from pipeline.job import parse_job
+from pipeline.loudness import measure, measure_file
+from pipeline.media import run_ffmpeg
+from pipeline.presets import get_preset, load_presets
+from pipeline.qc import QC_SCHEMA_VERSION, run_qc
+from pipeline.qc_html import write_html
+from postprod.cli import main
+
+RATE = 25
+SMALL = {"video": {"width": 320, "height": 180}}
+TOLERANCE_S = 1 / RATE + 1e-6
+
+
+@pytest.fixture(scope="module")
+def fault_clip(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("qc") / "faults.mov"
+    picture = (
+        f"testsrc2=s=320x180:r={RATE}:d=12,format=yuv420p,split[a][b];"
+        "[a][b]freezeframes=first=126:last=174:replace=125,"
+        "drawbox=c=black:t=fill:enable='between(t,3,3.999)',"
+        "drawbox=c=white:t=fill:enable='between(t,8,8.999)*lt(mod(t,0.2),0.1)',"
+        "geq=lum='if(between(T,1,1.999)*lt(X,W/2),250,lum(X,Y))':cb='cb(X,Y)':cr='cr(X,Y)'[v]"
+    )
+    # Sample-exact silence from 9.5 s to 11.0 s under a -20 dBFS tone.
+    sound = "aevalsrc='0.1*sin(2*PI*440*t)*(1-between(t,9.5,11))':s=48000:d=12,pan=stereo|c0=c0|c1=c0[s]"
+    run_ffmpeg([
+        "-filter_complex", f"{picture};{sound}", "-map", "[v]", "-map", "[s]",
+        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-pix_fmt", "yuv420p",
+        "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv",
+        "-c:a", "pcm_s24le", str(path),
+    ])  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="module")
+def fault_report(fault_clip):
+    preset = get_preset("broadcast-prores-hq-1080p25").with_overrides(SMALL)
+    return run_qc(fault_clip, preset)
+
+
+def _check(report, name):
+    return next(check for check in report.to_dict()["checks"] if check["name"] == name)
+
+
+def _spans(check) -> list[tuple[float, float]]:
+    return [(fault["start_s"], fault["end_s"]) for fault in check["faults"]]
+
+
+def test_faults_found_at_their_timecodes(fault_report):
+    black, freeze, silence = (_check(fault_report, name) for name in ("black", "freeze", "silence"))
+    levels, flash = _check(fault_report, "levels"), _check(fault_report, "flash")
+    assert black["status"] == "warn" and _spans(black) == [pytest.approx((3.0, 4.0), abs=TOLERANCE_S)]
+    assert black["faults"][0]["start_tc"] == "00:00:03:00" and black["faults"][0]["end_tc"] == "00:00:04:00"
+    assert freeze["status"] == "warn" and _spans(freeze) == [pytest.approx((5.0, 7.0), abs=TOLERANCE_S)]
+    assert freeze["faults"][0]["start_tc"] == "00:00:05:00"
+    assert silence["status"] == "warn" and _spans(silence) == [pytest.approx((9.5, 11.0), abs=0.011)]
+    assert levels["status"] == "fail" and _spans(levels) == [pytest.approx((1.0, 2.0), abs=TOLERANCE_S)]
+    assert levels["value"] == pytest.approx(0.5, abs=0.02), "half the picture is superwhite"
+    assert flash["status"] == "fail" and flash["value"] == 5.0
+    (start, end), = _spans(flash)
+    assert start == pytest.approx(8.0, abs=TOLERANCE_S) and 8.8 <= end <= 9.0 + TOLERANCE_S
+    # Nothing else is mistaken for a fault: the flashes and the freeze are not stutter.
+    assert _check(fault_report, "stutter")["status"] == "pass"
+    assert fault_report.status == "fail" and not fault_report.passed  # broadcast: policy fail
+
+
+def test_report_schema(fault_report):
+    document = json.loads(json.dumps(fault_report.to_dict()))
+    assert document["schema"] == "postprod.qc" and document["schema_version"] == QC_SCHEMA_VERSION
+    assert set(document["loudness"]) >= {
+        "integrated_lufs", "true_peak_dbtp", "lra_lu", "short_term_max_lufs", "momentary_max_lufs",
+    }
+    for check in document["checks"]:
+        assert set(check) >= {"name", "status", "value", "faults"}
+        assert check["status"] in ("pass", "warn", "fail")
+    assert document["analysis"]["decode_passes"] == 1
+    assert document["frame_count"] == 300 and document["frame_rate"] == "25"
+
+
+def test_cli_qc_exit_codes(fault_clip, tmp_path, capsys):
+    html = tmp_path / "report.html"
+    assert main(["qc", str(fault_clip), "--preset", "broadcast-prores-hq-1080p25", "--json",
+                 "--html", str(html)]) == 4
+    document = json.loads(capsys.readouterr().out)
+    assert document["status"] == "fail" and html.read_text().startswith("<!DOCTYPE html>")
+    assert main(["qc", str(fault_clip), "--preset", "broadcast-prores-hq-1080p25", "--json",
+                 "--policy", "warn"]) == 0
+
+
+def _clean_source(folder: Path, level_lufs: float, click: bool) -> Path:
+    """A moving 25 fps picture with a 1 kHz stereo tone at ``level_lufs`` (a 1 kHz stereo sine reads
+    its peak in dBFS as LUFS), and with ``click`` a few one-sample clicks at 0 dBFS."""
+    rate, seconds = 48000, 4
+    t = np.arange(rate * seconds) / rate
+    tone = 10 ** (level_lufs / 20) * np.sin(2 * np.pi * 1000 * t)
+    if click:
+        tone[[rate // 2, rate + 1234, 3 * rate - 77]] = [1.0, -1.0, 1.0]
+    wav = folder / f"tone{level_lufs:g}{'c' if click else ''}.f32"
+    np.tile(tone.astype("<f4"), (2, 1)).T.tofile(wav)
+    path = folder / f"source{level_lufs:g}{'c' if click else ''}.mov"
+    run_ffmpeg([
+        "-f", "lavfi", "-i", f"testsrc2=s=320x180:r={RATE}:d={seconds}",
+        "-f", "f32le", "-ar", str(rate), "-ac", "2", "-i", str(wav),
+        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-pix_fmt", "yuv420p",
+        "-c:a", "pcm_f32le", "-shortest", str(path),
+    ])  # fmt: skip
+    return path
+
+
+def _finish(source: Path, presets: list[str], folder: Path, overrides=None) -> dict:
+    job = parse_job({
+        "version": 1, "name": "norm", "shots": [{"source": str(source)}],
+        "deliverables": [{"preset": name, "overrides": overrides or _small(name)} for name in presets],
+    }, folder)
+    return json.loads(finish(job, folder / "out").read_text())
+
+
+def _small(preset_name: str) -> dict:
+    preset = get_preset(preset_name)
+    if preset.video.width and preset.video.height < preset.video.width:
+        return SMALL
+    if preset.video.width:
+        return {"video": {"width": 180, "height": 180 * preset.video.height // preset.video.width // 2 * 2}}
+    return {}
+
+
+def _assert_normalised(manifest: dict) -> None:
+    presets = load_presets()
+    for output in manifest["outputs"]:
+        target = presets[output["preset"]].loudness
+        measured = measure_file(output["path"])
+        assert measured.integrated_lufs == pytest.approx(target.target_lufs, abs=0.5), output["preset"]
+        assert measured.true_peak_dbtp <= target.max_true_peak_dbtp, output["preset"]
+        assert output["qc"]["status"] != "fail", output["qc"]
+
+
+def test_clean_clip_passes_every_check_and_a_limited_gain_says_so(tmp_path):
+    """-40 LUFS with clicks at 0 dBFS: the gain alone would put the peaks far over the limit."""
+    source = _clean_source(tmp_path, -40.0, click=True)
+    manifest = _finish(source, ["broadcast-prores-hq-1080p25", "web-h264-1080p"], tmp_path)
+    _assert_normalised(manifest)
+    for output in manifest["outputs"]:
+        assert output["loudness"]["mode"] == "linear+limiter"
+        assert "true-peak limiter" in output["loudness"]["reason"]
+        report = json.loads(Path(output["qc"]["report"]).read_text())
+        assert [check["status"] for check in report["checks"]] == ["pass"] * len(report["checks"]), report
+    assert Path(manifest["outputs"][0]["qc"]["html"]).name == "norm.qc.html"
+
+
+def test_loud_input_is_turned_down_linearly(tmp_path):
+    source = _clean_source(tmp_path, -8.0, click=False)
+    manifest = _finish(source, ["broadcast-prores-hq-1080p2997"], tmp_path)
+    _assert_normalised(manifest)
+    correction = manifest["outputs"][0]["loudness"]
+    assert correction["mode"] == "linear" and correction["gain_db"] == pytest.approx(-16.0, abs=0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", [-40.0, -23.0, -8.0])
+def test_every_loudness_preset_meets_its_target(level, tmp_path):
+    """Every built-in preset with a loudness target, from quiet, on-target and loud inputs with peaks
+    at 0 dBFS, measured on the encoded deliverable."""
+    names = [name for name, preset in load_presets().items() if preset.loudness is not None]
+    source = _clean_source(tmp_path, level, click=True)
+    _assert_normalised(_finish(source, names, tmp_path))
+
+
+def test_broadcast_policy_fails_the_job_but_keeps_the_reports(fault_clip, tmp_path):
+    job = parse_job({
+        "version": 1, "name": "faulty", "shots": [{"source": str(fault_clip), "out": 9.2}],
+        "deliverables": [{"preset": "broadcast-prores-hq-1080p25", "overrides": SMALL}],
+    }, tmp_path)
+    with pytest.raises(QcFailedError, match="flash"):
+        finish(job, tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "faulty.manifest.json").read_text())
+    assert manifest["outputs"][0]["qc"]["failed"] == ["levels", "flash"]
+    warned = job.model_copy(update={"qc": job.qc.model_copy(update={"policy": "warn"})})
+    assert finish(warned, tmp_path / "warned").exists()
+
+
+def test_limiter_keeps_timing_to_the_sample(tmp_path):
+    """The limiter's look-ahead is compensated: a click lands on the same sample after limiting."""
+    source = _clean_source(tmp_path, -40.0, click=True)
+    manifest = _finish(source, ["broadcast-prores-hq-1080p25"], tmp_path)
+    from tests.measure import decode_audio
+
+    samples, rate, _ = decode_audio(manifest["outputs"][0]["path"])
+    assert samples.shape[1] == 4 * rate
+    envelope = np.abs(samples[0])
+    assert int(np.argmax(envelope[: rate])) == pytest.approx(rate // 2, abs=2)
+    tone_only = measure(samples[:, rate // 4 : rate // 2 - 2400], rate)
+    assert tone_only.true_peak_dbtp < -1.0
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no chromium on PATH (CI installs Debian's chromium for this)")
+def test_html_report_opens_in_chromium(fault_report, tmp_path):
+    page = write_html("faults", [fault_report], tmp_path / "faults.qc.html")
+    screenshot = tmp_path / "shot.png"
+    common = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+              "--enable-logging=stderr", "--v=0"]
+    shot = subprocess.run(
+        [*common, "--window-size=1100,1500", f"--screenshot={screenshot}", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=False)
+    console = [line for line in (shot.stderr + dom.stderr).splitlines() if "CONSOLE" in line]
+    assert not console, console
+    assert dom.stdout.count("<img") == 12 and dom.stdout.count("<tr>") == 1 + len(fault_report.checks)
+    image = cv2.imread(str(screenshot))
+    assert image is not None and image.shape[:2] == (1500, 1100)
+    # The contact sheet: testsrc2's saturated colour bars near the top of the page.
+    top = image[150:450]
+    saturated = (top.max(axis=2).astype(int) - top.min(axis=2)) > 150
+    assert saturated.mean() > 0.05
+    # The checks table: the red FAIL badges (#b3261e) are drawn.
+    badge = np.all(np.abs(image.astype(int) - [0x1E, 0x26, 0xB3]) < 12, axis=2)
+    assert badge.sum() > 500
