@@ -74,7 +74,7 @@ def main() -> None:
         args = list(plan.renders[0].args)
         renders[fit] = [*args[:-1], str(folder / f"{fit}.mp4")]
         # The same graph without encoding or writing: the filters' own cost.
-        maps = args.index("-map")
+        maps = args.index("-map")  # inputs, graph, then the picture and sound -map pairs
         renders[f"{fit}, filters only (no encode)"] = [*args[: maps + 4], "-f", "null", "-"]
         if fit == "smart":
             graph = args[args.index("-filter_complex") + 1]
@@ -98,14 +98,15 @@ def main() -> None:
             _, wall, cpu = timed(lambda a=args: run_ffmpeg(a))
             if name not in best or cpu < best[name][1]:
                 best[name] = (wall, cpu)
-    print(f"\n{'render 1080x1920 H.264 medium, best of ' + str(ROUNDS):44s} {'wall s':>8s} {'cpu s':>8s} {'cpu ratio':>10s}")
+    title = f"render 1080x1920 H.264 medium, best of {ROUNDS}"
+    print(f"\n{title:44s} {'wall s':>8s} {'cpu s':>8s} {'cpu ratio':>10s}")
     for name, (wall, cpu) in best.items():
         base = best["center, filters only (no encode)" if "filters only" in name else "center"][1]
         print(f"{name:44s} {wall:8.2f} {cpu:8.2f} {cpu / base:10.3f}")
     print("cpu ratio: against center (the same pipeline with a fixed crop), filters only against filters only")
-    hand_ratio = best["smart"][1] / best["center"][1] / (
-        best["hand-written ffmpeg panning crop"][1] / best["hand-written ffmpeg crop"][1])
-    print(f"smart's extra cost over center, relative to what panning costs a hand-written crop: {hand_ratio:.3f}")
+    panning = best["hand-written ffmpeg panning crop"][1]
+    print(f"smart against the hand-written panning crop: {best['smart'][1] / panning:.3f}; panning's own cost "
+          f"(hand-written panning / fixed crop): {panning / best['hand-written ffmpeg crop'][1]:.3f}")
 
 
 if __name__ == "__main__":

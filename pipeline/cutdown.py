@@ -14,13 +14,13 @@ count at the deliverable's rate.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+from scipy.ndimage import maximum_filter1d
 
 from pipeline.errors import JobError, MediaError
 from pipeline.job import Deliverable, Job, Shot
@@ -28,7 +28,7 @@ from pipeline.onsets import sound_onsets
 from pipeline.probe import MediaInfo
 from pipeline.reframe import ReframeAnalysis
 from pipeline.sequence import shot_bounds_s
-from pipeline.timebase import seconds_to_frames
+from pipeline.timebase import seconds_text, seconds_to_frames
 
 MIN_SEGMENT_S = Fraction(1)
 """A trimmed piece shorter than this is a flash frame, not a shot: avoided where possible."""
@@ -115,9 +115,7 @@ def _onset_times(flux: np.ndarray, level_db: np.ndarray) -> np.ndarray:
     """Where sounds start, seconds on the flux envelope's clock (1 kHz, see :mod:`pipeline.onsets`):
     strong, separated flux peaks after which the level rises."""
     threshold = max(ONSET_FLOOR, ONSET_FACTOR * float(np.median(flux[flux > 0])))
-    reach = round(ONSET_SEPARATION_S * 1000)
-    padded = np.pad(flux, reach)
-    local_max = np.lib.stride_tricks.sliding_window_view(padded, 2 * reach + 1).max(axis=1)
+    local_max = maximum_filter1d(flux, size=2 * round(ONSET_SEPARATION_S * 1000) + 1, mode="constant")
     peaks = np.flatnonzero((flux > threshold) & (flux >= local_max))
     span = round(ONSET_SEPARATION_S / LEVEL_WINDOW_S)
     power = np.concatenate([[0.0], np.cumsum(10 ** (level_db / 10))])
@@ -297,7 +295,8 @@ def _best_split(units: list[Unit], free: list[int], length: int, min_frames: int
             for two in free:
                 if two == one or units[two].frame_count < length - first_length:
                     continue
-                (cost_one, start_one), (cost_two, start_two) = window(one, first_length), window(two, length - first_length)
+                cost_one, start_one = window(one, first_length)
+                cost_two, start_two = window(two, length - first_length)
                 cost = max(cost_one, cost_two)
                 if best is None or cost < best[0]:
                     best = (cost, [(one, start_one, first_length), (two, start_two, length - first_length)])
@@ -317,15 +316,8 @@ def cutdown_job(job: Job, deliverable: Deliverable, pieces: list[Piece], frame_r
         original = job.shots[piece.unit.shot]
         shots.append(Shot.model_validate({
             "source": original.source,
-            "in": _seconds_text(piece.first_frame, frame_rate),
-            "out": _seconds_text(piece.first_frame + piece.frame_count, frame_rate),
+            "in": seconds_text(Fraction(piece.first_frame) / frame_rate),
+            "out": seconds_text(Fraction(piece.first_frame + piece.frame_count) / frame_rate),
             "fill": original.fill,
         }))
     return job.model_copy(update={"shots": shots, "deliverables": [deliverable]})
-
-
-def _seconds_text(frame: int, frame_rate: Fraction) -> str:
-    """``frame``'s time, rounded down to the nanosecond: it converts back to ``frame`` and never
-    lands past a source's end that the exact time does not pass."""
-    nanoseconds = math.floor(Fraction(frame) / frame_rate * 10**9)
-    return f"{nanoseconds // 10**9}.{nanoseconds % 10**9:09d}"

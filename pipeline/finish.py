@@ -176,7 +176,13 @@ def plan_with_analysis(
         except JobError as error:
             raise JobError(f"deliverables ({deliverable.label}): {error}") from None
         cut = cutdown_job(job, deliverable, pieces, rate)
-        renders += plan_job(cut, media, presets, out_dir, reframe=analyses, **options).renders
+        cut_options = dict(options)
+        if options.get("loudness") is not None:
+            # A cut-down is a programme of its own: its loudness is measured and corrected as such.
+            cut_options["loudness"] = loudness_corrections(
+                cut, media, presets, music=options.get("music"), sync_corrections=options.get("sync_corrections")
+            )
+        renders += plan_job(cut, media, presets, out_dir, reframe=analyses, **cut_options).renders
     editorial_media = plan_conformed_media(
         job, media, presets, out_dir, options.get("sync_corrections"), analyses
     )

@@ -45,7 +45,8 @@ def load_callable(reference: str, field: str):
 
 
 def render_graphics(spec: GraphicsRender) -> None:
-    """Call the overlay's function and write its clip, with alpha, to ``spec.path`` (ProRes 4444).
+    """Call the overlay's function and write its clip, with alpha, to ``spec.path`` (ProRes 4444):
+    frames ``spec.first_frame`` to ``spec.end_frame - 1`` of it.
 
     Raises:
         JobError: the callable is missing, fails, or returns a clip without a mask or of no size.
@@ -71,7 +72,7 @@ def render_graphics(spec: GraphicsRender) -> None:
             "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
             "-f", "mov", str(spec.path)]
     with open_ffmpeg_pipe(args, stdin=True) as process:
-        for frame in range(spec.frame_count):
+        for frame in range(spec.first_frame, spec.end_frame):
             time_s = float(Fraction(frame) / spec.frame_rate)
             rgb = np.asarray(clip.get_frame(time_s))[..., :3]
             alpha = np.asarray(mask.get_frame(time_s), dtype=np.float64)

@@ -126,7 +126,8 @@ class Overlay(_Model):
     fade_out_frames: int = Field(default=0, ge=0)
     """Fade-out length, in frames at the sequence rate."""
     slide_in: Literal["left", "right", "up", "down"] | None = None
-    """Text slides in this way (by a tenth of the frame height) over the fade-in; None: no slide."""
+    """Text slides in this way (by a tenth of the frame height, clipped to the safe area) over the
+    fade-in, or half a second without one; None: no slide."""
     captions: Path | None = None
     """Captions file (.srt, .vtt, .ass or .ssa); relative to the job file. Its styling is not used."""
     cues: list[InlineCue] | None = None

@@ -23,7 +23,7 @@ import functools
 import importlib.util
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -64,7 +64,7 @@ BOX_PADDING = 0.15
 SLIDE_DISTANCE = Fraction(1, 10)
 """How far sliding text travels, as a share of the frame height."""
 OVERLAY_FILTERS = ("subtitles", "drawtext", "overlay", "colorchannelmixer", "fade", "scale", "format",
-                   "setpts", "tpad")
+                   "setpts")
 _NEEDS_WORD_JOINER = re.compile(r"\\(?=[Nnh])")
 
 
@@ -260,10 +260,51 @@ class OverlayPlan:
     or ``timecode`` (a :class:`_PixelLayer`)."""
     files: tuple[PreparedFile, ...]
     """Scripts, font links and motion graphics to make before ffmpeg starts."""
-    fonts_dir: Path
-    """The folder libass reads its fonts from."""
+    work_dir: Path
+    """The folder of this plan's files."""
     frame_rate: Fraction
     """The deliverable's frame rate."""
+
+    @property
+    def fonts_dir(self) -> Path:
+        """The folder libass reads its fonts from."""
+        return self.work_dir / "fonts"
+
+    def for_window(self, number: int, first_frame: int, frame_count: int) -> OverlayPlan:
+        """The plan for window ``number`` of a long sequence, sequence frames ``first_frame`` to
+        ``first_frame + frame_count - 1``.
+
+        Its files live in a folder of the window's own, so windows rendered side by side never
+        overwrite or remove one another's, and each motion graphic is rendered only for the frames
+        the window shows: across the windows every frame of it is rendered once, as in one render.
+        """
+        work_dir = self.work_dir.with_name(f"{self.work_dir.name}.w{number:03d}")
+        end_frame = first_frame + frame_count
+
+        def moved(path: Path) -> Path:
+            return work_dir / path.relative_to(self.work_dir)
+
+        shown: dict[Path, tuple[int, int]] = {}
+        layers: list[tuple[str, object]] = []
+        for kind, data in self.layers:
+            if kind == "ass":
+                layers.append((kind, moved(data)))
+            elif kind == "graphics":
+                start, end = max(data.timed.start_frame, first_frame), min(data.timed.end_frame, end_frame)
+                if start < end:
+                    shown[data.source] = (start - data.timed.start_frame, end - data.timed.start_frame)
+                    layers.append((kind, replace(data, source=moved(data.source), source_start_frame=start)))
+            else:
+                layers.append((kind, data))
+        files: list[PreparedFile] = []
+        for item in self.files:
+            if isinstance(item, GraphicsRender):
+                if item.path in shown:
+                    first, end = shown[item.path]
+                    files.append(replace(item, path=moved(item.path), first_frame=first, end_frame=end))
+            else:
+                files.append(replace(item, path=moved(item.path)))
+        return replace(self, layers=tuple(layers), files=tuple(files), work_dir=work_dir)
 
 
 @dataclass(frozen=True)
@@ -274,6 +315,8 @@ class _PixelLayer:
     source: Path | None
     style: Style | None
     sequence_rate: Fraction
+    source_start_frame: int
+    """Sequence frame showing the source's first frame (a motion graphic's file may start late)."""
 
 
 def plan_overlays(job: Job, label: str, safe_insets: Insets, picture: PictureFormat, timeline: Timeline,
@@ -326,7 +369,8 @@ def plan_overlays(job: Job, label: str, safe_insets: Insets, picture: PictureFor
             if overlay.kind == "graphics":
                 source = work_dir / f"graphics{number:02d}.mov"
                 files.append(_graphics_render(timed, picture, source))
-            layers.append((overlay.kind, _PixelLayer(timed, picture, box, source, style, sequence_rate)))
+            layers.append((overlay.kind, _PixelLayer(timed, picture, box, source, style, sequence_rate,
+                                                     timed.start_frame)))
             continue
         font = style.font or default_font
         font_paths[font] = None
@@ -336,7 +380,7 @@ def plan_overlays(job: Job, label: str, safe_insets: Insets, picture: PictureFor
         events += _text_events(timed, style, style_name, faces, picture, box, sequence_rate, job)
     flush_script()
     files += [FontLink(fonts_dir / f"{index:02d}{path.suffix.lower()}", path) for index, path in enumerate(font_paths)]
-    return OverlayPlan(tuple(layers), tuple(files), fonts_dir, picture.frame_rate)
+    return OverlayPlan(tuple(layers), tuple(files), work_dir, picture.frame_rate)
 
 
 def apply_overlays(video, plan: OverlayPlan | None, start_frame: int = 0):
@@ -451,7 +495,7 @@ def _text_events(timed: _Timed, style: Style, style_name: str, faces: tuple[Font
     effects = _effects(overlay, sequence_rate)
     # Outline, shadow and line boxes are drawn outside the text's own box: keep them inside too.
     margin = (BOX_PADDING * size if style.box else style.outline * picture.height) + style.shadow * picture.height
-    box = SafeBox(box.left + margin, box.top + margin, box.right - margin, box.bottom - margin)
+    safe, box = box, SafeBox(box.left + margin, box.top + margin, box.right - margin, box.bottom - margin)
     events = []
     if overlay.kind == "captions":
         for cue in _cues(overlay, where):
@@ -509,8 +553,8 @@ def _text_events(timed: _Timed, style: Style, style_name: str, faces: tuple[Font
                "bottom": box.bottom - bar_height}[vertical]
         events.append(_dialogue(timed.start_frame, timed.end_frame, rate, style_name, 0,
                                 _rectangle(bar_width, bar_height, style.bar_colour,
-                                           _slide(overlay, left, top, picture, sequence_rate), effects)))
-    position = _slide(overlay, x, y, picture, sequence_rate)
+                                           _slide(overlay, left, top, picture, sequence_rate, safe), effects)))
+    position = _slide(overlay, x, y, picture, sequence_rate, safe)
     events.append(_dialogue(timed.start_frame, timed.end_frame, rate, style_name, 1,
                             f"{{\\an{ANCHOR_ALIGNMENT[anchor]}{position}\\fs{block.size_px:.2f}{effects}}}{text}"))
     return events
@@ -522,14 +566,22 @@ def _effects(overlay: Overlay, sequence_rate: Fraction) -> str:
     return f"\\fad({_ms(overlay.fade_in_frames, sequence_rate)},{_ms(overlay.fade_out_frames, sequence_rate)})"
 
 
-def _slide(overlay: Overlay, x: float, y: float, picture: PictureFormat, sequence_rate: Fraction) -> str:
-    """``\\pos``, or ``\\move`` from a short way off over the fade-in (or half a second)."""
+def _slide(overlay: Overlay, x: float, y: float, picture: PictureFormat, sequence_rate: Fraction,
+           safe: SafeBox) -> str:
+    """``\\pos``, or ``\\move`` from a short way off over the fade-in (or half a second).
+
+    A slide starts up to ``SLIDE_DISTANCE`` of the frame height away, which for text at an edge of
+    the safe area is outside it: the moving layer is clipped to the safe area (``\\clip``, whole
+    pixels inwards), so it enters from the safe area's edge and no frame of the move leaves it.
+    """
     if overlay.slide_in is None:
         return f"\\pos({x:.1f},{y:.1f})"
     distance = float(SLIDE_DISTANCE * picture.height)
     dx, dy = {"left": (-distance, 0), "right": (distance, 0), "up": (0, distance), "down": (0, -distance)}[overlay.slide_in]
     duration_ms = _ms(overlay.fade_in_frames, sequence_rate) or 500
-    return f"\\move({x + dx:.1f},{y + dy:.1f},{x:.1f},{y:.1f},0,{duration_ms})"
+    clip = (f"\\clip({math.ceil(safe.left)},{math.ceil(safe.top)},"
+            f"{math.floor(safe.right)},{math.floor(safe.bottom)})")
+    return f"\\move({x + dx:.1f},{y + dy:.1f},{x:.1f},{y:.1f},0,{duration_ms}){clip}"
 
 
 def _rectangle(width: float, height: float, colour: str, position: str, effects: str) -> str:
@@ -565,8 +617,9 @@ def _graphics_render(timed: _Timed, picture: PictureFormat, path: Path) -> Graph
         found = False
     if not found:
         raise JobError(f"{field}: no module {module!r} on the Python path")
+    frame_count = timed.end_frame - timed.start_frame
     return GraphicsRender(path, timed.overlay.callable, picture.width, picture.height, picture.frame_rate,
-                          timed.end_frame - timed.start_frame, field)
+                          frame_count, 0, frame_count, field)
 
 
 def _enable(timed: _Timed, rate: Fraction) -> str:
@@ -601,9 +654,10 @@ def _image_layer(video, kind: str, layer: _PixelLayer):
         image = ffmpeg.input(str(layer.source), loop=1, framerate=format_rate(rate), t=f"{float(end_s):.6f}")
         stream = image.video.filter("format", "rgba").filter("scale", -1, max(2, round(overlay.size * picture.height)))
     else:
-        graphic = ffmpeg.input(str(layer.source))
-        stream = graphic.video.filter("format", "yuva444p").filter(
-            "tpad", start=timed.start_frame, color="black@0.0"
+        # The file's first frame goes on at its sequence frame; before it the picture passes untouched.
+        offset = Fraction(layer.source_start_frame) / rate
+        stream = ffmpeg.input(str(layer.source)).video.filter("format", "yuva444p").filter(
+            "setpts", f"PTS-STARTPTS+({offset.numerator}/{offset.denominator})/TB"
         )
     if overlay.opacity < 1:
         stream = stream.filter("format", "rgba").filter("colorchannelmixer", aa=f"{overlay.opacity:.4f}")

@@ -34,7 +34,7 @@ from pipeline.fonts import default_font_path
 from pipeline.workfiles import PreparedFile, TextFile
 from pipeline.otio_export import shot_media_ranges
 from pipeline.sequence import Timeline, build_timeline, split_timeline
-from pipeline.timebase import format_rate, frames_to_samples, frames_to_timecode, round_half_up
+from pipeline.timebase import format_rate, frames_to_samples, frames_to_timecode, round_half_up, seconds_text
 
 FILTERS_USED = ("setpts", "fps", "trim", "tpad", "scale", "pad", "crop", "setsar", "format",
                 "setparams", "split", "gblur", "overlay", "xfade", "aresample", "aeval", "aformat",
@@ -338,8 +338,8 @@ def plan_conformed_media(
         shot_job = job.model_copy(update={
             "name": f"{job.name}_media",
             "shots": [shot.model_copy(update={
-                "in_point": _decimal_seconds(Fraction(first) / rate),
-                "out_point": _decimal_seconds(min(Fraction(first + count) / rate, media[shot.source].video.duration_s)),
+                "in_point": seconds_text(Fraction(first) / rate),
+                "out_point": seconds_text(min(Fraction(first + count) / rate, media[shot.source].video.duration_s)),
                 "audio_offset_frames": 0,
             })],
             "deliverables": [Deliverable(preset=job.editorial.media_preset, name=label, overrides=overrides)],
@@ -409,7 +409,10 @@ def _render_plan(
                 **_encoder_args(item.output.preset, item.picture),
             )
         )
-    args = ffmpeg.merge_outputs(*output_nodes).compile(cmd=[])
+    first_output = group[0].output.partial_path
+    args, graph_files = _long_graph_through_file(
+        ffmpeg.merge_outputs(*output_nodes).compile(cmd=[]), first_output.with_suffix(".filtergraph")
+    )
     outputs = tuple(item.output for item in group)
     return RenderPlan(
         args=tuple(args),
@@ -418,8 +421,23 @@ def _render_plan(
         encoders=tuple(sorted({e for o in outputs for e in (o.preset.video.encoder, o.preset.audio.encoder)})),
         filters=FILTERS_USED + (OVERLAY_FILTERS if any(item.overlays for item in group) else ()),
         title=", ".join(output.deliverable for output in outputs),
-        prepared_files=tuple(file for item in group if item.overlays for file in item.overlays.files),
+        prepared_files=tuple(file for item in group if item.overlays for file in item.overlays.files) + graph_files,
     )
+
+
+FILTER_GRAPH_ARGUMENT_MAX = 64 * 1024
+"""Longest filter graph passed as an argument, in bytes; a longer one goes through a file, since
+Linux caps a single argument at 128 KiB and a long window with tracked crop paths can pass that."""
+
+
+def _long_graph_through_file(args: list[str], script: Path) -> tuple[list[str], tuple[TextFile, ...]]:
+    """``args`` with a ``-filter_complex`` over :data:`FILTER_GRAPH_ARGUMENT_MAX` moved into ``script``
+    (read by ffmpeg's ``-/filter_complex FILE``), and that file to prepare."""
+    index = args.index("-filter_complex")
+    graph = args[index + 1]
+    if len(graph.encode()) <= FILTER_GRAPH_ARGUMENT_MAX:
+        return args, ()
+    return [*args[:index], "-/filter_complex", str(script), *args[index + 2 :]], (TextFile(script, graph),)
 
 
 WINDOW_CONTAINER = "nut"
@@ -464,7 +482,9 @@ def _windowed_render_plans(
             })
             # Loudness is corrected once, where the windows are joined.
             output = replace(item.output, preset=preset, partial_path=part, loudness=None)
-            window_items.append(replace(item, output=output, timeline=window.timeline))
+            overlays = item.overlays and item.overlays.for_window(
+                number, window.timeline.start_frame, window.timeline.frame_count)
+            window_items.append(replace(item, output=output, timeline=window.timeline, overlays=overlays))
         window_media = shot_media[window.first_shot : window.first_shot + window.shot_count]
         plan = _render_plan(window_job, window_media, None, sync_corrections, window_items)
         plans.append(replace(
@@ -513,13 +533,6 @@ def _join_plan(
         consumes=tuple(part for part, _ in parts),
         prepared_files=(TextFile(concat_list, listing),),
     )
-
-
-def _decimal_seconds(seconds: Fraction) -> str:
-    """Seconds to nine decimals, rounded down: never past a source's end, and the planner's rounding
-    to the nearest frame still lands on the intended one."""
-    nanoseconds = seconds.numerator * 10**9 // seconds.denominator
-    return f"{nanoseconds // 10**9}.{nanoseconds % 10**9:09d}"
 
 
 def _concat_quote(path: Path) -> str:

@@ -72,11 +72,10 @@ LEGAL_LUMA = (14, 241)
 """Legal 8-bit luma: EBU R 103's tolerance of -1 % to +103 % around BT.709's nominal 16-235 (black
 16 - 0.01 x 219, white 235 + 0.03 x 219), which leaves room for the overshoot of a scaler's filter
 at sharp edges; scaled for 10 and 12 bits."""
-LEGAL_CHROMA = (16, 240)
-"""Legal 8-bit chroma."""
-CHROMA_CODING_TOLERANCE = 7
-"""Chroma samples count as illegal only this far (8-bit levels, 3 % of the range) outside it: a
-lossy codec rings a few levels past a legal saturated colour at its edges, which is no level fault."""
+GAMUT_RANGE = (-0.05, 1.05)
+"""EBU R 103's tolerance for the R, G and B signals a Y'CbCr picture decodes to (BT.709 matrix):
+-5 % to +105 %. Checking colours this way, rather than Cb and Cr code values, is what a gamut meter
+does: chroma rings past 16-240 at the edges of a scaled saturated colour without leaving gamut."""
 ILLEGAL_SHARE_MAX = 0.01
 """A frame fails the levels check when more than this share of its (2x2-averaged) samples is outside."""
 DISPLAY_PEAK_CD_M2 = 200.0
@@ -234,7 +233,7 @@ class _PictureStats:
     mean_diff: list[float] = field(default_factory=list)
     max_diff: list[float] = field(default_factory=list)
     illegal_luma: list[float] = field(default_factory=list)
-    illegal_chroma: list[float] = field(default_factory=list)
+    out_of_gamut: list[float] = field(default_factory=list)
     flash_area: list[float] = field(default_factory=list)
     full_range: bool = False
 
@@ -308,6 +307,39 @@ def _outside_share(plane: np.ndarray, low: int, high: int, depth: int) -> float:
     shift = depth - 8
     inside = cv2.inRange(smoothed, low << shift, ((high + 1) << shift) - 1)
     return 1.0 - cv2.countNonZero(inside) / inside.size
+
+
+_LUMA_WEIGHTS = {1: (0.2126, 0.0722), 5: (0.299, 0.114), 6: (0.299, 0.114), 9: (0.2627, 0.0593)}
+"""Kr and Kb by AVColorSpace: BT.709, BT.470BG and SMPTE 170M (BT.601), BT.2020."""
+
+
+def _matrix_weights(frame: av.VideoFrame) -> tuple[float, float]:
+    """Kr, Kb of the frame's tagged matrix; untagged, BT.709 from 1280 pixels wide, else BT.601
+    (what players assume, and :func:`pipeline.conform.source_color_matrix` too)."""
+    tagged = _LUMA_WEIGHTS.get(int(frame.colorspace))
+    if tagged is not None:
+        return tagged
+    return _LUMA_WEIGHTS[1] if max(frame.width, frame.height) >= 1280 else _LUMA_WEIGHTS[6]
+
+
+def _out_of_gamut_share(planes: list[np.ndarray], depth: int, weights: tuple[float, float]) -> float:
+    """Share of pixels whose R'G'B' (``weights``: the matrix's Kr, Kb) falls outside
+    :data:`GAMUT_RANGE`, measured at half the chroma resolution (the luma check's 2x2 averaging)."""
+    chroma_height, chroma_width = planes[1].shape
+    size = (max(1, chroma_width // 2), max(1, chroma_height // 2))
+    levels = float(1 << (depth - 8))
+    luma, blue, red = (
+        cv2.resize(plane, size, interpolation=cv2.INTER_AREA).astype(np.float32) / levels for plane in planes
+    )
+    luma, blue, red = (luma - 16) / 219, (blue - 128) / 224, (red - 128) / 224
+    kr, kb = weights
+    kg = 1 - kr - kb
+    r = luma + 2 * (1 - kr) * red
+    b = luma + 2 * (1 - kb) * blue
+    g = luma - (2 * kb * (1 - kb) * blue + 2 * kr * (1 - kr) * red) / kg
+    low, high = GAMUT_RANGE
+    outside = (np.minimum(np.minimum(r, g), b) < low) | (np.maximum(np.maximum(r, g), b) > high)
+    return float(outside.mean())
 
 
 class _SoundStats:
@@ -450,12 +482,7 @@ def _decode(path: Path, info: MediaInfo) -> tuple[_PictureStats, _SoundStats | N
                         picture.max_diff.append(float(difference.max()))
                     previous = grey
                     picture.illegal_luma.append(_outside_share(planes[0], *LEGAL_LUMA, depth))
-                    chroma_low, chroma_high = LEGAL_CHROMA
-                    picture.illegal_chroma.append(max(
-                        _outside_share(plane, chroma_low - CHROMA_CODING_TOLERANCE,
-                                       chroma_high + CHROMA_CODING_TOLERANCE, depth)
-                        for plane in planes[1:]
-                    ))
+                    picture.out_of_gamut.append(_out_of_gamut_share(planes, depth, _matrix_weights(frame)))
                     picture.flash_area.append(flash.update(_luminance(grey)))
                     if thumbnail_times and at >= thumbnail_times[0]:
                         thumbnail_times.pop(0)
@@ -577,20 +604,19 @@ def _stutter(picture: _PictureStats, frame_rate: Fraction) -> Check:
 
 
 def _levels(picture: _PictureStats, frame_rate: Fraction) -> Check:
-    luma, chroma = np.array(picture.illegal_luma), np.array(picture.illegal_chroma)
-    limit = (f"at most {ILLEGAL_SHARE_MAX:.0%} of a frame's samples outside luma "
-             f"{LEGAL_LUMA[0]}-{LEGAL_LUMA[1]} / chroma {LEGAL_CHROMA[0]}-{LEGAL_CHROMA[1]} (8-bit; chroma "
-             f"+-{CHROMA_CODING_TOLERANCE} for coding overshoot)")
-    worst = float(max(luma.max(initial=0), chroma.max(initial=0)))
+    luma, gamut = np.array(picture.illegal_luma), np.array(picture.out_of_gamut)
+    limit = (f"at most {ILLEGAL_SHARE_MAX:.0%} of a frame outside luma {LEGAL_LUMA[0]}-{LEGAL_LUMA[1]} "
+             f"(8-bit) or R'G'B' {GAMUT_RANGE[0]:.0%} to {GAMUT_RANGE[1]:.0%} (EBU R 103)")
+    worst = float(max(luma.max(initial=0), gamut.max(initial=0)))
     if picture.full_range:
         return Check("levels", "pass", round(worst, 4), "largest share outside", limit,
                      "full-range file: limited-range limits do not apply")
-    bad = (luma > ILLEGAL_SHARE_MAX) | (chroma > ILLEGAL_SHARE_MAX)
+    bad = (luma > ILLEGAL_SHARE_MAX) | (gamut > ILLEGAL_SHARE_MAX)
     faults = _frame_faults(_runs(bad), frame_rate)
     detail = ""
     if faults:
-        detail = (f"{int(bad.sum())} frame(s); worst luma {luma.max():.1%}, chroma {chroma.max():.1%} "
-                  "of samples outside the legal range")
+        detail = (f"{int(bad.sum())} frame(s); worst {luma.max():.1%} of luma outside the legal range, "
+                  f"{gamut.max():.1%} of pixels out of gamut")
     return Check("levels", _status(faults, "fail"), round(worst, 4), "largest share outside", limit, detail, faults)
 
 

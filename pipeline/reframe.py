@@ -80,6 +80,9 @@ BAR_INSET_SHARE = 0.004
 BAR_ROW_STEP = 8
 """Every this many rows (columns) are read to profile columns (rows) for bars."""
 
+FIXED_WINDOW_SHARE = 0.98
+"""A crop covering at least this share of the axis it could move along stays centred: panning over
+the last 2 % gains nothing visible and would only wobble (e.g. a 202x360 picture cut to 9:16)."""
 SUBJECT_MARGIN = 0.03
 """Space kept between a subject and the crop's edge, as a share of the active picture's width/height."""
 MAX_PAN_SPEED = 0.5
@@ -469,7 +472,7 @@ class CameraShot:
     """Shot end (exclusive), seconds."""
     mode: Literal["stationary", "tracking", "fixed"]
     """``stationary``: one position holds every subject; ``tracking``: a smoothed pan; ``fixed``: the
-    crop covers the whole axis (same aspect), nothing to move."""
+    crop covers the axis (nearly) whole (about the same aspect), centred."""
     centres: tuple[float, ...]
     """Crop centre along the moving axis at each frame of the shot (source rate), shares of the
     active picture."""
@@ -521,7 +524,7 @@ def camera_path(analysis: ReframeAnalysis, target_aspect: float, fallback: str =
     shots, crowded_samples = [], 0
     for start_s, end_s in analysis.shot_bounds_s:
         frames = max(1, round((end_s - start_s) * rate))
-        if window >= 1 - 1e-6:
+        if window >= FIXED_WINDOW_SHARE:
             shots.append(CameraShot(start_s, end_s, "fixed", (0.5,) * frames))
             continue
         inside = (analysis.sample_times_s >= start_s - 1e-9) & (analysis.sample_times_s < end_s - 1e-9)
@@ -720,6 +723,8 @@ def _piecewise_linear(values: np.ndarray) -> str:
     segment breaks on any long or busy path; the tree's depth is the logarithm of the segment count
     and ffmpeg evaluates only one segment per frame.
     """
+    if np.ptp(values) <= KNOT_TOLERANCE_PX:
+        return f"{values[0]:.3f}"  # a stationary camera: no segments to look up
     tolerance = KNOT_TOLERANCE_PX
     knots = _line_segments(values, tolerance)
     while len(knots) - 1 > MAX_SEGMENTS:
@@ -801,8 +806,7 @@ def write_debug_strip(analysis: ReframeAnalysis, media: MediaInfo, framing: Fram
 
 
 def _draw_framing(tile: np.ndarray, analysis: ReframeAnalysis, framing: Framing | None, target_aspect: float,
-                  whole_picture: bool,
-                  time_s: float) -> np.ndarray:
+                  whole_picture: bool, time_s: float) -> np.ndarray:
     height, width = tile.shape[:2]
     area = analysis.active
     left, top = area.left * width, area.top * height

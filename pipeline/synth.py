@@ -138,13 +138,21 @@ def synthesize(
     # testsrc2 draws even sizes only; odd shapes are cropped from the next even size up and kept
     # 4:4:4, the only way H.264 stores an odd raster.
     odd = shape.width % 2 or shape.height % 2
-    source = "smptebars" if content.still_picture else "testsrc2"
-    video_graph = (
-        f"{source}=s={shape.width + shape.width % 2}x{shape.height + shape.height % 2}"
-        f":r={rate}:d={float(duration_s)}"
-        + (f",format=yuv444p,crop={shape.width}:{shape.height}:0:0" if odd else "")
-        + ("" if content.still_picture else f",drawbox=c=white:t=fill:enable='{flashes}'")
-    )
+    pix_fmt = "yuv420p10le" if shape.video_codec == "hevc10" else "yuv444p" if odd else "yuv420p"
+    size = f"s={shape.width + shape.width % 2}x{shape.height + shape.height % 2}:r={rate}:d={float(duration_s)}"
+    if content.still_picture:
+        video_graph = f"smptebars={size}"
+    else:
+        # testsrc2 draws straight into a YUV format at full-range levels, which an untagged stream
+        # then shows as out of gamut; drawn in RGB and converted here, the clip is legal video with
+        # the matrix a player assumes for an untagged stream of its size.
+        matrix = "bt709" if max(shape.width, shape.height) >= 1280 else "bt601"
+        video_graph = (
+            f"testsrc2={size},format=rgb24,drawbox=c=white:t=fill:enable='{flashes}',"
+            f"scale=out_color_matrix={matrix}:out_range=tv,format={pix_fmt}"
+        )
+    if odd:
+        video_graph += f",crop={shape.width}:{shape.height}:0:0"
     if shape.variable_frame_rate:
         # Odd frames arrive 10 ms late: intervals alternate, the mean rate stays nominal.
         video_graph += f",settb=1/90000,setpts='(N/({rate})+0.010*mod(N\\,2))/TB'"
@@ -152,10 +160,9 @@ def synthesize(
     if shape.audio_rate:
         args += _sound_args(shape, duration_s, content, event_times_s)
     if shape.video_codec == "hevc10":
-        args += ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
+        args += ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", pix_fmt, "-tag:v", "hvc1",
                  "-x265-params", "log-level=error"]
     else:
-        pix_fmt = "yuv444p" if odd else "yuv420p"
         args += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-pix_fmt", pix_fmt]
     if shape.variable_frame_rate:
         # A fine encoder time base keeps the jittered timestamps instead of snapping them to the rate.

@@ -132,6 +132,16 @@ def _timecode_to_seconds(match: re.Match[str], rate: Fraction) -> Fraction:
     return Fraction(frame_number) / rate
 
 
+def seconds_text(seconds: Fraction) -> str:
+    """Seconds written to the nanosecond, rounded down, for a job's in and out points.
+
+    Rounding down never lands past a source's end that the exact time does not pass, and a time on
+    a frame boundary still converts back to exactly that frame (at any rate under 500 million fps).
+    """
+    nanoseconds = seconds.numerator * 10**9 // seconds.denominator
+    return f"{nanoseconds // 10**9}.{nanoseconds % 10**9:09d}"
+
+
 def frames_to_timecode(frame_number: int, rate: Fraction) -> str:
     """SMPTE timecode of a frame count at ``rate``: drop-frame (``;``) for 1001 rates, else non-drop."""
     nominal_fps = round_half_up(rate)

@@ -49,7 +49,11 @@ class GraphicsRender:
     frame_rate: Fraction
     """Frames per second to render at."""
     frame_count: int
-    """Frames to render."""
+    """Frames of the whole graphic: its duration, as the callable is told it."""
+    first_frame: int
+    """The graphic's first frame written to the file (0, or where a window of a long sequence starts)."""
+    end_frame: int
+    """The graphic's frame after the last one written: a window writes only the frames it shows."""
     field: str
     """The job field that asked for it, for error messages (``overlays.3.callable``)."""
 

@@ -39,9 +39,14 @@ def cmd_reframe(args: argparse.Namespace) -> int:
     area = analysis.active
     stdout.print(f"{escape(str(args.file))}: {len(path.shots)} shot(s); active area "
                  f"x {area.left:.3f}-{area.right:.3f}, y {area.top:.3f}-{area.bottom:.3f}")
-    for shot in path.shots:
-        span = f"{min(shot.centres):.3f}-{max(shot.centres):.3f}"
-        stdout.print(f"  {shot.start_s:7.3f}-{shot.end_s:7.3f} s  {shot.mode:10s} crop centre {path.axis} {span}")
+    if args.mode != "smart" or (framing is not None and framing.blur):
+        shown = {"center": "a centred crop", "pad": "the whole picture over bars"}.get(
+            args.mode, "the whole picture over a blurred copy of itself")
+        stdout.print(f"  {args.mode}: {shown}")
+    else:
+        for shot in path.shots:
+            span = f"{min(shot.centres):.3f}-{max(shot.centres):.3f}"
+            stdout.print(f"  {shot.start_s:7.3f}-{shot.end_s:7.3f} s  {shot.mode:10s} crop centre {path.axis} {span}")
     if args.debug:
         strip = write_debug_strip(analysis, media, framing, aspect, args.debug, whole_picture=args.mode == "pad")
         stdout.print(f"debug strip: {escape(str(strip))}")

@@ -17,6 +17,7 @@ from pipeline.cutdown import LEVEL_WINDOW_S, SoundActivity, Unit, choose_pieces,
 from pipeline.finish import analyse_sources, finish, plan_with_analysis
 from pipeline.job import parse_job
 from pipeline.media import run_ffmpeg
+from pipeline.loudness import measure_file
 from pipeline.presets import load_presets
 from pipeline.probe import probe
 
@@ -91,6 +92,11 @@ def test_a_cutdown_renders_to_the_frame(sequence_source, tmp_path):
     info = probe(tmp_path / "out" / "spot_tiktok-9x16.mp4")
     assert info.video.frame_count == 6 * RATE
     assert info.video.duration_s == 6
+    # The cut-down is its own programme for loudness: the preset's streaming target, on the file.
+    target = load_presets()["tiktok-9x16"].loudness
+    measured = measure_file(info.path)
+    assert measured.integrated_lufs == pytest.approx(target.target_lufs, abs=target.tolerance)
+    assert measured.true_peak_dbtp <= target.max_true_peak_dbtp
 
 
 def test_a_cutdown_longer_than_the_sequence_is_a_job_error(sequence_source, tmp_path):
@@ -99,7 +105,7 @@ def test_a_cutdown_longer_than_the_sequence_is_a_job_error(sequence_source, tmp_
     job = _job(sequence_source, tmp_path, duration_s=41)
     with pytest.raises(JobError, match=r"tiktok-9x16.*fewer than the 984"):
         media = {sequence_source: probe(sequence_source)}
-        plan_with_analysis(job, media, load_presets(), tmp_path, analyse_sources(job, media, load_presets()))
+        plan_with_analysis(job, media, load_presets(), tmp_path, {})  # the length alone decides
 
 
 def test_a_remainder_with_no_quiet_window_is_split_between_two_units():

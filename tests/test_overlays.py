@@ -1,7 +1,8 @@
 """Overlays burnt into real renders on a flat grey picture, checked pixel by pixel: inside the
 deliverable's text-safe area (16:9 broadcast insets, 9:16 TikTok zones), frame-exact in and out,
 captions on their cue frames, long titles wrapped and shrunk, literal text, shaped right-to-left
-scripts and CJK compared with Pillow's rendering (libraqm) of the same font, and clear errors.
+scripts and CJK compared with HarfBuzz's shaping drawn from the same font's outlines (everywhere) and
+with Pillow's rendering (where it has libraqm), and clear errors.
 
 Deliverables are rendered at a fifth of 1920x1080 / 1080x1920 through preset overrides: layout is
 relative to the frame, so the geometry is the same as at full size.
@@ -20,12 +21,15 @@ import yaml
 from PIL import Image, ImageDraw, ImageFont, features
 
 from pipeline.errors import JobError
-from pipeline.finish import finish, preflight
+from pipeline.finish import finish, preflight, probe_sources
 from pipeline.fonts import default_font_path
 from pipeline.job import load_job
 from pipeline.overlays import SafeBox, escape_ass_text, fit_text, font_face
+from pipeline.plan import plan_job
 from pipeline.presets import load_presets
 from pipeline.still import render_still
+from pipeline.workfiles import GraphicsRender
+from tests.glyph_outlines import draw_glyphs, nominal_glyphs, shaped_glyphs
 
 GREY = "#808080"
 CHANGED = 24
@@ -34,6 +38,8 @@ WIDE = {"preset": "web-h264-1080p", "name": "wide",
         "overrides": {"video": {"width": 384, "height": 216, "frame_rate": 24, "options": {"preset": "veryfast"}}}}
 TALL = {"preset": "social-9x16", "name": "tall",
         "overrides": {"video": {"width": 216, "height": 384, "frame_rate": 24, "options": {"preset": "veryfast"}}}}
+SQUARE = {"preset": "social-1x1", "name": "square",
+          "overrides": {"video": {"width": 216, "height": 216, "frame_rate": 24, "options": {"preset": "veryfast"}}}}
 LITERAL = "It's 50% off: C:\\path {\\b1} %{pts}"
 
 
@@ -198,18 +204,59 @@ def test_literal_text_renders_as_typed(tmp_path, grey_clip):
     assert _similarity(rendered, expected) > 0.7
 
 
+RIGHT_TO_LEFT = pytest.mark.parametrize(
+    ("text", "package", "joining"),
+    [("مرحبا بالعالم", "fontpkg_noto_sans_arabic", True), ("שלום עולם", "fontpkg_heebo", False)],
+    ids=["arabic", "hebrew"],
+)
+
+
+def _harfbuzz_line(text: str, font: Path, size_px: float, shaped: bool = True,
+                   right_to_left: bool = False) -> np.ndarray:
+    """Ink mask of ``text`` shaped by HarfBuzz (or, unshaped, its characters' own glyphs in logical
+    or right-to-left order) and drawn from the font's outlines at ASS size ``size_px``."""
+    glyphs = shaped_glyphs(text, font) if shaped else nominal_glyphs(text, font, right_to_left)
+    return _ink(draw_glyphs(glyphs, font, size_px / font_face(font).line_units))
+
+
+@RIGHT_TO_LEFT
+def test_right_to_left_text_matches_harfbuzz_shaping(tmp_path, grey_clip, text, package, joining):
+    """libass's line matches HarfBuzz's shaping of it drawn from the font's outlines (no system
+    library involved), and not the reversed order, the logical left-to-right order, or (Arabic)
+    letters in their isolated forms."""
+    font = _fonts_of(package, "*.ttf")
+    rendered = _ink(_still_text(tmp_path, grey_clip, text, font))
+    size = 0.08 * 432
+    shaped = _harfbuzz_line(text, font, size)
+    right = _similarity(rendered, shaped)
+    assert right > 0.8
+    assert abs(rendered.shape[1] - shaped.shape[1]) <= 0.04 * shaped.shape[1]
+    assert right > _similarity(rendered, _harfbuzz_line(text[::-1], font, size)) + 0.15
+    assert right > _similarity(rendered, _harfbuzz_line(text, font, size, shaped=False)) + 0.15
+    if joining:
+        isolated = _harfbuzz_line(text, font, size, shaped=False, right_to_left=True)
+        assert right > _similarity(rendered, isolated) + 0.15
+
+
+def test_cjk_line_matches_harfbuzz_with_the_cjk_font_named_in_the_job(tmp_path, grey_clip):
+    noto_cjk = pytest.importorskip("noto_cjk_sans_jp_regular")
+    font = Path(noto_cjk.FONT_PATH)
+    text = "東京の夜景"
+    rendered = _ink(_still_text(tmp_path, grey_clip, text, font))
+    expected = _harfbuzz_line(text, font, 0.08 * 432)
+    assert _similarity(rendered, expected) > 0.8
+    assert abs(rendered.shape[1] - expected.shape[1]) <= 0.04 * expected.shape[1]
+    assert _count_glyph_blobs(rendered) >= len(text)
+
+
 needs_raqm = pytest.mark.skipif(not features.check("raqm"), reason="Pillow without libraqm cannot shape")
 
 
 @needs_raqm
-@pytest.mark.parametrize(
-    ("text", "package", "pattern"),
-    [("مرحبا بالعالم", "fontpkg_noto_sans_arabic", "*.ttf"), ("שלום עולם", "fontpkg_heebo", "*.ttf")],
-    ids=["arabic", "hebrew"],
-)
-def test_right_to_left_text_is_shaped_and_ordered(tmp_path, grey_clip, text, package, pattern):
+@RIGHT_TO_LEFT
+def test_right_to_left_text_matches_pillow_raqm(tmp_path, grey_clip, text, package, joining):
     """libass's rendering matches Pillow+raqm's shaped RTL line, and not the unshaped or LTR order."""
-    font = _fonts_of(package, pattern)
+    font = _fonts_of(package, "*.ttf")
     rendered = _ink(_still_text(tmp_path, grey_clip, text, font))
     size = 0.08 * 432
     shaped = _pillow_line(text, font, size, ImageFont.Layout.RAQM)
@@ -222,7 +269,7 @@ def test_right_to_left_text_is_shaped_and_ordered(tmp_path, grey_clip, text, pac
 
 
 @needs_raqm
-def test_cjk_line_renders_with_the_cjk_font_named_in_the_job(tmp_path, grey_clip):
+def test_cjk_line_matches_pillow_raqm(tmp_path, grey_clip):
     noto_cjk = pytest.importorskip("noto_cjk_sans_jp_regular")
     font = Path(noto_cjk.FONT_PATH)
     text = "東京の夜景"
@@ -230,6 +277,33 @@ def test_cjk_line_renders_with_the_cjk_font_named_in_the_job(tmp_path, grey_clip
     expected = _pillow_line(text, font, 0.08 * 432, ImageFont.Layout.RAQM)
     assert _similarity(rendered, expected) > 0.75
     assert _count_glyph_blobs(rendered) >= len(text)
+
+
+def test_slide_ins_stay_inside_the_safe_area_on_every_frame(tmp_path, grey_clip):
+    """A title sliding up onto the safe area's bottom edge and a lower third (with its bar) sliding
+    in from the left at the top, in 9:16 (TikTok zones) and 1:1 (feed badges): on every frame of
+    the moves the ink is inside the safe area, and the layers do move."""
+    job = _job_file(tmp_path, grey_clip, [TALL, SQUARE], [
+        {"kind": "title", "text": "Sliding up", "anchor": "bottom_center", "slide_in": "up"},
+        {"kind": "lower_third", "text": "Ada Lovelace", "subtext": "Analyst", "anchor": "top_left",
+         "slide_in": "left", "fade_in_frames": 6},
+    ])
+    finish(load_job(job), tmp_path / "out")
+    for name, preset, width, height in (("tall", "social-9x16", 216, 384), ("square", "social-1x1", 216, 216)):
+        changed = _changed(_luma_frames(tmp_path / "out" / f"ov_{name}.mp4"))
+        box = _safe_box(preset, width, height)
+        assert box.bottom < height * (0.93 if name == "square" else 0.78)  # the UI zone is in force
+        for frame in changed:
+            if frame.any():
+                _assert_inside(frame, box)
+        # The title's top edge rises for the half second of its slide (12 frames), then stays.
+        title = changed[:, height // 2:]
+        tops = [np.flatnonzero(frame.any(axis=1)).min() for frame in title if frame.any()]
+        assert tops[0] > tops[-1] + 2 and len(set(tops[-12:])) == 1, tops
+        # The lower third's right edge moves right over its 6-frame fade-in, then stays.
+        lower_third = changed[:, :height // 2]
+        rights = [np.flatnonzero(frame.any(axis=0)).max() if frame.any() else -1 for frame in lower_third[:12]]
+        assert 0 < rights[2] < rights[4] < rights[6] and rights[6:] == [rights[6]] * 6, rights
 
 
 def test_frame_command_matches_the_rendered_deliverable(tmp_path, grey_clip):
@@ -286,9 +360,92 @@ def test_motion_graphic_from_a_callable_is_composited_with_its_alpha(tmp_path, g
     left, top, right, bottom = _bbox(changed[12])
     side = 216 // 5
     assert box.left <= left <= box.left + 2 and box.bottom - 2 <= bottom <= box.bottom and right - left == side
-    background = int(np.median(frames[0]))
+    background = np.median(frames[0])
     inside = frames[12][top + 2:bottom - 2, left + 2:right - 2]
-    white = 235  # limited-range white luma
-    # Neither opaque nor absent: the mask's alpha reached the composite (ffmpeg's overlay blends
-    # this 50 % mask to about 60 %).
-    assert 0.35 < (inside.mean() - background) / (white - background) < 0.7
+    # PyAV's "gray" is full-range luma: the video's white (Y 235) reads 255 here, so the share of
+    # the way from grey to white is the opacity the 50 % mask gave the square.
+    opacity = (inside.mean() - background) / (255 - background)
+    assert abs(opacity - 0.5) < 0.02, opacity
+
+
+def _three_dissolved_shots(clip: Path) -> list[dict]:
+    """Three 24-frame shots, each dissolving into the next over 6 frames: they start on sequence
+    frames 0, 18 and 36, and the sequence is 60 frames long."""
+    dissolve = {"type": "dissolve", "frames": 6}
+    return [{"source": str(clip), "transition": dissolve}, {"source": str(clip), "transition": dissolve},
+            {"source": str(clip), "id": "last"}]
+
+
+def test_shot_relative_overlays_count_from_the_shots_first_frame(tmp_path, grey_clip):
+    """A title 3 frames into the third shot (by id) shows from its timeline start (frame 36, after
+    two 6-frame dissolves) plus 3; a lower third on the second shot without an end lasts to that
+    shot's last frame (41)."""
+    job = _job_file(tmp_path, grey_clip, [WIDE], [
+        {"kind": "title", "text": "Third shot", "shot": "last", "start": "3f", "duration": 0.25},
+        {"kind": "lower_third", "text": "Second shot", "shot": 1, "start": "2f"},
+    ], shots=_three_dissolved_shots(grey_clip))
+    finish(load_job(job), tmp_path / "out")
+    changed = _changed(_luma_frames(tmp_path / "out" / "ov_wide.mp4"))
+    assert len(changed) == 60
+    middle = changed[:, int(0.35 * 216):int(0.65 * 216)].any(axis=(1, 2))
+    assert np.flatnonzero(middle).tolist() == list(range(39, 45))
+    bottom = changed[:, int(0.7 * 216):].any(axis=(1, 2))
+    assert np.flatnonzero(bottom).tolist() == list(range(20, 42))
+
+
+def test_windowed_render_draws_each_frame_of_a_motion_graphic_once(tmp_path, grey_clip, monkeypatch):
+    """A long sequence rendered in windows (two shots a window): a motion graphic across the window
+    boundary is drawn once per frame in all, shows on exactly its frames at its opacity in every
+    window, and no window's files are left behind."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    import overlay_graphics
+
+    overlay_graphics.DRAWN_TIMES.clear()
+    job_path = _job_file(tmp_path, grey_clip, [WIDE], [
+        {"kind": "graphics", "callable": "overlay_graphics:counted_square", "anchor": "bottom_left",
+         "start": "12f", "end": "50f", "opacity": 0.5},
+    ], shots=_three_dissolved_shots(grey_clip), sequence={"shots_per_render": 2})
+    job = load_job(job_path)
+    plan = plan_job(job, probe_sources(job), load_presets(), tmp_path / "out")
+    pieces = sorted((item.first_frame, item.end_frame) for render in plan.renders
+                    for item in render.prepared_files if isinstance(item, GraphicsRender))
+    assert len(pieces) == 2 and pieces[0][0] == 0 and pieces[0][1] == pieces[1][0] and pieces[1][1] == 38
+    finish(job, tmp_path / "out")
+    assert sorted(overlay_graphics.DRAWN_TIMES) == [float(Fraction(frame, 24)) for frame in range(38)]
+    frames = _luma_frames(tmp_path / "out" / "ov_wide.mp4")
+    changed = _changed(frames)
+    assert np.flatnonzero(changed.any(axis=(1, 2))).tolist() == list(range(12, 50))
+    background = np.median(frames[0])
+    for number in (12 + pieces[0][1] - 1, 12 + pieces[1][0], 49):  # each side of the boundary, and the end
+        left, top, right, bottom = _bbox(changed[number])
+        inside = frames[number][top + 2:bottom - 2, left + 2:right - 2]
+        assert abs((inside.mean() - background) / (255 - background) - 0.25) < 0.02  # 50 % mask x 0.5
+    assert not [path.name for path in (tmp_path / "out").iterdir() if path.name.startswith(".")]
+
+
+def test_end_card_covers_the_frame_from_its_start_with_text_in_the_safe_area(tmp_path, grey_clip):
+    """The end card's background (its style's bar colour, black by default) covers the whole frame
+    from its first frame; the headline and the smaller call to action sit centred in the safe area."""
+    job = _job_file(tmp_path, grey_clip, [WIDE], [
+        {"kind": "end_card", "text": "Solarfly", "subtext": "solarfly.example", "start": "12f"},
+    ])
+    finish(load_job(job), tmp_path / "out")
+    frames = _luma_frames(tmp_path / "out" / "ov_wide.mp4")
+    assert np.all(np.abs(frames[:12] - np.median(frames[0])) <= CHANGED)
+    card = frames[12:]
+    text = card > 128
+    ink = text[0]
+    # The same still card on every frame (to a pixel of the encoder's noise at the letters' edges).
+    assert all(np.abs(np.subtract(_bbox(frame), _bbox(ink))).max() <= 1 for frame in text)
+    # Black wherever there is no text (a few pixels round the letters carry the encoder's ringing).
+    away = cv2.dilate(ink.astype(np.uint8), np.ones((7, 7), np.uint8)) == 0
+    assert card[:, away].max() < 8
+    box = _safe_box("web-h264-1080p", 384, 216)
+    _assert_inside(ink, box)
+    left, _, right, _ = _bbox(ink)
+    assert abs((left + right) / 2 - (box.left + box.right) / 2) <= 2
+    rows = np.flatnonzero(ink.any(axis=1))
+    bands = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    assert len(bands) == 2
+    headline, action = (band.max() - band.min() + 1 for band in bands)
+    assert action < 0.8 * headline

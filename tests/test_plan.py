@@ -218,3 +218,23 @@ def test_timecode_frame_field_past_the_source_rate_names_the_field():
     """The job accepts 00:00:01:24 (it cannot know the rate); at 24 fps the planner must reject it."""
     with pytest.raises(JobError, match=r"^shots\.0\.out: .*frame field 24 is not below 24 fps"):
         _plan([{"source": "a.mp4", "out": "00:00:01:24"}], ["prores-proxy-1080p"], _video_stream(1280, 720))
+
+
+def test_a_filter_graph_too_long_for_one_argument_goes_through_a_file(make_colour_clip, tmp_path, monkeypatch):
+    """Past the argument-length threshold the graph is read from a prepared file, and renders the same."""
+    import json
+
+    from pipeline import plan as planner
+
+    clip = make_colour_clip("blue", seconds=Fraction(1))
+    job = _job([{"source": str(clip), "transition": {"type": "dissolve", "frames": 6}}, {"source": str(clip)}],
+               ["review-540p"], base_dir=tmp_path)
+    monkeypatch.setattr(planner, "FILTER_GRAPH_ARGUMENT_MAX", 100)
+    (render,) = plan_job(job, {clip: probe(clip)}, load_presets(), tmp_path / "out").renders
+    assert "-filter_complex" not in render.args
+    script = Path(render.args[render.args.index("-/filter_complex") + 1])
+    assert script in [file.path for file in render.prepared_files]
+
+    manifest = json.loads(finish(job, tmp_path / "out").read_text())
+    assert probe(manifest["outputs"][0]["path"]).video.frame_count == 2 * 24 - 6
+    assert not script.exists(), "the graph file is removed after the render"

@@ -124,9 +124,9 @@ def test_a_smart_crop_renders_at_full_vertical_size(clip_dir, tmp_path):
                     "-f", "lavfi", "-i", f"testsrc2=s=128x128:r={RATE}:d=1",
                     "-filter_complex", "[0][1]overlay=x='100+200*t':y=296:shortest=1",
                     "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", str(clip)])
+    fast = {"video": {"options": {"preset": "veryfast"}}}  # ultrafast would write Constrained Baseline, not High
     job = parse_job({"version": 1, "name": "full", "shots": [{"source": str(clip)}],
-                     "deliverables": [{"preset": "tiktok-9x16", "overrides": {"video": {"options": {"preset": "veryfast"}}}}]},
-                    tmp_path)
+                     "deliverables": [{"preset": "tiktok-9x16", "overrides": fast}]}, tmp_path)
     finish(job, tmp_path / "out")
     out = tmp_path / "out" / "full_tiktok-9x16.mp4"
     info = probe(out)
@@ -249,6 +249,9 @@ def test_a_pillarboxed_vertical_picture_is_finished_full_frame(clip_dir, tmp_pat
     analysis = analyse(clip, probe(clip))
     assert analysis.active.left == pytest.approx(219 / WIDTH, abs=3 / WIDTH)
     assert analysis.active.right == pytest.approx(421 / WIDTH, abs=3 / WIDTH)
+    # The active picture is already (nearly) 9:16: a smart camera has nothing to follow, no wobble.
+    (shot,) = camera_path(analysis, 9 / 16).shots
+    assert shot.mode == "fixed" and set(shot.centres) == {0.5}
     job = parse_job({
         "version": 1, "name": "boxed", "shots": [{"source": str(clip)}],
         "deliverables": [{"preset": "tiktok-9x16", "name": "vertical",
@@ -297,3 +300,9 @@ def test_reframe_command_writes_a_debug_strip_with_the_crop_drawn(moving_clip, t
     framing = framing_for("smart", "most_important", moving_analysis, 9, 16)
     again = write_debug_strip(moving_analysis, probe(moving_clip), framing, 9 / 16, tmp_path / "again.png", frames=3)
     assert cv2.imread(str(again)).shape[1] == 3 * tile
+    # fit_blur crops nothing: the whole picture is boxed in red, edge to edge of every tile.
+    whole = write_debug_strip(moving_analysis, probe(moving_clip), framing_for("fit_blur", "most_important",
+                              moving_analysis, 9, 16), 9 / 16, tmp_path / "whole.png", frames=2)
+    image = cv2.imread(str(whole))
+    red = (image[:, :, 2] > 200) & (image[:, :, 1] < 60) & (image[:, :, 0] < 60)
+    assert red[:, 0].mean() > 0.9 and red[:, tile - 1].mean() > 0.9 and red[:, 2 * tile - 1].mean() > 0.9
