@@ -3,7 +3,7 @@
 Ten Sora 2 shaped shots (1280x720 24 fps H.264 with 96 kHz AAC, synthesised by ``pipeline.synth``)
 are joined with 12-frame dissolves and equal-power audio crossfades into one 1920x1080 24 fps H.264
 file (libx264 High, crf 18, preset medium, 2 s closed GOP, yuv420p, AAC 256k 48 kHz stereo,
-faststart), three ways:
+faststart), four ways:
 
 a. a hand-written ffmpeg command: one filter graph chaining ``xfade`` and ``acrossfade`` (the
    baseline). xfade takes 4:4:4 or RGB only, so each shot is scaled straight to yuv444p and the
@@ -12,6 +12,9 @@ b. postprod: ``pipeline.finish.finish`` on a job built with ``parse_job`` (one `
    deliverable) in a fresh Python process, so the timing includes interpreter start-up, imports,
    probing the shots, planning, the render, verification (re-probe, audio decode), hashing and the
    manifest;
+b2. postprod's render path alone: probe, plan, render (windows and join) and verification, without
+   the checks the hand-written command does not make (sync analysis of every source, two loudness
+   passes, QC of the output, editorial exports), so the cost of those and of the render show apart;
 c. a MoviePy 2 script: ``VideoFileClip`` scaled on decode (``target_resolution``, MoviePy's
    fastest way to reach 1080p), ``CrossFadeIn`` on each incoming shot composited over the
    outgoing one with ``concatenate_videoclips(..., padding=-d, method="compose")`` (a
@@ -100,6 +103,31 @@ finish(job, out_dir)
 """
 """What a script using the library writes; run with ``python -c`` so start-up and imports count."""
 
+RENDER_ONLY_SCRIPT = """
+import sys
+from pathlib import Path
+from pipeline.finish import probe_sources
+from pipeline.job import parse_job
+from pipeline.plan import plan_job
+from pipeline.presets import load_presets
+from pipeline.render import remove_intermediates, render
+out_dir, dissolve_frames, preset, shots = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+transition = {"type": "dissolve", "frames": dissolve_frames}
+job = parse_job({
+    "version": 1, "name": "sequence",
+    "shots": [{"source": shot, "transition": transition} for shot in shots],
+    "deliverables": [{"preset": preset, "overrides": {"loudness": None}}],
+}, Path.cwd())
+plan = plan_job(job, probe_sources(job), load_presets(), out_dir)
+try:
+    for render_plan in plan.renders:
+        render(render_plan)
+finally:
+    remove_intermediates(plan)
+"""
+"""The render path alone: probe, plan, windows and join, verification; no sync analysis, loudness
+passes, QC or editorial exports (the checks the hand-written command does not make)."""
+
 MOVIEPY_SCRIPT = """
 import sys
 from moviepy import VideoFileClip, afx, concatenate_videoclips, vfx
@@ -169,6 +197,12 @@ def postprod(edit: Edit, output: Path) -> Argv:
             *map(str, edit.shots)]
 
 
+def render_only(edit: Edit, output: Path) -> Argv:
+    """Variant b2: the library's render path without the checks around it."""
+    return [sys.executable, "-c", RENDER_ONLY_SCRIPT, str(output.parent), str(edit.dissolve_frames), PRESET,
+            *map(str, edit.shots)]
+
+
 def moviepy(edit: Edit, output: Path) -> Argv:
     """Variant c: the MoviePy 2 script."""
     return [sys.executable, "-c", MOVIEPY_SCRIPT, str(output), str(float(edit.overlap_s)), str(FPS),
@@ -188,6 +222,7 @@ class Variant:
 VARIANTS = (
     Variant("a", "hand-written ffmpeg", hand_written),
     Variant("b", "postprod (library)", postprod),
+    Variant("b2", "postprod render path only", render_only),
     Variant("c", "MoviePy 2", moviepy),
 )
 """The first is the baseline that ratios are given against."""
