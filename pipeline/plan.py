@@ -33,7 +33,7 @@ from pipeline.reframe import Framing, ReframeAnalysis, framing_for
 from pipeline.fonts import default_font_path
 from pipeline.workfiles import PreparedFile, TextFile
 from pipeline.otio_export import shot_media_ranges
-from pipeline.sequence import Timeline, build_timeline, split_timeline
+from pipeline.sequence import ShotSpan, Timeline, build_timeline, split_timeline
 from pipeline.timebase import format_rate, frames_to_samples, frames_to_timecode, round_half_up, seconds_text
 
 FILTERS_USED = ("setpts", "fps", "trim", "tpad", "scale", "pad", "crop", "setsar", "format",
@@ -269,10 +269,7 @@ def plan_job(
     for index, deliverable in enumerate(job.deliverables):
         preset = resolve_preset(job, index, presets)
         picture = picture_format(preset, shot_media[0])
-        timeline = build_timeline(
-            job.shots, shot_media, picture.frame_rate, preset.audio.sample_rate, sequence_rate,
-            shot_speeds(picture.enhance.rate_conversion, [m.video.planning_rate for m in shot_media], picture.frame_rate),
-        )
+        timeline = _deliverable_timeline(job, shot_media, preset, picture, sequence_rate)
         path = out_dir / f"{job.output_stem(deliverable)}{preset.extension}"
         output = OutputPlan(
             deliverable=deliverable.label,
@@ -353,6 +350,15 @@ def plan_conformed_media(
     return tuple(plans)
 
 
+def _deliverable_timeline(
+    job: Job, shot_media: list[MediaInfo], preset: Preset, picture: PictureFormat, sequence_rate: Fraction
+) -> Timeline:
+    """The cut at the deliverable's frame and sample rates, shots sped up where its rate conversion
+    plays frames faster (``speed``)."""
+    speeds = shot_speeds(picture.enhance.rate_conversion, [m.video.planning_rate for m in shot_media], picture.frame_rate)
+    return build_timeline(job.shots, shot_media, picture.frame_rate, preset.audio.sample_rate, sequence_rate, speeds)
+
+
 @dataclass(frozen=True)
 class _Deliverable:
     output: OutputPlan
@@ -382,22 +388,9 @@ def _render_plan(
             fill = job.shots[shot].fill or job.sequence.fill
             framing = (item.framings or {}).get(job.shots[shot].source)
             video_segments.append(conform_video(video_branch, info.video, span, shot_picture, fill, framing))
-            if info.audio is not None:
-                correction = sync_corrections.get(job.shots[shot].source, Fraction(0))
-                audio_segments.append(
-                    conform_audio(audio_branch, info, span, item.timeline.sample_rate, correction)
-                )
-            else:
-                # The silence source is shared by every deliverable; each takes it at its own rate.
-                audio_segments.append(
-                    audio_branch.filter("aresample", item.timeline.sample_rate)
-                    .filter("atrim", end_sample=span.sample_count)
-                )
+            audio_segments.append(_shot_sound(job, shot, info, span, audio_branch, item.timeline, sync_corrections))
         video = _assemble_picture(video_segments, item.timeline)
-        audio = _assemble_sound(audio_segments, item.timeline)
-        if music is not None:
-            audio = _mix_music(audio, music[branch], music_audio, job, item.timeline)
-        audio = _normalise_loudness(audio, item.output.loudness, item.timeline)
+        audio = _programme_sound(job, audio_segments, item, None if music is None else music[branch], music_audio)
         video = apply_overlays(video, item.overlays, item.timeline.start_frame)
         if item.output.preset.video.burn_in_timecode:
             video = _burn_in_timecode(video, item.picture, item.timeline.start_frame)
@@ -538,6 +531,25 @@ def _join_plan(
 def _concat_quote(path: Path) -> str:
     """A path as the concat demuxer reads it: single-quoted, each quote written as '\\''."""
     return "'" + str(path.resolve()).replace("'", "'\\''") + "'"
+
+
+def _shot_sound(job: Job, shot: int, info: MediaInfo, span: ShotSpan, branch, timeline: Timeline,
+                sync_corrections: dict[Path, Fraction]):
+    """One shot's sound conformed to the timeline, or silence for a silent source."""
+    if info.audio is None:
+        # The silence source is shared by every deliverable; each takes it at its own rate.
+        return branch.filter("aresample", timeline.sample_rate).filter("atrim", end_sample=span.sample_count)
+    correction = sync_corrections.get(job.shots[shot].source, Fraction(0))
+    return conform_audio(branch, info, span, timeline.sample_rate, correction)
+
+
+def _programme_sound(job: Job, segments: list, item: _Deliverable, music_branch, music_audio: AudioStreamInfo | None):
+    """The shots' sound joined, the music bed mixed under it, and the loudness correction applied:
+    the same chain for the encode and for the loudness measurement, so what is measured is what ships."""
+    audio = _assemble_sound(segments, item.timeline)
+    if music_branch is not None:
+        audio = _mix_music(audio, music_branch, music_audio, job, item.timeline)
+    return _normalise_loudness(audio, item.output.loudness, item.timeline)
 
 
 def _assemble_picture(segments: list, timeline: Timeline):
@@ -777,10 +789,7 @@ def plan_programme_audio(
         if preset.loudness is None:
             continue
         picture = picture_format(preset, shot_media[0])
-        timeline = build_timeline(
-            job.shots, shot_media, picture.frame_rate, preset.audio.sample_rate, sequence_rate,
-            shot_speeds(picture.enhance.rate_conversion, [m.video.planning_rate for m in shot_media], picture.frame_rate),
-        )
+        timeline = _deliverable_timeline(job, shot_media, preset, picture, sequence_rate)
         path = scratch_dir / f"{len(group):03d}.wav"
         output = OutputPlan(deliverable.label, preset, path, path, _expected(preset, picture, timeline))
         output = _with_loudness(output, (loudness or {}).get(deliverable.label))
@@ -792,21 +801,11 @@ def plan_programme_audio(
     music_streams = _music_branches(job, len(group))
     nodes = []
     for branch, item in enumerate(group):
-        segments = []
-        for shot, (info, span) in enumerate(zip(shot_media, item.timeline.spans, strict=True)):
-            _, audio_branch = shot_inputs.take(shot)
-            if info.audio is not None:
-                correction = corrections.get(job.shots[shot].source, Fraction(0))
-                segments.append(conform_audio(audio_branch, info, span, item.timeline.sample_rate, correction))
-            else:
-                segments.append(
-                    audio_branch.filter("aresample", item.timeline.sample_rate)
-                    .filter("atrim", end_sample=span.sample_count)
-                )
-        audio = _assemble_sound(segments, item.timeline)
-        if music_streams is not None:
-            audio = _mix_music(audio, music_streams[branch], music, job, item.timeline)
-        audio = _normalise_loudness(audio, item.output.loudness, item.timeline)
+        segments = [
+            _shot_sound(job, shot, info, span, shot_inputs.take(shot)[1], item.timeline, corrections)
+            for shot, (info, span) in enumerate(zip(shot_media, item.timeline.spans, strict=True))
+        ]
+        audio = _programme_sound(job, segments, item, None if music_streams is None else music_streams[branch], music)
         nodes.append(ffmpeg.output(audio, str(item.output.path), f="wav", acodec=PROGRAMME_AUDIO_CODEC))
     args = ffmpeg.merge_outputs(*nodes).compile(cmd=[])
     return ProgrammeAudioPlan(
