@@ -145,10 +145,14 @@ def synthesize(
     else:
         # testsrc2 draws straight into a YUV format at full-range levels, which an untagged stream
         # then shows as out of gamut; drawn in RGB and converted here, the clip is legal video with
-        # the matrix a player assumes for an untagged stream of its size.
+        # the matrix a player assumes for an untagged stream of its size. Its colours are kept
+        # within 6-94 % as camera and generator pictures are: 100 % primaries meeting at hard
+        # edges, or its per-pixel colour noise, ring out of gamut in any scaler or 4:2:0 encode.
         matrix = "bt709" if max(shape.width, shape.height) >= 1280 else "bt601"
+        within = "16+val*224/255"
         video_graph = (
-            f"testsrc2={size},format=rgb24,drawbox=c=white:t=fill:enable='{flashes}',"
+            f"testsrc2={size},format=rgb24,lutrgb=r={within}:g={within}:b={within},"
+            f"drawbox=c=white:t=fill:enable='{flashes}',"
             f"scale=out_color_matrix={matrix}:out_range=tv,format={pix_fmt}"
         )
     if odd:
