@@ -125,6 +125,8 @@ class LoudnessMeasurement:
     """Short-term loudness every 100 ms (block ending at ``(i + 30) * 0.1`` s), LUFS."""
     duration_s: float
     """Seconds of audio measured."""
+    sample_count: int
+    """Samples per channel measured."""
 
     def to_dict(self) -> dict[str, Any]:
         """The summary levels, rounded to 0.01, for JSON (curves left out)."""
@@ -211,6 +213,7 @@ class LoudnessMeter:
             momentary_lufs=momentary_lufs,
             short_term_lufs=short_term_lufs,
             duration_s=self._samples / self.sample_rate,
+            sample_count=self._samples,
         )
 
 
