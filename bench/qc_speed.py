@@ -1,6 +1,6 @@
 """QC speed: a 12 s 1080p deliverable checked from one decode, against ffmpeg's own detectors.
 
-The deliverables are made by finishing a synthesised 12 s 1920x1080 25 fps clip (testsrc2 and a
+The deliverables are made by finishing a synthesised 12 s 1920x1080 24 fps clip (pipeline.synth: testsrc2 and a
 tone) into ``web-h264-1080p`` (H.264 High, AAC) and ``broadcast-prores-hq-1080p25`` (ProRes 422 HQ
 10-bit, PCM). Each is checked three ways, rounds interleaved, medians reported:
 
@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -41,6 +42,7 @@ from pipeline.job import parse_job  # noqa: E402
 from pipeline.media import run_ffmpeg  # noqa: E402
 from pipeline.presets import load_presets  # noqa: E402
 from pipeline.qc import run_qc  # noqa: E402
+from pipeline.synth import SHAPES, synthesize  # noqa: E402
 
 PRESETS = ("web-h264-1080p", "broadcast-prores-hq-1080p25")
 
@@ -57,12 +59,8 @@ def _timed(action) -> tuple[float, float]:
 
 
 def _deliverables(folder: Path, seconds: int) -> dict[str, Path]:
-    source = folder / "source.mp4"
-    run_ffmpeg([
-        "-f", "lavfi", "-i", f"testsrc2=s=1920x1080:r=25:d={seconds}",
-        "-f", "lavfi", "-i", f"sine=f=440:r=48000:d={seconds}",
-        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", str(source),
-    ])  # fmt: skip
+    # A legal 1080p clip (pipeline.synth keeps testsrc2's colours in gamut) with a tone and a beep.
+    source = synthesize(SHAPES["veo3-1920x1080-24"], folder / "source.mp4", Fraction(seconds))
     job = parse_job({"version": 1, "name": "bench", "shots": [{"source": str(source)}],
                      "deliverables": [{"preset": name} for name in PRESETS]}, folder)
     manifest = json.loads(finish(job, folder / "out").read_text())
