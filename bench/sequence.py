@@ -13,8 +13,9 @@ b. postprod: ``pipeline.finish.finish`` on a job built with ``parse_job`` (one `
    probing the shots, planning, the render, verification (re-probe, audio decode), hashing and the
    manifest;
 b2. postprod's render path alone: probe, plan, render (windows and join) and verification, without
-   the checks the hand-written command does not make (sync analysis of every source, two loudness
-   passes, QC of the output, editorial exports), so the cost of those and of the render show apart;
+   the checks the hand-written command does not make (sync analysis of every source, the loudness
+   measurement passes, QC of the output, editorial exports), so the cost of those and of the
+   render show apart;
 c. a MoviePy 2 script: ``VideoFileClip`` scaled on decode (``target_resolution``, MoviePy's
    fastest way to reach 1080p), ``CrossFadeIn`` on each incoming shot composited over the
    outgoing one with ``concatenate_videoclips(..., padding=-d, method="compose")`` (a
