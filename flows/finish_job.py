@@ -1,5 +1,7 @@
-"""The ``finish_job`` flow: probe sources in parallel, plan, render and verify, export the cut for
-editors (OTIO, EDL, FCP XML), write the manifest.
+"""The ``finish_job`` flow: probe sources in parallel, check sync, analyse for reframing, measure
+loudness, plan, render and verify (independent renders side by side, up to the machine's render
+slots), QC every deliverable (a Prefect artifact), export the cut for editors (OTIO, EDL, FCP
+XML), write the manifest.
 
 With no ``PREFECT_API_URL`` set, Prefect runs it on a temporary local server; with one set, the run
 reports to that server. Only transient faults are retried: bad input and failed verification fail

@@ -6,7 +6,8 @@ a batch rerun after a crash finishes only what is missing. Bad input (a bad job 
 media, a render ffmpeg refuses or that fails verification) is moved to ``INBOX/failed/`` with a
 ``reason.txt`` so the next night does not try it again; a transient fault (ffmpeg killed, an I/O
 error) is retried by the render task, and if it persists the item stays in the inbox for next time.
-The summary goes to ``OUT/batch-summary.json`` and to a Prefect Markdown artifact.
+The summary goes to ``OUT/batch-summary.json`` (the watch folder names one per batch) and to a
+Prefect Markdown artifact, whose key's versions keep every batch's.
 """
 
 from __future__ import annotations
@@ -46,14 +47,14 @@ from pipeline.inbox import (
     scan_inbox,
 )
 from pipeline.media import ffmpeg_version
-from pipeline.presets import load_presets
+from pipeline.presets import Preset, load_presets
 
 ARTIFACT_KEY = "nightly-batch-summary"
 
 
-def _inputs_of(entry: BatchEntry) -> set[Path]:
+def _inputs_of(entry: BatchEntry, presets: dict[str, Preset]) -> set[Path]:
     if entry.job is not None:
-        return set(job_inputs(entry.job))
+        return set(job_inputs(entry.job, presets))
     return referenced_files(entry.item.path) if entry.item.kind == "job_file" else {entry.item.path.resolve()}
 
 
@@ -105,6 +106,7 @@ def nightly_batch(
     dask: str | None = None,
     dask_workers: int = 2,
     only: list[Path] | None = None,
+    summary_name: str = SUMMARY_NAME,
 ) -> State:
     """Finish every job file and loose clip in ``inbox`` into ``out/JOB/``.
 
@@ -119,6 +121,7 @@ def nightly_batch(
             of a Dask scheduler (``tcp://host:8786``) shared by every job of the batch.
         dask_workers: Worker processes of the local Dask cluster.
         only: Finish only these inbox items (the watch folder hands over what has arrived).
+        summary_name: File name of the summary in ``out`` (the watch folder gives each batch its own).
 
     Returns:
         Completed with the summary, or Failed naming how many items failed (the summary still
@@ -128,19 +131,24 @@ def nightly_batch(
     started_utc = datetime.now(UTC).isoformat(timespec="seconds")
     inbox, out = Path(inbox).resolve(), Path(out).resolve()
     items = scan_inbox(inbox)
+    # Files that job files left out of this batch (``only``) name: never set aside with a failed item.
+    left_out: set[Path] = set()
     if only is not None:
         wanted = {Path(path).resolve() for path in only}
+        left_out = set().union(*(referenced_files(item.path) for item in items
+                                 if item.kind == "job_file" and item.path.resolve() not in wanted))
         items = [item for item in items if item.path.resolve() in wanted]
     entries = load_entries(items, inbox, clip_presets or DEFAULT_CLIP_PRESETS)
     logger.info("%d item(s) in %s, %d at a time", len(entries), inbox, concurrency)
-    needed_by = [_inputs_of(entry) for entry in entries]
+    presets = load_presets()
+    needed_by = [_inputs_of(entry, presets) for entry in entries]
     with dask_scheduler(dask, dask_workers) as address:
         futures = []
         running = []
         for index, entry in enumerate(entries):
             while len(running) >= max(1, concurrency):
                 running.remove(next(as_completed(running)))
-            others = set().union(*(paths for other, paths in enumerate(needed_by) if other != index))
+            others = left_out.union(*(paths for other, paths in enumerate(needed_by) if other != index))
             future = finish_item.with_options(task_run_name=f"item-{entry.item.path.name}").submit(
                 entry, inbox, out, others, one_process, address
             )
@@ -149,7 +157,7 @@ def nightly_batch(
         wait(futures)
         results: list[ItemResult] = [future.result() for future in futures]
     summary = summarize(inbox, out, started_utc, datetime.now(UTC).isoformat(timespec="seconds"), results)
-    summary_path = write_summary(summary, out / SUMMARY_NAME)
+    summary_path = write_summary(summary, out / summary_name)
     create_markdown_artifact(
         key=ARTIFACT_KEY,
         markdown=summary_markdown(summary) + f"\n\nSummary file: `{summary_path}`",

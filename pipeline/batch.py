@@ -54,19 +54,19 @@ def is_permanent(error: BaseException) -> bool:
     return isinstance(error, PostprodError) and not isinstance(error, MissingCapabilityError)
 
 
+QC_SEVERITY = ("pass", "warn", "fail")
+"""QC statuses from best to worst."""
+
+
 def qc_status(manifest: dict[str, Any]) -> str | None:
-    """The manifest's QC verdict (``qc.status``, ``qc.verdict`` or ``qc.passed``), if it has one."""
-    report = manifest.get("qc")
-    if isinstance(report, str):
-        return report
-    if not isinstance(report, dict):
-        return None
-    for key in ("status", "verdict"):
-        if isinstance(report.get(key), str):
-            return report[key]
-    if isinstance(report.get("passed"), bool):
-        return "passed" if report["passed"] else "failed"
-    return None
+    """The job's QC verdict: the worst status among its deliverables' reports (``outputs[].qc``,
+    as :func:`pipeline.manifest.build_manifest` writes them); None when none was checked."""
+    statuses = [
+        output["qc"]["status"]
+        for output in manifest.get("outputs", [])
+        if isinstance(output.get("qc"), dict) and output["qc"].get("status") in QC_SEVERITY
+    ]
+    return max(statuses, key=QC_SEVERITY.index) if statuses else None
 
 
 def finished_result(item: Path, job: str, status: Status, manifest_path: Path, seconds: float,

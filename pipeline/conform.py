@@ -147,6 +147,7 @@ def conform_video(
             x, y = crop_expressions(
                 framing.path, span.source_start_frame, span.frame_count, target.frame_rate,
                 (placement.scaled_width, placement.scaled_height), (target.width, target.height),
+                span.speed,
             )
         picture = picture.filter("crop", target.width, target.height, x, y)
     elif fill == "blur" and not fills_frame:

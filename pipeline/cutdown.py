@@ -28,7 +28,7 @@ from pipeline.onsets import sound_onsets
 from pipeline.probe import MediaInfo
 from pipeline.reframe import ReframeAnalysis
 from pipeline.sequence import shot_bounds_s
-from pipeline.timebase import seconds_text, seconds_to_frames
+from pipeline.timebase import parse_time, seconds_text, seconds_to_frames
 
 MIN_SEGMENT_S = Fraction(1)
 """A trimmed piece shorter than this is a flash frame, not a shot: avoided where possible."""
@@ -305,11 +305,16 @@ def _best_split(units: list[Unit], free: list[int], length: int, min_frames: int
     return best
 
 
-def cutdown_job(job: Job, deliverable: Deliverable, pieces: list[Piece], frame_rate: Fraction) -> Job:
-    """A job of the kept pieces joined by cuts, with ``deliverable`` as its only deliverable.
+def cutdown_job(
+    job: Job, deliverable: Deliverable, pieces: list[Piece], frame_rate: Fraction,
+    sequence_rate: Fraction, sequence_s: Fraction,
+) -> tuple[Job, list[str]]:
+    """A job of the kept pieces joined by cuts, with ``deliverable`` as its only deliverable, and a
+    note for each overlay the cut-down cannot carry (see :func:`cutdown_overlays`).
 
     In and out points are written as seconds exact to the nanosecond on the cut-down's frame grid,
-    so every piece converts back to exactly its frames.
+    so every piece converts back to exactly its frames. The cut-down counts frames in the job at the
+    whole sequence's rate (``sequence_rate``), whatever its first piece's source.
     """
     shots = []
     for piece in pieces:
@@ -320,4 +325,45 @@ def cutdown_job(job: Job, deliverable: Deliverable, pieces: list[Piece], frame_r
             "out": seconds_text(Fraction(piece.first_frame + piece.frame_count) / frame_rate),
             "fill": original.fill,
         }))
-    return job.model_copy(update={"shots": shots, "deliverables": [deliverable]})
+    cut_s = Fraction(sum(piece.frame_count for piece in pieces)) / frame_rate
+    overlays, notes = cutdown_overlays(job, cut_s, sequence_s, sequence_rate)
+    return job.model_copy(update={
+        "shots": shots,
+        "deliverables": [deliverable],
+        "overlays": overlays,
+        "sequence": job.sequence.model_copy(update={"frame_rate": sequence_rate}),
+    }), notes
+
+
+def cutdown_overlays(job: Job, cut_s: Fraction, sequence_s: Fraction, sequence_rate: Fraction) -> tuple[list, list[str]]:
+    """The job's overlays re-timed for a cut-down ``cut_s`` long, and a note for each one dropped.
+
+    An end card moves to the cut-down's end, keeping its length; other layers keep their times,
+    cut short at the cut-down's end. Captions (their cues follow the whole programme's dialogue),
+    layers timed from a shot (the shot may be gone or trimmed) and layers that start after the
+    cut-down ends are dropped.
+    """
+    kept, notes = [], []
+    for number, overlay in enumerate(job.overlays):
+        label = f"overlays.{number} ({overlay.kind})"
+        if overlay.kind == "captions" or overlay.shot is not None:
+            reason = "captions follow the whole programme" if overlay.kind == "captions" else "it is timed from a shot"
+            notes.append(f"{label} left out of the cut-down: {reason}")
+            continue
+        start_s = parse_time(overlay.start, sequence_rate)
+        if overlay.end is not None:
+            end_s = parse_time(overlay.end, sequence_rate)
+        elif overlay.duration is not None:
+            end_s = start_s + parse_time(overlay.duration, sequence_rate)
+        else:
+            end_s = sequence_s
+        if overlay.kind == "end_card":
+            start_s, end_s = max(Fraction(0), cut_s - (end_s - start_s)), cut_s
+        elif start_s >= cut_s:
+            notes.append(f"{label} left out of the cut-down: it starts at {float(start_s):.3f} s, after its "
+                         f"{float(cut_s):.3f} s")
+            continue
+        kept.append(overlay.model_copy(update={
+            "start": seconds_text(start_s), "end": seconds_text(min(end_s, cut_s)), "duration": None,
+        }))
+    return kept, notes

@@ -6,14 +6,15 @@ An intermediate keeps its source's duration, start times and sound (copied untou
 timeline arithmetic stays in :mod:`pipeline.sequence` and the sound stays in sync. Deliverables
 that need different intermediates of one source (flow to 60 fps for one, to 25 for another, or none)
 are planned as separate groups over their own sources. Intermediates are hidden files beside the
-outputs, listed in the plan's ``intermediates`` so they are removed once the job is done or fails.
+outputs, listed in the plan's ``scratch_files``: every render of a group reads them, so they are
+removed once the whole job is done or has failed, never with one render.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from pipeline.presets import Preset
 from pipeline.probe import MediaInfo, probe
 from pipeline.sequence import shot_bounds_s
 from pipeline.stutter import destuttered, detect_stutter
-from pipeline.timebase import format_rate, round_half_up
+from pipeline.timebase import format_rate, round_half_up, seconds_text
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,15 @@ class StageKey:
 
 def stage_key(settings: EnhanceSettings, media: MediaInfo, picture: PictureFormat) -> StageKey | None:
     """The intermediate a source needs for one deliverable, or None when the planner can take it as is."""
-    rate = media.video.planning_rate
-    flow_rate = picture.frame_rate if settings.rate_conversion == "flow" and rate != picture.frame_rate else None
-    placement = place(media.video, picture)
-    enlarges = placement.scaled_width > media.video.display_width
-    model = settings.model if settings.upscale == "learned" and enlarges else None
+    if not settings.needs_python_stage:
+        return None
     if settings.upscale == "learned" and settings.model is None:
         raise JobError("enhance.model: upscale: learned needs an ONNX model file (enhance.model in the job)")
+    rate = media.video.planning_rate
+    flow_rate = picture.frame_rate if settings.rate_conversion == "flow" and rate != picture.frame_rate else None
+    model = None
+    if settings.upscale == "learned" and place(media.video, picture).scaled_width > media.video.display_width:
+        model = settings.model
     if flow_rate is None and not settings.destutter and model is None:
         return None
     return StageKey(media.path, flow_rate, settings.destutter, model)
@@ -116,27 +119,29 @@ def make_intermediate(key: StageKey, media: MediaInfo, target: Path) -> Path:
     return target
 
 
-def _seconds(value: Fraction) -> str:
-    """Exact seconds as a job time value; nine decimals place any frame boundary unambiguously."""
-    return f"{float(value):.9f}"
-
-
 def plan_enhanced_job(
     job: Job,
     media: dict[Path, MediaInfo],
     presets: dict[str, Preset],
     out_dir: Path,
+    *,
+    made: dict[StageKey, Path] | None = None,
     **plan_options,
 ) -> JobPlan:
     """:func:`pipeline.plan.plan_job`, with the Python pre-stage run first where a deliverable needs it.
 
     Without ``flow``, ``destutter`` or ``learned`` anywhere this is exactly ``plan_job``. Otherwise
     the intermediates are made (this is where the frame-level work happens) and each group of
-    deliverables with the same needs is planned over its own sources; the renders are returned
-    together, the intermediates listed for removal with the first render.
+    deliverables with the same needs is planned over its own sources, at the job's own sequence
+    rate; the renders are returned together, the intermediates they read as the plan's
+    ``scratch_files``.
 
     Args:
         job, media, presets, out_dir: As for ``plan_job``.
+        made: Intermediates already made, by key, shared between calls (a job's whole-length
+            deliverables and its cut-downs): one found here is read, not made again, and each one
+            made is added. If planning fails, the ones this call made are removed (and dropped
+            from ``made``); the rest stay the caller's to remove.
         **plan_options: ``plan_job``'s keyword arguments; those keyed by source
             (:data:`SOURCE_KEYED_OPTIONS`) follow their source into its intermediate.
     """
@@ -149,12 +154,16 @@ def plan_enhanced_job(
     if not any(key for keys in needs for key in keys):
         return plan_job(job, media, presets, out_dir, **plan_options)
     out_dir.mkdir(parents=True, exist_ok=True)
-    made: dict[StageKey, Path] = {}
+    made = {} if made is None else made
+    made_here: list[StageKey] = []
+    read: dict[Path, None] = {}
     renders = []
-    editorial_media: tuple = ()
     groups: dict[tuple, list[int]] = {}
     for index, keys in enumerate(needs):
         groups.setdefault(keys, []).append(index)
+    # Transitions, split edits, the music fade and overlays count frames at the sequence rate, which
+    # defaults to the first source's: an intermediate at another rate in its place must not change it.
+    sequence = job.sequence.model_copy(update={"frame_rate": job.sequence.frame_rate or first.video.planning_rate})
     try:
         for keys, indices in groups.items():
             substitutes: dict[Path, Path] = {}
@@ -162,25 +171,25 @@ def plan_enhanced_job(
                 if key is not None:
                     if key not in made:
                         made[key] = make_intermediate(key, media[source], out_dir / key.file_name(job.name))
+                        made_here.append(key)
                     substitutes[source] = made[key]
+            read.update(dict.fromkeys(substitutes.values()))
             group_media = {**media, **{path: probe(path) for path in substitutes.values()}}
             group_job = job.model_copy(update={
                 "shots": [_retarget(shot, number, media[shot.source], substitutes) for number, shot in enumerate(job.shots)],
                 "deliverables": [job.deliverables[index] for index in indices],
+                "sequence": sequence,
             })
             options = dict(plan_options)
             for by_source in SOURCE_KEYED_OPTIONS:
                 if options.get(by_source):
                     options[by_source] = {substitutes.get(path, path): value for path, value in options[by_source].items()}
-            group_plan = plan_job(group_job, group_media, presets, out_dir, **options)
-            renders += group_plan.renders
-            editorial_media = editorial_media or group_plan.editorial_media
+            renders += plan_job(group_job, group_media, presets, out_dir, **options).renders
     except BaseException:
-        for path in made.values():
-            path.unlink(missing_ok=True)
+        for key in made_here:
+            made.pop(key).unlink(missing_ok=True)
         raise
-    renders[0] = replace(renders[0], intermediates=(*renders[0].intermediates, *made.values()))
-    return JobPlan(job=job, renders=tuple(renders), editorial_media=editorial_media)
+    return JobPlan(job=job, renders=tuple(renders), scratch_files=tuple(read))
 
 
 def _retarget(shot, number: int, media: MediaInfo, substitutes: dict[Path, Path]):
@@ -191,7 +200,7 @@ def _retarget(shot, number: int, media: MediaInfo, substitutes: dict[Path, Path]
     in_s, out_s = shot_bounds_s(shot, media, f"shots.{number}")
     update = {"source": substitutes[shot.source]}
     if shot.in_point is not None:
-        update["in_point"] = _seconds(in_s)
+        update["in_point"] = seconds_text(in_s)
     if shot.out_point is not None:
-        update["out_point"] = _seconds(out_s)
+        update["out_point"] = seconds_text(out_s)
     return shot.model_copy(update=update)

@@ -1,8 +1,9 @@
 """Job fingerprints: what a job's outputs depend on, so a batch can skip a job that is already done.
 
 A fingerprint covers the job as validated (so a comment or key order in the job file does not
-count, a changed in point does), the content hash of every source and the music bed, the full
-contents of every preset the job uses, and the postprod and ffmpeg versions. A finished job's
+count, a changed in point does), the content hash of every file the job reads (sources, music bed,
+caption files, logo images, style fonts, learned-upscale models), the full contents of every preset
+the job uses, and the postprod and ffmpeg versions. A finished job's
 manifest carries its fingerprint; a rerun compares, and finds the outputs still in place, before
 deciding there is nothing to do.
 """
@@ -15,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import MediaError
+from pipeline.errors import JobError, MediaError
 from pipeline.job import Job
 from pipeline.manifest import sha256_of, write_manifest
+from pipeline.plan import resolve_preset
 from pipeline.presets import Preset, get_preset
 
 MANIFEST_KEY = "batch"
@@ -41,10 +43,34 @@ class Fingerprint:
         return _digest(self.parts)
 
 
-def job_inputs(job: Job) -> list[Path]:
-    """Every file a job reads: its sources once each, then its music bed."""
-    paths = list(dict.fromkeys(shot.source for shot in job.shots))
-    return paths + ([job.music.source] if job.music else [])
+def job_inputs(job: Job, presets: dict[str, Preset]) -> list[Path]:
+    """Every file a job reads, once each: sources, music bed, caption files, logo images, style
+    fonts, and the ONNX model of each deliverable that upscales with one (``enhance.model`` or the
+    preset's ``upscale_model``). Never raises: a deliverable whose preset cannot be resolved adds no
+    model (the render reports it)."""
+    paths = [shot.source for shot in job.shots]
+    paths += [job.music.source] if job.music else []
+    paths += [path for overlay in job.overlays for path in (overlay.captions, overlay.image) if path is not None]
+    paths += [style.font for style in job.styles.values() if style.font is not None]
+    for index in range(len(job.deliverables)):
+        try:
+            video = resolve_preset(job, index, presets).video
+        except JobError:
+            continue
+        if video.upscale == "learned" and video.upscale_model:
+            paths.append(Path(video.upscale_model).resolve())
+    return list(dict.fromkeys(paths))
+
+
+def used_presets(job: Job, presets: dict[str, Preset]) -> dict[str, Preset]:
+    """The presets a job renders with, by name: its deliverables', and the conformed media's.
+
+    Raises:
+        JobError: one of them is unknown.
+    """
+    names = [deliverable.preset for deliverable in job.deliverables]
+    names += [job.editorial.media_preset] if job.editorial.conformed_media else []
+    return {name: get_preset(name, presets) for name in names}
 
 
 def job_fingerprint(job: Job, presets: dict[str, Preset], postprod_version: str, ffmpeg_version: str) -> Fingerprint:
@@ -52,24 +78,21 @@ def job_fingerprint(job: Job, presets: dict[str, Preset], postprod_version: str,
 
     Raises:
         MediaError: an input is missing or unreadable.
-        JobError: a deliverable names an unknown preset.
+        JobError: a deliverable (or ``editorial.media_preset``) names an unknown preset.
     """
     inputs = {}
-    for path in job_inputs(job):
+    for path in job_inputs(job, presets):
         try:
             inputs[str(path)] = sha256_of(path)
         except FileNotFoundError:
             raise MediaError(path, "file not found") from None
         except OSError as error:
             raise MediaError(path, f"cannot be read ({error.strerror or error})") from error
-    used_presets = {
-        deliverable.preset: get_preset(deliverable.preset, presets).model_dump(mode="json")
-        for deliverable in job.deliverables
-    }
+    used = {name: preset.model_dump(mode="json") for name, preset in used_presets(job, presets).items()}
     return Fingerprint({
         "job": _digest(job.model_dump(mode="json")),
         "inputs": _digest(inputs),
-        "presets": _digest(used_presets),
+        "presets": _digest(used),
         "postprod": postprod_version,
         "ffmpeg": ffmpeg_version,
     })

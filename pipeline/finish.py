@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
-from pipeline.enhance_stage import plan_enhanced_job
+from pipeline.enhance_stage import StageKey, plan_enhanced_job
 from pipeline.errors import JobError, MediaError, QcFailedError
 from pipeline.loudness import LoudnessCorrection, measure_file, plan_correction, refine_gain
 from pipeline.qc import QcReport, run_qc
@@ -37,6 +37,7 @@ from pipeline.plan import (
     resolve_preset,
 )
 from pipeline.reframe import ReframeAnalysis, analyse
+from pipeline.sequence import build_timeline
 from pipeline.timebase import seconds_to_frames
 from pipeline.presets import Preset, load_presets
 from pipeline.probe import AudioStreamInfo, MediaInfo, probe, probe_audio
@@ -152,15 +153,31 @@ def plan_with_analysis(
     """Plan the job's whole-length deliverables and each cut-down (a job of its own, see
     :mod:`pipeline.cutdown`), reframed from ``analyses``; ``options`` go to :func:`plan_job`.
 
+    Enhanced sources (:mod:`pipeline.enhance_stage`) are made once for all of them and listed in
+    the plan's ``scratch_files``; if planning fails, the ones already made are removed here.
+
     Raises:
         JobError: as :func:`plan_job`, or a cut-down longer than the sequence.
     """
+    made: dict[StageKey, Path] = {}
+    try:
+        return _plan_with_analysis(job, media, presets, out_dir, analyses, made, **options)
+    except BaseException:
+        for path in made.values():
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _plan_with_analysis(
+    job: Job, media: dict[Path, MediaInfo], presets: dict[str, Preset], out_dir: Path,
+    analyses: dict[Path, ReframeAnalysis], made: dict[StageKey, Path], **options,
+) -> JobPlan:
     expanded = _expanded(job)
     whole = [d for d in expanded.deliverables if d.duration_s is None]
     renders = []
     if whole:
         renders += plan_enhanced_job(expanded.model_copy(update={"deliverables": whole}), media, presets, out_dir,
-                                     reframe=analyses, **options).renders
+                                     made=made, reframe=analyses, **options).renders
     sounds: dict[Path, SoundActivity | None] = {}
     for index, deliverable in enumerate(expanded.deliverables):
         if deliverable.duration_s is None:
@@ -175,22 +192,31 @@ def plan_with_analysis(
             pieces = choose_pieces(units_of(job, media, analyses, rate), target, rate, sounds)
         except JobError as error:
             raise JobError(f"deliverables ({deliverable.label}): {error}") from None
-        cut = cutdown_job(job, deliverable, pieces, rate)
+        sequence_rate = job.sequence.frame_rate or media[job.shots[0].source].video.planning_rate
+        sequence = build_timeline(job.shots, [media[shot.source] for shot in job.shots], sequence_rate,
+                                  preset.audio.sample_rate, sequence_rate)
+        cut, notes = cutdown_job(job, deliverable, pieces, rate, sequence_rate,
+                                 Fraction(sequence.frame_count) / sequence_rate)
+        for note in notes:
+            log.warning("%s: %s", deliverable.label, note)
         cut_options = dict(options)
         if options.get("loudness") is not None:
             # A cut-down is a programme of its own: its loudness is measured and corrected as such.
             cut_options["loudness"] = loudness_corrections(
                 cut, media, presets, music=options.get("music"), sync_corrections=options.get("sync_corrections")
             )
-        renders += plan_job(cut, media, presets, out_dir, reframe=analyses, **cut_options).renders
+        renders += plan_enhanced_job(cut, media, presets, out_dir, made=made, reframe=analyses, **cut_options).renders
     editorial_media = plan_conformed_media(
         job, media, presets, out_dir, options.get("sync_corrections"), analyses
     )
-    return JobPlan(job=job, renders=tuple(renders), editorial_media=editorial_media)
+    return JobPlan(job=job, renders=tuple(renders), editorial_media=editorial_media, scratch_files=tuple(made.values()))
 
 
 def preflight(job: Job, out_dir: Path | None) -> JobPlan:
-    """Probe and plan without rendering: every bad input or job error surfaces here, in seconds.
+    """Probe and plan without rendering or decoding: unreadable sources and job errors (presets,
+    overrides, in/out points, transitions, overlays, editorial media) surface here, in seconds,
+    before a Prefect server starts. What needs the analyses (a cut-down longer than the sequence,
+    a learned upscale's model failing to load) surfaces when :func:`finish` plans with them.
 
     Raises:
         MediaError: a source is unreadable.

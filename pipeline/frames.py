@@ -8,6 +8,7 @@ A frame is a tuple of planes (``Y, U, V`` for planar YUV, one ``H x W x 3`` plan
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -174,6 +175,9 @@ def encode_intermediate(
 ) -> int:
     """Write ``frames`` to ``target`` (FFV1 in .mov) with the source's sound, at ``spec.frame_rate``.
 
+    ffmpeg writes to a partial name beside ``target``, renamed once complete: a failed encode (or a
+    failure upstream in ``frames``) leaves neither a truncated ``target`` nor the partial file.
+
     The picture starts at the source picture's start time and the sound is stream-copied with its
     own timestamps, so the sound-to-picture offset the planner measures is the source's.
 
@@ -183,6 +187,18 @@ def encode_intermediate(
     Raises:
         FFmpegError: ffmpeg failed (the sound codec cannot go into .mov, the disk is full...).
     """
+    partial = target.with_name(f"{target.name}.partial")
+    try:
+        written = _encode(frames, spec, partial, on_progress)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def _encode(frames: Iterable[Frame], spec: IntermediateSpec, target: Path, on_progress: ProgressCallback | None) -> int:
+    """:func:`encode_intermediate`'s ffmpeg run, writing straight to ``target``."""
     source = spec.source
     sar = source.video.sample_aspect_ratio
     args = [

@@ -59,27 +59,36 @@ def render_graphics(spec: GraphicsRender) -> None:
                         frame_rate=float(spec.frame_rate))
     except Exception as error:  # the user's code: report it against the job field
         raise JobError(f"{spec.field}: {spec.callable} raised {type(error).__name__}: {error}") from None
-    mask = getattr(clip, "mask", None)
-    if mask is None or not hasattr(clip, "get_frame"):
-        raise JobError(f"{spec.field}: {spec.callable} must return a clip with a mask "
-                       "(MoviePy: a clip with .with_mask(), or an ImageClip of an RGBA image)")
-    width, height = (int(value) for value in clip.size)
-    if width < 1 or height < 1:
-        raise JobError(f"{spec.field}: {spec.callable} returned a clip of size {width}x{height}")
-    args = ["-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{width}x{height}",
-            "-framerate", format_rate(spec.frame_rate), "-i", "pipe:0",
-            "-vf", "scale=out_color_matrix=bt709:out_range=tv", *PRORES_4444_ARGS,
-            "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
-            "-f", "mov", str(spec.path)]
-    with open_ffmpeg_pipe(args, stdin=True) as process:
-        for frame in range(spec.first_frame, spec.end_frame):
-            time_s = float(Fraction(frame) / spec.frame_rate)
-            rgb = np.asarray(clip.get_frame(time_s))[..., :3]
-            alpha = np.asarray(mask.get_frame(time_s), dtype=np.float64)
-            if rgb.shape[:2] != (height, width) or alpha.shape[:2] != (height, width):
-                raise JobError(f"{spec.field}: frame {frame} is {rgb.shape[1]}x{rgb.shape[0]}, "
-                               f"not the clip's {width}x{height}")
-            rgba = np.empty((height, width, 4), dtype=np.uint8)
-            rgba[..., :3] = np.clip(rgb, 0, 255)
-            rgba[..., 3] = np.clip(np.rint(alpha * 255), 0, 255)
-            process.stdin.write(rgba.tobytes())
+    try:
+        mask = getattr(clip, "mask", None)
+        if mask is None or not hasattr(clip, "get_frame"):
+            raise JobError(f"{spec.field}: {spec.callable} must return a clip with a mask "
+                           "(MoviePy: a clip with .with_mask(), or an ImageClip of an RGBA image)")
+        width, height = (int(value) for value in clip.size)
+        if width < 1 or height < 1:
+            raise JobError(f"{spec.field}: {spec.callable} returned a clip of size {width}x{height}")
+        args = ["-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{width}x{height}",
+                "-framerate", format_rate(spec.frame_rate), "-i", "pipe:0",
+                "-vf", "scale=out_color_matrix=bt709:out_range=tv", *PRORES_4444_ARGS,
+                "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
+                "-f", "mov", str(spec.path)]
+        with open_ffmpeg_pipe(args, stdin=True) as process:
+            for frame in range(spec.first_frame, spec.end_frame):
+                time_s = float(Fraction(frame) / spec.frame_rate)
+                try:
+                    rgb = np.asarray(clip.get_frame(time_s))[..., :3]
+                    alpha = np.asarray(mask.get_frame(time_s), dtype=np.float64)
+                except Exception as error:  # the user's code, frame by frame
+                    raise JobError(f"{spec.field}: {spec.callable}'s clip raised {type(error).__name__} "
+                                   f"at {time_s:.3f} s: {error}") from None
+                if rgb.shape[:2] != (height, width) or alpha.shape[:2] != (height, width):
+                    raise JobError(f"{spec.field}: frame {frame} is {rgb.shape[1]}x{rgb.shape[0]}, "
+                                   f"not the clip's {width}x{height}")
+                rgba = np.empty((height, width, 4), dtype=np.uint8)
+                rgba[..., :3] = np.clip(rgb, 0, 255)
+                rgba[..., 3] = np.clip(np.rint(alpha * 255), 0, 255)
+                process.stdin.write(rgba.tobytes())
+    finally:
+        close = getattr(clip, "close", None)
+        if callable(close):
+            close()  # MoviePy file clips hold reader processes

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from pipeline.errors import JobError
-from pipeline.job import JOB_SCHEMA_VERSION, Job, job_for_clips, load_job, parse_job
+from pipeline.job import JOB_SCHEMA_VERSION, Job, job_for_clips, job_name_for_clip, load_job, parse_job
 
 JOB_SUFFIXES = frozenset({".yaml", ".yml"})
 CLIP_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mxf"})
@@ -61,18 +61,28 @@ def _is_candidate(path: Path) -> bool:
     return path.is_file() and not path.name.startswith((".", "_"))
 
 
+def _mappings(value: Any) -> list[dict]:
+    return [each for each in value if isinstance(each, dict)] if isinstance(value, list) else []
+
+
 def referenced_files(job_file: Path) -> set[Path]:
-    """The files a job file names (shot sources, music), read leniently so a job file that fails
-    validation still claims its clips; unreadable YAML names nothing."""
+    """The files a job file names relative to itself (shot sources, music, caption files, logo
+    images, style fonts, ``enhance.model``), read leniently so a job file that fails validation
+    still claims its files; unreadable YAML names nothing."""
     try:
         data = yaml.safe_load(job_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return set()
     if not isinstance(data, dict):
         return set()
-    named = [shot.get("source") for shot in data.get("shots") or [] if isinstance(shot, dict)]
-    if isinstance(data.get("music"), dict):
-        named.append(data["music"].get("source"))
+    named = [shot.get("source") for shot in _mappings(data.get("shots"))]
+    for overlay in _mappings(data.get("overlays")):
+        named += [overlay.get("captions"), overlay.get("image")]
+    styles = data.get("styles")
+    named += [style.get("font") for style in _mappings(list(styles.values()) if isinstance(styles, dict) else None)]
+    for section, key in (("music", "source"), ("enhance", "model")):
+        if isinstance(data.get(section), dict):
+            named.append(data[section].get(key))
     base = job_file.resolve().parent
     return {(base / name).resolve() for name in named if isinstance(name, str)}
 
@@ -89,12 +99,6 @@ def scan_inbox(inbox: Path) -> list[InboxItem]:
     return [InboxItem(path, "job_file") for path in job_files] + [InboxItem(path, "clip") for path in clips]
 
 
-def job_name_for_clip(clip: Path) -> str:
-    """A job name from a clip's file name: characters other than letters, digits, ``._-`` become ``_``."""
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in clip.stem)
-    return safe.lstrip("._-") or "clip"
-
-
 def clip_job(clip: Path, inbox: Path, clip_presets: Iterable[str]) -> Job:
     """A one-shot job for a loose clip: the inbox's ``_template.yaml`` if it has one, else ``clip_presets``.
 
@@ -104,7 +108,7 @@ def clip_job(clip: Path, inbox: Path, clip_presets: Iterable[str]) -> Job:
     template = inbox / TEMPLATE_NAME
     name = job_name_for_clip(clip)
     if not template.is_file():
-        return job_for_clips([clip.resolve()], list(clip_presets), name=name)
+        return job_for_clips([clip.resolve()], list(clip_presets), name=name, origin=str(clip))
     try:
         data = yaml.safe_load(template.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
@@ -143,8 +147,9 @@ def load_entries(items: list[InboxItem], inbox: Path, clip_presets: Iterable[str
 def quarantine(item: InboxItem, inbox: Path, reason: str, in_use: set[Path] = frozenset()) -> Path:
     """Move an item that failed for good into ``failed/NAME/`` with a ``reason.txt``.
 
-    A job file takes along the clips it names that lie loose at the inbox's top level (they would
-    otherwise be taken for loose clips next time), unless another item in ``in_use`` still needs them.
+    A job file takes along the files it names (clips, captions, logos, fonts, a model) that lie
+    loose at the inbox's top level (a clip would otherwise be taken for a loose clip next time),
+    unless another item in ``in_use`` still needs them.
 
     Returns:
         The folder the item now lies in.
@@ -220,13 +225,18 @@ class WatchSettings:
     poll_s: float = 1.0
     """Seconds between looks at the inbox."""
     source_wait_s: float = 600.0
-    """A job file whose clips have not all arrived waits this long, then runs (and fails, naming
+    """A job file whose files have not all arrived waits this long, then runs (and fails, naming
     the missing file)."""
+    retry_s: float = 60.0
+    """An item that failed transiently is handed over again after this many seconds, doubling with
+    each failure in a row."""
+    retry_max_s: float = 3600.0
+    """The longest wait between retries of an item that keeps failing, in seconds."""
 
 
 def watch_inbox(
     inbox: Path,
-    on_ready: Callable[[list[InboxItem]], None],
+    on_ready: Callable[[list[InboxItem]], Iterable[Path] | None],
     settings: WatchSettings = WatchSettings(),
     should_stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.monotonic,
@@ -234,22 +244,31 @@ def watch_inbox(
 ) -> None:
     """Call ``on_ready`` with the items whose files have all finished arriving, until ``should_stop``.
 
-    An item is handed over once per version of its files: dropping a changed copy hands it over again.
+    An item is handed over once per version of its files: dropping a changed copy hands it over
+    again, and so does moving it out of the inbox and back. ``on_ready`` returns the paths of the
+    items to try again (a transient failure left them in the inbox); each is handed over again after
+    ``retry_s``, doubling per failure in a row up to ``retry_max_s``, so a fault that persists is not
+    retried in a tight loop.
     """
     tracker = StabilityTracker(settings.settle_s)
     handed_over: dict[Path, tuple] = {}
+    retry: dict[Path, tuple[float, int]] = {}  # item to try again -> (not before this clock time, failures in a row)
     while not should_stop():
         now = clock()
         ready = []
-        for item in scan_inbox(inbox):
+        items = scan_inbox(inbox)
+        present = {item.path for item in items}
+        handed_over = {path: version for path, version in handed_over.items() if path in present}
+        retry = {path: due for path, due in retry.items() if path in present}
+        for item in items:
             files = [item.path, *(sorted(referenced_files(item.path)) if item.kind == "job_file" else [])]
             signatures = {path: file_signature(path) for path in files}
             version = tuple(signatures.values())
-            if handed_over.get(item.path) == version:
+            if handed_over.get(item.path) == version or now < retry.get(item.path, (now, 0))[0]:
                 continue
             settled = [tracker.observe(path, signature, now) for path, signature in signatures.items()]
             if None in version:
-                # Clips still to come: wait for them, but not forever.
+                # Files still to come: wait for them, but not forever.
                 arrived = tracker.unchanged_for_s(item.path, now) >= settings.source_wait_s
             else:
                 arrived = all(settled)
@@ -257,5 +276,13 @@ def watch_inbox(
                 ready.append(item)
                 handed_over[item.path] = version
         if ready:
-            on_ready(ready)
+            again = set(on_ready(ready) or ())
+            for item in ready:
+                if item.path not in again:
+                    retry.pop(item.path, None)
+                    continue
+                failures = retry.get(item.path, (0.0, 0))[1] + 1
+                wait_s = min(settings.retry_s * 2 ** min(failures - 1, 32), settings.retry_max_s)
+                retry[item.path] = (clock() + wait_s, failures)
+                del handed_over[item.path]
         sleep(settings.poll_s)

@@ -375,8 +375,15 @@ def load_job(path: str | Path) -> Job:
     return parse_job(data, path.resolve().parent, origin=str(path))
 
 
-def job_for_clips(sources: list[Path], presets: list[str], name: str) -> Job:
-    """A one-shot-per-source job, as ``postprod finish`` makes for loose clips."""
+def job_name_for_clip(clip: Path) -> str:
+    """A valid job name from a clip's file name: characters other than ASCII letters, digits and
+    ``._-`` become ``_`` (job names end up in output file names)."""
+    safe = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "._-" else "_" for ch in clip.stem)
+    return safe.lstrip("._-") or "clip"
+
+
+def job_for_clips(sources: list[Path], presets: list[str], name: str, origin: str = "command line") -> Job:
+    """A one-shot-per-source job, as ``postprod finish`` makes for loose clips; errors name ``origin``."""
     return parse_job(
         {
             "version": JOB_SCHEMA_VERSION,
@@ -385,5 +392,5 @@ def job_for_clips(sources: list[Path], presets: list[str], name: str) -> Job:
             "deliverables": [{"preset": preset} for preset in presets],
         },
         Path.cwd(),
-        origin="command line",
+        origin=origin,
     )

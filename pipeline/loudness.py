@@ -383,7 +383,8 @@ def refine_gain(correction: LoudnessCorrection, limited: LoudnessMeasurement) ->
     if limited.integrated_lufs is None or correction.limiter_ceiling_dbtp is None:
         return correction
     trim = correction.target.target_lufs - limited.integrated_lufs
-    overshoot = max(0.0, (limited.true_peak_dbtp or -math.inf) - correction.limiter_ceiling_dbtp)
+    peak = -math.inf if limited.true_peak_dbtp is None else limited.true_peak_dbtp
+    overshoot = max(0.0, peak - correction.limiter_ceiling_dbtp)
     base_reason = correction.reason.split("; trimmed")[0]
     return LoudnessCorrection(
         correction.target, correction.measured_lufs, correction.measured_true_peak_dbtp,

@@ -144,6 +144,9 @@ class JobPlan:
     """ffmpeg invocations, run in order."""
     editorial_media: tuple[RenderPlan, ...] = ()
     """Conformed copies of the shots for the editorial exports (``editorial.conformed_media``)."""
+    scratch_files: tuple[Path, ...] = ()
+    """Files made while planning that any render may read (enhanced sources, see
+    :mod:`pipeline.enhance_stage`); removed once the whole job is over, never after one render."""
 
     @property
     def outputs(self) -> tuple[OutputPlan, ...]:
@@ -322,13 +325,14 @@ def plan_conformed_media(
         return ()
     shot_media = [media[shot.source] for shot in job.shots]
     rate = job.sequence.frame_rate or shot_media[0].video.planning_rate
-    picture = picture_format(resolve_preset(job, 0, presets), shot_media[0])
+    first_preset = resolve_preset(job, 0, presets)
+    picture = picture_format(first_preset, shot_media[0])
     try:
         get_preset(job.editorial.media_preset, presets)
     except JobError as error:
         raise JobError(f"editorial.media_preset: {error}") from None
-    overrides = {"video": {"width": picture.width, "height": picture.height, "fit": picture.fit,
-                           "frame_rate": format_rate(rate)}}
+    overrides = {"video": {"width": picture.width, "height": picture.height, "fit": first_preset.video.fit,
+                           "smart_fallback": first_preset.video.smart_fallback, "frame_rate": format_rate(rate)}}
     plans = []
     for number, (shot, (first, count)) in enumerate(zip(job.shots, shot_media_ranges(job, media), strict=True), 1):
         label = f"{number:02d}_{re.sub(r'[^A-Za-z0-9._-]', '_', shot.source.stem)}"
@@ -403,7 +407,7 @@ def _render_plan(
             )
         )
     first_output = group[0].output.partial_path
-    args, graph_files = _long_graph_through_file(
+    args, graph_files = long_graph_through_file(
         ffmpeg.merge_outputs(*output_nodes).compile(cmd=[]), first_output.with_suffix(".filtergraph")
     )
     outputs = tuple(item.output for item in group)
@@ -423,7 +427,7 @@ FILTER_GRAPH_ARGUMENT_MAX = 64 * 1024
 Linux caps a single argument at 128 KiB and a long window with tracked crop paths can pass that."""
 
 
-def _long_graph_through_file(args: list[str], script: Path) -> tuple[list[str], tuple[TextFile, ...]]:
+def long_graph_through_file(args: list[str], script: Path) -> tuple[list[str], tuple[TextFile, ...]]:
     """``args`` with a ``-filter_complex`` over :data:`FILTER_GRAPH_ARGUMENT_MAX` moved into ``script``
     (read by ffmpeg's ``-/filter_complex FILE``), and that file to prepare."""
     index = args.index("-filter_complex")

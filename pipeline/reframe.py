@@ -688,7 +688,7 @@ def framing_for(fit: str, fallback: str, analysis: ReframeAnalysis | None, width
 
 def crop_expressions(
     path: CropPath, first_frame: int, frame_count: int, frame_rate: Fraction,
-    scaled: tuple[int, int], window: tuple[int, int],
+    scaled: tuple[int, int], window: tuple[int, int], speed: Fraction = Fraction(1),
 ) -> tuple[str, str]:
     """The ``crop`` filter's ``x`` and ``y`` for a shot's output frames ``n = 0 .. frame_count - 1``.
 
@@ -699,8 +699,10 @@ def crop_expressions(
         frame_rate: Output frames per second.
         scaled: Size (w, h) of the scaled active picture the crop is taken from, in pixels.
         window: Size (w, h) of the crop, in pixels.
+        speed: How much faster the shot plays than its source (``rate_conversion: speed``): output
+            time times ``speed`` is source time.
     """
-    times = (first_frame + np.arange(frame_count)) / float(frame_rate)
+    times = (first_frame + np.arange(frame_count)) / float(frame_rate) * float(speed)
     centres = path.centre_at(times)
     axis = 0 if path.axis == "x" else 1
     travel = scaled[axis] - window[axis]
@@ -790,13 +792,16 @@ def write_debug_strip(analysis: ReframeAnalysis, media: MediaInfo, framing: Fram
     tiles = []
     try:
         with av.open(str(analysis.path)) as container:
+            wanted_set = set(wanted.tolist())
             for number, frame in enumerate(container.decode(video=0)):
-                if number not in wanted:
+                if number not in wanted_set:
                     continue
                 rgb = _display(frame.to_ndarray(format="rgb24"), rotation)
                 tile = cv2.resize(np.ascontiguousarray(rgb), (width, STRIP_HEIGHT_PX), interpolation=cv2.INTER_AREA)
                 tiles.append(_draw_framing(tile[:, :, ::-1].copy(), analysis, framing, target_aspect, whole_picture,
                                            float(times[len(tiles)])))
+                if len(tiles) == len(wanted):
+                    break
     except av.error.FFmpegError as error:
         raise MediaError(analysis.path, f"video does not decode ({error.strerror or error})") from error
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -41,8 +41,9 @@ def _remove_partials(plan: RenderPlan) -> None:
 
 
 def remove_intermediates(plan: JobPlan) -> None:
-    """Remove what a job's renders wrote for one another, e.g. after one of them failed."""
-    for path in plan.intermediates:
+    """Remove what a job's renders wrote for one another and what planning made for them (its
+    scratch files), once the job is over or has failed."""
+    for path in (*plan.intermediates, *plan.scratch_files):
         path.unlink(missing_ok=True)
 
 

@@ -1,8 +1,11 @@
 """One frame of a deliverable, overlays and all, as a PNG: a quick look without rendering the job.
 
-The deliverable is planned exactly as a render would plan it; its filter graph is then cut after
-the requested frame (``trim``) and only that frame is encoded. Decoding still runs from the start
-of the sequence to that frame, since transitions and overlays depend on what came before.
+The deliverable is planned as a render plans it, reframing analysis included (so a ``smart``
+crop is where the render puts it); its filter graph is then cut after the requested frame
+(``trim``) and only that frame is encoded. Decoding still runs from the start of the sequence to
+that frame, since transitions and overlays depend on what came before. The Python-side enhance
+modes (``flow``, ``destutter``, ``learned``) are not run for a still: it shows the frame as the
+ffmpeg-side conform makes it.
 """
 
 from __future__ import annotations
@@ -12,27 +15,35 @@ from fractions import Fraction
 from pathlib import Path
 
 from pipeline.errors import JobError
-from pipeline.finish import probe_music, probe_sources
+from pipeline.finish import analyse_sources, probe_music, probe_sources
 from pipeline.job import Job
 from pipeline.media import run_ffmpeg
-from pipeline.plan import RenderPlan, plan_job
+from pipeline.plan import RenderPlan, long_graph_through_file, plan_job
 from pipeline.presets import Preset, load_presets
 from pipeline.timebase import parse_time
-from pipeline.workfiles import prepared
+from pipeline.workfiles import TextFile, prepared
 
 
-def still_args(plan: RenderPlan, frame: int, out_path: Path) -> list[str]:
-    """``plan``'s arguments (one output) rewritten to write only picture frame ``frame`` as a PNG."""
+def still_args(plan: RenderPlan, frame: int, out_path: Path) -> tuple[list[str], tuple[TextFile, ...]]:
+    """``plan``'s arguments (one output) rewritten to write only picture frame ``frame`` as a PNG,
+    and the graph file to prepare when the graph is too long for one argument."""
     args = list(plan.args)
-    graph_at = args.index("-filter_complex")
+    if "-filter_complex" in args:
+        graph_at = args.index("-filter_complex")
+        graph = args[graph_at + 1]
+    else:  # a long graph, in the file the plan prepares
+        graph_at = args.index("-/filter_complex")
+        script = Path(args[graph_at + 1])
+        graph = next(file.text for file in plan.prepared_files if isinstance(file, TextFile) and file.path == script)
     maps = [args[index + 1] for index in range(graph_at + 2, len(args) - 1) if args[index] == "-map"]
     if len(maps) != 2:
         raise ValueError(f"expected one output with a picture and a sound map, found maps {maps}")
     picture, sound = maps
-    graph = (f"{args[graph_at + 1]};{picture}trim=start_frame={frame}:end_frame={frame + 1},"
+    graph = (f"{graph};{picture}trim=start_frame={frame}:end_frame={frame + 1},"
              f"setpts=PTS-STARTPTS[still];{sound}anullsink")
-    return [*args[:graph_at], "-filter_complex", graph, "-map", "[still]", "-frames:v", "1",
-            "-c:v", "png", "-f", "image2", "-update", "1", str(out_path)]
+    still = [*args[:graph_at], "-filter_complex", graph, "-map", "[still]", "-frames:v", "1",
+             "-c:v", "png", "-f", "image2", "-update", "1", str(out_path)]
+    return long_graph_through_file(still, out_path.with_name(f"{out_path.name}.filtergraph"))
 
 
 def render_still(job: Job, deliverable: str, at: str, out_path: Path,
@@ -54,8 +65,10 @@ def render_still(job: Job, deliverable: str, at: str, out_path: Path,
         "sequence": job.sequence.model_copy(update={"shots_per_render": max(2, len(job.shots))}),
     })
     out_path = out_path.resolve()
-    plan = plan_job(single, probe_sources(single), presets or load_presets(), out_path.parent,
-                    music=probe_music(single))
+    presets = presets or load_presets()
+    media = probe_sources(single)
+    plan = plan_job(single, media, presets, out_path.parent, music=probe_music(single),
+                    reframe=analyse_sources(single, media, presets))
     render_plan = plan.renders[0]
     expected = render_plan.outputs[0].expected
     try:
@@ -68,8 +81,9 @@ def render_still(job: Job, deliverable: str, at: str, out_path: Path,
                        f"{expected.frame_count} frames)")
     partial = out_path.with_name(f".{out_path.name}.partial")
     try:
-        with prepared(render_plan.prepared_files):
-            run_ffmpeg(still_args(render_plan, frame, partial))
+        args, graph_files = still_args(render_plan, frame, partial)
+        with prepared(render_plan.prepared_files + graph_files):
+            run_ffmpeg(args)
         os.replace(partial, out_path)
     finally:
         partial.unlink(missing_ok=True)

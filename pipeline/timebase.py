@@ -143,9 +143,10 @@ def seconds_text(seconds: Fraction) -> str:
 
 
 def frames_to_timecode(frame_number: int, rate: Fraction) -> str:
-    """SMPTE timecode of a frame count at ``rate``: drop-frame (``;``) for 1001 rates, else non-drop."""
+    """SMPTE timecode of a frame count at ``rate``: drop-frame (``;``) at 29.97 and 59.94, else
+    non-drop (23.976 counts 24 labels a second and drops none)."""
     nominal_fps = round_half_up(rate)
-    drop_frame = rate.denominator == 1001
+    drop_frame = rate.denominator == 1001 and nominal_fps % 30 == 0
     if drop_frame:
         # Undo the drop: add back the skipped labels of every minute not divisible by ten.
         dropped_per_minute = 2 * (nominal_fps // 30)

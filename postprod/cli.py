@@ -1,7 +1,9 @@
-"""``postprod``: probe, list presets, finish clips, run job files, run the demo, check and fix sync.
+"""``postprod``: probe, list presets, finish clips, run job files and previews, render one frame,
+run the demo, check and fix sync, find stutter, QC any file, reframe a clip, and run the service
+(``batch``, ``serve``, ``watch``; see ``postprod/service_cli.py``).
 
-Exit codes: 0 ok, 2 bad usage or job file, 3 unreadable or unsupported media, 4 render or
-verification failure.
+Exit codes: 0 ok, 1 a batch with failed items, 2 bad usage or job file, 3 unreadable or
+unsupported media, 4 render, verification or QC (policy ``fail``) failure.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from rich.table import Table
 
 from pipeline.errors import PostprodError
 from pipeline.finish import preflight
-from pipeline.job import Deliverable, job_for_clips, load_job
+from pipeline.job import Deliverable, job_for_clips, job_name_for_clip, load_job
 from pipeline.presets import get_preset, load_presets
 from pipeline.probe import probe
 from pipeline.timebase import format_rate
@@ -165,13 +167,8 @@ def cmd_finish(args: argparse.Namespace) -> int:
     presets = load_presets()
     for name in args.preset:
         get_preset(name, presets)
-    jobs = [job_for_clips([Path(source)], args.preset, name=_job_name(Path(source))) for source in args.inputs]
+    jobs = [job_for_clips([Path(source)], args.preset, name=job_name_for_clip(Path(source))) for source in args.inputs]
     return _run_jobs(jobs, args.out, args)
-
-
-def _job_name(source: Path) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in source.stem)
-    return safe.lstrip("._-") or "clip"
 
 
 def cmd_run(args: argparse.Namespace) -> int:

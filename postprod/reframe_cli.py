@@ -27,10 +27,16 @@ def _aspect(text: str) -> Fraction:
 
 def cmd_reframe(args: argparse.Namespace) -> int:
     from pipeline.finish import finish
-    from pipeline.job import job_for_clips
+    from pipeline.job import job_for_clips, job_name_for_clip
     from pipeline.probe import probe
     from pipeline.reframe import analyse, camera_path, framing_for, write_debug_strip
 
+    preset = None
+    if args.out:
+        # Before the analysis, which can take a while: --out needs a platform preset for the aspect.
+        preset = PRESET_FOR_ASPECT.get(f"{args.aspect.numerator}:{args.aspect.denominator}")
+        if preset is None:
+            raise JobError(f"--out: no platform preset for {args.aspect}; use one of {', '.join(PRESET_FOR_ASPECT)}")
     media = probe(args.file)
     analysis = analyse(args.file, media)
     aspect = float(args.aspect)
@@ -50,12 +56,9 @@ def cmd_reframe(args: argparse.Namespace) -> int:
     if args.debug:
         strip = write_debug_strip(analysis, media, framing, aspect, args.debug, whole_picture=args.mode == "pad")
         stdout.print(f"debug strip: {escape(str(strip))}")
-    if args.out:
+    if preset is not None:
         name = f"{args.aspect.numerator}x{args.aspect.denominator}"
-        preset = PRESET_FOR_ASPECT.get(f"{args.aspect.numerator}:{args.aspect.denominator}")
-        if preset is None:
-            raise JobError(f"--out: no platform preset for {args.aspect}; use one of {', '.join(PRESET_FOR_ASPECT)}")
-        job = job_for_clips([args.file], [preset], name=f"{Path(args.file).stem}-{name}")
+        job = job_for_clips([args.file], [preset], name=f"{job_name_for_clip(Path(args.file))}-{name}")
         job = job.model_copy(update={"deliverables": [
             job.deliverables[0].model_copy(update={"overrides": {"video": {"fit": args.mode}}})]})
         manifest = finish(job, args.out)

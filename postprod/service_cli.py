@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline.batch import SUMMARY_NAME
+from pipeline.errors import JobError
 from pipeline.inbox import DEFAULT_CLIP_PRESETS, WatchSettings
 
 EXIT_SOME_FAILED = 1
@@ -39,12 +40,17 @@ def _print_summary(summary: dict) -> None:
 def cmd_batch(args: argparse.Namespace) -> int:
     from flows.nightly_batch import nightly_batch
 
-    nightly_batch(
+    if not args.inbox.is_dir():
+        raise JobError(f"{args.inbox}: no such inbox folder")
+    state = nightly_batch(
         inbox=args.inbox, out=args.out, concurrency=args.concurrency, clip_presets=args.preset,
         one_process=not args.separate_processes, dask=args.dask, dask_workers=args.dask_workers,
         return_state=True,
     )
-    summary = json.loads((args.out / SUMMARY_NAME).read_text())
+    # The flow's own summary, not whatever an earlier run left in the folder.
+    summary = state.result(raise_on_failure=False)
+    if isinstance(summary, BaseException):
+        raise summary
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -77,7 +83,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     from flows.watch import watch
 
-    stderr.print(f"watching {escape(str(args.inbox))}: a file counts as arrived after {args.settle:g} s unchanged")
+    stderr.print(f"watching {escape(str(args.inbox))}: a file counts as arrived after {args.settle:g} s unchanged; "
+                 f"each batch's summary is {escape(str(args.out))}/batch-summary-<UTC time>.json")
     watch(args.inbox, args.out, WatchSettings(settle_s=args.settle, poll_s=args.poll),
           concurrency=args.concurrency, clip_presets=args.preset)
     return 0
@@ -87,7 +94,7 @@ def add_service_commands(commands) -> None:
     """Add ``batch``, ``serve`` and ``watch`` to the ``postprod`` parser's subcommands."""
 
     def add_batch_options(sub: argparse.ArgumentParser, out_env: str | None = None, dask: bool = True) -> None:
-        out_default = os.environ.get(out_env) if out_env else None
+        out_default = (os.environ.get(out_env) or None) if out_env else None
         sub.add_argument("--out", type=Path, required=out_default is None, default=out_default,
                          help="output root; each job writes into OUT/JOB/" + (f" (${out_env})" if out_env else ""))
         sub.add_argument("--concurrency", type=int, default=2, help="jobs finished side by side (default 2)")
@@ -109,8 +116,10 @@ def add_service_commands(commands) -> None:
 
     serve_parser = commands.add_parser(
         "serve", help="run the nightly batch on a schedule (on $PREFECT_API_URL, else a local Prefect server)")
-    serve_parser.add_argument("--inbox", type=Path, default=os.environ.get("POSTPROD_INBOX"),
-                              required="POSTPROD_INBOX" not in os.environ, help="inbox ($POSTPROD_INBOX)")
+    # An empty variable counts as unset (Path("") would be the current folder).
+    inbox_default = os.environ.get("POSTPROD_INBOX") or None
+    serve_parser.add_argument("--inbox", type=Path, default=inbox_default, required=inbox_default is None,
+                              help="inbox ($POSTPROD_INBOX)")
     add_batch_options(serve_parser, out_env="POSTPROD_OUTBOX")
     serve_parser.add_argument("--cron", default="0 2 * * *", help="schedule (default '0 2 * * *', 02:00)")
     serve_parser.add_argument("--timezone", help="IANA time zone of the schedule ($POSTPROD_TIMEZONE, else UTC)")

@@ -13,6 +13,8 @@ BEEP_SHARE_OF_PEAK = 0.6
 """A sample this close to the loudest one is the synthetic beep: the beep peaks at 0.5 and the bed
 tone at 0.1, and loudness normalisation scales both alike (0.6 of 0.5 is the 0.3 it was when
 deliverables kept the source's level)."""
+BEEP_OVER_BED = 3.0
+"""A beep peaks at least this many times over the median level of the sound."""
 
 
 def frame_lumas(path: Path, width: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +59,11 @@ def beep_onsets_s(path: Path, min_gap_s: float = 0.5) -> list[float]:
     """Start times of the synthetic beeps, to the sample."""
     samples, rate, first_time = decode_audio(path)
     magnitude = np.abs(samples[0])
-    loud = np.flatnonzero(magnitude > BEEP_SHARE_OF_PEAK * magnitude.max()) if magnitude.size else []
+    # The beep stands several times over the tone bed (0.6 against 0.1 of full scale); without one
+    # the loudest crest is the bed's own, which is no beep.
+    if not magnitude.size or magnitude.max() <= BEEP_OVER_BED * np.median(magnitude):
+        return []
+    loud = np.flatnonzero(magnitude > BEEP_SHARE_OF_PEAK * magnitude.max())
     onsets: list[float] = []
     for index in loud:
         time_s = first_time + index / rate
@@ -76,3 +82,9 @@ def frames_rgb(path: Path) -> np.ndarray:
     """Every frame as 8-bit RGB, shape (frames, height, width, 3); for small test renders only."""
     with av.open(str(path)) as container:
         return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two 8-bit-scaled pictures, in dB."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255**2 / mse))

@@ -13,11 +13,12 @@ import yaml
 
 from pipeline.batch import is_permanent, qc_status
 from pipeline.errors import FFmpegError, JobError, MediaError, MissingCapabilityError
-from pipeline.fingerprint import job_fingerprint, stamp_manifest, why_stale
-from pipeline.inbox import clip_job, load_entries, quarantine, scan_inbox
+from pipeline.fingerprint import job_fingerprint, job_inputs, stamp_manifest, why_stale
+from pipeline.inbox import clip_job, load_entries, quarantine, referenced_files, scan_inbox
 from pipeline.job import job_for_clips, load_job
 from pipeline.presets import load_presets
 from pipeline.resources import machine_slot, uses_gpu
+from postprod.cli import build_parser
 
 
 def _job_file(path: Path, name: str, sources: list[str], preset: str = "review-540p") -> Path:
@@ -53,6 +54,15 @@ def test_loose_clips_follow_the_inbox_template(inbox):
         clip_job(inbox / "loose.mp4", inbox, [])
 
 
+def test_a_clip_with_any_name_gets_a_valid_job_and_errors_name_the_clip(inbox):
+    clip = inbox / "café шот 1.mp4"
+    (inbox / "loose.mp4").rename(clip)
+    job = clip_job(clip, inbox, ["social-1x1"])
+    assert job.name == "caf______1"
+    with pytest.raises(JobError, match="café шот 1.mp4:\ndeliverables: List should have at least 1 item"):
+        clip_job(clip, inbox, [])
+
+
 def test_a_second_job_of_the_same_name_is_refused(inbox):
     (inbox / "loose.yaml").write_text(yaml.safe_dump({"version": 1, "name": "loose", "shots": [
         {"source": "clips/inside.mp4"}], "deliverables": [{"preset": "review-540p"}]}))
@@ -80,6 +90,47 @@ def test_fingerprint_changes_with_what_the_outputs_depend_on(inbox, tmp_path, mo
         job_fingerprint(job_for_clips([tmp_path / "gone.mp4"], ["review-540p"], "gone"), presets, "1.0", "n9")
     with pytest.raises(JobError, match="unknown preset 'nope'"):
         job_fingerprint(job_for_clips([inbox / "loose.mp4"], ["nope"], "l"), presets, "1.0", "n9")
+
+
+def test_captions_logos_fonts_models_and_the_media_preset_count_as_inputs(inbox):
+    for name in ("subs.srt", "logo.png", "face.ttf", "sr.onnx"):
+        (inbox / name).write_bytes(name.encode())
+    document = {"version": 1, "name": "dressed", "shots": [{"source": "claimed.mp4"}],
+                "deliverables": [{"preset": "review-540p"}], "enhance": {"upscale": "learned", "model": "sr.onnx"},
+                "styles": {"big": {"font": "face.ttf"}},
+                "overlays": [{"kind": "captions", "captions": "subs.srt"}, {"kind": "logo", "image": "logo.png"}]}
+    (inbox / "dressed.yaml").write_text(yaml.safe_dump(document))
+    named = {"claimed.mp4", "subs.srt", "logo.png", "face.ttf", "sr.onnx"}
+    assert {path.name for path in referenced_files(inbox / "dressed.yaml")} == named
+    job, presets = load_job(inbox / "dressed.yaml"), load_presets()
+    assert {path.name for path in job_inputs(job, presets)} == named
+    base = job_fingerprint(job, presets, "1.0", "n9")
+    for name in ("subs.srt", "logo.png", "face.ttf", "sr.onnx"):
+        (inbox / name).write_bytes(b"edited in place")
+        edited = job_fingerprint(job, presets, "1.0", "n9")
+        assert [key for key in base.parts if base.parts[key] != edited.parts[key]] == ["inputs"], name
+        base = edited
+    # Conformed media renders with editorial.media_preset, so that preset's contents count too.
+    conformed = job.model_copy(update={"editorial": job.editorial.model_copy(update={"conformed_media": True})})
+    media_preset = presets["prores-lt-1080p"].model_copy(update={"faststart": not presets["prores-lt-1080p"].faststart})
+    assert job_fingerprint(conformed, {**presets, "prores-lt-1080p": media_preset}, "1.0", "n9").parts["presets"] != (
+        job_fingerprint(conformed, presets, "1.0", "n9").parts["presets"])
+    # A bad job file still takes its loose files along when set aside, but not one another job needs.
+    (inbox / "dressed.yaml").write_text(yaml.safe_dump({**document, "deliverables": []}))
+    (item,) = [item for item in scan_inbox(inbox) if item.path.name == "dressed.yaml"]
+    folder = quarantine(item, inbox, "deliverables: empty", in_use={(inbox / "logo.png").resolve()})
+    assert sorted(path.name for path in folder.iterdir()) == sorted(named - {"logo.png"} | {"dressed.yaml", "reason.txt"})
+    assert (inbox / "logo.png").is_file()
+
+
+def test_an_empty_inbox_variable_counts_as_unset(monkeypatch):
+    monkeypatch.setenv("POSTPROD_INBOX", "")
+    monkeypatch.setenv("POSTPROD_OUTBOX", "")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve"])
+    monkeypatch.setenv("POSTPROD_INBOX", "/data/inbox")
+    args = build_parser().parse_args(["serve", "--out", "out"])
+    assert args.inbox == Path("/data/inbox")
 
 
 def test_a_job_is_stale_until_its_manifest_matches_and_outputs_are_in_place(inbox, tmp_path):
@@ -121,8 +172,11 @@ def test_which_failures_are_for_good():
     assert is_permanent(FFmpegError(["ffmpeg"], 183, []))  # invalid data
     assert is_permanent(MediaError("a.mp4", "unreadable")) and is_permanent(JobError("bad"))
     assert not is_permanent(MissingCapabilityError("no libx265")) and not is_permanent(OSError("disk"))
-    assert [qc_status(m) for m in ({}, {"qc": {"status": "pass"}}, {"qc": {"passed": False}}, {"qc": 3})] == [
-        None, "pass", "failed", None]
+    # The worst of the deliverables' QC statuses, as build_manifest writes them.
+    outputs = [{"qc": {"status": "pass"}}, {"qc": {"status": "warn"}}, {"qc": None}]
+    assert [qc_status(m) for m in ({}, {"outputs": outputs[2:]}, {"outputs": outputs},
+                                   {"outputs": [*outputs, {"qc": {"status": "fail"}}]})] == [
+        None, None, "warn", "fail"]
 
 
 def test_render_slots_bound_concurrent_holders(tmp_path):

@@ -19,6 +19,7 @@ from pipeline.job import parse_job
 from pipeline.media import run_ffmpeg
 from pipeline.loudness import measure_file
 from pipeline.presets import load_presets
+from pipeline.timebase import parse_time
 from pipeline.probe import probe
 
 RATE = 24
@@ -50,9 +51,9 @@ def _job(source, tmp_path, **deliverable):
 
 
 def _quiet(time_s: float) -> bool:
-    """Not inside a burst and at least 250 ms after the last burst began (a frame of slack)."""
+    """Not inside a burst of sound: before the first, or after the last one that began has ended."""
     since_onset = (time_s - FIRST_BURST_S) % BURST_PERIOD_S
-    return time_s <= FIRST_BURST_S or since_onset >= BURST_S + 0.0
+    return time_s <= FIRST_BURST_S or since_onset >= BURST_S
 
 
 def test_cutdowns_hit_their_frame_counts_on_shot_boundaries_or_quiet_points(sequence_source, tmp_path):
@@ -119,3 +120,30 @@ def test_a_remainder_with_no_quiet_window_is_split_between_two_units():
     sounds = {source: SoundActivity(level_db=level, onset_times_s=np.zeros(0))}
     pieces = choose_pieces(units, 150, Fraction(RATE), sounds)
     assert [(piece.first_frame, piece.frame_count) for piece in pieces] == [(48, 72), (288, 78)]
+
+
+def test_overlays_follow_the_cutdown_or_are_left_out_with_a_note():
+    """An end card moves to the cut-down's end; layers are cut short at it; captions, shot-timed
+    layers and layers starting after it are left out, each with a note."""
+    from pipeline.cutdown import cutdown_overlays
+    from pipeline.job import parse_job
+
+    job = parse_job({
+        "version": 1, "name": "spot",
+        "shots": [{"source": "/nonexistent/a.mp4", "id": "intro"}, {"source": "/nonexistent/b.mp4"}],
+        "deliverables": [{"preset": "tiktok-9x16"}],
+        "overlays": [
+            {"kind": "title", "text": "Hello", "start": 1, "duration": 3},
+            {"kind": "watermark", "text": "DRAFT"},
+            {"kind": "end_card", "text": "Buy", "start": 35, "duration": 5},
+            {"kind": "captions", "cues": [{"start": 2, "end": 3, "text": "hi"}]},
+            {"kind": "lower_third", "text": "Ana", "shot": "intro"},
+            {"kind": "title", "text": "Later", "start": "480f"},
+        ],
+    }, Path("/"))
+    kept, notes = cutdown_overlays(job, Fraction(6), Fraction(40), Fraction(RATE))
+
+    times = [(overlay.kind, parse_time(overlay.start, 1), parse_time(overlay.end, 1)) for overlay in kept]
+    assert times == [("title", 1, 4), ("watermark", 0, 6), ("end_card", 1, 6)]
+    assert [note.split(" ")[0] for note in notes] == ["overlays.3", "overlays.4", "overlays.5"]
+    assert "starts at 20.000 s, after its 6.000 s" in notes[2]

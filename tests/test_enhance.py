@@ -4,6 +4,7 @@ learned upscaler runs a model the test builds; bad settings are job errors namin
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,15 +12,18 @@ import numpy as np
 import pytest
 
 from pipeline.enhance import EnhanceSettings, speed_factor
+from pipeline.enhance_stage import plan_enhanced_job
 from pipeline.errors import JobError
-from pipeline.finish import finish
+from pipeline.finish import finish, plan_with_analysis
+from pipeline.frames import IntermediateSpec, decode_frames, encode_intermediate, working_format
 from pipeline.job import parse_job
 from pipeline.learned_upscale import OnnxUpscaler
 from pipeline.media import run_ffmpeg
-from pipeline.motion_synth import SceneRenderer, scene_frames, write_clip
+from pipeline.motion_synth import scene_frames, write_clip
 from pipeline.plan import plan_job
 from pipeline.presets import load_presets
 from pipeline.probe import decoded_audio_samples, probe
+from pipeline.render import remove_intermediates
 from tests.measure import decode_audio, frames_rgb
 
 PRESET = "master-prores-4444"
@@ -187,3 +191,76 @@ def test_learned_without_a_model_is_a_job_error(tmp_path):
     with pytest.raises(JobError, match="enhance.model"):
         finish(job, tmp_path / "out")
     assert EnhanceSettings(upscale="learned").needs_python_stage
+
+
+FLOW_50 = {"frame_rate": 50, "rate_conversion": "flow"}
+
+
+def test_flow_into_a_higher_rate_counts_a_dissolve_at_the_sequence_rate(tmp_path):
+    first = _testsrc(tmp_path / "a25.mp4", "25", 25)
+    second = _testsrc(tmp_path / "b25.mp4", "25", 25, tone_hz=500)
+    job = parse_job({"version": 1, "name": "dis", "deliverables": [{"preset": PRESET, "overrides": {"video": FLOW_50}}],
+                     "shots": [{"source": str(first), "transition": {"type": "dissolve", "frames": 10}},
+                               {"source": str(second)}]}, tmp_path)
+    out = tmp_path / "out"
+    plan = plan_enhanced_job(job, {path: probe(path) for path in (first, second)}, load_presets(), out)
+    remove_intermediates(plan)
+    # 10 frames at the sequence's 25 fps (the first source's, not its 50 fps intermediate's) overlap
+    # 0.4 s: two 1 s shots make 1.6 s, 80 frames at 50 fps.
+    assert plan.outputs[0].expected.frame_count == 80
+    output = _finish_one(job, out)
+    assert probe(output).video.frame_count == 80 and probe(output).video.duration_s == Fraction(8, 5)
+    assert decoded_audio_samples(output) == Fraction(8, 5) * 48000
+    assert not list(out.glob(".*enhanced*"))
+
+
+def test_enhanced_sources_are_shared_by_cutdowns_and_removed_only_with_the_job(tmp_path):
+    sources = [_testsrc(tmp_path / "c25.mp4", "25", 25), _testsrc(tmp_path / "d25.mp4", "25", 25, tone_hz=500)]
+    media = {path: probe(path) for path in sources}
+    out = tmp_path / "out"
+
+    def job_with_cutdown(seconds: int):
+        return parse_job({"version": 1, "name": "cut", "shots": [{"source": str(s)} for s in sources],
+                          "deliverables": [{"preset": PRESET, "overrides": {"video": FLOW_50}, "cutdowns": [seconds]}]},
+                         tmp_path)
+
+    # A cut-down longer than the sequence fails after the whole-length deliverable's sources were enhanced.
+    with pytest.raises(JobError):
+        plan_with_analysis(job_with_cutdown(5), media, load_presets(), out, {}, one_process=False)
+    assert not list(out.glob(".*enhanced*"))
+
+    plan = plan_with_analysis(job_with_cutdown(1), media, load_presets(), out, {}, one_process=False)
+    enhanced = sorted(out.glob(".*enhanced*"))
+    assert len(enhanced) == 2  # one per source, made once for the whole length and the cut-down
+    assert sorted(plan.scratch_files) == enhanced
+    assert len(plan.renders) == 2
+    for render_plan in plan.renders:
+        assert any(str(path) in render_plan.args for path in enhanced)  # the cut-down is flow-converted too
+        assert not set(render_plan.intermediates) & set(enhanced)  # no render's failure removes them
+    assert [output.expected.frame_count for output in plan.outputs] == [100, 50]
+    remove_intermediates(plan)
+    assert not list(out.glob(".*enhanced*"))
+
+
+def test_a_failed_intermediate_encode_leaves_no_file(tmp_path):
+    source = _testsrc(tmp_path / "small25.mp4", "25", 12)
+    media = probe(source)
+    raw = working_format(media.video)
+    spec = IntermediateSpec(raw, Fraction(25), 12, media)
+
+    def failing_after_some_frames():
+        for number, frame in enumerate(decode_frames(source, raw)):
+            yield frame
+            if number == 4:
+                deadline = time.monotonic() + 10
+                while not list(tmp_path.glob("x.enhanced*")) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert list(tmp_path.glob("x.enhanced*"))  # ffmpeg has started writing
+                raise RuntimeError("the frame source failed")
+
+    with pytest.raises(RuntimeError, match="frame source failed"):
+        encode_intermediate(failing_after_some_frames(), spec, tmp_path / "x.enhanced.mov")
+    assert not list(tmp_path.glob("x.enhanced*"))
+    assert encode_intermediate(decode_frames(source, raw), spec, tmp_path / "x.enhanced.mov") == 12
+    assert [path.name for path in tmp_path.glob("x.enhanced*")] == ["x.enhanced.mov"]
+    assert probe(tmp_path / "x.enhanced.mov").video.frame_count == 12

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.finish import finish
 from pipeline.job import job_for_clips
+from pipeline.loudness import measure_file
 from pipeline.presets import load_presets
 from pipeline.probe import decoded_audio_samples, probe
 from pipeline.synth import SHAPES, TONE_DBFS
@@ -123,3 +124,8 @@ def test_picture_and_sound_survive(shape_name, make_clip, tmp_path):
         bed = samples[:, rate // 50 : rate // 5]
         for channel in bed:
             assert rms_dbfs(channel) == pytest.approx(TONE_DBFS - 3.01 + gain_db, abs=0.3)
+        # ...and that gain was the right one: the file itself meets the preset's target.
+        target = PRESETS["web-h264-1080p"].loudness
+        measured = measure_file(output)
+        assert measured.integrated_lufs == pytest.approx(target.target_lufs, abs=target.tolerance)
+        assert measured.true_peak_dbtp <= target.max_true_peak_dbtp

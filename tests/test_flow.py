@@ -117,3 +117,24 @@ def test_cli_preview_burns_in_running_timecode(make_colour_clip, tmp_path):
     picture_only = frames[:, 100:200, 100:200].astype(int)
     assert np.abs(np.diff(timecode_box[:10], axis=0)).max() > 50, "the timecode digits change"
     assert np.abs(np.diff(picture_only[:10], axis=0)).max() < 5, "the picture itself is still"
+
+
+@pytest.mark.expected_error_logs  # the broken clip's job fails on purpose
+def test_cli_batch_reports_each_item_and_exits_1_when_one_failed(make_clip, tmp_path, capsys):
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    clip = make_clip("sora2-1280x720-24", seconds=Fraction(1))
+    (inbox / "good.mp4").write_bytes(clip.read_bytes())
+    (inbox / "broken.mp4").write_bytes(clip.read_bytes()[:2000])
+
+    code = main(["batch", str(inbox), "--out", str(out), "--preset", "review-540p", "--json"])
+
+    summary = json.loads(capsys.readouterr().out)
+    by_item = {Path(item["item"]).name: item for item in summary["items"]}
+    assert code == 1
+    assert by_item["good.mp4"]["status"] == "succeeded" and by_item["good.mp4"]["qc"] in ("pass", "warn")
+    assert probe(by_item["good.mp4"]["outputs"][0]).video.frame_count == 24
+    assert by_item["broken.mp4"]["status"] == "failed" and "broken.mp4" in by_item["broken.mp4"]["reason"]
+
+    assert main(["batch", str(tmp_path / "missing"), "--out", str(out)]) == 2
+    assert "missing: no such inbox folder" in " ".join(capsys.readouterr().err.split())

@@ -13,12 +13,7 @@ from pipeline.interpolate import FlowInterpolator, convert_rate
 from pipeline.job import parse_job
 from pipeline.motion_synth import SceneRenderer, write_clip
 from pipeline.probe import decoded_audio_samples, probe
-from tests.measure import frame_lumas
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255**2 / mse))
+from tests.measure import frame_lumas, psnr
 
 
 def test_flow_rebuilds_dropped_frames_far_better_than_blending():
@@ -29,8 +24,8 @@ def test_flow_rebuilds_dropped_frames_far_better_than_blending():
     rebuilt = list(convert_rate(kept, interpolator, Fraction(24), Fraction(48), len(kept)))
     assert len(rebuilt) == 18  # the duration of 9 frames at 24 fps, at 48 fps
     odd = range(1, 16, 2)
-    flow = np.mean([_psnr(rebuilt[k][0], truth[k]) for k in odd])
-    blend = np.mean([_psnr((truth[k - 1].astype(np.uint16) + truth[k + 1]) // 2, truth[k]) for k in odd])
+    flow = np.mean([psnr(rebuilt[k][0], truth[k]) for k in odd])
+    blend = np.mean([psnr((truth[k - 1].astype(np.uint16) + truth[k + 1]) // 2, truth[k]) for k in odd])
     assert flow >= blend + 8
     assert all(np.array_equal(rebuilt[k][0], truth[k]) for k in range(0, 16, 2))  # source frames untouched
 

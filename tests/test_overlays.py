@@ -306,14 +306,18 @@ def test_slide_ins_stay_inside_the_safe_area_on_every_frame(tmp_path, grey_clip)
         assert 0 < rights[2] < rights[4] < rights[6] and rights[6:] == [rights[6]] * 6, rights
 
 
-def test_frame_command_matches_the_rendered_deliverable(tmp_path, grey_clip):
+@pytest.mark.parametrize("graph_in_a_file", [False, True])
+def test_frame_command_matches_the_rendered_deliverable(tmp_path, grey_clip, monkeypatch, graph_in_a_file):
     job = _job_file(tmp_path, grey_clip, [WIDE], [{"kind": "title", "text": "Same frame", "start": "6f"}])
     finish(load_job(job), tmp_path / "out")
     frames = _luma_frames(tmp_path / "out" / "ov_wide.mp4")
+    if graph_in_a_file:  # as a long sequence's graph is: -/filter_complex FILE
+        monkeypatch.setattr("pipeline.plan.FILTER_GRAPH_ARGUMENT_MAX", 100)
     still = render_still(load_job(job), "wide", "00:00:00:10", tmp_path / "frame.png")
     grey = np.asarray(Image.open(still).convert("L")).astype(int)
     assert (np.abs(grey - frames[10]) > 8).mean() < 0.002
     assert (np.abs(grey - frames[0]) > CHANGED).sum() > 200  # the title is there, and not at frame 0
+    assert sorted(path.name for path in tmp_path.iterdir() if "filtergraph" in path.name) == []
 
 
 @pytest.mark.parametrize(

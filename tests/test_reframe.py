@@ -306,3 +306,10 @@ def test_reframe_command_writes_a_debug_strip_with_the_crop_drawn(moving_clip, t
     image = cv2.imread(str(whole))
     red = (image[:, :, 2] > 200) & (image[:, :, 1] < 60) & (image[:, :, 0] < 60)
     assert red[:, 0].mean() > 0.9 and red[:, tile - 1].mean() > 0.9 and red[:, 2 * tile - 1].mean() > 0.9
+
+
+def test_reframe_out_refuses_an_aspect_without_a_preset_before_analysing(tmp_path, capsys):
+    # The clip does not exist: the refusal must come before probing or analysing it.
+    assert main(["reframe", str(tmp_path / "absent.mp4"), "--aspect", "2:1", "--out", str(tmp_path / "out")]) == 2
+    assert "--out: no platform preset for 2" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

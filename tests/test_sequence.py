@@ -197,7 +197,7 @@ def test_dissolve_into_a_420_web_deliverable(make_colour_clip, tmp_path):
 
 
 def _laid_out(timeline):
-    """Per output frame, the (shot, source frame) pairs seen; per output sample, the shots heard."""
+    """Per output frame, the (shot, source frame) pairs seen there."""
     pictures = {}
     for shot, span in enumerate(timeline.spans):
         for offset in range(span.frame_count):

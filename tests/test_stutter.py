@@ -13,7 +13,7 @@ from pipeline.job import parse_job
 from pipeline.motion_synth import SceneRenderer, add_noise, write_clip
 from pipeline.probe import probe
 from pipeline.stutter import detect_stutter
-from tests.measure import frames_rgb
+from tests.measure import frames_rgb, psnr
 
 RATE = Fraction(30)
 FRAMES = 45
@@ -37,11 +37,6 @@ def _grey(frame: np.ndarray) -> np.ndarray:
 def _shift(earlier: np.ndarray, later: np.ndarray) -> float:
     """Horizontal pan between two frames in pixels (the texture moves left as the view pans right)."""
     return -cv2.phaseCorrelate(_grey(earlier), _grey(later))[0][0]
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255**2 / mse))
 
 
 def test_repeats_are_found_exactly_and_a_grainy_still_shot_is_left_alone(tmp_path):
@@ -74,6 +69,6 @@ def test_destutter_evens_the_motion_and_beats_blending(tmp_path):
     assert np.all(np.abs(shifts - pan_speed) <= 0.1 * pan_speed), np.round(shifts, 2)
     rebuilt = range(2, FRAMES - 1, 3)
     # Luma: the true frames were never through 4:2:0, the output was.
-    flow_psnr = np.mean([_psnr(_grey(frames[n]), _grey(truth[n])) for n in rebuilt])
-    blend_psnr = np.mean([_psnr((_grey(truth[n - 1]) + _grey(truth[n + 1])) / 2, _grey(truth[n])) for n in rebuilt])
+    flow_psnr = np.mean([psnr(_grey(frames[n]), _grey(truth[n])) for n in rebuilt])
+    blend_psnr = np.mean([psnr((_grey(truth[n - 1]) + _grey(truth[n + 1])) / 2, _grey(truth[n])) for n in rebuilt])
     assert flow_psnr > blend_psnr + 3, (flow_psnr, blend_psnr)

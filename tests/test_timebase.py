@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,7 +11,7 @@ import pytest
 
 from pipeline.job import Shot
 from pipeline.sequence import build_timeline
-from pipeline.timebase import frames_to_samples, parse_rate, parse_time
+from pipeline.timebase import frames_to_samples, frames_to_timecode, parse_rate, parse_time
 
 NTSC_30 = Fraction(30000, 1001)
 FILM_24 = Fraction(24)
@@ -154,3 +155,32 @@ def test_timeline_audio_does_not_drift_across_many_shots_at_2997():
     assert one_frame_counts == {1601, 1602}
     naive_total = sum(frames_to_samples(frames, NTSC_30, 48000) for frames in shot_frames)
     assert naive_total != timeline.sample_count
+
+
+@pytest.mark.parametrize(
+    ("rate", "frame", "timecode"),
+    [
+        (Fraction(25), 90_000, "01:00:00:00"),
+        (Fraction(30000, 1001), 1800, "00:01:00;02"),  # the first two labels of minute 1 are dropped
+        (Fraction(30000, 1001), 17982, "00:10:00;00"),  # but not those of minute 10
+        (Fraction(60000, 1001), 3600, "00:01:00;04"),
+        (Fraction(24000, 1001), 1440, "00:01:00:00"),  # 23.976 drops nothing: non-drop, written with ':'
+    ],
+)
+def test_frames_to_timecode_labels_frames_as_an_editor_counts_them(rate, frame, timecode):
+    assert frames_to_timecode(frame, rate) == timecode
+    assert parse_time(timecode, rate) * rate == frame
+
+
+def test_timecode_burn_in_renders_at_23_976(make_clip, tmp_path):
+    """drawtext refuses drop-frame timecode at 23.976; the review copy's burn-in must not ask for it."""
+    from pipeline.finish import finish
+    from pipeline.job import job_for_clips
+    from pipeline.probe import probe
+
+    clip = make_clip("sora2-1280x720-24", seconds=Fraction(1))
+    job = job_for_clips([clip], ["review-540p"], name="ntsc-film")
+    job = job.model_copy(update={"deliverables": [job.deliverables[0].model_copy(
+        update={"overrides": {"video": {"frame_rate": "24000/1001", "width": 320, "height": 180}}})]})
+    manifest = json.loads(finish(job, tmp_path).read_text())
+    assert probe(manifest["outputs"][0]["path"]).video.frame_rate == Fraction(24000, 1001)

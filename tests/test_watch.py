@@ -8,8 +8,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from pipeline.finish import finish
-from pipeline.inbox import InboxItem, StabilityTracker, WatchSettings, job_name_for_clip, watch_inbox
-from pipeline.job import job_for_clips
+from pipeline.inbox import InboxItem, StabilityTracker, WatchSettings, watch_inbox
+from pipeline.job import job_for_clips, job_name_for_clip
 from pipeline.probe import probe
 from pipeline.synth import ClipShape, synthesize
 
@@ -69,3 +69,41 @@ def test_watch_starts_the_job_only_after_a_slow_copy_completes(tmp_path):
     output = probe(tmp_path / "out" / "arriving_review-540p.mp4")
     assert output.video.frame_count == 24 and output.video.display_width == 960
 
+
+
+def test_an_item_left_for_another_try_is_handed_over_again_after_a_growing_wait(tmp_path):
+    for name in ("flaky.mp4", "fine.mp4"):
+        (tmp_path / name).write_bytes(b"a clip")
+    now = [0.0]
+    calls: list[tuple[float, list[str]]] = []
+
+    def on_ready(items: list[InboxItem]) -> list[Path]:
+        calls.append((now[0], sorted(item.path.name for item in items)))
+        # flaky.mp4 fails transiently three times, then passes.
+        return [item.path for item in items if item.path.name == "flaky.mp4" and len(calls) < 4]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+        if now[0] == 70:  # fine.mp4 is moved out of the inbox and back, unchanged
+            (tmp_path / "fine.mp4").rename(tmp_path / ".away.mp4")
+        if now[0] == 72:
+            (tmp_path / ".away.mp4").rename(tmp_path / "fine.mp4")
+
+    settings = WatchSettings(settle_s=1, poll_s=1, retry_s=10, retry_max_s=25)
+    watch_inbox(tmp_path, on_ready, settings, should_stop=lambda: now[0] > 100, clock=lambda: now[0], sleep=sleep)
+    assert calls == [(1, ["fine.mp4", "flaky.mp4"]), (11, ["flaky.mp4"]), (31, ["flaky.mp4"]), (56, ["flaky.mp4"]),
+                     (72, ["fine.mp4"])]
+
+
+def test_the_watcher_retries_what_the_batch_summary_leaves_in_the_inbox(tmp_path, monkeypatch):
+    from prefect.states import Crashed, Failed
+
+    from flows.watch import items_to_retry
+
+    monkeypatch.chdir(tmp_path)
+    items = [InboxItem(Path("inbox") / name, "clip") for name in ("a.mp4", "b.mp4", "c.mp4")]
+    results = [{"item": str((tmp_path / item.path).resolve()), "retry_next_run": name == "b.mp4"}
+               for item, name in zip(items, ("a.mp4", "b.mp4", "c.mp4"))]
+    summary = {"items": results, "counts": {"failed": 2}}
+    assert items_to_retry(items, Failed(data=summary)) == [Path("inbox/b.mp4")]
+    assert items_to_retry(items, Crashed(data=RuntimeError("server gone"))) == [item.path for item in items]
