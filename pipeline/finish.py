@@ -334,13 +334,17 @@ LIMITER_SETTLED_LU = 0.1
 
 
 def _measure_programmes(job, media, presets, scratch: Path, music, sync_corrections, loudness) -> dict:
+    """Mix and measure each deliverable's programme; with ``loudness`` (a limiter pass), only those
+    deliverables, with their corrections applied."""
+    if loudness:
+        job = job.model_copy(update={"deliverables": [d for d in job.deliverables if d.label in loudness]})
     plan = plan_programme_audio(
         job, media, presets, scratch, music=music, sync_corrections=sync_corrections, loudness=loudness
     )
     if not plan.wav_paths:
         return {}
     run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s))
-    return {label: measure_file(path) for label, path in plan.wav_paths.items() if not loudness or label in loudness}
+    return {label: measure_file(path) for label, path in plan.wav_paths.items()}
 
 
 @dataclass(frozen=True)
