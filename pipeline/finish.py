@@ -179,6 +179,13 @@ def _plan_with_analysis(
         renders += plan_enhanced_job(expanded.model_copy(update={"deliverables": whole}), media, presets, out_dir,
                                      made=made, reframe=analyses, **options).renders
     sounds: dict[Path, SoundActivity | None] = {}
+    # Cut-downs re-time overlays against the whole sequence, counted at its own rate (the sample
+    # rate given to build_timeline moves no frame).
+    sequence_rate = job.sequence.frame_rate or media[job.shots[0].source].video.planning_rate
+    sequence_frames = build_timeline(
+        job.shots, [media[shot.source] for shot in job.shots], sequence_rate, 48000, sequence_rate
+    ).frame_count
+    sequence_s = Fraction(sequence_frames) / sequence_rate
     for index, deliverable in enumerate(expanded.deliverables):
         if deliverable.duration_s is None:
             continue
@@ -192,11 +199,7 @@ def _plan_with_analysis(
             pieces = choose_pieces(units_of(job, media, analyses, rate), target, rate, sounds)
         except JobError as error:
             raise JobError(f"deliverables ({deliverable.label}): {error}") from None
-        sequence_rate = job.sequence.frame_rate or media[job.shots[0].source].video.planning_rate
-        sequence = build_timeline(job.shots, [media[shot.source] for shot in job.shots], sequence_rate,
-                                  preset.audio.sample_rate, sequence_rate)
-        cut, notes = cutdown_job(job, deliverable, pieces, rate, sequence_rate,
-                                 Fraction(sequence.frame_count) / sequence_rate)
+        cut, notes = cutdown_job(job, deliverable, pieces, rate, sequence_rate, sequence_s)
         for note in notes:
             log.warning("%s: %s", deliverable.label, note)
         cut_options = dict(options)

@@ -16,14 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.errors import JobError
 from pipeline.overlay_schema import Overlay, Style, check_references, resolve_overlay_paths
-from pipeline.presets import FrameRate, format_validation_error
-from pipeline.timebase import check_time_syntax, parse_time
+from pipeline.presets import FrameRate, TimeValue, format_validation_error
+from pipeline.timebase import parse_time
 
 JOB_SCHEMA_VERSION = 1
 NAMING_FIELDS = frozenset({"job", "preset", "deliverable"})
-
-TimeValue = str | float | int
-"""Seconds (``1.5``), frames (``"36f"``) or timecode (``"00:00:01:12"``), read at the source rate."""
 
 
 class _Model(BaseModel):
@@ -119,13 +116,6 @@ class Shot(_Model):
     """Overrides the sequence's ``fill`` for this shot."""
     id: str | None = Field(default=None, min_length=1)
     """A name overlays can time themselves from (``shot: ID``); None: refer to the shot by index."""
-
-    @field_validator("in_point", "out_point")
-    @classmethod
-    def _time_syntax(cls, value: TimeValue | None) -> TimeValue | None:
-        if value is not None:
-            check_time_syntax(value)
-        return value
 
     @model_validator(mode="after")
     def _in_before_out(self) -> Shot:

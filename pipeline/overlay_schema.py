@@ -12,10 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline.timebase import check_time_syntax
-
-TimeValue = str | float | int
-"""Seconds (``1.5``), frames (``"36f"``) or timecode (``"00:00:01:12"``), at the sequence rate."""
+from pipeline.presets import TimeValue
 
 HEX_COLOUR = r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$"
 """``#RRGGBB``, or ``#RRGGBBAA`` with an opacity byte (``FF`` opaque)."""
@@ -93,12 +90,6 @@ class InlineCue(_Model):
     text: str = Field(min_length=1)
     """Caption text; a newline breaks the line."""
 
-    @field_validator("start", "end")
-    @classmethod
-    def _time_syntax(cls, value: TimeValue) -> TimeValue:
-        check_time_syntax(value)
-        return value
-
 
 class Overlay(_Model):
     """A layer burnt into the picture: text, captions, a logo, timecode or a motion graphic."""
@@ -142,13 +133,6 @@ class Overlay(_Model):
     """Motion graphic: ``package.module:function`` returning a MoviePy clip with a mask."""
     deliverables: list[str] | None = None
     """Deliverables (by name) that get this layer; None: every deliverable."""
-
-    @field_validator("start", "end", "duration")
-    @classmethod
-    def _time_syntax(cls, value: TimeValue | None) -> TimeValue | None:
-        if value is not None:
-            check_time_syntax(value)
-        return value
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Overlay:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,7 +25,7 @@ from pydantic import (
 )
 
 from pipeline.errors import JobError
-from pipeline.timebase import format_rate, parse_rate
+from pipeline.timebase import check_time_syntax, format_rate, parse_rate
 
 BUILTIN_PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 USER_PRESETS_ENV_VAR = "POSTPROD_PRESETS"
@@ -32,6 +33,17 @@ PRESET_SCHEMA_VERSION = 1
 
 FrameRate = Annotated[Fraction, BeforeValidator(parse_rate), PlainSerializer(format_rate, return_type=str)]
 """A frame rate written as ``25``, ``"30000/1001"`` or ``29.97`` and held as an exact fraction."""
+
+
+def _time_syntax(value: str | float | int) -> str | float | int:
+    check_time_syntax(value)
+    return value
+
+
+TimeValue = Annotated[str | float | int, AfterValidator(_time_syntax)]
+"""A time as a job file writes it: seconds (``1.5``), frames (``"36f"``) or timecode
+(``"00:00:01:12"``). Its syntax is checked on validation; it is read once the rate it counts at is
+known."""
 
 EncoderOptions = dict[str, str | int | float]
 
