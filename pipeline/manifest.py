@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pipeline
+from pipeline.content_credentials import read_credentials
 from pipeline.media import ffmpeg_version
 from pipeline.probe import MediaInfo
 from pipeline.render import RenderedOutput
@@ -88,6 +89,7 @@ def build_manifest(
                 "sha256": sha256_of(path),
                 "probe": probe_summary(info),
                 "sync": sync[path].to_dict() if path in sync else None,
+                "credentials": _credentials_entry(path),
             }
             for path, info in sources.items()
         ],
@@ -104,12 +106,19 @@ def build_manifest(
                 "verify_s": round(output.verify_s, 3),
                 "loudness": output.plan.loudness.to_dict() if output.plan.loudness else None,
                 "qc": _qc_entry((qc or {}).get(output.plan.deliverable)),
+                "credentials": output.credentials.to_dict() if output.credentials else None,
             }
             for output in outputs
         ],
         "editorial": [str(path) for path in editorial],
         "timings": {key: round(value, 3) for key, value in vars(timings).items()},
     }
+
+
+def _credentials_entry(path: Path) -> dict[str, Any] | None:
+    """A source's own C2PA manifest, summarised; None when it carries none."""
+    credentials = read_credentials(path)
+    return credentials.to_dict() if credentials else None
 
 
 def _qc_entry(outcome) -> dict[str, Any] | None:

@@ -12,18 +12,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline.presets import TimeValue
+from pipeline.presets import Anchor, TimeValue
 
 HEX_COLOUR = r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$"
 """``#RRGGBB``, or ``#RRGGBBAA`` with an opacity byte (``FF`` opaque)."""
 
 OverlayKind = Literal[
-    "title", "lower_third", "end_card", "captions", "logo", "timecode", "watermark", "graphics"
-]
-Anchor = Literal[
-    "top_left", "top_center", "top_right",
-    "middle_left", "center", "middle_right",
-    "bottom_left", "bottom_center", "bottom_right",
+    "title", "lower_third", "end_card", "captions", "logo", "timecode", "watermark", "graphics", "ai_label"
 ]
 TEXT_KINDS = frozenset({"title", "lower_third", "end_card", "watermark"})
 """Kinds whose ``text`` is required."""
@@ -76,6 +71,7 @@ DEFAULT_STYLES: dict[str, Style] = {
     "captions": Style(size=0.05, box=True),
     "timecode": Style(size=0.045, box=True),
     "watermark": Style(size=0.16, colour="#FFFFFF50", bold=True),
+    "ai_label": Style(size=0.035, box=True, box_colour="#00000090"),
 }
 """The style each kind uses when an overlay names none."""
 
@@ -97,7 +93,8 @@ class Overlay(_Model):
     kind: OverlayKind
     """What the layer is."""
     text: str | None = None
-    """Title, lower-third name, end-card headline or watermark, shown exactly as typed."""
+    """Title, lower-third name, end-card headline or watermark, shown exactly as typed; for an
+    ``ai_label``, other wording than the deliverable's preset gives."""
     subtext: str | None = None
     """Lower-third role, or the end card's call to action."""
     style: str | None = None
@@ -152,7 +149,7 @@ class Overlay(_Model):
             raise ValueError("a graphics overlay needs 'callable', and only a graphics overlay has one")
         if self.end is not None and self.duration is not None:
             raise ValueError("give 'end' or 'duration', not both")
-        if kind not in TEXT_KINDS and self.text is not None:
+        if kind not in TEXT_KINDS | {"ai_label"} and self.text is not None:
             raise ValueError(f"a {kind} overlay has no 'text'")
         if kind in ("logo", "graphics") and self.style is not None:
             raise ValueError(f"a {kind} overlay has no 'style'")

@@ -36,7 +36,7 @@ from pipeline.errors import JobError
 from pipeline.fonts import default_font_path
 from pipeline.job import Job
 from pipeline.overlay_schema import DEFAULT_STYLES, Overlay, Style
-from pipeline.presets import Insets
+from pipeline.presets import AiLabel, Insets
 from pipeline.sequence import Timeline
 from pipeline.timebase import format_rate, frames_to_timecode, parse_time
 from pipeline.workfiles import FontLink, GraphicsRender, PreparedFile, TextFile
@@ -44,6 +44,7 @@ from pipeline.workfiles import FontLink, GraphicsRender, PreparedFile, TextFile
 DEFAULT_ANCHORS = {
     "title": "center", "lower_third": "bottom_left", "end_card": "center", "captions": "bottom_center",
     "logo": "top_right", "timecode": "top_center", "watermark": "center", "graphics": "center",
+    "ai_label": "top_left",
 }
 ANCHOR_ALIGNMENT = {
     "bottom_left": 1, "bottom_center": 2, "bottom_right": 3,
@@ -320,7 +321,7 @@ class _PixelLayer:
 
 
 def plan_overlays(job: Job, label: str, safe_insets: Insets, picture: PictureFormat, timeline: Timeline,
-                  sequence_rate: Fraction, work_dir: Path) -> OverlayPlan | None:
+                  sequence_rate: Fraction, work_dir: Path, ai_label: AiLabel = AiLabel()) -> OverlayPlan | None:
     """Lay out every overlay of ``job`` that applies to deliverable ``label``.
 
     Args:
@@ -331,6 +332,8 @@ def plan_overlays(job: Job, label: str, safe_insets: Insets, picture: PictureFor
         timeline: The deliverable's whole timeline (not a window of it).
         sequence_rate: The rate fade lengths and frame counts in the job are given at.
         work_dir: A folder of the deliverable's own for scripts, font links and graphics.
+        ai_label: The deliverable's wording and place for ``ai_label`` overlays (its preset's); with
+            ``provenance.disclose`` and no ``ai_label`` in the job, one is added on top.
 
     Returns:
         The layers, or None when no overlay applies.
@@ -339,8 +342,7 @@ def plan_overlays(job: Job, label: str, safe_insets: Insets, picture: PictureFor
         JobError: an overlay starts outside the sequence, a caption file is broken, a font cannot
             be read or lacks characters of its text, or a graphics callable cannot be found.
     """
-    chosen = [(number, overlay) for number, overlay in enumerate(job.overlays)
-              if overlay.deliverables is None or label in overlay.deliverables]
+    chosen = [(number, _with_label_defaults(overlay, ai_label)) for number, overlay in overlays_for(job, label)]
     if not chosen:
         return None
     box = SafeBox.of(safe_insets, picture.width, picture.height)
@@ -381,6 +383,23 @@ def plan_overlays(job: Job, label: str, safe_insets: Insets, picture: PictureFor
     flush_script()
     files += [FontLink(fonts_dir / f"{index:02d}{path.suffix.lower()}", path) for index, path in enumerate(font_paths)]
     return OverlayPlan(tuple(layers), tuple(files), work_dir, picture.frame_rate)
+
+
+def overlays_for(job: Job, label: str) -> list[tuple[int, Overlay]]:
+    """The overlays deliverable ``label`` gets, numbered as in the job, bottom layer first; with
+    ``provenance.disclose`` and no ``ai_label`` in the job, an ``ai_label`` on top."""
+    overlays = list(job.overlays)
+    if job.provenance.disclose and not any(overlay.kind == "ai_label" for overlay in overlays):
+        overlays.append(Overlay(kind="ai_label"))
+    return [(number, overlay) for number, overlay in enumerate(overlays)
+            if overlay.deliverables is None or label in overlay.deliverables]
+
+
+def _with_label_defaults(overlay: Overlay, ai_label: AiLabel) -> Overlay:
+    """An ``ai_label`` overlay with the deliverable's wording and place where the job gives none."""
+    if overlay.kind != "ai_label":
+        return overlay
+    return overlay.model_copy(update={"text": overlay.text or ai_label.text, "anchor": overlay.anchor or ai_label.anchor})
 
 
 def apply_overlays(video, plan: OverlayPlan | None, start_frame: int = 0):

@@ -26,9 +26,10 @@ from pipeline.enhance import EnhanceSettings, apply_job_enhance, shot_speeds
 from pipeline.errors import JobError
 from pipeline.job import Deliverable, Job
 from pipeline.loudness import LoudnessCorrection, oversampling_factor
-from pipeline.overlays import OVERLAY_FILTERS, OverlayPlan, apply_overlays, plan_overlays
+from pipeline.overlays import OVERLAY_FILTERS, OverlayPlan, apply_overlays, overlays_for, plan_overlays
 from pipeline.presets import LoudnessSpec, Preset, format_validation_error, get_preset
 from pipeline.probe import AudioStreamInfo, MediaInfo
+from pipeline.provenance import ProvenancePlan, describe_edit
 from pipeline.reframe import Framing, ReframeAnalysis, framing_for
 from pipeline.fonts import default_font_path
 from pipeline.workfiles import PreparedFile, TextFile
@@ -108,6 +109,8 @@ class OutputPlan:
     """What the file must probe as."""
     loudness: LoudnessCorrection | None = None
     """Gain (and limiter) applied at the end of the sound chain; None leaves levels alone."""
+    provenance: ProvenancePlan | None = None
+    """What its content credentials say; None: not signed (a working file, not a deliverable)."""
 
 
 @dataclass(frozen=True)
@@ -282,13 +285,15 @@ def plan_job(
             expected=_expected(preset, picture, timeline),
         )
         output = _with_loudness(output, (loudness or {}).get(deliverable.label))
+        output = replace(output, provenance=_provenance(job, shot_media, preset, picture, output))
         framings = {
             source: framing_for(preset.video.fit, preset.video.smart_fallback, (reframe or {}).get(source),
                                 picture.width, picture.height)
             for source in media
         }
         overlays = plan_overlays(job, deliverable.label, preset.safe_area.text, picture, timeline,
-                                 sequence_rate, path.with_name(f".{path.name}.overlays"))
+                                 sequence_rate, path.with_name(f".{path.name}.overlays"),
+                                 preset.provenance.ai_label)
         deliverables.append(_Deliverable(output, picture, timeline, framings, overlays))
     groups = [deliverables] if one_process else [[item] for item in deliverables]
     corrections = sync_corrections or {}
@@ -304,6 +309,29 @@ def plan_job(
         for same_timeline in by_timeline.values():
             renders += _windowed_render_plans(job, shot_media, music, corrections, same_timeline)
     return JobPlan(job=job, renders=tuple(renders))
+
+
+def _provenance(job: Job, shot_media: list[MediaInfo], preset: Preset, picture: PictureFormat,
+                output: OutputPlan) -> ProvenancePlan:
+    """What the deliverable's content credentials will say postprod did."""
+    overlay_kinds = [overlay.kind for _, overlay in overlays_for(job, output.deliverable)]
+    if preset.video.burn_in_timecode:
+        overlay_kinds.append("timecode")
+    video = preset.video
+    return describe_edit(
+        sources=tuple(dict.fromkeys(shot.source for shot in job.shots)),
+        source_sizes=tuple((info.video.display_width, info.video.display_height) for info in shot_media),
+        source_rates=tuple(info.video.frame_rate for info in shot_media),
+        trimmed=any(shot.in_point is not None or shot.out_point is not None for shot in job.shots),
+        output_size=(picture.width, picture.height),
+        output_rate=picture.frame_rate,
+        fit=video.fit,
+        encoding=" ".join(filter(None, (video.codec, video.profile, "in", preset.container))),
+        overlay_kinds=tuple(overlay_kinds),
+        loudness_target_lufs=output.loudness.target.target_lufs if output.loudness else None,
+        declared_ai_generated=job.provenance.ai_generated,
+        credentials=preset.provenance.credentials,
+    )
 
 
 def plan_conformed_media(

@@ -46,6 +46,12 @@ TimeValue = Annotated[str | float | int, AfterValidator(_time_syntax)]
 known."""
 
 EncoderOptions = dict[str, str | int | float]
+Anchor = Literal[
+    "top_left", "top_center", "top_right",
+    "middle_left", "center", "middle_right",
+    "bottom_left", "bottom_center", "bottom_right",
+]
+"""Where text or a logo sits in the safe area."""
 
 
 class _Model(BaseModel):
@@ -217,6 +223,25 @@ class LoudnessSpec(_Model):
         return self._value("true_peak_dbtp")
 
 
+class AiLabel(_Model):
+    """The visible AI disclosure an ``ai_label`` overlay shows on this deliverable."""
+
+    text: str = Field(default="AI-generated", min_length=1, max_length=80)
+    """The label as the platform or broadcaster words it."""
+    anchor: Anchor = "top_left"
+    """Where it sits inside the text-safe area (clear of the platform's own interface)."""
+
+
+class ProvenanceSpec(_Model):
+    """How a deliverable carries its provenance."""
+
+    credentials: Literal["embed", "sidecar"] = "embed"
+    """C2PA manifest inside the file, or beside it as ``NAME.c2pa`` (for ingest systems that
+    reject files with boxes they do not know)."""
+    ai_label: AiLabel = AiLabel()
+    """Wording and place of the visible AI label."""
+
+
 class Preset(_Model):
     """A deliverable specification: container, picture, sound."""
 
@@ -238,6 +263,8 @@ class Preset(_Model):
     """Loudness target the sound is normalised to and checked against; None leaves levels alone."""
     qc_policy: Literal["fail", "warn"] = "warn"
     """A failing QC check fails the job (``fail``, broadcast) or is reported as a warning (``warn``)."""
+    provenance: ProvenanceSpec = ProvenanceSpec()
+    """Content credentials and the visible AI label."""
 
     @property
     def extension(self) -> str:

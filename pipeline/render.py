@@ -10,7 +10,15 @@ import logging
 import os
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
+from pipeline.content_credentials import (
+    SignedCredentials,
+    SigningConfig,
+    sign,
+    signing_config,
+    warn_unsigned_once,
+)
 from pipeline.errors import VerificationError
 from pipeline.media import ProgressCallback, require_capabilities, run_ffmpeg
 from pipeline.plan import JobPlan, OutputPlan, RenderPlan
@@ -32,11 +40,13 @@ class RenderedOutput:
     encode_s: float
     """Wall-clock seconds of the ffmpeg run that wrote it (shared by its sibling outputs)."""
     verify_s: float
-    """Wall-clock seconds spent verifying it."""
+    """Wall-clock seconds spent verifying it (signing and validating its credentials included)."""
+    credentials: SignedCredentials | None = None
+    """Its content credentials; None for working files that are not signed."""
 
 
-def _remove_partials(plan: RenderPlan) -> None:
-    for path in (*(output.partial_path for output in plan.outputs), *plan.intermediates):
+def _remove_partials(plan: RenderPlan, sidecars: list[Path]) -> None:
+    for path in (*(output.partial_path for output in plan.outputs), *plan.intermediates, *sidecars):
         path.unlink(missing_ok=True)
 
 
@@ -50,15 +60,23 @@ def remove_intermediates(plan: JobPlan) -> None:
 def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> list[RenderedOutput]:
     """Run one ffmpeg invocation, verify what it wrote, and move the outputs into place.
 
+    Each verified deliverable is signed with C2PA content credentials (when the environment names
+    signing keys, see :mod:`pipeline.content_credentials`), and the signed file is validated, before
+    anything is renamed into place.
+
     Raises:
         MissingCapabilityError: ffmpeg lacks an encoder or filter the plan needs.
         FFmpegError: ffmpeg failed.
-        VerificationError: an output differs from its plan; no output of this plan is kept.
+        VerificationError: an output differs from its plan, or its credentials do not validate; no
+            output of this plan is kept.
+        JobError: the signing configuration is incomplete or unreadable.
     """
     require_capabilities(encoders=plan.encoders, filters=plan.filters)
+    signing = signing_config() if any(output.provenance for output in plan.outputs) else None
     for path in (*(output.path for output in plan.outputs), *plan.intermediates):
         path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    sidecars: list[Path] = []
     try:
         with prepared(plan.prepared_files):
             run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s), on_progress=on_progress)
@@ -69,16 +87,31 @@ def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> lis
             info, mismatches = find_mismatches(output.partial_path, output.expected)
             if mismatches:
                 raise VerificationError(output.path, mismatches)
-            checked.append((output, info, time.monotonic() - verify_started))
+            credentials, sidecar = _sign(output, signing)
+            if sidecar is not None:
+                sidecars.append(sidecar)
+            checked.append((output, info, time.monotonic() - verify_started, credentials, sidecar))
     except BaseException:
-        _remove_partials(plan)
+        _remove_partials(plan, sidecars)
         raise
     rendered = []
-    for output, info, verify_s in checked:
+    for output, info, verify_s, credentials, sidecar in checked:
         os.replace(output.partial_path, output.path)
+        if sidecar is not None:
+            os.replace(sidecar, credentials.sidecar)
         log.info("verified and wrote %s", output.path)
-        rendered.append(RenderedOutput(output, replace(info, path=output.path), encode_s, verify_s))
+        rendered.append(RenderedOutput(output, replace(info, path=output.path), encode_s, verify_s, credentials))
     for path in plan.consumes:
         path.unlink(missing_ok=True)
     return rendered
+
+
+def _sign(output: OutputPlan, signing: SigningConfig | None) -> tuple[SignedCredentials | None, Path | None]:
+    """Sign a verified deliverable, or say why it stays unsigned."""
+    if output.provenance is None:
+        return None, None
+    if signing is None:
+        warn_unsigned_once()
+        return SignedCredentials("unsigned", "no signing certificate and key configured"), None
+    return sign(output.partial_path, output.path, output.provenance, signing)
 

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from pipeline.content_credentials import read_credentials
 from pipeline.errors import PostprodError
 from pipeline.finish import preflight
 from pipeline.job import Deliverable, job_for_clips, job_name_for_clip, load_job
@@ -42,10 +43,13 @@ def _print_json(data) -> None:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     infos = [probe(path) for path in args.files]
+    credentials = [read_credentials(info.path) for info in infos]
     if args.json:
-        _print_json([info.to_dict() for info in infos] if len(infos) > 1 else infos[0].to_dict())
+        facts = [{**info.to_dict(), "credentials": found.to_dict() if found else None}
+                 for info, found in zip(infos, credentials, strict=True)]
+        _print_json(facts if len(facts) > 1 else facts[0])
         return EXIT_OK
-    for info in infos:
+    for info, found in zip(infos, credentials, strict=True):
         video, audio = info.video, info.audio
         table = Table(title=str(info.path), show_header=False, title_justify="left")
         table.add_row("container", f"{info.container} ({(info.brand or '').strip() or 'no brand'})")
@@ -79,8 +83,18 @@ def cmd_probe(args: argparse.Namespace) -> int:
             )
         else:
             table.add_row("audio", "none")
+        table.add_row("credentials", _credentials_summary(found))
         stdout.print(table)
     return EXIT_OK
+
+
+def _credentials_summary(found) -> str:
+    """One line on a file's C2PA manifest for the probe table."""
+    if found is None:
+        return "none (no C2PA manifest)"
+    generated = ", AI-generated" if found.ai_generated else ""
+    return (f"C2PA {found.validation_state}{generated}: by {found.claim_generator or 'unknown tool'}, "
+            f"signed by {found.signer or 'unknown'}; actions {', '.join(found.actions) or 'none'}")
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
