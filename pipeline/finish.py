@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
+from pipeline.content_credentials import signing_config
 from pipeline.enhance_stage import StageKey, plan_enhanced_job
 from pipeline.errors import JobError, MediaError, QcFailedError
 from pipeline.loudness import LoudnessCorrection, measure_file, plan_correction, refine_gain
@@ -223,8 +224,10 @@ def preflight(job: Job, out_dir: Path | None) -> JobPlan:
 
     Raises:
         MediaError: a source is unreadable.
-        JobError: the job cannot be planned (unknown preset, bad override, in/out outside a source).
+        JobError: the job cannot be planned (unknown preset, bad override, in/out outside a source),
+            or the content-credentials signing configuration is incomplete or unreadable.
     """
+    signing_config()
     media, presets, folder = probe_sources(job), load_presets(), output_dir_for(job, out_dir)
     plan = plan_job(job, media, presets, folder, music=probe_music(job))
     return replace(plan, editorial_media=plan_conformed_media(job, media, presets, folder))
