@@ -34,7 +34,7 @@ from pipeline.media.runner import run_ffmpeg
 from pipeline.plan.planner import plan_job
 from pipeline.model.presets import load_presets
 from pipeline.media.synth import SHAPES, synthesize
-from pipeline.plan.workfiles import prepared
+from pipeline.render.prepare import prepared
 
 SHAPE = "sora2-1280x720-24"
 PRESET = "web-h264-1080p"

@@ -27,16 +27,13 @@ import opentimelineio as otio
 
 from pipeline.model.job import Job, Shot
 from pipeline.media.probe import MediaInfo
-from pipeline.timeline.sequence import build_timeline
+from pipeline.timeline.sequence import sequence_layout, sequence_rate, shot_media_ranges
 from pipeline.model.timebase import format_rate, round_half_up, seconds_to_frames
 
 log = logging.getLogger(__name__)
 
 METADATA_NAMESPACE = "postprod"
 """Key of postprod's own entries in every OTIO object's metadata."""
-
-_LAYOUT_SAMPLE_RATE = 48000
-"""build_timeline wants a sample rate; the export only uses its frame positions."""
 
 DISSOLVE_XFADE = "fade"
 """The xfade transition an editor's dissolve renders with; written as an SMPTE dissolve."""
@@ -65,27 +62,6 @@ class AdaptedTimeline:
     """One sentence per thing the format loses, naming the shots involved."""
 
 
-def sequence_rate(job: Job, media: dict[Path, MediaInfo]) -> Fraction:
-    """The rate the edit is counted at: the job's ``sequence.frame_rate`` or the first shot's rate."""
-    return job.sequence.frame_rate or media[job.shots[0].source].video.planning_rate
-
-
-def shot_media_ranges(job: Job, media: dict[Path, MediaInfo]) -> list[tuple[int, int]]:
-    """Per shot, the source frames (first, count) at the sequence rate that its picture and sound use,
-    transition and split-edit handles included: what a conformed copy of the shot must hold."""
-    rate = sequence_rate(job, media)
-    layout = build_timeline(job.shots, [media[shot.source] for shot in job.shots], rate, _LAYOUT_SAMPLE_RATE, rate)
-    ranges = []
-    for span in layout.spans:
-        sound_start = round_half_up(Fraction(span.audio_timeline_start_sample) * rate / _LAYOUT_SAMPLE_RATE)
-        sound_frames = round_half_up(Fraction(span.sample_count) * rate / _LAYOUT_SAMPLE_RATE)
-        sound_first = span.source_start_frame + sound_start - span.timeline_start_frame
-        first = min(span.source_start_frame, sound_first)
-        end = max(span.source_start_frame + span.frame_count, sound_first + sound_frames)
-        ranges.append((first, end - first))
-    return ranges
-
-
 def build_otio_timeline(
     job: Job, media: dict[Path, MediaInfo], conformed_media: list[Path] | None = None
 ) -> otio.schema.Timeline:
@@ -108,7 +84,7 @@ def build_otio_timeline(
     """
     rate = sequence_rate(job, media)
     shot_media = [media[shot.source] for shot in job.shots]
-    layout = build_timeline(job.shots, shot_media, rate, _LAYOUT_SAMPLE_RATE, rate)
+    layout = sequence_layout(job, media)
     overlaps = [join.overlap_frames for join in layout.joins]
     # Where each clip ends on its track: the middle of each transition's overlap, moved by the
     # split edit on the audio track.

@@ -21,7 +21,8 @@ from pipeline.media.runner import run_ffmpeg
 from pipeline.plan.planner import RenderPlan, long_graph_through_file, plan_job
 from pipeline.model.presets import Preset, load_presets
 from pipeline.model.timebase import parse_time
-from pipeline.plan.workfiles import TextFile, prepared
+from pipeline.plan.workfiles import TextFile
+from pipeline.render.prepare import prepared
 
 
 def still_args(plan: RenderPlan, frame: int, out_path: Path) -> tuple[list[str], tuple[TextFile, ...]]:

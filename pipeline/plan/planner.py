@@ -32,8 +32,7 @@ from pipeline.media.probe import AudioStreamInfo, MediaInfo
 from pipeline.analysis.reframe import Framing, ReframeAnalysis, framing_for
 from pipeline.plan.fonts import default_font_path
 from pipeline.plan.workfiles import PreparedFile, TextFile
-from pipeline.export.otio_export import shot_media_ranges
-from pipeline.timeline.sequence import ShotSpan, Timeline, build_timeline, split_timeline
+from pipeline.timeline.sequence import ShotSpan, Timeline, build_timeline, shot_media_ranges, split_timeline
 from pipeline.model.timebase import format_rate, frames_to_samples, frames_to_timecode, round_half_up, seconds_text
 
 FILTERS_USED = ("setpts", "fps", "trim", "tpad", "scale", "pad", "crop", "setsar", "format",

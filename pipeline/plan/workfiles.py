@@ -1,14 +1,10 @@
 """Files a render needs before ffmpeg starts: generated ASS scripts, links to font files, motion
-graphics rendered from Python. The planner describes them; :func:`prepared` makes them and removes
-them again, so the plan stays pure data and nothing is left behind.
+graphics rendered from Python. The planner describes them here as data;
+:func:`pipeline.render.prepare.prepared` makes them for the length of a render.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -59,40 +55,3 @@ class GraphicsRender:
 
 
 PreparedFile = TextFile | FontLink | GraphicsRender
-
-
-@contextlib.contextmanager
-def prepared(files: tuple[PreparedFile, ...]) -> Iterator[None]:
-    """Make ``files`` for the duration of the block, then remove them and the folders made for them.
-
-    Raises:
-        JobError: a motion-graphics callable cannot be imported or returns something unusable.
-        FFmpegError: encoding a motion graphic failed.
-    """
-    made_dirs: list[Path] = []
-    try:
-        for item in files:
-            folder = item.path.parent
-            if not folder.exists():
-                missing = [folder, *(parent for parent in folder.parents if not parent.exists())]
-                folder.mkdir(parents=True)
-                made_dirs += reversed(missing)
-            if isinstance(item, TextFile):
-                item.path.write_text(item.text, encoding="utf-8")
-            elif isinstance(item, FontLink):
-                item.path.unlink(missing_ok=True)
-                try:
-                    os.symlink(item.target, item.path)
-                except OSError:
-                    shutil.copyfile(item.target, item.path)
-            else:
-                from pipeline.render.graphics import render_graphics
-
-                render_graphics(item)
-        yield
-    finally:
-        for item in files:
-            item.path.unlink(missing_ok=True)
-        for folder in reversed(made_dirs):
-            with contextlib.suppress(OSError):
-                folder.rmdir()

@@ -16,7 +16,7 @@ from pipeline.media.runner import ProgressCallback, require_capabilities, run_ff
 from pipeline.plan.planner import JobPlan, OutputPlan, RenderPlan
 from pipeline.media.probe import MediaInfo
 from pipeline.render.verify import find_mismatches
-from pipeline.plan.workfiles import prepared
+from pipeline.render.prepare import prepared
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 from pipeline.errors import JobError
-from pipeline.model.job import Shot
+from pipeline.model.job import Job, Shot
 from pipeline.media.probe import MediaInfo
 from pipeline.model.timebase import frames_to_samples, parse_time, round_half_up, seconds_to_frames
 
@@ -334,3 +335,41 @@ def _check_overlaps(shots: list[Shot], sources: list[tuple[int, int, int]], over
                 f"shots.{number}: its incoming and outgoing transitions ({overlaps[number - 1]} + "
                 f"{overlaps[number]} frames) overlap; the shot has {sources[number][1]} frames"
             )
+
+
+SEQUENCE_SAMPLE_RATE = 48000
+"""Samples per second of the sequence's own layout (:func:`sequence_layout`): the project's working
+rate, so sound positions there are exact and a deliverable's rate moves no frame."""
+
+
+def sequence_rate(job: Job, media: dict[Path, MediaInfo]) -> Fraction:
+    """The rate the edit is counted at: transitions, split edits, the music fade and overlay times
+    are frames at this rate. The job's ``sequence.frame_rate``, else the first shot's source rate;
+    deliverables at other rates convert from it, never count at their own."""
+    return job.sequence.frame_rate or media[job.shots[0].source].video.planning_rate
+
+
+def sequence_layout(job: Job, media: dict[Path, MediaInfo]) -> Timeline:
+    """The whole cut laid out at the sequence rate and :data:`SEQUENCE_SAMPLE_RATE`: its length, where
+    each shot and join falls, as editorial exports and cut-downs count them.
+
+    Raises:
+        JobError: a transition or split edit does not fit its shots, or an in/out point is outside its source.
+    """
+    rate = sequence_rate(job, media)
+    return build_timeline(job.shots, [media[shot.source] for shot in job.shots], rate, SEQUENCE_SAMPLE_RATE, rate)
+
+
+def shot_media_ranges(job: Job, media: dict[Path, MediaInfo]) -> list[tuple[int, int]]:
+    """Per shot, the source frames (first, count) at the sequence rate that its picture and sound use,
+    transition and split-edit handles included: what a conformed copy of the shot must hold."""
+    rate = sequence_rate(job, media)
+    ranges = []
+    for span in sequence_layout(job, media).spans:
+        sound_start = round_half_up(Fraction(span.audio_timeline_start_sample) * rate / SEQUENCE_SAMPLE_RATE)
+        sound_frames = round_half_up(Fraction(span.sample_count) * rate / SEQUENCE_SAMPLE_RATE)
+        sound_first = span.source_start_frame + sound_start - span.timeline_start_frame
+        first = min(span.source_start_frame, sound_first)
+        end = max(span.source_start_frame + span.frame_count, sound_first + sound_frames)
+        ranges.append((first, end - first))
+    return ranges
