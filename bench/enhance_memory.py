@@ -2,7 +2,7 @@
 put through optical-flow rate conversion (every output frame between two source frames built by the
 interpolator) must be within 20 % of each other.
 
-Each run is a fresh child process calling :func:`pipeline.enhance_stage.make_intermediate` (decode
+Each run is a fresh child process calling :func:`pipeline.prestage.enhance_stage.make_intermediate` (decode
 through a pipe, flow in numpy/OpenCV, FFV1 encode through a pipe); ``os.wait4`` gives the child's
 peak RSS, and ``RUSAGE_CHILDREN`` inside it the largest of its ffmpeg processes. Sources are
 ``testsrc2`` at a low rate (default 12 -> 24 fps) so the 60 s run stays within a few minutes on
@@ -27,14 +27,14 @@ from rich.console import Console
 from rich.table import Table
 
 from machine import print_machine
-from pipeline.media import run_ffmpeg
+from pipeline.media.runner import run_ffmpeg
 
 CHILD = """
 import resource, sys
 from fractions import Fraction
 from pathlib import Path
-from pipeline.enhance_stage import StageKey, make_intermediate
-from pipeline.probe import probe
+from pipeline.prestage.enhance_stage import StageKey, make_intermediate
+from pipeline.media.probe import probe
 source, target, rate = Path(sys.argv[1]), Path(sys.argv[2]), Fraction(sys.argv[3])
 make_intermediate(StageKey(source, rate, False, None), probe(source), target)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)

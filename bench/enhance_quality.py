@@ -1,7 +1,7 @@
 """Benchmark enhancement quality against ground truth: frame interpolation and upscaling.
 
 Interpolation: synthetic 48 fps scenes with real motion (a pan, a zoom, an object crossing a panning
-background; :mod:`pipeline.motion_synth`) are rendered, every other frame dropped (24 fps, lossless
+background; :mod:`pipeline.media.motion_synth`) are rendered, every other frame dropped (24 fps, lossless
 H.264), and the dropped frames rebuilt at 48 fps by each mode: ``duplicate`` (ffmpeg ``fps``),
 ``blend`` (``framerate``), ``mci`` (``minterpolate`` with the same options postprod uses) and
 ``flow`` (postprod's streamed optical-flow interpolator, through the same intermediate path a job
@@ -37,11 +37,11 @@ from rich.console import Console
 from rich.table import Table
 
 from machine import print_machine
-from pipeline.enhance import LANCZOS_FLAGS
-from pipeline.enhance_stage import StageKey, make_intermediate
-from pipeline.media import run_ffmpeg
-from pipeline.motion_synth import SCENES, scene_frames, write_clip
-from pipeline.probe import probe
+from pipeline.plan.enhance import LANCZOS_FLAGS
+from pipeline.prestage.enhance_stage import StageKey, make_intermediate
+from pipeline.media.runner import run_ffmpeg
+from pipeline.media.motion_synth import SCENES, scene_frames, write_clip
+from pipeline.media.probe import probe
 
 MCI = "minterpolate=fps=48:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1:scd=fdiff"
 NATIVE_MODES = {"duplicate": "fps=48", "blend": "framerate=fps=48", "mci": MCI}

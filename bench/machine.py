@@ -6,7 +6,7 @@ import os
 
 from rich.console import Console
 
-from pipeline.media import ffmpeg_executable, ffmpeg_version
+from pipeline.media.runner import ffmpeg_executable, ffmpeg_version
 
 
 def print_machine(console: Console) -> None:

@@ -1,9 +1,9 @@
 """What burnt-in overlays cost: the same deliverable rendered with and without them, side by side.
 
-A Sora 2 shaped clip (1280x720 24 fps, synthesised by ``pipeline.synth``) is finished into
+A Sora 2 shaped clip (1280x720 24 fps, synthesised by ``pipeline.media.synth``) is finished into
 ``web-h264-1080p`` twice per round: once plain, once with a title (fade and slide), a lower third
 with its bar, captions from an SRT file (one cue a second), a logo PNG with opacity and fades, and
-timecode. Only the ffmpeg render is timed (the same planner output ``pipeline.render`` runs), wall
+timecode. Only the ffmpeg render is timed (the same planner output ``pipeline.render.renderer`` runs), wall
 clock and CPU seconds of the child process; rounds alternate the order so machine noise falls on
 both. Goal: overlays add at most 15 % to the render's wall time.
 
@@ -28,13 +28,13 @@ from rich.console import Console
 from rich.table import Table
 
 from machine import print_machine
-from pipeline.finish import probe_sources
-from pipeline.job import parse_job
-from pipeline.media import run_ffmpeg
-from pipeline.plan import plan_job
-from pipeline.presets import load_presets
-from pipeline.synth import SHAPES, synthesize
-from pipeline.workfiles import prepared
+from pipeline.jobs.finish import probe_sources
+from pipeline.model.job import parse_job
+from pipeline.media.runner import run_ffmpeg
+from pipeline.plan.planner import plan_job
+from pipeline.model.presets import load_presets
+from pipeline.media.synth import SHAPES, synthesize
+from pipeline.render.prepare import prepared
 
 SHAPE = "sora2-1280x720-24"
 PRESET = "web-h264-1080p"

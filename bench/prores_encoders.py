@@ -36,7 +36,7 @@ import av
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.media import ffmpeg_executable, ffmpeg_version
+from pipeline.media.runner import ffmpeg_executable, ffmpeg_version
 
 ENCODERS = ("prores_ks", "prores_aw")
 """The first is the baseline that speed ratios are given against."""

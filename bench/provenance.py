@@ -28,13 +28,13 @@ from rich.console import Console
 from rich.table import Table
 
 from machine import print_machine
-from pipeline.content_credentials import sign, signing_config
-from pipeline.finish import probe_sources
-from pipeline.job import parse_job
-from pipeline.media import run_ffmpeg
-from pipeline.plan import plan_job
-from pipeline.presets import load_presets
-from pipeline.synth import SHAPES, synthesize
+from pipeline.media.content_credentials import sign, signing_config
+from pipeline.jobs.finish import probe_sources
+from pipeline.model.job import parse_job
+from pipeline.media.runner import run_ffmpeg
+from pipeline.plan.planner import plan_job
+from pipeline.model.presets import load_presets
+from pipeline.media.synth import SHAPES, synthesize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.certificates import make_chain  # noqa: E402  (test helper, from the repository root)

@@ -1,10 +1,10 @@
 """QC speed: a 12 s 1080p deliverable checked from one decode, against ffmpeg's own detectors.
 
-The deliverables are made by finishing a synthesised 12 s 1920x1080 24 fps clip (pipeline.synth: testsrc2 and a
+The deliverables are made by finishing a synthesised 12 s 1920x1080 24 fps clip (pipeline.media.synth: testsrc2 and a
 tone) into ``web-h264-1080p`` (H.264 High, AAC) and ``broadcast-prores-hq-1080p25`` (ProRes 422 HQ
 10-bit, PCM). Each is checked three ways, rounds interleaved, medians reported:
 
-a. ``pipeline.qc.run_qc``: probe plus one decode of picture and sound feeding every check
+a. ``pipeline.qc.checks.run_qc``: probe plus one decode of picture and sound feeding every check
    (conformance, loudness and true peak, black, freeze, stutter, levels, flash, silence);
 b. a hand-written ffmpeg command running ffmpeg's detectors side by side in one decode:
    ``blackdetect``, ``freezedetect`` and ``signalstats`` on the picture, ``silencedetect`` and
@@ -37,12 +37,12 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import print_machine  # noqa: E402
-from pipeline.finish import finish  # noqa: E402
-from pipeline.job import parse_job  # noqa: E402
-from pipeline.media import run_ffmpeg  # noqa: E402
-from pipeline.presets import load_presets  # noqa: E402
-from pipeline.qc import run_qc  # noqa: E402
-from pipeline.synth import SHAPES, synthesize  # noqa: E402
+from pipeline.jobs.finish import finish  # noqa: E402
+from pipeline.model.job import parse_job  # noqa: E402
+from pipeline.media.runner import run_ffmpeg  # noqa: E402
+from pipeline.model.presets import load_presets  # noqa: E402
+from pipeline.qc.checks import run_qc  # noqa: E402
+from pipeline.media.synth import SHAPES, synthesize  # noqa: E402
 
 PRESETS = ("web-h264-1080p", "broadcast-prores-hq-1080p25")
 
@@ -59,7 +59,7 @@ def _timed(action) -> tuple[float, float]:
 
 
 def _deliverables(folder: Path, seconds: int) -> dict[str, Path]:
-    # A legal 1080p clip (pipeline.synth keeps testsrc2's colours in gamut) with a tone and a beep.
+    # A legal 1080p clip (pipeline.media.synth keeps testsrc2's colours in gamut) with a tone and a beep.
     source = synthesize(SHAPES["veo3-1920x1080-24"], folder / "source.mp4", Fraction(seconds))
     job = parse_job({"version": 1, "name": "bench", "shots": [{"source": str(source)}],
                      "deliverables": [{"preset": name} for name in PRESETS]}, folder)

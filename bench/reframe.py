@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import av  # noqa: E402
 
-from pipeline.media import run_ffmpeg  # noqa: E402
-from pipeline.probe import probe  # noqa: E402
-from pipeline.reframe import analyse, camera_path  # noqa: E402
+from pipeline.media.runner import run_ffmpeg  # noqa: E402
+from pipeline.media.probe import probe  # noqa: E402
+from pipeline.analysis.reframe import analyse, camera_path  # noqa: E402
 
 SECONDS, WIDTH, HEIGHT, RATE = 10, 1280, 720, 24
 ROUNDS = 2
@@ -62,9 +62,9 @@ def main() -> None:
     print(f"{'analyse (cuts, faces, saliency, bars)':40s} {analyse_wall:8.2f} {analyse_cpu:8.2f} {SECONDS / analyse_wall:11.1f}")
     print(f"{'camera path 9:16':40s} {path_wall:8.3f}")
 
-    from pipeline.finish import plan_with_analysis
-    from pipeline.job import parse_job
-    from pipeline.presets import load_presets
+    from pipeline.jobs.finish import plan_with_analysis
+    from pipeline.model.job import parse_job
+    from pipeline.model.presets import load_presets
 
     renders = {}
     for fit in ("center", "smart"):

@@ -1,11 +1,11 @@
 """Measure what postprod costs over hand-written ffmpeg commands that make the same deliverables.
 
-A Sora 2 shaped clip (1280x720 24 fps H.264 with 96 kHz AAC, synthesised by ``pipeline.synth``) is
+A Sora 2 shaped clip (1280x720 24 fps H.264 with 96 kHz AAC, synthesised by ``pipeline.media.synth``) is
 finished into ``broadcast-prores-hq-1080p25`` and ``web-h264-1080p`` five ways:
 
 a. two hand-written ffmpeg commands, one per output (the baseline);
 b. one hand-written ffmpeg command that splits the decoded source to both outputs;
-c. the library path, ``pipeline.finish.finish`` in a fresh Python process (one ffmpeg, split);
+c. the library path, ``pipeline.jobs.finish.finish`` in a fresh Python process (one ffmpeg, split);
 d. the same with ``one_process=False`` (one ffmpeg per output);
 e. ``postprod finish ... --json``, i.e. the Prefect flow on Prefect's temporary local server.
 
@@ -44,10 +44,10 @@ from rich.console import Console
 from rich.table import Table
 
 from machine import print_machine
-from pipeline.manifest import sha256_of
-from pipeline.media import ffmpeg_executable
-from pipeline.probe import probe
-from pipeline.synth import SHAPES, synthesize
+from pipeline.export.manifest import sha256_of
+from pipeline.media.runner import ffmpeg_executable
+from pipeline.media.probe import probe
+from pipeline.media.synth import SHAPES, synthesize
 
 SHAPE = "sora2-1280x720-24"
 PRESETS = ("broadcast-prores-hq-1080p25", "web-h264-1080p")
@@ -74,8 +74,8 @@ WEB_CODECS = [
 LIBRARY_SCRIPT = """
 import sys
 from pathlib import Path
-from pipeline.finish import finish
-from pipeline.job import job_for_clips
+from pipeline.jobs.finish import finish
+from pipeline.model.job import job_for_clips
 source, out_dir, one_process, presets = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4:]
 finish(job_for_clips([source], presets, name="clip"), out_dir, one_process=one_process == "one")
 """
@@ -107,7 +107,7 @@ def hand_split(source: Path, out: Path) -> list[Argv]:
 
 
 def library(one_process: bool) -> Callable[[Path, Path], list[Argv]]:
-    """Variants c and d: ``pipeline.finish.finish`` in a fresh interpreter."""
+    """Variants c and d: ``pipeline.jobs.finish.finish`` in a fresh interpreter."""
 
     def commands(source: Path, out: Path) -> list[Argv]:
         mode = "one" if one_process else "separate"
@@ -329,7 +329,7 @@ def main() -> None:
                       "rate, colour tags, audio format)")
     console.print(goal_line(runs))
     console.print(breakdown_table(runs))
-    library_import_s = import_seconds("pipeline.finish, pipeline.job")
+    library_import_s = import_seconds("pipeline.jobs.finish, pipeline.model.job")
     cli_import_s = import_seconds("postprod.cli, flows.finish_job")
     console.print(f"rest = start-up, imports, Prefect, hashing, manifest. Of it: sha256 of source + outputs "
                   f"{hashing_s:.2f} s; interpreter start-up + imports: library {library_import_s:.2f} s, "

@@ -1,6 +1,6 @@
 """Benchmark a multi-shot sequence with dissolves: postprod against hand-written ffmpeg and MoviePy 2.
 
-Ten Sora 2 shaped shots (1280x720 24 fps H.264 with 96 kHz AAC, synthesised by ``pipeline.synth``)
+Ten Sora 2 shaped shots (1280x720 24 fps H.264 with 96 kHz AAC, synthesised by ``pipeline.media.synth``)
 are joined with 12-frame dissolves and equal-power audio crossfades into one 1920x1080 24 fps H.264
 file (libx264 High, crf 18, preset medium, 2 s closed GOP, yuv420p, AAC 256k 48 kHz stereo,
 faststart), four ways:
@@ -8,7 +8,7 @@ faststart), four ways:
 a. a hand-written ffmpeg command: one filter graph chaining ``xfade`` and ``acrossfade`` (the
    baseline). xfade takes 4:4:4 or RGB only, so each shot is scaled straight to yuv444p and the
    result made 4:2:0 once, after the last dissolve: no conversions that ffmpeg would insert itself;
-b. postprod: ``pipeline.finish.finish`` on a job built with ``parse_job`` (one ``web-h264-1080p``
+b. postprod: ``pipeline.jobs.finish.finish`` on a job built with ``parse_job`` (one ``web-h264-1080p``
    deliverable) in a fresh Python process, so the timing includes interpreter start-up, imports,
    probing the shots, planning, the render, verification (re-probe, audio decode), hashing and the
    manifest;
@@ -62,9 +62,9 @@ from rich.console import Console
 from rich.table import Table
 
 from machine import print_machine
-from pipeline.media import ffmpeg_executable
-from pipeline.probe import decoded_audio_samples, probe
-from pipeline.synth import SHAPES, synthesize
+from pipeline.media.runner import ffmpeg_executable
+from pipeline.media.probe import decoded_audio_samples, probe
+from pipeline.media.synth import SHAPES, synthesize
 
 SHAPE = "sora2-1280x720-24"
 FPS = 24
@@ -91,8 +91,8 @@ MUX_OPTIONS = ["-movflags", "+faststart"]
 POSTPROD_SCRIPT = """
 import sys
 from pathlib import Path
-from pipeline.finish import finish
-from pipeline.job import parse_job
+from pipeline.jobs.finish import finish
+from pipeline.model.job import parse_job
 out_dir, dissolve_frames, preset, shots = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 transition = {"type": "dissolve", "frames": dissolve_frames}
 job = parse_job({
@@ -107,11 +107,11 @@ finish(job, out_dir)
 RENDER_ONLY_SCRIPT = """
 import sys
 from pathlib import Path
-from pipeline.finish import probe_sources
-from pipeline.job import parse_job
-from pipeline.plan import plan_job
-from pipeline.presets import load_presets
-from pipeline.render import remove_intermediates, render
+from pipeline.jobs.finish import probe_sources
+from pipeline.model.job import parse_job
+from pipeline.plan.planner import plan_job
+from pipeline.model.presets import load_presets
+from pipeline.render.renderer import remove_intermediates, render
 out_dir, dissolve_frames, preset, shots = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 transition = {"type": "dissolve", "frames": dissolve_frames}
 job = parse_job({

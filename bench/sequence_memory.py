@@ -42,8 +42,8 @@ X264_SPEED = "veryfast"
 POSTPROD_SCRIPT = """
 import sys
 from pathlib import Path
-from pipeline.finish import finish
-from pipeline.job import parse_job
+from pipeline.jobs.finish import finish
+from pipeline.model.job import parse_job
 out_dir, shots_per_render, speed, shots = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 job = parse_job({
     "version": 1, "name": "sequence",

@@ -1,7 +1,7 @@
 """How long sync analysis takes against the clip's own duration, and against the floor.
 
 A 12 s Sora 2 shaped clip (1280x720 24 fps H.264 with 96 kHz AAC, synthesised by
-``pipeline.synth`` with flash-and-beep events at irregular times and the sound 80 ms late, its
+``pipeline.media.synth`` with flash-and-beep events at irregular times and the sound 80 ms late, its
 picture then re-encoded with x264's ``medium`` preset at CRF 18, B-frames and deblocking included,
 as a generator delivers it rather than as the synthesiser's quick ``ultrafast`` encode) is
 analysed four ways:
@@ -9,7 +9,7 @@ analysed four ways:
 a. the floor: a hand-written ffmpeg command decoding the picture to 160 px grey frames on a pipe,
    which Python reads and drops (no analysis at all);
 b. PyAV decoding every frame, nothing else (the decoder postprod uses);
-c. ``pipeline.sync.measure_sync`` in this process, with its stages timed on their own:
+c. ``pipeline.analysis.sync.measure_sync`` in this process, with its stages timed on their own:
    probe, container findings, picture events (decode, grey, block change, optical flow) and sound
    onsets (decode, resample, spectral flux); correlation and drift are what remains;
 d. ``postprod sync --json`` in a fresh process: interpreter start-up and imports included.
@@ -41,11 +41,11 @@ import av
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.media import ffmpeg_executable, ffmpeg_version, run_ffmpeg
-from pipeline.onsets import ANALYSIS_WIDTH_PX, picture_events, sound_onsets
-from pipeline.probe import probe
-from pipeline.sync import container_findings, measure_sync
-from pipeline.synth import SHAPES, ClipContent, synthesize
+from pipeline.media.runner import ffmpeg_executable, ffmpeg_version, run_ffmpeg
+from pipeline.analysis.onsets import ANALYSIS_WIDTH_PX, picture_events, sound_onsets
+from pipeline.media.probe import probe
+from pipeline.analysis.sync import container_findings, measure_sync
+from pipeline.media.synth import SHAPES, ClipContent, synthesize
 
 SHAPE = "sora2-1280x720-24"
 GOAL_SHARE = 0.25

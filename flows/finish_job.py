@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.scale import submit_renders
 from pipeline.errors import FFmpegError
-from pipeline.finish import (
+from pipeline.jobs.finish import (
     RenderProgress,
     analyse_sources,
     check_sync,
@@ -33,15 +33,15 @@ from pipeline.finish import (
     quality_check,
     unique_sources,
 )
-from pipeline.job import Job
-from pipeline.manifest import Timings, build_manifest, write_manifest
-from pipeline.media import Progress
-from pipeline.otio_export import write_editorial_exports
-from pipeline.plan import RenderPlan
-from pipeline.presets import load_presets
-from pipeline.probe import AudioStreamInfo, MediaInfo, probe
-from pipeline.render import RenderedOutput, remove_intermediates, render
-from pipeline.resources import default_render_slots, machine_slot
+from pipeline.model.job import Job
+from pipeline.export.manifest import Timings, build_manifest, write_manifest
+from pipeline.media.runner import Progress
+from pipeline.export.otio_export import write_editorial_exports
+from pipeline.plan.planner import RenderPlan
+from pipeline.model.presets import load_presets
+from pipeline.media.probe import AudioStreamInfo, MediaInfo, probe
+from pipeline.render.renderer import RenderedOutput, remove_intermediates, render
+from pipeline.service.resources import default_render_slots, machine_slot
 
 progress_listener: ContextVar[RenderProgress | None] = ContextVar("progress_listener", default=None)
 """Set by a caller in the same process (the CLI's progress bars) to watch renders."""
@@ -121,7 +121,7 @@ def render_task(render_plan: RenderPlan) -> list[RenderedOutput]:
         if listener is not None:
             listener(render_plan, progress)
 
-    with machine_slot("render", default_render_slots()):  # this machine's render limit, see pipeline/resources.py
+    with machine_slot("render", default_render_slots()):  # this machine's render limit, see pipeline/service/resources.py
         rendered = render(render_plan, on_progress=report)
     for output in rendered:
         logger.info("verified %s", output.plan.path)

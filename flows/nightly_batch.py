@@ -26,7 +26,7 @@ from prefect.states import Completed, Failed, State
 import pipeline
 from flows.finish_job import finish_job
 from flows.scale import dask_scheduler, dask_task_runner
-from pipeline.batch import (
+from pipeline.service.batch import (
     SUMMARY_NAME,
     ItemResult,
     finished_result,
@@ -36,9 +36,9 @@ from pipeline.batch import (
     write_summary,
 )
 from pipeline.errors import JobError
-from pipeline.finish import manifest_path
-from pipeline.fingerprint import job_fingerprint, job_inputs, stamp_manifest, why_stale
-from pipeline.inbox import (
+from pipeline.jobs.finish import manifest_path
+from pipeline.service.fingerprint import job_fingerprint, job_inputs, stamp_manifest, why_stale
+from pipeline.service.inbox import (
     DEFAULT_CLIP_PRESETS,
     BatchEntry,
     load_entries,
@@ -46,8 +46,8 @@ from pipeline.inbox import (
     referenced_files,
     scan_inbox,
 )
-from pipeline.media import ffmpeg_version
-from pipeline.presets import Preset, load_presets
+from pipeline.media.runner import ffmpeg_version
+from pipeline.model.presets import Preset, load_presets
 
 ARTIFACT_KEY = "nightly-batch-summary"
 

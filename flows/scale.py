@@ -16,9 +16,9 @@ from prefect import Task
 from prefect.futures import PrefectFuture, wait
 from prefect_dask import DaskTaskRunner
 
-from pipeline.plan import RenderPlan
-from pipeline.render import RenderedOutput
-from pipeline.resources import uses_gpu
+from pipeline.plan.planner import RenderPlan
+from pipeline.render.renderer import RenderedOutput
+from pipeline.service.resources import uses_gpu
 
 RENDER_TAG = "render"
 GPU_TAG = "gpu"

@@ -9,7 +9,7 @@ from pathlib import Path
 from prefect.states import State
 
 from flows.nightly_batch import nightly_batch
-from pipeline.inbox import InboxItem, WatchSettings, watch_inbox
+from pipeline.service.inbox import InboxItem, WatchSettings, watch_inbox
 
 
 def summary_name_now() -> str:

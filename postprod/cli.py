@@ -20,13 +20,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from pipeline.content_credentials import read_credentials
+from pipeline.media.content_credentials import read_credentials
 from pipeline.errors import PostprodError
-from pipeline.finish import preflight
-from pipeline.job import Deliverable, job_for_clips, job_name_for_clip, load_job
-from pipeline.presets import get_preset, load_presets
-from pipeline.probe import probe
-from pipeline.timebase import format_rate
+from pipeline.jobs.finish import preflight
+from pipeline.model.job import Deliverable, job_for_clips, job_name_for_clip, load_job
+from pipeline.model.presets import get_preset, load_presets
+from pipeline.media.probe import probe
+from pipeline.model.timebase import format_rate
 from postprod.reframe_cli import add_reframe_command
 from postprod.service_cli import add_service_commands
 
@@ -197,7 +197,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_frame(args: argparse.Namespace) -> int:
-    from pipeline.still import render_still
+    from pipeline.jobs.still import render_still
 
     path = render_still(load_job(args.job), args.deliverable, args.at, args.out)
     stdout.print(f"wrote {escape(str(path))}")
@@ -205,7 +205,7 @@ def cmd_frame(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pipeline.demo import write_demo_job
+    from pipeline.jobs.demo import write_demo_job
 
     job_file = write_demo_job(args.out / "demo-clips", stderr)
     stderr.print(f"demo job: {job_file}")
@@ -214,14 +214,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_qc(args: argparse.Namespace) -> int:
     from pipeline.errors import QcFailedError
-    from pipeline.qc import run_qc
-    from pipeline.qc_html import write_html
+    from pipeline.qc.checks import run_qc
+    from pipeline.qc.html_report import write_html
 
     preset = get_preset(args.preset)
     info = probe(args.file)
     sync = None
     if args.sync:
-        from pipeline.sync import measure_sync
+        from pipeline.analysis.sync import measure_sync
 
         sync = measure_sync(args.file, info)
     report = run_qc(args.file, preset, sync=sync, policy=args.policy, info=info)
@@ -249,7 +249,7 @@ def cmd_qc(args: argparse.Namespace) -> int:
 
 
 def cmd_stutter(args: argparse.Namespace) -> int:
-    from pipeline.stutter import detect_stutter
+    from pipeline.prestage.stutter import detect_stutter
 
     documents = [detect_stutter(path, probe(path)).to_dict() for path in args.files]
     if args.json:
@@ -264,7 +264,7 @@ def cmd_stutter(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from pipeline.sync import STANDARDS, measure_sync
+    from pipeline.analysis.sync import STANDARDS, measure_sync
 
     standard = STANDARDS[args.standard]
     fix_targets = _sync_fix_targets(args.files, args.fix) if args.fix else {}
@@ -299,7 +299,7 @@ def _sync_fix_targets(files: list[Path], out: Path) -> dict[Path, Path]:
 
 def _fix_sync_offset(report, target: Path) -> dict:
     """Shift the sound of ``report.path`` into ``target`` and re-measure the copy."""
-    from pipeline.sync import fix_report, measure_sync
+    from pipeline.analysis.sync import fix_report, measure_sync
 
     if report.offset_ms is None:
         return {"path": None, "reason": f"not fixed: the offset is undetermined ({report.reason})"}

@@ -26,10 +26,10 @@ def _aspect(text: str) -> Fraction:
 
 
 def cmd_reframe(args: argparse.Namespace) -> int:
-    from pipeline.finish import finish
-    from pipeline.job import job_for_clips, job_name_for_clip
-    from pipeline.probe import probe
-    from pipeline.reframe import analyse, camera_path, framing_for, write_debug_strip
+    from pipeline.jobs.finish import finish
+    from pipeline.model.job import job_for_clips, job_name_for_clip
+    from pipeline.media.probe import probe
+    from pipeline.analysis.reframe import analyse, camera_path, framing_for, write_debug_strip
 
     preset = None
     if args.out:

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.batch import SUMMARY_NAME
+from pipeline.service.batch import SUMMARY_NAME
 from pipeline.errors import JobError
-from pipeline.inbox import DEFAULT_CLIP_PRESETS, WatchSettings
+from pipeline.service.inbox import DEFAULT_CLIP_PRESETS, WatchSettings
 
 EXIT_SOME_FAILED = 1
 stderr = Console(stderr=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.media import run_ffmpeg
-from pipeline.synth import SHAPES, ClipContent, ClipShape, synthesize
+from pipeline.media.runner import run_ffmpeg
+from pipeline.media.synth import SHAPES, ClipContent, ClipShape, synthesize
 
 MATRIX_CLIP_SECONDS = Fraction(1, 2)
 """Short enough to finish every shape into every preset inside the CI budget."""

@@ -15,9 +15,9 @@ from rich.console import Console
 import flows.finish_job
 import postprod.cli as cli
 from pipeline.errors import MediaError
-from pipeline.isobmff import top_level_boxes
-from pipeline.media import run_ffmpeg
-from pipeline.probe import probe
+from pipeline.media.isobmff import top_level_boxes
+from pipeline.media.runner import run_ffmpeg
+from pipeline.media.probe import probe
 
 CHEAP_PRESET = "master-prores-4444"
 """Keeps the source's size, so nothing here would be expensive even if a render started."""

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.batch import is_permanent, qc_status
+from pipeline.service.batch import is_permanent, qc_status
 from pipeline.errors import FFmpegError, JobError, MediaError, MissingCapabilityError
-from pipeline.fingerprint import job_fingerprint, job_inputs, stamp_manifest, why_stale
-from pipeline.inbox import clip_job, load_entries, quarantine, referenced_files, scan_inbox
-from pipeline.job import job_for_clips, load_job
-from pipeline.presets import load_presets
-from pipeline.resources import machine_slot, uses_gpu
+from pipeline.service.fingerprint import job_fingerprint, job_inputs, stamp_manifest, why_stale
+from pipeline.service.inbox import clip_job, load_entries, quarantine, referenced_files, scan_inbox
+from pipeline.model.job import job_for_clips, load_job
+from pipeline.model.presets import load_presets
+from pipeline.service.resources import machine_slot, uses_gpu
 from postprod.cli import build_parser
 
 

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from pipeline.captions import parse_ass, parse_srt, parse_webvtt, read_captions
+from pipeline.model.captions import parse_ass, parse_srt, parse_webvtt, read_captions
 from pipeline.errors import JobError
 
 SRT = """1

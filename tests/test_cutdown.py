@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.cutdown import LEVEL_WINDOW_S, SoundActivity, Unit, choose_pieces, sound_activity, units_of
-from pipeline.finish import analyse_sources, finish, plan_with_analysis
-from pipeline.job import parse_job
-from pipeline.media import run_ffmpeg
-from pipeline.loudness import measure_file
-from pipeline.presets import load_presets
-from pipeline.timebase import parse_time
-from pipeline.probe import probe
+from pipeline.plan.cutdown import LEVEL_WINDOW_S, SoundActivity, Unit, choose_pieces, sound_activity, units_of
+from pipeline.jobs.finish import analyse_sources, finish, plan_with_analysis
+from pipeline.model.job import parse_job
+from pipeline.media.runner import run_ffmpeg
+from pipeline.analysis.loudness import measure_file
+from pipeline.model.presets import load_presets
+from pipeline.model.timebase import parse_time
+from pipeline.media.probe import probe
 
 RATE = 24
 SHOT_SECONDS = (7, 9, 6, 10, 8)
@@ -125,8 +125,8 @@ def test_a_remainder_with_no_quiet_window_is_split_between_two_units():
 def test_overlays_follow_the_cutdown_or_are_left_out_with_a_note():
     """An end card moves to the cut-down's end; layers are cut short at it; captions, shot-timed
     layers and layers starting after it are left out, each with a note."""
-    from pipeline.cutdown import cutdown_overlays
-    from pipeline.job import parse_job
+    from pipeline.plan.cutdown import cutdown_overlays
+    from pipeline.model.job import parse_job
 
     job = parse_job({
         "version": 1, "name": "spot",

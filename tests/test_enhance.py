@@ -11,19 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.enhance import EnhanceSettings, speed_factor
-from pipeline.enhance_stage import plan_enhanced_job
+from pipeline.plan.enhance import EnhanceSettings, speed_factor
+from pipeline.prestage.enhance_stage import plan_enhanced_job
 from pipeline.errors import JobError
-from pipeline.finish import finish, plan_with_analysis
-from pipeline.frames import IntermediateSpec, decode_frames, encode_intermediate, working_format
-from pipeline.job import parse_job
-from pipeline.learned_upscale import OnnxUpscaler
-from pipeline.media import run_ffmpeg
-from pipeline.motion_synth import scene_frames, write_clip
-from pipeline.plan import plan_job
-from pipeline.presets import load_presets
-from pipeline.probe import decoded_audio_samples, probe
-from pipeline.render import remove_intermediates
+from pipeline.jobs.finish import finish, plan_with_analysis
+from pipeline.media.frames import IntermediateSpec, decode_frames, encode_intermediate, working_format
+from pipeline.model.job import parse_job
+from pipeline.prestage.learned_upscale import OnnxUpscaler
+from pipeline.media.runner import run_ffmpeg
+from pipeline.media.motion_synth import scene_frames, write_clip
+from pipeline.plan.planner import plan_job
+from pipeline.model.presets import load_presets
+from pipeline.media.probe import decoded_audio_samples, probe
+from pipeline.render.renderer import remove_intermediates
 from tests.measure import decode_audio, frames_rgb
 
 PRESET = "master-prores-4444"

@@ -12,13 +12,13 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from pipeline.finish import finish
-from pipeline.job import job_for_clips
-from pipeline.loudness import measure_file
-from pipeline.presets import load_presets
-from pipeline.probe import decoded_audio_samples, probe
-from pipeline.synth import SHAPES, TONE_DBFS
-from pipeline.timebase import frames_to_samples, round_half_up
+from pipeline.jobs.finish import finish
+from pipeline.model.job import job_for_clips
+from pipeline.analysis.loudness import measure_file
+from pipeline.model.presets import load_presets
+from pipeline.media.probe import decoded_audio_samples, probe
+from pipeline.media.synth import SHAPES, TONE_DBFS
+from pipeline.model.timebase import frames_to_samples, round_half_up
 from tests.measure import decode_audio, frame_lumas, rms_dbfs
 
 PRESETS = load_presets()

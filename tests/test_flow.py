@@ -11,11 +11,11 @@ import pytest
 import yaml
 from prefect.testing.utilities import prefect_test_harness
 
-import pipeline.render
+import pipeline.render.renderer
 from flows.finish_job import finish_job
 from pipeline.errors import FFmpegError
-from pipeline.job import job_for_clips
-from pipeline.probe import probe
+from pipeline.model.job import job_for_clips
+from pipeline.media.probe import probe
 from postprod.cli import main
 from tests.measure import frames_rgb
 
@@ -62,7 +62,7 @@ def test_cli_run_finishes_a_job_file(make_clip, tmp_path, capsys):
 def _flaky_ffmpeg(monkeypatch, returncode: int) -> list[int]:
     """Make the first ffmpeg run fail with ``returncode``; later runs are real. Returns a call log."""
     calls: list[int] = []
-    real_run = pipeline.render.run_ffmpeg
+    real_run = pipeline.render.renderer.run_ffmpeg
 
     def run(args, **kwargs):
         calls.append(1)
@@ -70,7 +70,7 @@ def _flaky_ffmpeg(monkeypatch, returncode: int) -> list[int]:
             raise FFmpegError(["ffmpeg"], returncode, ["simulated failure"])
         return real_run(args, **kwargs)
 
-    monkeypatch.setattr(pipeline.render, "run_ffmpeg", run)
+    monkeypatch.setattr(pipeline.render.renderer, "run_ffmpeg", run)
     return calls
 
 

@@ -7,12 +7,12 @@ from fractions import Fraction
 
 import numpy as np
 
-from pipeline.finish import finish
-from pipeline.frames import RawFormat
-from pipeline.interpolate import FlowInterpolator, convert_rate
-from pipeline.job import parse_job
-from pipeline.motion_synth import SceneRenderer, write_clip
-from pipeline.probe import decoded_audio_samples, probe
+from pipeline.jobs.finish import finish
+from pipeline.media.frames import RawFormat
+from pipeline.prestage.interpolate import FlowInterpolator, convert_rate
+from pipeline.model.job import parse_job
+from pipeline.media.motion_synth import SceneRenderer, write_clip
+from pipeline.media.probe import decoded_audio_samples, probe
 from tests.measure import frame_lumas, psnr
 
 

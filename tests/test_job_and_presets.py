@@ -13,9 +13,9 @@ import yaml
 from pydantic import ValidationError
 
 from pipeline.errors import JobError
-from pipeline.job import load_job, parse_job
-from pipeline.plan import resolve_preset
-from pipeline.presets import (
+from pipeline.model.job import load_job, parse_job
+from pipeline.plan.planner import resolve_preset
+from pipeline.model.presets import (
     BUILTIN_PRESETS_DIR,
     USER_PRESETS_ENV_VAR,
     Preset,

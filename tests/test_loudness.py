@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import loudness
-from pipeline.loudness import LoudnessMeter, channel_weights, k_weighting_sos, measure
+from pipeline.analysis import loudness
+from pipeline.analysis.loudness import LoudnessMeter, channel_weights, k_weighting_sos, measure
 
 RATE = 48000
 

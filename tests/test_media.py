@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import media
+from pipeline.media import runner as media
 from pipeline.errors import FFmpegError, MissingCapabilityError
-from pipeline.probe import probe
+from pipeline.media.probe import probe
 
 
 def test_progress_reports_rise_to_completion(tmp_path):
@@ -61,7 +61,7 @@ def test_ffmpeg_override_must_exist(monkeypatch, tmp_path):
 
 def test_default_font_draws_text_without_fontconfig(tmp_path):
     """The bundled font renders through drawtext by file path, with no system font lookup."""
-    from pipeline.fonts import default_font_path
+    from pipeline.plan.fonts import default_font_path
     from tests.measure import frame_lumas
 
     font = default_font_path()

@@ -23,10 +23,10 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from pipeline.finish import probe_sources
-from pipeline.job import parse_job
-from pipeline.otio_export import adapt_for_format, build_otio_timeline, write_editorial_exports
-from pipeline.sequence import build_timeline
+from pipeline.jobs.finish import probe_sources
+from pipeline.model.job import parse_job
+from pipeline.export.otio_export import adapt_for_format, build_otio_timeline, write_editorial_exports
+from pipeline.timeline.sequence import build_timeline
 
 RATE = 24
 DISSOLVE = otio.schema.TransitionTypes.SMPTE_Dissolve
@@ -229,7 +229,7 @@ def test_what_each_format_drops_is_named_and_logged(edit, sources, tmp_path, cap
     )
     assert len(timeline.tracks) == 2 and len(items(timeline.tracks[0], otio.schema.Transition)) == 3
 
-    with caplog.at_level(logging.WARNING, logger="pipeline.otio_export"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.export.otio_export"):
         write_editorial_exports(job, media, tmp_path)
     assert "spot.edl: the 8-frame wipe_left between shots 1 and 2 is written as a cut" in caplog.text
     assert "spot.xml: the sound crossfade between shots 1 and 2" in caplog.text
@@ -251,8 +251,8 @@ def test_a_range_not_exact_at_the_source_rate_is_given_at_the_sequence_rate(sour
 def test_exports_can_reference_conformed_media_with_handles(edit, tmp_path):
     """With ``editorial.conformed_media`` each shot is rendered in the sequence format, handles
     included, and every clip and transition of the .otio lies inside its conformed file."""
-    from pipeline.finish import finish
-    from pipeline.probe import decoded_audio_samples, probe
+    from pipeline.jobs.finish import finish
+    from pipeline.media.probe import decoded_audio_samples, probe
 
     job, _ = edit
     small = job.model_copy(update={

@@ -21,14 +21,14 @@ import yaml
 from PIL import Image, ImageDraw, ImageFont, features
 
 from pipeline.errors import JobError
-from pipeline.finish import finish, preflight, probe_sources
-from pipeline.fonts import default_font_path
-from pipeline.job import load_job
-from pipeline.overlays import SafeBox, escape_ass_text, fit_text, font_face
-from pipeline.plan import plan_job
-from pipeline.presets import load_presets
-from pipeline.still import render_still
-from pipeline.workfiles import GraphicsRender
+from pipeline.jobs.finish import finish, preflight, probe_sources
+from pipeline.plan.fonts import default_font_path
+from pipeline.model.job import load_job
+from pipeline.plan.overlays import SafeBox, escape_ass_text, fit_text, font_face
+from pipeline.plan.planner import plan_job
+from pipeline.model.presets import load_presets
+from pipeline.jobs.still import render_still
+from pipeline.plan.workfiles import GraphicsRender
 from tests.glyph_outlines import draw_glyphs, nominal_glyphs, shaped_glyphs
 
 GREY = "#808080"
@@ -312,7 +312,7 @@ def test_frame_command_matches_the_rendered_deliverable(tmp_path, grey_clip, mon
     finish(load_job(job), tmp_path / "out")
     frames = _luma_frames(tmp_path / "out" / "ov_wide.mp4")
     if graph_in_a_file:  # as a long sequence's graph is: -/filter_complex FILE
-        monkeypatch.setattr("pipeline.plan.FILTER_GRAPH_ARGUMENT_MAX", 100)
+        monkeypatch.setattr("pipeline.plan.planner.FILTER_GRAPH_ARGUMENT_MAX", 100)
     still = render_still(load_job(job), "wide", "00:00:00:10", tmp_path / "frame.png")
     grey = np.asarray(Image.open(still).convert("L")).astype(int)
     assert (np.abs(grey - frames[10]) > 8).mean() < 0.002

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.conform import PictureFormat, Placement, place
+from pipeline.plan.conform import PictureFormat, Placement, place
 from pipeline.errors import JobError
-from pipeline.finish import finish
-from pipeline.job import parse_job
-from pipeline.plan import plan_job
-from pipeline.presets import load_presets
-from pipeline.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
+from pipeline.jobs.finish import finish
+from pipeline.model.job import parse_job
+from pipeline.plan.planner import plan_job
+from pipeline.model.presets import load_presets
+from pipeline.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
 
 PROJECT = Path("/nonexistent/project")
 """Sources of planning-only tests live nowhere: planning must not touch files."""
@@ -224,8 +224,7 @@ def test_a_filter_graph_too_long_for_one_argument_goes_through_a_file(make_colou
     """Past the argument-length threshold the graph is read from a prepared file, and renders the same."""
     import json
 
-    from pipeline import plan as planner
-
+    from pipeline.plan import planner
     clip = make_colour_clip("blue", seconds=Fraction(1))
     job = _job([{"source": str(clip), "transition": {"type": "dissolve", "frames": 6}}, {"source": str(clip)}],
                ["review-540p"], base_dir=tmp_path)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.content_credentials import (
+from pipeline.media.content_credentials import (
     CERT_VARIABLE,
     KEY_VARIABLE,
     TRUST_VARIABLE,
@@ -25,12 +25,12 @@ from pipeline.content_credentials import (
     signing_config,
 )
 from pipeline.errors import JobError, VerificationError
-from pipeline.finish import finish
-from pipeline.job import load_job
-from pipeline.overlays import SafeBox
-from pipeline.presets import load_presets
-from pipeline.probe import probe
-from pipeline.provenance import COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, TRAINED_ALGORITHMIC_MEDIA
+from pipeline.jobs.finish import finish
+from pipeline.model.job import load_job
+from pipeline.plan.overlays import SafeBox
+from pipeline.model.presets import load_presets
+from pipeline.media.probe import probe
+from pipeline.model.provenance import COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, TRAINED_ALGORITHMIC_MEDIA
 from postprod.cli import main
 from tests.certificates import SigningChain, make_chain
 
@@ -225,8 +225,8 @@ def test_a_signature_that_does_not_validate_is_a_render_error_and_leaves_nothing
 def test_without_keys_deliverables_finish_unsigned_and_postprod_says_so(generated_source, monkeypatch, tmp_path, caplog):
     for variable in (CERT_VARIABLE, KEY_VARIABLE, TRUST_VARIABLE):
         monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setattr("pipeline.content_credentials._warned_unsigned", False)
-    with caplog.at_level(logging.WARNING, logger="pipeline.content_credentials"):
+    monkeypatch.setattr("pipeline.media.content_credentials._warned_unsigned", False)
+    with caplog.at_level(logging.WARNING, logger="pipeline.media.content_credentials"):
         manifest = json.loads(finish(load_job(_job(tmp_path, [generated_source], [SMALL_WEB, {**SMALL_WEB, "name": "again"}])),
                                      tmp_path / "out").read_text())
     assert [output["credentials"]["status"] for output in manifest["outputs"]] == ["unsigned", "unsigned"]

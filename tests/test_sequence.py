@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from pipeline.errors import JobError
-from pipeline.finish import finish, preflight
-from pipeline.job import TRANSITION_ALIASES, XFADE_TRANSITIONS, parse_job
-from pipeline.probe import decoded_audio_samples, probe
-from pipeline.synth import SHAPES, synthesize
-from pipeline.timebase import frames_to_samples
+from pipeline.jobs.finish import finish, preflight
+from pipeline.model.job import TRANSITION_ALIASES, XFADE_TRANSITIONS, parse_job
+from pipeline.media.probe import decoded_audio_samples, probe
+from pipeline.media.synth import SHAPES, synthesize
+from pipeline.model.timebase import frames_to_samples
 from tests.measure import beep_onsets_s, decode_audio, flash_times_s, frames_rgb, rms_dbfs
 
 RED, GREEN, BLUE = np.array([255, 0, 0]), np.array([0, 128, 0]), np.array([0, 0, 255])
@@ -155,7 +155,7 @@ def test_l_cut_carries_sound_under_the_next_picture(make_clip, tmp_path):
 def test_music_bed_is_mixed_at_its_gain_and_faded(make_clip, tmp_path):
     silent = make_clip("ray-1280x720-24", seconds=Fraction(2))
     music = tmp_path / "bed.wav"
-    from pipeline.media import run_ffmpeg
+    from pipeline.media.runner import run_ffmpeg
 
     run_ffmpeg(["-f", "lavfi", "-i", "aevalsrc=0.1*sin(2*PI*220*t):s=44100:d=5", str(music)])  # -20 dBFS peak
     output = render(tmp_path, job(tmp_path, [{"source": str(silent)}], deliverables=[{"preset": "prores-proxy-1080p"}],
@@ -208,7 +208,7 @@ def _laid_out(timeline):
 @pytest.mark.parametrize("rate", [Fraction(24), Fraction(30000, 1001)])
 def test_windows_of_a_long_timeline_add_up_to_it_exactly(rate):
     """Windows laid end to end give the whole cut's frames and samples, each from the same source frame."""
-    from pipeline.sequence import build_timeline, split_timeline
+    from pipeline.timeline.sequence import build_timeline, split_timeline
     from tests.test_plan import _media, _video_stream
 
     info = _media(Path("/nonexistent/shot.mp4"), _video_stream(320, 180, frame_rate=rate, seconds=Fraction(3)))

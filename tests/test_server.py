@@ -35,9 +35,9 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.nightly_batch import ARTIFACT_KEY, nightly_batch
 from flows.server import local_prefect_server, server_environment
-from pipeline.batch import SUMMARY_NAME
-from pipeline.probe import probe
-from pipeline.synth import ClipShape, synthesize
+from pipeline.service.batch import SUMMARY_NAME
+from pipeline.media.probe import probe
+from pipeline.media.synth import ClipShape, synthesize
 
 pytestmark = pytest.mark.prefect
 

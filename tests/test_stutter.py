@@ -8,11 +8,11 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from pipeline.finish import finish
-from pipeline.job import parse_job
-from pipeline.motion_synth import SceneRenderer, add_noise, write_clip
-from pipeline.probe import probe
-from pipeline.stutter import detect_stutter
+from pipeline.jobs.finish import finish
+from pipeline.model.job import parse_job
+from pipeline.media.motion_synth import SceneRenderer, add_noise, write_clip
+from pipeline.media.probe import probe
+from pipeline.prestage.stutter import detect_stutter
 from tests.measure import frames_rgb, psnr
 
 RATE = Fraction(30)

@@ -20,9 +20,9 @@ from rich.console import Console
 
 import postprod.cli as cli
 from pipeline.errors import JobError
-from pipeline.media import run_ffmpeg
-from pipeline.probe import decoded_audio_samples, probe
-from pipeline.sync import (
+from pipeline.media.runner import run_ffmpeg
+from pipeline.media.probe import decoded_audio_samples, probe
+from pipeline.analysis.sync import (
     ATSC_IS191,
     EBU_R37,
     ITU_BT1359,
@@ -34,7 +34,7 @@ from pipeline.sync import (
     fix_sync_args,
     measure_sync,
 )
-from pipeline.synth import SHAPES, ClipContent, ClipShape, ImpactScene, resound, synthesize_impacts
+from pipeline.media.synth import SHAPES, ClipContent, ClipShape, ImpactScene, resound, synthesize_impacts
 
 GRID_SHIFTS_MS = (-500, -250, -120, -60, -40, -20, 0, 20, 40, 60, 120, 250, 500)
 GRID = {

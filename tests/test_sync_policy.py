@@ -8,10 +8,10 @@ from fractions import Fraction
 import pytest
 
 from pipeline.errors import MediaError
-from pipeline.finish import finish
-from pipeline.job import parse_job
-from pipeline.synth import ClipContent
-from pipeline.sync import measure_sync
+from pipeline.jobs.finish import finish
+from pipeline.model.job import parse_job
+from pipeline.media.synth import ClipContent
+from pipeline.analysis.sync import measure_sync
 
 EVENTS_S = (Fraction(12, 24), Fraction(31, 24), Fraction(55, 24))
 SOUND_LATE_MS = 120

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.job import Shot
-from pipeline.sequence import build_timeline
-from pipeline.timebase import frames_to_samples, frames_to_timecode, parse_rate, parse_time
+from pipeline.model.job import Shot
+from pipeline.timeline.sequence import build_timeline
+from pipeline.model.timebase import frames_to_samples, frames_to_timecode, parse_rate, parse_time
 
 NTSC_30 = Fraction(30000, 1001)
 FILM_24 = Fraction(24)
@@ -174,9 +174,9 @@ def test_frames_to_timecode_labels_frames_as_an_editor_counts_them(rate, frame, 
 
 def test_timecode_burn_in_renders_at_23_976(make_clip, tmp_path):
     """drawtext refuses drop-frame timecode at 23.976; the review copy's burn-in must not ask for it."""
-    from pipeline.finish import finish
-    from pipeline.job import job_for_clips
-    from pipeline.probe import probe
+    from pipeline.jobs.finish import finish
+    from pipeline.model.job import job_for_clips
+    from pipeline.media.probe import probe
 
     clip = make_clip("sora2-1280x720-24", seconds=Fraction(1))
     job = job_for_clips([clip], ["review-540p"], name="ntsc-film")

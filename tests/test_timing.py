@@ -10,10 +10,10 @@ from fractions import Fraction
 
 import pytest
 
-from pipeline.finish import finish
-from pipeline.job import job_for_clips, parse_job
-from pipeline.probe import decoded_audio_samples, probe
-from pipeline.timebase import frames_to_samples
+from pipeline.jobs.finish import finish
+from pipeline.model.job import job_for_clips, parse_job
+from pipeline.media.probe import decoded_audio_samples, probe
+from pipeline.model.timebase import frames_to_samples
 from tests.measure import beep_onsets_s, flash_times_s
 
 

@@ -7,11 +7,11 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from pipeline.finish import finish
-from pipeline.inbox import InboxItem, StabilityTracker, WatchSettings, watch_inbox
-from pipeline.job import job_for_clips, job_name_for_clip
-from pipeline.probe import probe
-from pipeline.synth import ClipShape, synthesize
+from pipeline.jobs.finish import finish
+from pipeline.service.inbox import InboxItem, StabilityTracker, WatchSettings, watch_inbox
+from pipeline.model.job import job_for_clips, job_name_for_clip
+from pipeline.media.probe import probe
+from pipeline.media.synth import ClipShape, synthesize
 
 PIECES = 6
 PIECE_GAP_S = 0.3

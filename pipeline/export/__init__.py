@@ -1,0 +1,1 @@
+"""What leaves with a deliverable besides the picture: OTIO/EDL/FCP XML timelines, the manifest."""

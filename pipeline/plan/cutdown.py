@@ -1,0 +1,369 @@
+"""Duration cut-downs: a 6, 15 or 30 second version of a longer sequence, to the frame.
+
+The sequence is split into *units*: the job's shots, further split at the cuts the analysis found
+inside them. Units are ranked by how much happens in them (mean motion of their analysed samples)
+and kept whole, best first, while they fit. What is left is filled with a window trimmed from the
+best remaining unit, placed where both its ends fall on quiet points of the sound (low level at the
+cut itself, not within :data:`WORD_GUARD_S` after a sound starts nor just before one) and, among
+equally quiet places, nearest the unit's middle. When no single window of that length has two
+quiet ends (its length is fixed, so its ends keep one distance apart), the remainder is split
+between two windows from two units, which frees that distance. Kept material plays in sequence
+order, joined by cuts; the result is a new job whose shots add up to exactly the target's frame
+count at the deliverable's rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from scipy.ndimage import maximum_filter1d
+
+from pipeline.errors import JobError, MediaError
+from pipeline.model.job import Deliverable, Job, Shot
+from pipeline.analysis.onsets import sound_onsets
+from pipeline.media.probe import MediaInfo
+from pipeline.analysis.reframe import ReframeAnalysis
+from pipeline.timeline.sequence import shot_bounds_s
+from pipeline.model.timebase import parse_time, seconds_text, seconds_to_frames
+
+MIN_SEGMENT_S = Fraction(1)
+"""A trimmed piece shorter than this is a flash frame, not a shot: avoided where possible."""
+LEVEL_WINDOW_S = 0.01
+"""Sound level is measured over windows of this length, in seconds."""
+CUT_LEVEL_S = 0.03
+"""The level of a cut point is the loudest within this many seconds either side of it."""
+WORD_GUARD_S = 0.3
+"""A cut this soon after a sound onset would cut a word (or a note) off, in seconds."""
+LEAD_GUARD_S = 0.05
+"""... and a cut this soon before an onset clips its attack."""
+ONSET_PENALTY_DB = 30.0
+"""A cut point near an onset costs as much as one this many dB louder."""
+ONSET_FACTOR = 6.0
+"""A sound onset is a spectral-flux peak above this many times the median flux of the clip's
+sounding parts (the flux inside a held sound) ..."""
+ONSET_FLOOR = 1.0
+"""... and above this absolute flux ..."""
+ONSET_SEPARATION_S = 0.05
+"""... the highest within this many seconds either side ..."""
+ONSET_RISE_DB = 6.0
+"""... where the level over the next :data:`ONSET_SEPARATION_S` is at least this much above the
+level over the one before: a sound starting, not one stopping (an abrupt end splatters flux too)."""
+SILENCE_DB = -90.0
+"""Level given to digital silence, in dBFS."""
+
+
+@dataclass(frozen=True, eq=False)
+class SoundActivity:
+    """Where a source's sound is loud and where it starts new sounds."""
+
+    level_db: np.ndarray
+    """RMS level of each 10 ms window from the first video frame, dBFS, shape (windows,)."""
+    onset_times_s: np.ndarray
+    """Sound onsets, seconds from the first video frame, ascending."""
+
+    def cut_cost_db(self, time_s: float) -> float:
+        """How bad a cut at ``time_s`` is for the sound: the loudest level within
+        :data:`CUT_LEVEL_S` of it (sound going on across the cut), plus :data:`ONSET_PENALTY_DB`
+        when a sound started less than :data:`WORD_GUARD_S` before it or starts just after."""
+        first = max(0, int((time_s - CUT_LEVEL_S) / LEVEL_WINDOW_S))
+        last = max(first + 1, int(np.ceil((time_s + CUT_LEVEL_S) / LEVEL_WINDOW_S)))
+        window = self.level_db[first:last]
+        level = float(window.max()) if len(window) else SILENCE_DB
+        near = np.any((self.onset_times_s > time_s - WORD_GUARD_S) & (self.onset_times_s <= time_s + LEAD_GUARD_S))
+        return level + (ONSET_PENALTY_DB if near else 0.0)
+
+
+def sound_activity(path: Path, media: MediaInfo) -> SoundActivity | None:
+    """Level and onsets of ``path``'s sound on its picture's clock; None when it has no sound.
+
+    Raises:
+        MediaError: the sound does not decode.
+    """
+    if media.audio is None:
+        return None
+    rate = 16000
+    chunks = []
+    try:
+        with av.open(str(path)) as container:
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            for frame in container.decode(audio=0):
+                chunks.extend(part.to_ndarray()[0] for part in resampler.resample(frame))
+            chunks.extend(part.to_ndarray()[0] for part in resampler.resample(None))
+    except av.error.FFmpegError as error:
+        raise MediaError(path, f"audio does not decode ({error.strerror or error})") from error
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    offset_s = float(media.audio.start_time_s - media.video.start_time_s)
+    hop = int(rate * LEVEL_WINDOW_S)
+    count = len(samples) // hop
+    power = (samples[: count * hop].reshape(count, hop).astype(np.float64) ** 2).mean(axis=1)
+    level = np.where(power > 0, 10 * np.log10(np.maximum(power, 1e-12)), SILENCE_DB)
+    # Place the level on the picture's clock: windows before the sound starts are silent.
+    lead = round(offset_s / LEVEL_WINDOW_S)
+    level = np.concatenate([np.full(max(0, lead), SILENCE_DB), level[max(0, -lead):]])
+    onsets = sound_onsets(path)
+    onset_times = np.zeros(0)
+    if onsets is not None and np.any(onsets.strength > 0):
+        onset_times = _onset_times(onsets.strength, level) + onsets.start_s - float(media.video.start_time_s)
+    return SoundActivity(level_db=level, onset_times_s=onset_times)
+
+
+def _onset_times(flux: np.ndarray, level_db: np.ndarray) -> np.ndarray:
+    """Where sounds start, seconds on the flux envelope's clock (1 kHz, see :mod:`pipeline.analysis.onsets`):
+    strong, separated flux peaks after which the level rises."""
+    threshold = max(ONSET_FLOOR, ONSET_FACTOR * float(np.median(flux[flux > 0])))
+    local_max = maximum_filter1d(flux, size=2 * round(ONSET_SEPARATION_S * 1000) + 1, mode="constant")
+    peaks = np.flatnonzero((flux > threshold) & (flux >= local_max))
+    span = round(ONSET_SEPARATION_S / LEVEL_WINDOW_S)
+    power = np.concatenate([[0.0], np.cumsum(10 ** (level_db / 10))])
+
+    def mean_db(first: int, last: int) -> float:
+        first, last = max(0, first), min(len(level_db), last)
+        return 10 * np.log10(max((power[last] - power[first]) / max(1, last - first), 1e-12))
+
+    times = peaks / 1000.0
+    starts = [time for time in times
+              if mean_db(round(time / LEVEL_WINDOW_S), round(time / LEVEL_WINDOW_S) + span)
+              >= mean_db(round(time / LEVEL_WINDOW_S) - span, round(time / LEVEL_WINDOW_S)) + ONSET_RISE_DB]
+    return np.array(starts)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A stretch of one job shot between cuts, at the cut-down's frame rate."""
+
+    shot: int
+    """Index of the job shot it belongs to."""
+    source: Path
+    """The shot's source."""
+    first_frame: int
+    """First source frame (counted at the cut-down's rate from the source's first frame)."""
+    frame_count: int
+    """Length in frames."""
+    activity: float
+    """Mean motion of the analysed samples inside, 8-bit levels."""
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A kept stretch of source in the cut-down."""
+
+    unit: Unit
+    """The unit it comes from."""
+    first_frame: int
+    """First source frame, at the cut-down's rate."""
+    frame_count: int
+    """Length in frames."""
+
+    @property
+    def whole(self) -> bool:
+        """True when the whole unit is kept (both ends on shot boundaries)."""
+        return (self.first_frame, self.frame_count) == (self.unit.first_frame, self.unit.frame_count)
+
+
+def units_of(job: Job, media: dict[Path, MediaInfo], analyses: dict[Path, ReframeAnalysis],
+             frame_rate: Fraction) -> list[Unit]:
+    """The job's shots split at the cuts found inside them, in sequence order."""
+    units = []
+    for number, shot in enumerate(job.shots):
+        in_s, out_s = shot_bounds_s(shot, media[shot.source], f"shots.{number}")
+        start, end = seconds_to_frames(in_s, frame_rate), seconds_to_frames(out_s, frame_rate)
+        analysis = analyses.get(shot.source)
+        cuts = []
+        if analysis is not None:
+            cuts = [frame for frame in (seconds_to_frames(Fraction(t).limit_denominator(100000), frame_rate)
+                                        for t in analysis.cut_times_s) if start < frame < end]
+        edges = [start, *cuts, end]
+        for first, last in zip(edges[:-1], edges[1:]):
+            activity = 0.0
+            if analysis is not None and len(analysis.sample_times_s):
+                inside = (analysis.sample_times_s >= first / float(frame_rate)) & (
+                    analysis.sample_times_s < last / float(frame_rate))
+                activity = float(analysis.activity[inside].mean()) if inside.any() else 0.0
+            units.append(Unit(number, shot.source, first, last - first, activity))
+    return units
+
+
+def choose_pieces(units: list[Unit], target_frames: int, frame_rate: Fraction,
+                  sounds: dict[Path, SoundActivity | None]) -> list[Piece]:
+    """Pieces adding up to exactly ``target_frames``, in sequence order.
+
+    Raises:
+        JobError: the units are shorter than the target altogether.
+    """
+    total = sum(unit.frame_count for unit in units)
+    if total < target_frames:
+        raise JobError(f"the sequence has {total} frames, fewer than the {target_frames} of the cut-down")
+    min_frames = max(1, seconds_to_frames(MIN_SEGMENT_S, frame_rate))
+    ranked = sorted(range(len(units)), key=lambda index: -units[index].activity)
+    edge_costs = [_edge_costs(unit, frame_rate, sounds.get(unit.source)) for unit in units]
+    kept: list[int] = []
+    remaining = target_frames
+    for index in ranked:
+        length = units[index].frame_count
+        if length <= remaining and (remaining - length == 0 or remaining - length >= min_frames):
+            kept.append(index)
+            remaining -= length
+    pieces = {index: Piece(units[index], units[index].first_frame, units[index].frame_count) for index in kept}
+    while remaining:
+        free = [index for index in ranked if index not in pieces]
+        hosts = [index for index in free if units[index].frame_count >= remaining]
+        if hosts and (remaining >= min_frames or not kept):
+            # The host whose best window cuts the sound least; the more active one among equals.
+            cost, host, start = _best_host(units, hosts, remaining, edge_costs)
+            pieces[host] = Piece(units[host], start, remaining)
+            if cost > SILENCE_DB:
+                split = _best_split(units, free, remaining, min_frames, edge_costs)
+                if split is not None and split[0] < cost:
+                    del pieces[host]
+                    pieces.update({index: Piece(units[index], first, length) for index, first, length in split[1]})
+            remaining = 0
+        elif kept:
+            # Give back the least active whole unit: its frames and the remainder make a piece long
+            # enough to be a shot, or fit a longer unit.
+            dropped = kept.pop()
+            del pieces[dropped]
+            remaining += units[dropped].frame_count
+        else:
+            # No single unit can hold the rest: fill with trimmed pieces, best first.
+            for index in free:
+                if not remaining:
+                    break
+                length = min(remaining, units[index].frame_count)
+                _, start = _best_window(units[index], length, edge_costs[index])
+                pieces[index] = Piece(units[index], start, length)
+                remaining -= length
+    return [pieces[index] for index in sorted(pieces)]
+
+
+def _edge_costs(unit: Unit, frame_rate: Fraction, sound: SoundActivity | None) -> np.ndarray:
+    """The cost of a cut before each frame of ``unit`` and after its last, dB, shape (frames + 1,).
+
+    The unit's own edges are cuts the edit already has: they cost the sound nothing more.
+    """
+    costs = np.full(unit.frame_count + 1, SILENCE_DB)
+    if sound is not None:
+        rate = float(frame_rate)
+        costs[1:-1] = [sound.cut_cost_db((unit.first_frame + offset) / rate)
+                       for offset in range(1, unit.frame_count)]
+    return costs
+
+
+def _best_window(unit: Unit, length: int, edge_costs: np.ndarray) -> tuple[float, int]:
+    """The ``length``-frame window of ``unit`` whose ends cut the sound least: its cost (the worse
+    end, rounded to 3 dB so near-equals count as equal) and first frame.
+
+    Among the quietest windows (within 1 dB of the best), the most central keeps the middle of the
+    action, which generators put there.
+    """
+    worst = np.maximum(edge_costs[: unit.frame_count - length + 1], edge_costs[length:])
+    candidates = np.flatnonzero(worst <= worst.min() + 1.0)
+    middle = (unit.frame_count - length) / 2
+    offset = int(candidates[np.argmin(np.abs(candidates - middle))])
+    return 3 * round(float(worst.min()) / 3), unit.first_frame + offset
+
+
+def _best_host(units: list[Unit], hosts: list[int], length: int,
+               edge_costs: list[np.ndarray]) -> tuple[float, int, int]:
+    """(cost, unit index, first frame) of the quietest ``length``-frame window among ``hosts``
+    (ranked best first, which breaks ties)."""
+    windows = [(*_best_window(units[index], length, edge_costs[index]), index) for index in hosts]
+    cost, start, host = min(windows, key=lambda window: (window[0], hosts.index(window[2])))
+    return cost, host, start
+
+
+def _best_split(units: list[Unit], free: list[int], length: int, min_frames: int,
+                edge_costs: list[np.ndarray]) -> tuple[float, list[tuple[int, int, int]]] | None:
+    """``length`` frames as two windows of at least ``min_frames`` from two of the ``free`` units
+    (ranked best first): the split whose worse window cuts the sound least, as (cost, [(unit index,
+    first frame, frames), ...]); None when no two units can hold it."""
+    best: tuple[float, list[tuple[int, int, int]]] | None = None
+    windows: dict[tuple[int, int], tuple[float, int]] = {}
+
+    def window(index: int, frames: int) -> tuple[float, int]:
+        if (index, frames) not in windows:
+            windows[index, frames] = _best_window(units[index], frames, edge_costs[index])
+        return windows[index, frames]
+
+    for first_length in range(min_frames, length - min_frames + 1):
+        for one in free:
+            if units[one].frame_count < first_length:
+                continue
+            for two in free:
+                if two == one or units[two].frame_count < length - first_length:
+                    continue
+                cost_one, start_one = window(one, first_length)
+                cost_two, start_two = window(two, length - first_length)
+                cost = max(cost_one, cost_two)
+                if best is None or cost < best[0]:
+                    best = (cost, [(one, start_one, first_length), (two, start_two, length - first_length)])
+                    if cost <= SILENCE_DB:
+                        return best
+    return best
+
+
+def cutdown_job(
+    job: Job, deliverable: Deliverable, pieces: list[Piece], frame_rate: Fraction,
+    sequence_rate: Fraction, sequence_s: Fraction,
+) -> tuple[Job, list[str]]:
+    """A job of the kept pieces joined by cuts, with ``deliverable`` as its only deliverable, and a
+    note for each overlay the cut-down cannot carry (see :func:`cutdown_overlays`).
+
+    In and out points are written as seconds exact to the nanosecond on the cut-down's frame grid,
+    so every piece converts back to exactly its frames. The cut-down counts frames in the job at the
+    whole sequence's rate (``sequence_rate``), whatever its first piece's source.
+    """
+    shots = []
+    for piece in pieces:
+        original = job.shots[piece.unit.shot]
+        shots.append(Shot.model_validate({
+            "source": original.source,
+            "in": seconds_text(Fraction(piece.first_frame) / frame_rate),
+            "out": seconds_text(Fraction(piece.first_frame + piece.frame_count) / frame_rate),
+            "fill": original.fill,
+        }))
+    cut_s = Fraction(sum(piece.frame_count for piece in pieces)) / frame_rate
+    overlays, notes = cutdown_overlays(job, cut_s, sequence_s, sequence_rate)
+    return job.model_copy(update={
+        "shots": shots,
+        "deliverables": [deliverable],
+        "overlays": overlays,
+        "sequence": job.sequence.model_copy(update={"frame_rate": sequence_rate}),
+    }), notes
+
+
+def cutdown_overlays(job: Job, cut_s: Fraction, sequence_s: Fraction, sequence_rate: Fraction) -> tuple[list, list[str]]:
+    """The job's overlays re-timed for a cut-down ``cut_s`` long, and a note for each one dropped.
+
+    An end card moves to the cut-down's end, keeping its length; other layers keep their times,
+    cut short at the cut-down's end. Captions (their cues follow the whole programme's dialogue),
+    layers timed from a shot (the shot may be gone or trimmed) and layers that start after the
+    cut-down ends are dropped.
+    """
+    kept, notes = [], []
+    for number, overlay in enumerate(job.overlays):
+        label = f"overlays.{number} ({overlay.kind})"
+        if overlay.kind == "captions" or overlay.shot is not None:
+            reason = "captions follow the whole programme" if overlay.kind == "captions" else "it is timed from a shot"
+            notes.append(f"{label} left out of the cut-down: {reason}")
+            continue
+        start_s = parse_time(overlay.start, sequence_rate)
+        if overlay.end is not None:
+            end_s = parse_time(overlay.end, sequence_rate)
+        elif overlay.duration is not None:
+            end_s = start_s + parse_time(overlay.duration, sequence_rate)
+        else:
+            end_s = sequence_s
+        if overlay.kind == "end_card":
+            start_s, end_s = max(Fraction(0), cut_s - (end_s - start_s)), cut_s
+        elif start_s >= cut_s:
+            notes.append(f"{label} left out of the cut-down: it starts at {float(start_s):.3f} s, after its "
+                         f"{float(cut_s):.3f} s")
+            continue
+        kept.append(overlay.model_copy(update={
+            "start": seconds_text(start_s), "end": seconds_text(min(end_s, cut_s)), "duration": None,
+        }))
+    return kept, notes

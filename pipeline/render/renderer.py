@@ -1,0 +1,117 @@
+"""Run render plans: ffmpeg to partial files, verify each, then rename into place.
+
+A deliverable appears under its final name only once it has been verified, so a crash, a failed
+encode or a failed check never leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pipeline.media.content_credentials import (
+    SignedCredentials,
+    SigningConfig,
+    sign,
+    signing_config,
+    warn_unsigned_once,
+)
+from pipeline.errors import VerificationError
+from pipeline.media.runner import ProgressCallback, require_capabilities, run_ffmpeg
+from pipeline.plan.planner import JobPlan, OutputPlan, RenderPlan
+from pipeline.media.probe import MediaInfo
+from pipeline.render.verify import find_mismatches
+from pipeline.render.prepare import prepared
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RenderedOutput:
+    """A verified deliverable in its final place."""
+
+    plan: OutputPlan
+    """What was asked for."""
+    info: MediaInfo
+    """What the file probes as."""
+    encode_s: float
+    """Wall-clock seconds of the ffmpeg run that wrote it (shared by its sibling outputs)."""
+    verify_s: float
+    """Wall-clock seconds spent verifying it (signing and validating its credentials included)."""
+    credentials: SignedCredentials | None = None
+    """Its content credentials; None for working files that are not signed."""
+
+
+def _remove_partials(plan: RenderPlan, sidecars: list[Path]) -> None:
+    for path in (*(output.partial_path for output in plan.outputs), *plan.intermediates, *sidecars):
+        path.unlink(missing_ok=True)
+
+
+def remove_intermediates(plan: JobPlan) -> None:
+    """Remove what a job's renders wrote for one another and what planning made for them (its
+    scratch files), once the job is over or has failed."""
+    for path in (*plan.intermediates, *plan.scratch_files):
+        path.unlink(missing_ok=True)
+
+
+def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> list[RenderedOutput]:
+    """Run one ffmpeg invocation, verify what it wrote, and move the outputs into place.
+
+    Each verified deliverable is signed with C2PA content credentials (when the environment names
+    signing keys, see :mod:`pipeline.media.content_credentials`), and the signed file is validated, before
+    anything is renamed into place.
+
+    Raises:
+        MissingCapabilityError: ffmpeg lacks an encoder or filter the plan needs.
+        FFmpegError: ffmpeg failed.
+        VerificationError: an output differs from its plan, or its credentials do not validate; no
+            output of this plan is kept.
+        JobError: the signing configuration is incomplete or unreadable.
+    """
+    require_capabilities(encoders=plan.encoders, filters=plan.filters)
+    signing = signing_config() if any(output.provenance for output in plan.outputs) else None
+    for path in (*(output.path for output in plan.outputs), *plan.intermediates):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    sidecars: list[Path] = []
+    try:
+        with prepared(plan.prepared_files):
+            run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s), on_progress=on_progress)
+        encode_s = time.monotonic() - started
+        checked = []
+        for output in plan.outputs:
+            verify_started = time.monotonic()
+            info, mismatches = find_mismatches(output.partial_path, output.expected)
+            if mismatches:
+                raise VerificationError(output.path, mismatches)
+            credentials, sidecar = _sign(output, signing)
+            if sidecar is not None:
+                sidecars.append(sidecar)
+            checked.append((output, info, time.monotonic() - verify_started, credentials, sidecar))
+    except BaseException:
+        _remove_partials(plan, sidecars)
+        raise
+    rendered = []
+    for output, info, verify_s, credentials, sidecar in checked:
+        os.replace(output.partial_path, output.path)
+        if sidecar is not None:
+            os.replace(sidecar, credentials.sidecar)
+        log.info("verified and wrote %s", output.path)
+        rendered.append(RenderedOutput(output, replace(info, path=output.path), encode_s, verify_s, credentials))
+    for path in plan.consumes:
+        path.unlink(missing_ok=True)
+    return rendered
+
+
+def _sign(output: OutputPlan, signing: SigningConfig | None) -> tuple[SignedCredentials | None, Path | None]:
+    """Sign a verified deliverable, or say why it stays unsigned."""
+    if output.provenance is None:
+        return None, None
+    if signing is None:
+        warn_unsigned_once()
+        return SignedCredentials("unsigned", "no signing certificate and key configured"), None
+    return sign(output.partial_path, output.path, output.provenance, signing)
+

@@ -1,0 +1,1 @@
+"""Running many jobs: batches, the watched inbox, job fingerprints for resumable batches, render slots."""
