@@ -44,7 +44,7 @@ from rich.console import Console
 from rich.table import Table
 
 from machine import print_machine
-from pipeline.export.manifest import sha256_of
+from pipeline.media.hashing import sha256_of
 from pipeline.media.runner import ffmpeg_executable
 from pipeline.media.probe import probe
 from pipeline.media.synth import SHAPES, synthesize

@@ -19,6 +19,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.scale import submit_renders
+from pipeline.analysis.cache import AnalysisCache
 from pipeline.errors import FFmpegError
 from pipeline.jobs.finish import (
     RenderProgress,
@@ -81,9 +82,10 @@ def probe_music_task(job: Job) -> AudioStreamInfo | None:
 
 
 @task(name="analyse-sources", cache_policy=NO_CACHE)
-def analyse_task(job: Job, media: dict[Path, MediaInfo], presets) -> dict:
-    """Reframing analysis (cuts, subjects, burned-in bars) of the sources that need it, once each."""
-    analyses = analyse_sources(job, media, presets)
+def analyse_task(job: Job, media: dict[Path, MediaInfo], presets, cache: AnalysisCache) -> dict:
+    """Reframing analysis (cuts, subjects, burned-in bars) of the sources that need it, once each
+    (and never again for a source whose analysis ``cache`` holds)."""
+    analyses = analyse_sources(job, media, presets, cache)
     for path, analysis in analyses.items():
         get_run_logger().info("analysed %s: %d shot(s), active area %s", path.name,
                               len(analysis.cut_times_s) + 1, analysis.active)
@@ -91,9 +93,10 @@ def analyse_task(job: Job, media: dict[Path, MediaInfo], presets) -> dict:
 
 
 @task(name="check-sync", cache_policy=NO_CACHE)
-def check_sync_task(job: Job, media: dict[Path, MediaInfo]):
-    """Measure sound against picture in every source and apply the job's sync policy."""
-    reports, corrections = check_sync(job, media)
+def check_sync_task(job: Job, media: dict[Path, MediaInfo], cache: AnalysisCache):
+    """Measure sound against picture in every source (unless ``cache`` holds the measurement) and
+    apply the job's sync policy."""
+    reports, corrections = check_sync(job, media, cache)
     logger = get_run_logger()
     for path, report in reports.items():
         offset = f"{report.offset_ms:+d} ms" if report.offset_ms is not None else "no offset"
@@ -145,14 +148,15 @@ def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) 
     futures = [probe_source.submit(source) for source in sources]
     music = probe_music_task.submit(job) if job.music else None
     media = {source: future.result() for source, future in zip(sources, futures, strict=True)}
-    sync_reports, sync_corrections = check_sync_task(job, media)
+    cache = AnalysisCache.from_environment()
+    sync_reports, sync_corrections = check_sync_task(job, media, cache)
     probed = time.monotonic()
     presets = load_presets()
-    analyses = analyse_task(job, media, presets)
+    analyses = analyse_task(job, media, presets, cache)
     music_info = music.result() if music else None
     loudness = measure_loudness_task(job, media, presets, music_info, sync_corrections)
     plan = plan_with_analysis(
-        job, media, presets, folder, analyses, music=music_info,
+        job, media, presets, folder, analyses, cache, music=music_info,
         sync_corrections=sync_corrections, one_process=one_process, loudness=loudness,
     )
     rendered: list[RenderedOutput] = []
@@ -170,7 +174,7 @@ def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) 
     qc = qc_task(job, rendered, sync_reports, sync_corrections, folder)
     timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
     path = write_manifest(
-        build_manifest(job.name, media, rendered, editorial, sync_reports, timings, qc=qc),
+        build_manifest(job.name, media, rendered, editorial, sync_reports, timings, qc=qc, analyses=cache.records),
         manifest_path(job, folder),
     )
     get_run_logger().info("manifest: %s", path)

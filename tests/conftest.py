@@ -68,3 +68,10 @@ def fail_on_error_logs(request, caplog):
     errors = [record for record in caplog.get_records("call") if record.levelno >= logging.ERROR]
     if errors:
         pytest.fail("ERROR logged: " + "; ".join(record.getMessage() for record in errors))
+
+
+@pytest.fixture(autouse=True)
+def analysis_cache_per_test(tmp_path_factory, monkeypatch):
+    """Each test analyses into a cache of its own: no test reads another's results, and the suite
+    never writes into the user's ~/.cache."""
+    monkeypatch.setenv("POSTPROD_CACHE_DIR", str(tmp_path_factory.mktemp("analysis-cache")))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -11,23 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pipeline
+from pipeline.media.hashing import sha256_of
 from pipeline.media.runner import ffmpeg_version
 from pipeline.media.probe import MediaInfo
 from pipeline.render.renderer import RenderedOutput
 from pipeline.analysis.sync import SyncReport
+from pipeline.analysis.cache import AnalysisRecord
 from pipeline.media.content_credentials import read_credentials
 
 MANIFEST_SCHEMA_VERSION = 1
-_HASH_CHUNK = 1 << 20
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -75,9 +66,11 @@ def build_manifest(
     sync: dict[Path, SyncReport],
     timings: Timings,
     qc: dict[str, Any] | None = None,
+    analyses: list[AnalysisRecord] | None = None,
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready dict; ``qc`` maps deliverable labels to
-    :class:`pipeline.jobs.finish.QcOutcome` (status and report paths per output)."""
+    :class:`pipeline.jobs.finish.QcOutcome` (status and report paths per output); ``analyses`` says
+    which analyses of which sources this job computed and which it read from the cache."""
     return {
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "job": job_name,
@@ -111,6 +104,7 @@ def build_manifest(
             for output in outputs
         ],
         "editorial": [str(path) for path in editorial],
+        "analyses": [record.to_dict() for record in analyses or []],
         "timings": {key: round(value, 3) for key, value in vars(timings).items()},
     }
 

@@ -18,6 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from pipeline.prestage.enhance_stage import StageKey, plan_enhanced_job
+from pipeline.analysis.cache import AnalysisCache
 from pipeline.media.content_credentials import signing_config
 from pipeline.errors import JobError, MediaError, QcFailedError
 from pipeline.analysis.loudness import LoudnessCorrection, measure_file, plan_correction, refine_gain
@@ -89,7 +90,8 @@ def probe_music(job: Job) -> AudioStreamInfo | None:
     return probe_audio(job.music.source) if job.music else None
 
 
-def check_sync(job: Job, media: dict[Path, MediaInfo]) -> tuple[dict[Path, SyncReport], dict[Path, Fraction]]:
+def check_sync(job: Job, media: dict[Path, MediaInfo], cache: AnalysisCache | None = None,
+               ) -> tuple[dict[Path, SyncReport], dict[Path, Fraction]]:
     """Measure every source with sound and apply the job's sync policy.
 
     Returns:
@@ -101,8 +103,11 @@ def check_sync(job: Job, media: dict[Path, MediaInfo]) -> tuple[dict[Path, SyncR
             the measured offset and the standard's limits.
     """
     standard = STANDARDS[job.sync.standard]
+    cache = cache or AnalysisCache(None)
     reports = {
-        path: measure_sync(path, info, standard) for path, info in media.items() if info.audio is not None
+        path: cache.get_or_compute(
+            "sync", path, {"standard": job.sync.standard}, lambda path=path, info=info: measure_sync(path, info, standard))
+        for path, info in media.items() if info.audio is not None
     }
     out_of_sync = {path: report for path, report in reports.items() if report.verdict == "out_of_sync"}
     if job.sync.policy == "fail" and out_of_sync:
@@ -119,7 +124,8 @@ def check_sync(job: Job, media: dict[Path, MediaInfo]) -> tuple[dict[Path, SyncR
     return reports, corrections
 
 
-def analyse_sources(job: Job, media: dict[Path, MediaInfo], presets: dict[str, Preset]) -> dict[Path, ReframeAnalysis]:
+def analyse_sources(job: Job, media: dict[Path, MediaInfo], presets: dict[str, Preset],
+                    cache: AnalysisCache | None = None) -> dict[Path, ReframeAnalysis]:
     """Reframing analysis (cuts, subjects, motion, burned-in bars) of each source that needs it, once.
 
     A source needs it when a deliverable is ``smart`` or a cut-down, or has another aspect ratio
@@ -135,10 +141,12 @@ def analyse_sources(job: Job, media: dict[Path, MediaInfo], presets: dict[str, P
     every_source = any(spec.fit == "smart" for spec in specs) or any(
         deliverable.duration_s for deliverable in expanded.deliverables)
     analyses = {}
+    cache = cache or AnalysisCache(None)
     for path, info in media.items():
         source_aspect = info.video.display_aspect_ratio
         if every_source or any(Fraction(shape.width, shape.height) != source_aspect for shape in shapes):
-            analyses[path] = analyse(path, info)
+            analyses[path] = cache.get_or_compute(
+                "reframe", path, {}, lambda path=path, info=info: analyse(path, info))
     return analyses
 
 
@@ -149,10 +157,11 @@ def _expanded(job: Job) -> Job:
 
 def plan_with_analysis(
     job: Job, media: dict[Path, MediaInfo], presets: dict[str, Preset], out_dir: Path,
-    analyses: dict[Path, ReframeAnalysis], **options,
+    analyses: dict[Path, ReframeAnalysis], cache: AnalysisCache | None = None, **options,
 ) -> JobPlan:
     """Plan the job's whole-length deliverables and each cut-down (a job of its own, see
     :mod:`pipeline.plan.cutdown`), reframed from ``analyses``; ``options`` go to :func:`plan_job`.
+    The cut-downs' sound activity comes from ``cache`` where it holds it.
 
     Enhanced sources (:mod:`pipeline.prestage.enhance_stage`) are made once for all of them and listed in
     the plan's ``scratch_files``; if planning fails, the ones already made are removed here.
@@ -162,7 +171,7 @@ def plan_with_analysis(
     """
     made: dict[StageKey, Path] = {}
     try:
-        return _plan_with_analysis(job, media, presets, out_dir, analyses, made, **options)
+        return _plan_with_analysis(job, media, presets, out_dir, analyses, made, cache or AnalysisCache(None), **options)
     except BaseException:
         for path in made.values():
             path.unlink(missing_ok=True)
@@ -171,7 +180,7 @@ def plan_with_analysis(
 
 def _plan_with_analysis(
     job: Job, media: dict[Path, MediaInfo], presets: dict[str, Preset], out_dir: Path,
-    analyses: dict[Path, ReframeAnalysis], made: dict[StageKey, Path], **options,
+    analyses: dict[Path, ReframeAnalysis], made: dict[StageKey, Path], cache: AnalysisCache, **options,
 ) -> JobPlan:
     expanded = _expanded(job)
     whole = [d for d in expanded.deliverables if d.duration_s is None]
@@ -194,7 +203,8 @@ def _plan_with_analysis(
         rate = picture_format(preset, media[job.shots[0].source]).frame_rate
         for source in unique_sources(job):
             if source not in sounds:
-                sounds[source] = sound_activity(source, media[source])
+                sounds[source] = cache.get_or_compute(
+                    "sound-activity", source, {}, lambda source=source: sound_activity(source, media[source]))
         target = seconds_to_frames(Fraction(str(deliverable.duration_s)), rate)
         try:
             pieces = choose_pieces(units_of(job, media, analyses, rate), target, rate, sounds)
@@ -249,14 +259,15 @@ def finish(
     started = time.monotonic()
     folder = output_dir_for(job, out_dir)
     media = probe_sources(job)
-    sync_reports, sync_corrections = check_sync(job, media)
+    cache = AnalysisCache.from_environment()
+    sync_reports, sync_corrections = check_sync(job, media, cache)
     probed = time.monotonic()
     presets = presets or load_presets()
-    analyses = analyse_sources(job, media, presets)
+    analyses = analyse_sources(job, media, presets, cache)
     music = probe_music(job)
     loudness = loudness_corrections(job, media, presets, music=music, sync_corrections=sync_corrections)
     plan: JobPlan = plan_with_analysis(
-        job, media, presets, folder, analyses, music=music,
+        job, media, presets, folder, analyses, cache, music=music,
         sync_corrections=sync_corrections, one_process=one_process, loudness=loudness,
     )
     rendered: list[RenderedOutput] = []
@@ -276,7 +287,8 @@ def finish(
     qc = quality_check(job, rendered, sync_reports, sync_corrections, folder)
     timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
     manifest = write_manifest(
-        build_manifest(job.name, media, rendered, editorial, sync_reports, timings, qc=qc), manifest_path(job, folder)
+        build_manifest(job.name, media, rendered, editorial, sync_reports, timings, qc=qc, analyses=cache.records),
+        manifest_path(job, folder)
     )
     enforce_qc_policy(qc)
     return manifest

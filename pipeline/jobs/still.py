@@ -14,6 +14,7 @@ import os
 from fractions import Fraction
 from pathlib import Path
 
+from pipeline.analysis.cache import AnalysisCache
 from pipeline.errors import JobError
 from pipeline.jobs.finish import analyse_sources, probe_music, probe_sources
 from pipeline.model.job import Job
@@ -69,7 +70,7 @@ def render_still(job: Job, deliverable: str, at: str, out_path: Path,
     presets = presets or load_presets()
     media = probe_sources(single)
     plan = plan_job(single, media, presets, out_path.parent, music=probe_music(single),
-                    reframe=analyse_sources(single, media, presets))
+                    reframe=analyse_sources(single, media, presets, AnalysisCache.from_environment()))
     render_plan = plan.renders[0]
     expected = render_plan.outputs[0].expected
     try:

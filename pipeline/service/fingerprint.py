@@ -18,7 +18,8 @@ from typing import Any
 
 from pipeline.errors import JobError, MediaError
 from pipeline.model.job import Job
-from pipeline.export.manifest import sha256_of, write_manifest
+from pipeline.export.manifest import write_manifest
+from pipeline.media.hashing import sha256_of
 from pipeline.plan.planner import resolve_preset
 from pipeline.model.presets import Preset, get_preset
 

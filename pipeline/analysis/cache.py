@@ -1,0 +1,128 @@
+"""Analyses cached by content: a source analysed once is never decoded for that analysis again.
+
+A result is filed under a key made of the source's SHA-256, the analysis's name and parameters, and
+the fingerprint of the code that computes it (the source text of :mod:`pipeline.analysis` and
+:mod:`pipeline.media`, and the postprod version), so a changed clip, a changed parameter or a new
+release of the analysis code is a miss and nothing stale is ever read. Renaming or copying a clip,
+running a second job over it, or changing a preset is a hit.
+
+Results are pickled under ``$POSTPROD_CACHE_DIR`` (default ``$XDG_CACHE_HOME/postprod/analyses``,
+else ``~/.cache/postprod/analyses``); ``POSTPROD_CACHE_DIR=off`` turns the cache off. The folder is
+the operator's: job files cannot name it, and only postprod writes into it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import pickle
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pipeline
+from pipeline.media.hashing import sha256_of
+
+CACHE_DIR_VARIABLE = "POSTPROD_CACHE_DIR"
+log = logging.getLogger(__name__)
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True)
+class AnalysisRecord:
+    """One analysis of one source in a job, for the manifest."""
+
+    source: Path
+    """The analysed file."""
+    analysis: str
+    """Its name: ``sync``, ``reframe``, ``sound-activity``."""
+    from_cache: bool
+    """Read from the cache (True) or computed by this job (False)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"source": str(self.source), "analysis": self.analysis, "from_cache": self.from_cache}
+
+
+@cache
+def code_fingerprint() -> str:
+    """SHA-256 over the postprod version and the source of the analysis and media packages."""
+    digest = hashlib.sha256(pipeline.__version__.encode())
+    root = Path(pipeline.__file__).parent
+    for module in sorted([*root.joinpath("analysis").rglob("*.py"), *root.joinpath("media").rglob("*.py")]):
+        digest.update(module.relative_to(root).as_posix().encode())
+        digest.update(module.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class AnalysisCache:
+    """A job's view of the cache: results in, results out, and a record of which were hits."""
+
+    folder: Path | None
+    """Where results live; None: nothing is cached (every analysis is computed)."""
+    records: list[AnalysisRecord] = field(default_factory=list)
+    """What this job analysed, in order, and whether each came from the cache."""
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> AnalysisCache:
+        """The cache ``POSTPROD_CACHE_DIR`` names, else the user's cache folder; ``off`` disables it."""
+        configured = environ.get(CACHE_DIR_VARIABLE)
+        if configured == "off":
+            return cls(None)
+        if configured:
+            return cls(Path(configured))
+        base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return cls(Path(base) / "postprod" / "analyses")
+
+    def get_or_compute(self, analysis: str, source: Path, parameters: Mapping[str, Any],
+                       compute: Callable[[], Result]) -> Result:
+        """The cached result of ``analysis`` of ``source`` with ``parameters``, else ``compute()``'s,
+        which is then stored. A cache entry that cannot be read is computed again, never trusted.
+
+        A result that names the file it analysed (a dataclass with a ``path``) is handed back naming
+        ``source``: the same content may have been analysed under another name.
+        """
+        if self.folder is None:
+            result = compute()
+            self.records.append(AnalysisRecord(source, analysis, False))
+            return result
+        key = hashlib.sha256(json.dumps(
+            {"analysis": analysis, "source": sha256_of(source), "parameters": parameters, "code": code_fingerprint()},
+            sort_keys=True, default=str,
+        ).encode()).hexdigest()
+        entry = self.folder / analysis / f"{key}.pickle"
+        try:
+            with entry.open("rb") as handle:
+                result = pickle.load(handle)
+        except FileNotFoundError:
+            pass
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError) as error:
+            log.warning("analysis cache: %s unreadable (%s); analysing %s again", entry, error, source.name)
+        else:
+            self.records.append(AnalysisRecord(source, analysis, True))
+            if dataclasses.is_dataclass(result) and any(item.name == "path" for item in dataclasses.fields(result)):
+                result = dataclasses.replace(result, path=source)
+            return result
+        result = compute()
+        self.records.append(AnalysisRecord(source, analysis, False))
+        self._store(entry, result)
+        return result
+
+    @staticmethod
+    def _store(entry: Path, result: Any) -> None:
+        """Write atomically; a cache that cannot be written costs a re-analysis later, not the job."""
+        partial = entry.with_name(f".{entry.name}.{os.getpid()}.partial")
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            with partial.open("wb") as handle:
+                pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(partial, entry)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            log.warning("analysis cache: cannot write %s (%s)", entry, error)

@@ -1,0 +1,102 @@
+"""Analyses cached by content: a rerun with a preset changed, or a second job over the same clip,
+decodes nothing for sync, reframing or cut-down sound activity; changed clips and broken cache
+entries are analysed again; the manifest says which results came from the cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from fractions import Fraction
+
+import pytest
+
+from pipeline.analysis.cache import CACHE_DIR_VARIABLE
+from pipeline.jobs import finish as finish_module
+from pipeline.jobs.finish import finish
+from pipeline.media.synth import SHAPES, ClipContent, synthesize
+from pipeline.model.job import parse_job
+
+SMALL_SHAPE = replace(SHAPES["mono44k-1280x720-24"], width=320, height=180)
+TALL = {"preset": "tiktok-9x16", "name": "tall", "cutdowns": [1],
+        "overrides": {"video": {"width": 90, "height": 160, "options": {"preset": "veryfast"}}}}
+
+
+@pytest.fixture(scope="module")
+def talking_clip(tmp_path_factory):
+    """Flashes and beeps in a 2 s clip with sound: sync has events to measure."""
+    content = ClipContent(event_times_s=(Fraction(1, 2), Fraction(5, 4)))
+    return synthesize(SMALL_SHAPE, tmp_path_factory.mktemp("cache-clip") / "clip.mp4", Fraction(2), content=content)
+
+
+@pytest.fixture
+def analysis_calls(monkeypatch) -> dict[str, int]:
+    """How many times each analysis really ran (decoded its source)."""
+    calls = {"sync": 0, "reframe": 0, "sound-activity": 0}
+    for name, function in (("sync", "measure_sync"), ("reframe", "analyse"), ("sound-activity", "sound_activity")):
+        original = getattr(finish_module, function)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(finish_module, function, counted)
+    return calls
+
+
+def _job(source, tmp_path, crf: int):
+    tall = {**TALL, "overrides": {"video": {**TALL["overrides"]["video"], "options": {"preset": "veryfast", "crf": crf}}}}
+    return parse_job({"version": 1, "name": "cached", "shots": [{"source": str(source)}], "deliverables": [tall]},
+                     tmp_path)
+
+
+def _records(manifest_path) -> dict[str, bool]:
+    return {entry["analysis"]: entry["from_cache"] for entry in json.loads(manifest_path.read_text())["analyses"]}
+
+
+def test_a_rerun_with_a_preset_changed_analyses_nothing(talking_clip, analysis_calls, tmp_path):
+    # Another preset setting, and the clip moved to another name: the same content. Reframing reads
+    # the clip again while planning; it must read it under its new name.
+    original = tmp_path / "original.mp4"
+    shutil.copyfile(talking_clip, original)
+    first = finish(_job(original, tmp_path, crf=20), tmp_path / "first")
+    assert analysis_calls == {"sync": 1, "reframe": 1, "sound-activity": 1}
+    copy = tmp_path / "renamed.mp4"
+    original.rename(copy)
+    assert _records(first) == {"sync": False, "reframe": False, "sound-activity": False}
+    second = finish(_job(copy, tmp_path, crf=24), tmp_path / "second")
+    assert analysis_calls == {"sync": 1, "reframe": 1, "sound-activity": 1}, "a cached analysis decoded again"
+    assert _records(second) == {"sync": True, "reframe": True, "sound-activity": True}
+    # What came from the cache is what was measured, and names the file under its new name.
+    first_sync = json.loads(first.read_text())["inputs"][0]["sync"]
+    second_sync = json.loads(second.read_text())["inputs"][0]["sync"]
+    assert second_sync == {**first_sync, "path": str(copy)}
+
+
+def test_a_changed_clip_or_a_broken_entry_is_analysed_again(talking_clip, analysis_calls, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, str(cache))
+    source = tmp_path / "clip.mp4"
+    shutil.copyfile(talking_clip, source)
+    finish(_job(source, tmp_path, crf=20), tmp_path / "one")
+
+    # The same path with other content (one event moved): every analysis runs again.
+    other = ClipContent(event_times_s=(Fraction(3, 4), Fraction(3, 2)))
+    synthesize(SMALL_SHAPE, source, Fraction(2), content=other)
+    finish(_job(source, tmp_path, crf=20), tmp_path / "two")
+    assert analysis_calls == {"sync": 2, "reframe": 2, "sound-activity": 2}
+
+    for entry in cache.rglob("*.pickle"):
+        entry.write_bytes(b"not a pickle")
+    manifest = finish(_job(source, tmp_path, crf=20), tmp_path / "three")
+    assert analysis_calls == {"sync": 3, "reframe": 3, "sound-activity": 3}
+    assert not any(_records(manifest).values())
+
+
+def test_the_cache_can_be_switched_off(talking_clip, analysis_calls, tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    finish(_job(talking_clip, tmp_path, crf=20), tmp_path / "one")
+    finish(_job(talking_clip, tmp_path, crf=20), tmp_path / "two")
+    assert analysis_calls == {"sync": 2, "reframe": 2, "sound-activity": 2}
+    assert not (tmp_path / "xdg").exists()
