@@ -22,7 +22,7 @@ from rich.table import Table
 
 from pipeline.media.content_credentials import read_credentials
 from pipeline.errors import PostprodError
-from pipeline.jobs.finish import preflight
+from pipeline.jobs.finish import finish, preflight
 from pipeline.model.job import Deliverable, job_for_clips, job_name_for_clip, load_job
 from pipeline.model.presets import get_preset, load_presets
 from pipeline.media.probe import probe
@@ -150,22 +150,24 @@ def _progress_bars(enabled: bool) -> Iterator[Callable | None]:
 
 
 def _run_jobs(jobs, out_dir: Path | None, args: argparse.Namespace) -> int:
-    """Run jobs through the Prefect flow, with progress bars; print the manifests."""
-    from flows.finish_job import finish_job, progress_listener
-
+    """Run jobs through the Prefect flow (or, with ``--no-prefect``, the same steps without it),
+    with progress bars; print the manifests."""
     for job in jobs:
         # Bad media and job errors fail here in seconds, before a Prefect server starts.
         preflight(job, out_dir)
     manifests = []
+    one_process = not args.separate_processes
     with _progress_bars(enabled=not args.json) as listener:
-        token = progress_listener.set(listener)
-        try:
-            for job in jobs:
-                manifests.append(
-                    finish_job(job=job, out_dir=out_dir, one_process=not args.separate_processes)
-                )
-        finally:
-            progress_listener.reset(token)
+        if args.no_prefect:
+            manifests = [finish(job, out_dir, one_process=one_process, on_progress=listener) for job in jobs]
+        else:
+            from flows.finish_job import finish_job, progress_listener
+
+            token = progress_listener.set(listener)
+            try:
+                manifests = [finish_job(job=job, out_dir=out_dir, one_process=one_process) for job in jobs]
+            finally:
+                progress_listener.reset(token)
     documents = [json.loads(Path(path).read_text()) for path in manifests]
     if args.json:
         _print_json(documents if len(documents) > 1 else documents[0])
@@ -357,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
             "--separate-processes",
             action="store_true",
             help="one ffmpeg per deliverable instead of one per job (less memory, decodes again)",
+        )
+        sub.add_argument(
+            "--no-prefect",
+            action="store_true",
+            help="run the job's steps in this process without Prefect (no server, no flow run in a UI)",
         )
 
     finish_parser = commands.add_parser("finish", help="finish clips into presets, one job per clip")
