@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from fractions import Fraction
 from pathlib import Path
@@ -237,3 +238,20 @@ def test_a_filter_graph_too_long_for_one_argument_goes_through_a_file(make_colou
     manifest = json.loads(finish(job, tmp_path / "out").read_text())
     assert probe(manifest["outputs"][0]["path"]).video.frame_count == 2 * 24 - 6
     assert not script.exists(), "the graph file is removed after the render"
+
+
+def test_music_fade_is_counted_at_the_sequence_rate_not_the_deliverables():
+    """12 frames of a 24 fps sequence are 0.5 s (24000 samples) in a 25 fps deliverable too, not 12/25 s."""
+    job = parse_job(
+        {"version": 1, "name": "fade", "shots": [{"source": "a.mp4"}],
+         "deliverables": [{"preset": "broadcast-prores-hq-1080p25"}, {"preset": "prores-proxy-1080p"}],
+         "music": {"source": "bed.wav", "fade_out_frames": 12}},
+        PROJECT,
+    )
+    shot = _media(PROJECT / "a.mp4", _video_stream(1280, 720, frame_rate=Fraction(24)))
+    bed = shot.audio
+    plan = plan_job(job, {shot.path: shot}, load_presets(), PROJECT / "out", music=bed, one_process=False)
+    fades = [re.findall(r"afade=[^;\[]*", render.args[render.args.index("-filter_complex") + 1])
+             for render in plan.renders]
+    assert [len(found) for found in fades] == [1, 1]
+    assert all("nb_samples=24000" in found[0] for found in fades), fades

@@ -28,7 +28,7 @@ import opentimelineio as otio
 from pipeline.model.job import Job, Shot
 from pipeline.media.probe import MediaInfo
 from pipeline.timeline.sequence import sequence_layout, sequence_rate, shot_media_ranges
-from pipeline.model.timebase import format_rate, round_half_up, seconds_to_frames
+from pipeline.model.timebase import format_rate, seconds_to_frames
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ from pipeline.plan.planner import (
     resolve_preset,
 )
 from pipeline.analysis.reframe import ReframeAnalysis, analyse
-from pipeline.timeline.sequence import build_timeline
+from pipeline.timeline.sequence import sequence_layout, sequence_rate
 from pipeline.model.timebase import seconds_to_frames
 from pipeline.model.presets import Preset, load_presets
 from pipeline.media.probe import AudioStreamInfo, MediaInfo, probe, probe_audio
@@ -189,13 +189,9 @@ def _plan_with_analysis(
         renders += plan_enhanced_job(expanded.model_copy(update={"deliverables": whole}), media, presets, out_dir,
                                      made=made, reframe=analyses, **options).renders
     sounds: dict[Path, SoundActivity | None] = {}
-    # Cut-downs re-time overlays against the whole sequence, counted at its own rate (the sample
-    # rate given to build_timeline moves no frame).
-    sequence_rate = job.sequence.frame_rate or media[job.shots[0].source].video.planning_rate
-    sequence_frames = build_timeline(
-        job.shots, [media[shot.source] for shot in job.shots], sequence_rate, 48000, sequence_rate
-    ).frame_count
-    sequence_s = Fraction(sequence_frames) / sequence_rate
+    # Cut-downs re-time overlays against the whole sequence, counted at its own rate.
+    edit_rate = sequence_rate(job, media)
+    sequence_s = Fraction(sequence_layout(job, media).frame_count) / edit_rate
     for index, deliverable in enumerate(expanded.deliverables):
         if deliverable.duration_s is None:
             continue
@@ -210,7 +206,7 @@ def _plan_with_analysis(
             pieces = choose_pieces(units_of(job, media, analyses, rate), target, rate, sounds)
         except JobError as error:
             raise JobError(f"deliverables ({deliverable.label}): {error}") from None
-        cut, notes = cutdown_job(job, deliverable, pieces, rate, sequence_rate, sequence_s)
+        cut, notes = cutdown_job(job, deliverable, pieces, rate, edit_rate, sequence_s)
         for note in notes:
             log.warning("%s: %s", deliverable.label, note)
         cut_options = dict(options)

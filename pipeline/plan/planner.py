@@ -32,7 +32,14 @@ from pipeline.media.probe import AudioStreamInfo, MediaInfo
 from pipeline.analysis.reframe import Framing, ReframeAnalysis, framing_for
 from pipeline.plan.fonts import default_font_path
 from pipeline.plan.workfiles import PreparedFile, TextFile
-from pipeline.timeline.sequence import ShotSpan, Timeline, build_timeline, shot_media_ranges, split_timeline
+from pipeline.timeline.sequence import (
+    ShotSpan,
+    Timeline,
+    build_timeline,
+    sequence_rate as sequence_rate_of,
+    shot_media_ranges,
+    split_timeline,
+)
 from pipeline.model.timebase import format_rate, frames_to_samples, frames_to_timecode, round_half_up, seconds_text
 from pipeline.model.provenance import ProvenancePlan, describe_edit
 
@@ -269,7 +276,7 @@ def plan_job(
             transition or split edit that does not fit its shots.
     """
     shot_media = [media[shot.source] for shot in job.shots]
-    sequence_rate = job.sequence.frame_rate or shot_media[0].video.planning_rate
+    sequence_rate = sequence_rate_of(job, media)
     deliverables = []
     for index, deliverable in enumerate(job.deliverables):
         preset = resolve_preset(job, index, presets)
@@ -293,7 +300,7 @@ def plan_job(
         overlays = plan_overlays(job, deliverable.label, preset.safe_area.text, picture, timeline,
                                  sequence_rate, path.with_name(f".{path.name}.overlays"),
                                  preset.provenance.ai_label)
-        deliverables.append(_Deliverable(output, picture, timeline, framings, overlays))
+        deliverables.append(_Deliverable(output, picture, timeline, sequence_rate, framings, overlays))
     groups = [deliverables] if one_process else [[item] for item in deliverables]
     corrections = sync_corrections or {}
     renders: list[RenderPlan] = []
@@ -351,7 +358,7 @@ def plan_conformed_media(
     if not job.editorial.conformed_media:
         return ()
     shot_media = [media[shot.source] for shot in job.shots]
-    rate = job.sequence.frame_rate or shot_media[0].video.planning_rate
+    rate = sequence_rate_of(job, media)
     first_preset = resolve_preset(job, 0, presets)
     picture = picture_format(first_preset, shot_media[0])
     try:
@@ -395,6 +402,8 @@ class _Deliverable:
     output: OutputPlan
     picture: PictureFormat
     timeline: Timeline
+    sequence_rate: Fraction
+    """The rate the job's frame counts (music fade, transitions) are given at; not the output's."""
     framings: dict[Path, Framing | None] | None = None
     overlays: OverlayPlan | None = None
 
@@ -539,7 +548,7 @@ def _join_plan(
     joined = ffmpeg.input(str(concat_list), f="concat", safe=0)
     audio = joined.audio
     if job.music is not None:
-        audio = _mix_music(audio, _music_branches(job, 1)[0], music_audio, job, item.timeline)
+        audio = _mix_music(audio, _music_branches(job, 1)[0], music_audio, job, item)
     audio = _normalise_loudness(audio, item.output.loudness, item.timeline)
     preset = item.output.preset
     args = _encoder_args(preset, item.picture)
@@ -579,7 +588,7 @@ def _programme_sound(job: Job, segments: list, item: _Deliverable, music_branch,
     the same chain for the encode and for the loudness measurement, so what is measured is what ships."""
     audio = _assemble_sound(segments, item.timeline)
     if music_branch is not None:
-        audio = _mix_music(audio, music_branch, music_audio, job, item.timeline)
+        audio = _mix_music(audio, music_branch, music_audio, job, item)
     return _normalise_loudness(audio, item.output.loudness, item.timeline)
 
 
@@ -630,12 +639,12 @@ def _music_branches(job: Job, count: int):
     return music.asplit() if count > 1 else [music]
 
 
-def _mix_music(program, music, music_audio: AudioStreamInfo, job: Job, timeline: Timeline):
-    """The music bed at its gain, cut to the sequence and faded out, mixed under the programme."""
+def _mix_music(program, music, music_audio: AudioStreamInfo, job: Job, item: _Deliverable):
+    """The music bed at its gain, cut to the sequence and faded out, mixed under the programme. The
+    fade's frames are counted at the sequence rate, whatever the deliverable's own rate."""
+    timeline = item.timeline
     total = timeline.sample_count
-    fade = frames_to_samples(
-        job.music.fade_out_frames, job.sequence.frame_rate or timeline.frame_rate, timeline.sample_rate
-    ) if job.music.fade_out_frames else 0
+    fade = frames_to_samples(job.music.fade_out_frames, item.sequence_rate, timeline.sample_rate)
     bed = (
         to_stereo(music, music_audio.channels, timeline.sample_rate)
         .filter("volume", f"{job.music.gain_db}dB")
@@ -813,7 +822,7 @@ def plan_programme_audio(
     ``wav_paths``), and must not be run.
     """
     shot_media = [media[shot.source] for shot in job.shots]
-    sequence_rate = job.sequence.frame_rate or shot_media[0].video.planning_rate
+    sequence_rate = sequence_rate_of(job, media)
     group = []
     for index, deliverable in enumerate(job.deliverables):
         preset = resolve_preset(job, index, presets)
@@ -824,7 +833,7 @@ def plan_programme_audio(
         path = scratch_dir / f"{len(group):03d}.wav"
         output = OutputPlan(deliverable.label, preset, path, path, _expected(preset, picture, timeline))
         output = _with_loudness(output, (loudness or {}).get(deliverable.label))
-        group.append(_Deliverable(output, picture, timeline))
+        group.append(_Deliverable(output, picture, timeline, sequence_rate))
     if not group:
         return ProgrammeAudioPlan(args=(), wav_paths={}, duration_s=Fraction(0))
     corrections = sync_corrections or {}

@@ -29,7 +29,7 @@ from pipeline.media.runner import Progress
 from pipeline.plan.planner import JobPlan, picture_format, plan_job, resolve_preset
 from pipeline.model.presets import Preset
 from pipeline.media.probe import MediaInfo, probe
-from pipeline.timeline.sequence import shot_bounds_s
+from pipeline.timeline.sequence import sequence_rate, shot_bounds_s
 from pipeline.prestage.stutter import destuttered, detect_stutter
 from pipeline.model.timebase import format_rate, round_half_up, seconds_text
 
@@ -163,7 +163,7 @@ def plan_enhanced_job(
         groups.setdefault(keys, []).append(index)
     # Transitions, split edits, the music fade and overlays count frames at the sequence rate, which
     # defaults to the first source's: an intermediate at another rate in its place must not change it.
-    sequence = job.sequence.model_copy(update={"frame_rate": job.sequence.frame_rate or first.video.planning_rate})
+    sequence = job.sequence.model_copy(update={"frame_rate": sequence_rate(job, media)})
     try:
         for keys, indices in groups.items():
             substitutes: dict[Path, Path] = {}
