@@ -12,6 +12,7 @@ from typing import Any
 
 import pipeline
 from pipeline.media import ffmpeg_version
+from pipeline.otio_export import SkippedExport
 from pipeline.probe import MediaInfo
 from pipeline.render import RenderedOutput
 from pipeline.sync import SyncReport
@@ -74,9 +75,12 @@ def build_manifest(
     sync: dict[Path, SyncReport],
     timings: Timings,
     qc: dict[str, Any] | None = None,
+    skipped_exports: tuple[SkippedExport, ...] = (),
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready dict; ``qc`` maps deliverable labels to
-    :class:`pipeline.finish.QcOutcome` (status and report paths per output)."""
+    :class:`pipeline.finish.QcOutcome` (status and report paths per output); ``skipped_exports``
+    are the editorial files a format could not express, listed with the reason under
+    ``editorial_skipped``."""
     return {
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "job": job_name,
@@ -108,6 +112,7 @@ def build_manifest(
             for output in outputs
         ],
         "editorial": [str(path) for path in editorial],
+        "editorial_skipped": [export.to_dict() for export in skipped_exports],
         "timings": {key: round(value, 3) for key, value in vars(timings).items()},
     }
 
