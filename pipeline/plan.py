@@ -26,7 +26,7 @@ from pipeline.enhance import EnhanceSettings, apply_job_enhance, shot_speeds
 from pipeline.errors import JobError
 from pipeline.job import Deliverable, Job
 from pipeline.loudness import LoudnessCorrection, oversampling_factor
-from pipeline.overlays import OVERLAY_FILTERS, OverlayPlan, apply_overlays, plan_overlays
+from pipeline.overlays import OVERLAY_FILTERS, LogoInputs, OverlayPlan, apply_overlays, plan_overlays
 from pipeline.presets import LoudnessSpec, Preset, format_validation_error, get_preset
 from pipeline.probe import AudioStreamInfo, MediaInfo
 from pipeline.reframe import Framing, ReframeAnalysis, framing_for
@@ -381,6 +381,7 @@ def _render_plan(
 ) -> RenderPlan:
     shot_inputs = _ShotInputs(job, shot_media, sync_corrections, group)
     music = _music_branches(job, len(group))
+    logos = LogoInputs([item.overlays for item in group])
     output_nodes = []
     for branch, item in enumerate(group):
         video_segments, audio_segments = [], []
@@ -395,7 +396,7 @@ def _render_plan(
             audio_segments.append(_shot_sound(job, shot, info, span, audio_branch, item.timeline, sync_corrections))
         video = _assemble_picture(video_segments, item.timeline)
         audio = _programme_sound(job, audio_segments, item, None if music is None else music[branch], music_audio)
-        video = apply_overlays(video, item.overlays, item.timeline.start_frame)
+        video = apply_overlays(video, item.overlays, item.timeline.start_frame, logos)
         if item.output.preset.video.burn_in_timecode:
             video = _burn_in_timecode(video, item.picture, item.timeline.start_frame)
         # Transitions and text may renegotiate the format; the encoder gets exactly the preset's.

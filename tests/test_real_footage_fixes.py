@@ -11,6 +11,8 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
+import numpy as np
 import opentimelineio as otio
 import pytest
 import yaml
@@ -21,6 +23,7 @@ import postprod.cli as cli
 from pipeline.finish import finish
 from pipeline.media import run_ffmpeg
 from pipeline.probe import probe
+from tests.measure import frames_rgb
 
 
 @pytest.fixture(autouse=True)
@@ -79,3 +82,68 @@ def test_low_rate_generator_clip_finishes_and_skips_timecode_exports(rate, tmp_p
         assert entry["path"] == str(path) and not path.exists()
         assert f"no count at the sequence's {rate} fps" in entry["reason"]
         assert f"skipped {path}: {entry['reason']}" in console
+
+
+def _colour_clip(folder: Path, size: str, seconds: Fraction = Fraction(1)) -> Path:
+    """A mid-grey clip with a tone, 24 fps."""
+    path = folder / f"grey-{size}.mp4"
+    run_ffmpeg(["-f", "lavfi", "-i", f"color=c=#808080:s={size}:r=24:d={float(seconds)}",
+                "-f", "lavfi", "-i", f"sine=f=440:r=48000:d={float(seconds)}",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)])
+    return path
+
+
+def _write_job(folder: Path, data: dict) -> Path:
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, **data}), encoding="utf-8")
+    return path
+
+
+def _small(preset: str, name: str, width: int, height: int) -> dict:
+    """A deliverable of ``preset`` at a small raster and a fast encoder setting."""
+    return {"preset": preset, "name": name,
+            "overrides": {"video": {"width": width, "height": height, "frame_rate": 24, "options": {"preset": "veryfast"}}}}
+
+
+def _red_logo(folder: Path) -> Path:
+    """An opaque red bar, 64x24, in a transparent 80x40 PNG."""
+    path = folder / "logo.png"
+    image = np.zeros((40, 80, 4), dtype=np.uint8)
+    image[8:32, 8:72] = (0, 0, 255, 255)  # BGRA
+    cv2.imwrite(str(path), image)
+    return path
+
+
+def _red_box(path: Path) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the red pixels in the middle frame, right and bottom exclusive."""
+    frames = frames_rgb(path)
+    frame = frames[len(frames) // 2].astype(int)
+    red = (frame[..., 0] > 150) & (frame[..., 1] < 90) & (frame[..., 2] < 90)
+    rows, columns = np.nonzero(red)
+    return columns.min(), rows.min(), columns.max() + 1, rows.max() + 1
+
+
+@pytest.mark.parametrize("separate", [False, True], ids=["one-process", "separate-processes"])
+def test_logo_on_several_deliverables_of_one_height(separate, tmp_path, capsys):
+    """One logo on two deliverables whose logos scale alike (and on a third, taller one): each
+    deliverable shows it, top right, at its own size."""
+    clip = _colour_clip(tmp_path, "320x180")
+    logo = _red_logo(tmp_path)
+    job = _write_job(tmp_path, {
+        "name": "logo", "shots": [{"source": str(clip)}],
+        "deliverables": [_small("web-h264-1080p", "web", 384, 216), _small("social-16x9", "social", 384, 216),
+                         _small("tiktok-9x16", "tiktok", 216, 384)],
+        "overlays": [{"kind": "logo", "image": str(logo), "anchor": "top_right", "size": 0.2}],
+    })
+    out_dir = tmp_path / "out"
+
+    exit_code = cli.main(["run", str(job), "--out", str(out_dir), *(["--separate-processes"] if separate else [])])
+
+    assert exit_code == 0, capsys.readouterr().err
+    for name, (width, height) in {"web": (384, 216), "social": (384, 216), "tiktok": (216, 384)}.items():
+        left, top, right, bottom = _red_box(out_dir / f"logo_{name}.mp4")
+        # The logo is 0.2 of the frame height; its red bar is 24 of its 40 rows, 64 of its 80 columns.
+        logo_height = 0.2 * height
+        assert abs((bottom - top) - logo_height * 24 / 40) <= 2, (name, top, bottom)
+        assert abs((right - left) - logo_height * 64 / 40) <= 2, (name, left, right)
+        assert (left + right) / 2 > width / 2 and (top + bottom) / 2 < height / 3, (name, left, top, right, bottom)
