@@ -147,3 +147,27 @@ def test_logo_on_several_deliverables_of_one_height(separate, tmp_path, capsys):
         assert abs((bottom - top) - logo_height * 24 / 40) <= 2, (name, top, bottom)
         assert abs((right - left) - logo_height * 64 / 40) <= 2, (name, left, right)
         assert (left + right) / 2 > width / 2 and (top + bottom) / 2 < height / 3, (name, left, top, right, bottom)
+
+
+def test_blur_fill_with_a_shot_of_the_deliverables_shape(tmp_path, capsys):
+    """``sequence: {fill: blur}``: a 16:9 shot fills the 16:9 frame edge to edge, and a square shot
+    after it has a blurred copy of itself, not black, at its sides."""
+    wide = _colour_clip(tmp_path, "320x180")
+    square = tmp_path / "square.mp4"
+    run_ffmpeg(["-f", "lavfi", "-i", "color=c=#C0C0C0:s=180x180:r=24:d=1", "-c:v", "libx264",
+                "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(square)])
+    job = _write_job(tmp_path, {
+        "name": "blur", "sequence": {"fill": "blur"},
+        "shots": [{"source": str(wide)}, {"source": str(square)}],
+        "deliverables": [_small("web-h264-1080p", "web", 384, 216)],
+    })
+
+    exit_code = cli.main(["run", str(job), "--out", str(tmp_path / "out")])
+
+    assert exit_code == 0, capsys.readouterr().err
+    frames = frames_rgb(tmp_path / "out" / "blur_web.mp4").astype(int)
+    assert len(frames) == 48
+    # Mid grey (128) to the edges in the wide shot; light grey (192) in the square's fill, where
+    # a black pad would be 16 and its blurred copy is the square's own colour.
+    assert np.all(np.abs(frames[:24] - 128) <= 6)
+    assert np.all(np.abs(frames[24:, :, :10] - 192) <= 6)
