@@ -8,6 +8,7 @@ these tests start no Prefect server; ``tests/test_flow.py`` covers the flow itse
 from __future__ import annotations
 
 import json
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -171,3 +172,52 @@ def test_blur_fill_with_a_shot_of_the_deliverables_shape(tmp_path, capsys):
     # a black pad would be 16 and its blurred copy is the square's own colour.
     assert np.all(np.abs(frames[:24] - 128) <= 6)
     assert np.all(np.abs(frames[24:, :, :10] - 192) <= 6)
+
+
+DEVCLIPS = Path("../shared/devclips")
+
+
+def _cut(source: Path, folder: Path, keep_bytes: int) -> Path:
+    """``source`` remuxed with its index first (as generators deliver), then cut after ``keep_bytes``
+    bytes, like an interrupted download."""
+    indexed = folder / f"indexed-{source.name}"
+    run_ffmpeg(["-i", str(source), "-map", "0", "-c", "copy", "-movflags", "+faststart", str(indexed)])
+    cut = folder / f"cut-{source.name}"
+    cut.write_bytes(indexed.read_bytes()[:keep_bytes])
+    return cut
+
+
+def _assert_refused_as_truncated(cut: Path, out_dir: Path, capsys, declared_s: float, max_readable_s: float):
+    before = cut.read_bytes()
+
+    exit_code = cli.main(["finish", str(cut), "--preset", "web-h264-1080p", "--out", str(out_dir)])
+
+    message = capsys.readouterr().err
+    assert exit_code == 3, message
+    match = re.search(rf"postprod: error: {re.escape(str(cut))}: truncated: only ([0-9.]+) s \((\d+) frames\) "
+                      rf"of the {declared_s:.2f} s its header declares can be read", message)
+    assert match, message
+    assert 0 < float(match[1]) <= max_readable_s and int(match[2]) > 0
+    assert not out_dir.exists() or not any(out_dir.iterdir())
+    assert cut.read_bytes() == before
+
+
+def test_truncated_clip_is_refused_naming_what_reads(tmp_path, capsys):
+    """A 4 s clip cut to its first third: exit 3, the file and how much of it reads named, nothing
+    written."""
+    whole = tmp_path / "whole.mp4"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=4", "-f", "lavfi", "-i", "sine=r=48000:d=4",
+                "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", str(whole)])
+    cut = _cut(whole, tmp_path, whole.stat().st_size // 3)
+
+    _assert_refused_as_truncated(cut, tmp_path / "out", capsys, declared_s=4.0, max_readable_s=2.0)
+
+
+def test_real_clip_cut_to_200_kb_is_refused(tmp_path, capsys):
+    """A real 33 s talking-head clip cut to its first 200 KB (the report's Sora 2 case)."""
+    source = DEVCLIPS / "ai_infinitetalk_speech_b.mp4"
+    if not source.exists():
+        pytest.skip(f"{DEVCLIPS} (the development clips) is not here")
+    cut = _cut(source, tmp_path, 200_000)
+
+    _assert_refused_as_truncated(cut, tmp_path / "out", capsys, declared_s=33.27, max_readable_s=3.0)
