@@ -37,7 +37,7 @@ from pipeline.jobs.finish import (
 from pipeline.model.job import Job
 from pipeline.export.manifest import Timings, build_manifest, write_manifest
 from pipeline.media.runner import Progress
-from pipeline.export.otio_export import write_editorial_exports
+from pipeline.export.otio_export import write_editorial_exports, EditorialExports
 from pipeline.plan.planner import RenderPlan
 from pipeline.model.presets import load_presets
 from pipeline.media.probe import AudioStreamInfo, MediaInfo, probe
@@ -134,9 +134,13 @@ def render_task(render_plan: RenderPlan) -> list[RenderedOutput]:
 @task(name="export-editorial", cache_policy=NO_CACHE)
 def export_editorial(
     job: Job, media: dict[Path, MediaInfo], out_dir: Path, conformed_media: list[Path] | None = None
-) -> list[Path]:
-    """The assembled cut as OpenTimelineIO, CMX 3600 EDL and FCP 7 XML, for editors to relink."""
-    return write_editorial_exports(job, media, out_dir, conformed_media)
+) -> EditorialExports:
+    """The assembled cut as OpenTimelineIO, CMX 3600 EDL and FCP 7 XML, for editors to relink; a
+    format that cannot express the cut is skipped with a warning."""
+    exports = write_editorial_exports(job, media, out_dir, conformed_media)
+    for export in exports.skipped:
+        get_run_logger().warning("%s not written: %s", export.path.name, export.reason)
+    return exports
 
 
 @flow(name="finish-job", log_prints=True)
@@ -170,11 +174,12 @@ def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) 
         remove_intermediates(plan)
     finished = time.monotonic()
     conformed_paths = [output.plan.path for output in conformed]
-    editorial = export_editorial(job, media, folder, conformed_paths or None) + conformed_paths
+    exports = export_editorial(job, media, folder, conformed_paths or None)
     qc = qc_task(job, rendered, sync_reports, sync_corrections, folder)
     timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
     path = write_manifest(
-        build_manifest(job.name, media, rendered, editorial, sync_reports, timings, qc=qc, analyses=cache.records),
+        build_manifest(job.name, media, rendered, [*exports.written, *conformed_paths], sync_reports, timings,
+                       qc=qc, skipped_exports=exports.skipped, analyses=cache.records),
         manifest_path(job, folder),
     )
     get_run_logger().info("manifest: %s", path)

@@ -175,6 +175,9 @@ def _run_jobs(jobs, out_dir: Path | None, args: argparse.Namespace) -> int:
         for manifest_file, document in zip(manifests, documents, strict=True):
             for output in document["outputs"]:
                 stdout.print(f"[green]verified[/] {output['path']}")
+            for export in document["editorial_skipped"]:
+                stderr.print(f"[yellow]skipped[/] {escape(export['path'])}: {escape(export['reason'])}",
+                             highlight=False)
             stdout.print(f"manifest: {manifest_file}")
     return EXIT_OK
 

@@ -95,14 +95,15 @@ SHOT_NAMES = ["red", "green", "kling", "blue", "red"]
 
 
 def test_writes_three_files_in_place(exported):
-    out_dir, paths = exported
-    assert [path.name for path in paths] == ["spot.otio", "spot.edl", "spot.xml"]
+    out_dir, exports = exported
+    assert [path.name for path in exports.written] == ["spot.otio", "spot.edl", "spot.xml"]
+    assert exports.skipped == ()
     assert sorted(path.name for path in out_dir.iterdir()) == ["spot.edl", "spot.otio", "spot.xml"]
 
 
 def test_otio_has_the_rendered_cut_exactly(exported, edit, sources):
     job, media = edit
-    timeline = otio.adapters.read_from_file(str(exported[1][0]))
+    timeline = otio.adapters.read_from_file(str(exported[1].written[0]))
     video, audio = timeline.tracks
     assert (video.kind, audio.kind) == (otio.schema.TrackKind.Video, otio.schema.TrackKind.Audio)
 
@@ -132,7 +133,7 @@ def test_otio_has_the_rendered_cut_exactly(exported, edit, sources):
 
 
 def test_otio_sound_track_carries_split_edits_and_crossfades(exported, sources):
-    timeline = otio.adapters.read_from_file(str(exported[1][0]))
+    timeline = otio.adapters.read_from_file(str(exported[1].written[0]))
     audio = timeline.tracks[1]
     shots = [item for item in audio if not isinstance(item, otio.schema.Transition)]
     assert isinstance(shots[2], otio.schema.Gap) and shots[2].metadata["postprod"]["silent_source"]
@@ -158,8 +159,8 @@ def test_otio_sound_track_carries_split_edits_and_crossfades(exported, sources):
 
 
 def test_edl_keeps_video_cuts_dissolves_and_sources(exported, sources):
-    text = exported[1][1].read_text()
-    timeline = otio.adapters.read_from_file(str(exported[1][1]), rate=RATE)
+    text = exported[1].written[1].read_text()
+    timeline = otio.adapters.read_from_file(str(exported[1].written[1]), rate=RATE)
     assert len(timeline.tracks) == 1 and timeline.tracks[0].kind == otio.schema.TrackKind.Video
     track = timeline.tracks[0]
     # An EDL dissolve starts at the cut: the outgoing event ends where the dissolve begins and the
@@ -182,7 +183,7 @@ def test_edl_keeps_video_cuts_dissolves_and_sources(exported, sources):
 
 
 def test_fcp_xml_keeps_both_tracks_dissolves_and_source_rates(exported, sources):
-    timeline = otio.adapters.read_from_file(str(exported[1][2]))
+    timeline = otio.adapters.read_from_file(str(exported[1].written[2]))
     video, audio = timeline.tracks
     clips = items(video, otio.schema.Clip)
     assert [clip.media_reference.target_url for clip in clips] == [url(sources, name) for name in SHOT_NAMES]

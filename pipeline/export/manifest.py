@@ -17,6 +17,7 @@ from pipeline.render.renderer import RenderedOutput
 from pipeline.analysis.sync import SyncReport
 from pipeline.analysis.cache import AnalysisRecord
 from pipeline.media.content_credentials import read_credentials
+from pipeline.export.otio_export import SkippedExport
 
 MANIFEST_SCHEMA_VERSION = 1
 
@@ -66,11 +67,14 @@ def build_manifest(
     sync: dict[Path, SyncReport],
     timings: Timings,
     qc: dict[str, Any] | None = None,
+    skipped_exports: tuple[SkippedExport, ...] = (),
     analyses: list[AnalysisRecord] | None = None,
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready dict; ``qc`` maps deliverable labels to
-    :class:`pipeline.jobs.finish.QcOutcome` (status and report paths per output); ``analyses`` says
-    which analyses of which sources this job computed and which it read from the cache."""
+    :class:`pipeline.jobs.finish.QcOutcome` (status and report paths per output); ``skipped_exports``
+    are the editorial files a format could not express, listed with the reason under
+    ``editorial_skipped``; ``analyses`` says which analyses of which sources this job computed and
+    which it read from the cache."""
     return {
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "job": job_name,
@@ -105,6 +109,7 @@ def build_manifest(
         ],
         "editorial": [str(path) for path in editorial],
         "analyses": [record.to_dict() for record in analyses or []],
+        "editorial_skipped": [export.to_dict() for export in skipped_exports],
         "timings": {key: round(value, 3) for key, value in vars(timings).items()},
     }
 

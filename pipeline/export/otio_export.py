@@ -11,7 +11,10 @@ the audio track.
 
 EDL and FCP XML are written from that timeline through OTIO's adapters after
 :func:`adapt_for_format` has removed what the format cannot carry; each removal is returned as a
-note and logged.
+note and logged. Both count SMPTE timecode, which exists only at the standard video rates: a cut at
+another rate (an 8 or 10 fps generator clip) is written as OTIO only, and the EDL and XML are
+reported as skipped (:func:`inexpressible`). The exports are optional outputs: a skipped one never
+fails the job.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ DISSOLVE_XFADE = "fade"
 
 FormatName = Literal["cmx_3600", "fcp_xml"]
 
+FORMAT_TITLES: dict[FormatName, str] = {"cmx_3600": "CMX 3600 EDL", "fcp_xml": "FCP 7 XML"}
+"""What each editorial format is called in messages."""
+
 # FCP 7's equal-power audio crossfade, the curve postprod renders (the adapter's default effect
 # for every transition is the video "Cross Dissolve").
 _FCP_AUDIO_CROSSFADE = {
@@ -60,6 +66,32 @@ class AdaptedTimeline:
     """The timeline to hand to the format's adapter."""
     dropped: tuple[str, ...]
     """One sentence per thing the format loses, naming the shots involved."""
+
+
+@dataclass(frozen=True)
+class SkippedExport:
+    """An editorial file not written because its format cannot express the cut."""
+
+    path: Path
+    """The file that would have been written (an older copy of it is removed)."""
+    format_name: FormatName
+    """The OTIO adapter it is for."""
+    reason: str
+    """Why the format cannot hold this cut, in a sentence."""
+
+    def to_dict(self) -> dict[str, str]:
+        """The manifest's entry."""
+        return {"path": str(self.path), "format": self.format_name, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class EditorialExports:
+    """What :func:`write_editorial_exports` wrote and what it skipped."""
+
+    written: tuple[Path, ...]
+    """The files written, ``.otio`` first."""
+    skipped: tuple[SkippedExport, ...]
+    """The formats that cannot express the cut, with the reason."""
 
 
 def build_otio_timeline(
@@ -251,14 +283,33 @@ def _reduce_transitions(video: otio.schema.Track, format_name: FormatName) -> li
     return dropped[::-1]
 
 
+def inexpressible(format_name: FormatName, rate: Fraction) -> str | None:
+    """Why ``format_name`` cannot express a cut counted at ``rate``, or None when it can.
+
+    CMX 3600 events and FCP 7 XML clip items are placed by SMPTE timecode (the XML adapter writes a
+    timecode element per clip), and SMPTE timecode counts only the standard rates (23.976 to 60
+    fps): an 8 fps cut has no timecode to write. Counting it at another rate would put every event
+    at the wrong place, so the file is not written. OTIO holds a range at any rate and is always
+    written.
+    """
+    if otio.opentime.RationalTime.is_smpte_timecode_rate(float(rate)):
+        return None
+    return (
+        f"{FORMAT_TITLES[format_name]} places events by SMPTE timecode, which has no count at the "
+        f"sequence's {format_rate(rate)} fps; the .otio file holds the cut"
+    )
+
+
 def write_editorial_exports(
     job: Job, media: dict[Path, MediaInfo], out_dir: Path, conformed_media: list[Path] | None = None
-) -> list[Path]:
+) -> EditorialExports:
     """Write ``{job.name}.otio``, ``{job.name}.edl`` (CMX 3600) and ``{job.name}.xml`` (FCP 7 XML).
 
     Every file is rendered before any is written, and each is written under a temporary name and
     renamed into place. What the EDL or XML cannot carry is logged at WARNING (see
-    :func:`adapt_for_format`).
+    :func:`adapt_for_format`); a format that cannot express the cut at all (see
+    :func:`inexpressible`) is skipped with a WARNING, and an older file of that name is removed so
+    that nothing beside the new cut describes an old one.
 
     Args:
         job: The job.
@@ -267,7 +318,7 @@ def write_editorial_exports(
         conformed_media: Conformed copies of the shots to reference instead of the sources.
 
     Returns:
-        The paths written: ``.otio``, ``.edl``, ``.xml``.
+        The paths written (``.otio``, then ``.edl`` and ``.xml`` where written) and those skipped.
 
     Raises:
         JobError: a transition or split edit does not fit its shots.
@@ -275,10 +326,16 @@ def write_editorial_exports(
     timeline = build_otio_timeline(job, media, conformed_media)
     rate = sequence_rate(job, media)
     texts = {".otio": otio.adapters.write_to_string(timeline, "otio_json")}
+    skipped = []
     for suffix, format_name, options in (
         (".edl", "cmx_3600", {"rate": float(rate)}),
         (".xml", "fcp_xml", {}),
     ):
+        reason = inexpressible(format_name, rate)
+        if reason is not None:
+            skipped.append(SkippedExport(out_dir / f"{job.name}{suffix}", format_name, reason))
+            log.warning("%s%s not written: %s", job.name, suffix, reason)
+            continue
         adapted = adapt_for_format(timeline, format_name)
         for note in adapted.dropped:
             log.warning("%s%s: %s", job.name, suffix, note)
@@ -296,7 +353,9 @@ def write_editorial_exports(
             partial.unlink(missing_ok=True)
             raise
         paths.append(path)
-    return paths
+    for export in skipped:
+        export.path.unlink(missing_ok=True)
+    return EditorialExports(tuple(paths), tuple(skipped))
 
 
 def _video_transition(job: Job, number: int, overlap: int, rate: Fraction) -> otio.schema.Transition:

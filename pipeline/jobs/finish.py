@@ -279,12 +279,13 @@ def finish(
         remove_intermediates(plan)
     finished = time.monotonic()
     conformed_paths = [output.plan.path for output in conformed]
-    editorial = write_editorial_exports(job, media, folder, conformed_paths or None) + conformed_paths
+    exports = write_editorial_exports(job, media, folder, conformed_paths or None)
     qc = quality_check(job, rendered, sync_reports, sync_corrections, folder)
     timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
     manifest = write_manifest(
-        build_manifest(job.name, media, rendered, editorial, sync_reports, timings, qc=qc, analyses=cache.records),
-        manifest_path(job, folder)
+        build_manifest(job.name, media, rendered, [*exports.written, *conformed_paths], sync_reports, timings,
+                       qc=qc, skipped_exports=exports.skipped, analyses=cache.records),
+        manifest_path(job, folder),
     )
     enforce_qc_policy(qc)
     return manifest

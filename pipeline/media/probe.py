@@ -177,7 +177,9 @@ def probe(path: str | Path) -> MediaInfo:
         rotation, pix_fmt_decoded = _decode_first_frame(path, container, video_stream)
         video = _video_info(video_stream, timings[video_stream.index], rotation, pix_fmt_decoded)
         audio = _audio_info(audio_stream, timings.get(audio_stream.index)) if audio_stream else None
-        duration = Fraction(container.duration or 0, 1_000_000) or video.duration_s
+        declared = Fraction(container.duration or 0, 1_000_000)
+        _refuse_truncated(path, declared, video, audio)
+        duration = declared or video.duration_s
         return MediaInfo(
             path=path,
             size_bytes=path.stat().st_size,
@@ -186,6 +188,34 @@ def probe(path: str | Path) -> MediaInfo:
             duration_s=duration,
             video=video,
             audio=audio,
+        )
+
+
+TRUNCATED_SHARE = Fraction(9, 10)
+"""A file whose packets end before this share of the duration its header declares is truncated.
+Whole files (every devclip, edit lists and long audio tails included) read to within 2 % of it."""
+TRUNCATED_MIN_MISSING_S = Fraction(1, 2)
+"""...and only when that much or more is missing, so a short clip's rounding never counts."""
+
+
+def _refuse_truncated(path: Path, declared_s: Fraction, video: VideoStreamInfo, audio: AudioStreamInfo | None) -> None:
+    """Refuse a file that ends long before its header says (a partial download or copy).
+
+    Such a file opens and decodes, so nothing else stops it: finished as it is, it becomes a
+    deliverable a fraction of the length asked for. The demux pass has read every packet already,
+    so the comparison costs nothing; a container without a declared duration is not judged.
+
+    Raises:
+        MediaError: the packets cover less than :data:`TRUNCATED_SHARE` of ``declared_s``, by at
+            least :data:`TRUNCATED_MIN_MISSING_S`.
+    """
+    streams = [video] + ([audio] if audio is not None and audio.duration_s else [])
+    readable_s = max(s.start_time_s + s.duration_s for s in streams) - min(s.start_time_s for s in streams)
+    if declared_s and readable_s < declared_s * TRUNCATED_SHARE and declared_s - readable_s >= TRUNCATED_MIN_MISSING_S:
+        raise MediaError(
+            path,
+            f"truncated: only {float(readable_s):.2f} s ({video.frame_count} frames) of the "
+            f"{float(declared_s):.2f} s its header declares can be read; re-export or re-download it",
         )
 
 

@@ -154,7 +154,9 @@ def conform_video(
         picture = _blur_filled(stream, source, placement, target)
     else:
         picture = _scale(stream, source, placement.scaled_width, placement.scaled_height, target)
-        picture = picture.filter("pad", target.width, target.height, placement.x, placement.y, color=fill)
+        if not fills_frame:
+            # A picture that fills the frame has nothing around it to fill (and "blur" is no colour).
+            picture = picture.filter("pad", target.width, target.height, placement.x, placement.y, color=fill)
     return picture.filter("setsar", "1").filter("setparams", **OUTPUT_COLOR)
 
 

@@ -23,6 +23,7 @@ import functools
 import importlib.util
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -402,10 +403,50 @@ def _with_label_defaults(overlay: Overlay, ai_label: AiLabel) -> Overlay:
     return overlay.model_copy(update={"text": overlay.text or ai_label.text, "anchor": overlay.anchor or ai_label.anchor})
 
 
-def apply_overlays(video, plan: OverlayPlan | None, start_frame: int = 0):
-    """``video`` (a render of the deliverable from sequence frame ``start_frame``) with the layers on."""
+class LogoInputs:
+    """The logo stills of one ffmpeg run, each opened once and split into one branch per use.
+
+    ffmpeg-python merges inputs (and filters) with equal arguments into one node, so one logo on two
+    deliverables of a run, or twice on one, would otherwise be one scaled stream feeding two
+    overlays, which ffmpeg refuses without a split.
+    """
+
+    def __init__(self, plans: list[OverlayPlan | None]):
+        """Count the logo layers of every plan of the run (None: a deliverable without overlays)."""
+        uses = Counter(
+            _logo_input(data) for plan in plans if plan is not None for kind, data in plan.layers if kind == "logo"
+        )
+        self._branches = {}
+        for (path, options), count in uses.items():
+            still = ffmpeg.input(path, **dict(options)).video
+            if count == 1:
+                self._branches[(path, options)] = iter([still])
+            else:
+                node = still.filter_multi_output("split", count)
+                self._branches[(path, options)] = iter([node[index] for index in range(count)])
+
+    def take(self, layer: _PixelLayer):
+        """The next unused branch of ``layer``'s still."""
+        return next(self._branches[_logo_input(layer)])
+
+
+def _logo_input(layer: _PixelLayer) -> tuple[str, tuple[tuple[str, object], ...]]:
+    """The file and input options of a logo layer: its still looped at the deliverable's rate until
+    the layer's last frame."""
+    rate = layer.picture.frame_rate
+    end_s = Fraction(layer.timed.end_frame) / rate
+    return str(layer.source), (("loop", 1), ("framerate", format_rate(rate)), ("t", f"{float(end_s):.6f}"))
+
+
+def apply_overlays(video, plan: OverlayPlan | None, start_frame: int = 0, logos: LogoInputs | None = None):
+    """``video`` (a render of the deliverable from sequence frame ``start_frame``) with the layers on.
+
+    ``logos`` holds the logo inputs of every deliverable rendered by the same ffmpeg run; without
+    it, this plan's own are opened.
+    """
     if plan is None:
         return video
+    logos = logos or LogoInputs([plan])
     shift = Fraction(start_frame) / plan.frame_rate
     if shift:
         # Layers are timed in sequence time; a window of a long sequence starts later.
@@ -416,7 +457,7 @@ def apply_overlays(video, plan: OverlayPlan | None, start_frame: int = 0):
         elif kind == "timecode":
             video = _timecode_layer(video, data, start_frame)
         else:
-            video = _image_layer(video, kind, data)
+            video = _image_layer(video, kind, data, logos)
     if shift:
         video = video.filter("setpts", f"PTS-({shift.numerator}/{shift.denominator})/TB")
     return video
@@ -662,16 +703,16 @@ def _xy(anchor: str, box: SafeBox, width_expr: str, height_expr: str) -> tuple[s
     return x_expr, y_expr
 
 
-def _image_layer(video, kind: str, layer: _PixelLayer):
-    """A logo (a still image, looped) or a rendered motion graphic, composited at its anchor."""
+def _image_layer(video, kind: str, layer: _PixelLayer, logos: LogoInputs):
+    """A logo (a still image, looped; its branch taken from ``logos``) or a rendered motion graphic,
+    composited at its anchor."""
     timed, picture = layer.timed, layer.picture
     rate = picture.frame_rate
     overlay = timed.overlay
     anchor = overlay.anchor or DEFAULT_ANCHORS[kind]
     end_s = Fraction(timed.end_frame) / rate
     if kind == "logo":
-        image = ffmpeg.input(str(layer.source), loop=1, framerate=format_rate(rate), t=f"{float(end_s):.6f}")
-        stream = image.video.filter("format", "rgba").filter("scale", -1, max(2, round(overlay.size * picture.height)))
+        stream = logos.take(layer).filter("format", "rgba").filter("scale", -1, max(2, round(overlay.size * picture.height)))
     else:
         # The file's first frame goes on at its sequence frame; before it the picture passes untouched.
         offset = Fraction(layer.source_start_frame) / rate

@@ -26,7 +26,14 @@ from pipeline.plan.enhance import EnhanceSettings, apply_job_enhance, shot_speed
 from pipeline.errors import JobError
 from pipeline.model.job import Deliverable, Job
 from pipeline.analysis.loudness import LoudnessCorrection, oversampling_factor
-from pipeline.plan.overlays import OVERLAY_FILTERS, OverlayPlan, apply_overlays, plan_overlays, overlays_for
+from pipeline.plan.overlays import (
+    OVERLAY_FILTERS,
+    OverlayPlan,
+    apply_overlays,
+    plan_overlays,
+    overlays_for,
+    LogoInputs,
+)
 from pipeline.model.presets import LoudnessSpec, Preset, format_validation_error, get_preset
 from pipeline.media.probe import AudioStreamInfo, MediaInfo
 from pipeline.analysis.reframe import Framing, ReframeAnalysis, framing_for
@@ -417,6 +424,7 @@ def _render_plan(
 ) -> RenderPlan:
     shot_inputs = _ShotInputs(job, shot_media, sync_corrections, group)
     music = _music_branches(job, len(group))
+    logos = LogoInputs([item.overlays for item in group])
     output_nodes = []
     for branch, item in enumerate(group):
         video_segments, audio_segments = [], []
@@ -431,7 +439,7 @@ def _render_plan(
             audio_segments.append(_shot_sound(job, shot, info, span, audio_branch, item.timeline, sync_corrections))
         video = _assemble_picture(video_segments, item.timeline)
         audio = _programme_sound(job, audio_segments, item, None if music is None else music[branch], music_audio)
-        video = apply_overlays(video, item.overlays, item.timeline.start_frame)
+        video = apply_overlays(video, item.overlays, item.timeline.start_frame, logos)
         if item.output.preset.video.burn_in_timecode:
             video = _burn_in_timecode(video, item.picture, item.timeline.start_frame)
         # Transitions and text may renegotiate the format; the encoder gets exactly the preset's.
