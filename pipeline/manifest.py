@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pipeline
+from pipeline.legalise import OPERATOR as LEGALISER_OPERATOR
 from pipeline.media import ffmpeg_version
+from pipeline.presets import Preset
 from pipeline.probe import MediaInfo
 from pipeline.render import RenderedOutput
 from pipeline.sync import SyncReport
@@ -104,11 +106,24 @@ def build_manifest(
                 "verify_s": round(output.verify_s, 3),
                 "loudness": output.plan.loudness.to_dict() if output.plan.loudness else None,
                 "qc": _qc_entry((qc or {}).get(output.plan.deliverable)),
+                "legalise": _legalise_entry(output.plan.preset, (qc or {}).get(output.plan.deliverable)),
             }
             for output in outputs
         ],
         "editorial": [str(path) for path in editorial],
         "timings": {key: round(value, 3) for key, value in vars(timings).items()},
+    }
+
+
+def _legalise_entry(preset: Preset, outcome) -> dict[str, Any] | None:
+    """The broadcast legaliser's operator and the share of pixels it changed, as QC measured it on
+    the output (None without QC); None when the preset does not legalise."""
+    if not preset.video.legalise:
+        return None
+    return {
+        "operator": LEGALISER_OPERATOR,
+        "touched_share": None if outcome is None else outcome.report.legalised_share,
+        "measured_on": "QC decode of the output (pixels in the legaliser's knees)",
     }
 
 
