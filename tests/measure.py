@@ -84,6 +84,20 @@ def frames_rgb(path: Path) -> np.ndarray:
         return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
 
 
+def frames_ycbcr_levels(path: Path) -> np.ndarray:
+    """Every frame's Y', Cb, Cr at full chroma resolution in 8-bit levels (a 10-bit code / 4), shape
+    (frames, 3, height, width), float; the bit depth is kept, only chroma is upsampled."""
+    planes = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            deep = frame.format.components[0].bits > 8
+            array = frame.reformat(format="yuv444p16le" if deep else "yuv444p").to_ndarray()
+            if array.shape[0] != 3:  # PyAV hands 16-bit 4:4:4 out as (height, width, 3)
+                array = np.moveaxis(array, -1, 0)
+            planes.append(array.astype(np.float64) / (256 if deep else 1))
+    return np.stack(planes)
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio of two 8-bit-scaled pictures, in dB."""
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)

@@ -194,7 +194,9 @@ def test_broadcast_policy_fails_the_job_but_keeps_the_reports(fault_clip, tmp_pa
     with pytest.raises(QcFailedError, match="flash"):
         finish(job, tmp_path / "out")
     manifest = json.loads((tmp_path / "out" / "faulty.manifest.json").read_text())
-    assert manifest["outputs"][0]["qc"]["failed"] == ["levels", "flash"]
+    # The broadcast preset legalises the superwhite; the flash is not the finisher's to fix.
+    assert manifest["outputs"][0]["qc"]["failed"] == ["flash"]
+    assert manifest["outputs"][0]["legalise"]["touched_share"] > 0
     warned = job.model_copy(update={"qc": job.qc.model_copy(update={"policy": "warn"})})
     assert finish(warned, tmp_path / "warned").exists()
 

@@ -18,6 +18,8 @@ from pipeline.analysis.sync import SyncReport
 from pipeline.analysis.cache import AnalysisRecord
 from pipeline.media.content_credentials import read_credentials
 from pipeline.export.otio_export import SkippedExport
+from pipeline.plan.legalise import OPERATOR as LEGALISER_OPERATOR
+from pipeline.model.presets import Preset
 
 MANIFEST_SCHEMA_VERSION = 1
 
@@ -104,6 +106,7 @@ def build_manifest(
                 "loudness": output.plan.loudness.to_dict() if output.plan.loudness else None,
                 "qc": _qc_entry((qc or {}).get(output.plan.deliverable)),
                 "credentials": output.credentials.to_dict() if output.credentials else None,
+                "legalise": _legalise_entry(output.plan.preset, (qc or {}).get(output.plan.deliverable)),
             }
             for output in outputs
         ],
@@ -118,6 +121,18 @@ def _credentials_entry(path: Path) -> dict[str, Any] | None:
     """A source's own C2PA manifest, summarised; None when it carries none."""
     credentials = read_credentials(path)
     return credentials.to_dict() if credentials else None
+
+
+def _legalise_entry(preset: Preset, outcome) -> dict[str, Any] | None:
+    """The broadcast legaliser's operator and the share of pixels it changed, as QC measured it on
+    the output (None without QC); None when the preset does not legalise."""
+    if not preset.video.legalise:
+        return None
+    return {
+        "operator": LEGALISER_OPERATOR,
+        "touched_share": None if outcome is None else outcome.report.legalised_share,
+        "measured_on": "QC decode of the output (pixels in the legaliser's knees)",
+    }
 
 
 def _qc_entry(outcome) -> dict[str, Any] | None:

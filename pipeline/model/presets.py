@@ -107,6 +107,9 @@ class VideoSpec(_Model):
     ``speed`` (every frame played at the new rate, sound time-stretched: 24 <-> 25, 1001 conforms)."""
     destutter: bool = False
     """Rebuild frames that repeat their predecessor while the picture moves (see :mod:`pipeline.prestage.stutter`)."""
+    legalise: bool = False
+    """Bring luma and R'G'B' gamut inside EBU R 103 with a soft knee after everything else (transitions,
+    overlays, fills) and before encoding (see :mod:`pipeline.plan.legalise`); on in broadcast presets."""
 
     @property
     def fills_frame(self) -> bool:

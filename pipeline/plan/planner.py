@@ -15,6 +15,7 @@ import ffmpeg
 from pydantic import ValidationError
 
 from pipeline.plan.conform import (
+    OUTPUT_COLOR,
     PictureFormat,
     conform_audio,
     conform_video,
@@ -49,12 +50,18 @@ from pipeline.timeline.sequence import (
 )
 from pipeline.model.timebase import format_rate, frames_to_samples, frames_to_timecode, round_half_up, seconds_text
 from pipeline.model.provenance import ProvenancePlan, describe_edit
+from pipeline.plan.legalise import bit_depth, legalise, lut_file
 
 FILTERS_USED = ("setpts", "fps", "trim", "tpad", "scale", "pad", "crop", "setsar", "format",
                 "setparams", "split", "gblur", "overlay", "xfade", "aresample", "aeval", "aformat",
                 "asetpts", "adelay", "atrim", "apad", "anullsrc", "asplit", "acrossfade", "concat",
                 "volume", "afade", "amix", "drawtext", "settb", "alimiter", "framerate", "minterpolate",
-                "zscale", "unsharp", "atempo")
+                "zscale", "unsharp", "atempo", "fade")
+LEGALISE_FILTERS = ("mergeplanes", "lut3d")
+"""Filters the broadcast legaliser needs (:mod:`pipeline.plan.legalise`)."""
+DIP_TRANSITIONS = {"fadeblack": "black", "fadewhite": "white"}
+"""xfade's dips, which fade through full-range black and white (10-bit luma 0 and 1023), mapped to
+the colour the planner dips through instead, at legal levels (``fade`` to the colour, then a mix)."""
 INPUT_MARGIN_S = Fraction(1, 2)
 """Decode this much past the last frame a shot needs, so rate rounding never starves it."""
 BRANDS = {"mov": "qt  ", "mp4": "isom"}
@@ -426,6 +433,7 @@ def _render_plan(
     music = _music_branches(job, len(group))
     logos = LogoInputs([item.overlays for item in group])
     output_nodes = []
+    prepared: tuple[TextFile, ...] = ()
     for branch, item in enumerate(group):
         video_segments, audio_segments = [], []
         shot_picture = item.picture
@@ -442,6 +450,8 @@ def _render_plan(
         video = apply_overlays(video, item.overlays, item.timeline.start_frame, logos)
         if item.output.preset.video.burn_in_timecode:
             video = _burn_in_timecode(video, item.picture, item.timeline.start_frame)
+        video, legaliser_files = _legalised(video, item)
+        prepared += legaliser_files
         # Transitions and text may renegotiate the format; the encoder gets exactly the preset's.
         video = video.filter("format", item.picture.pix_fmt)
         output_nodes.append(
@@ -460,10 +470,23 @@ def _render_plan(
         outputs=outputs,
         duration_s=max(output.expected.duration_s for output in outputs),
         encoders=tuple(sorted({e for o in outputs for e in (o.preset.video.encoder, o.preset.audio.encoder)})),
-        filters=FILTERS_USED + (OVERLAY_FILTERS if any(item.overlays for item in group) else ()),
+        filters=FILTERS_USED + (OVERLAY_FILTERS if any(item.overlays for item in group) else ())
+        + (LEGALISE_FILTERS if prepared else ()),
         title=", ".join(output.deliverable for output in outputs),
-        prepared_files=tuple(file for item in group if item.overlays for file in item.overlays.files) + graph_files,
+        prepared_files=tuple(file for item in group if item.overlays for file in item.overlays.files)
+        + prepared + graph_files,
     )
+
+
+def _legalised(video, item: _Deliverable) -> tuple[object, tuple[TextFile, ...]]:
+    """The finished picture through the broadcast legaliser when the preset asks for it, and the
+    LUT file to write for it; unchanged and nothing to write otherwise."""
+    if not item.output.preset.video.legalise:
+        return video, ()
+    partial = item.output.partial_path
+    lut = lut_file(partial.with_name(f"{partial.name}.legalise.cube"), bit_depth(item.picture.pix_fmt))
+    # The relabelled planes lose the colour tags on the way; the encoder must see them.
+    return legalise(video, item.picture.pix_fmt, lut.path).filter("setparams", **OUTPUT_COLOR), (lut,)
 
 
 FILTER_GRAPH_ARGUMENT_MAX = 64 * 1024
@@ -612,17 +635,34 @@ def _assemble_picture(segments: list, timeline: Timeline):
             picture = ffmpeg.concat(picture, incoming, v=1, a=0).filter("settb", time_base)
             continue
         transition = {"transition": join.xfade}
+        duration_s = Fraction(join.overlap_frames) / rate
+        offset_s = Fraction(timeline.spans[number + 1].timeline_start_frame) / rate
+        if join.xfade in DIP_TRANSITIONS:
+            picture, incoming = _dip_halves(picture, incoming, DIP_TRANSITIONS[join.xfade], offset_s, duration_s)
+            transition = {"transition": "fade"}
         if join.smooth:
             # xfade's progress P runs from 1 to 0; smoothstep it and mix A (outgoing) with B.
             transition = {"transition": "custom", "expr": "A*P*P*(3-2*P)+B*(1-P*P*(3-2*P))"}
         picture = ffmpeg.filter(
             [picture, incoming],
             "xfade",
-            duration=f"{float(join.overlap_frames / rate):.9f}",
-            offset=f"{float(timeline.spans[number + 1].timeline_start_frame / rate):.9f}",
+            duration=f"{float(duration_s):.9f}",
+            offset=f"{float(offset_s):.9f}",
             **transition,
         )
     return picture
+
+
+def _dip_halves(outgoing, incoming, colour: str, offset_s: Fraction, duration_s: Fraction):
+    """A dip through ``colour`` at legal levels: the outgoing picture faded to it over the first half
+    of the overlap, the incoming one faded up from it over the second; the ``fade`` transition
+    mixing the two then passes through the pure colour at the middle. ``fade`` uses the format's
+    legal black and white (10-bit luma 64 and 940), and a mix of legal pictures stays legal."""
+    half = f"{float(duration_s / 2):.9f}"
+    return (
+        outgoing.filter("fade", type="out", start_time=f"{float(offset_s):.9f}", duration=half, color=colour),
+        incoming.filter("fade", type="in", start_time=half, duration=half, color=colour),
+    )
 
 
 def _assemble_sound(segments: list, timeline: Timeline):

@@ -35,6 +35,7 @@ from pipeline.model.presets import Preset
 from pipeline.media.probe import MediaInfo, probe
 from pipeline.analysis.sync import SyncReport
 from pipeline.model.timebase import frames_to_timecode
+from pipeline.plan.legalise import touched_share
 
 QC_SCHEMA_VERSION = 1
 Status = Literal["pass", "warn", "fail"]
@@ -158,6 +159,9 @@ class QcReport:
     """Peak envelope, shape (2, blocks): minimum and maximum of all channels per 10 ms."""
     analysis_s: float
     """Seconds the decode and analysis took."""
+    legalised_share: float | None = None
+    """Mean share of pixels per frame that lie in the broadcast legaliser's knees, i.e. that it
+    changed (measured on the same samples as the gamut check); None when the preset does not legalise."""
     created_utc: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     """When the report was made."""
 
@@ -214,6 +218,7 @@ class QcReport:
                 }
                 for check in self.checks
             ],
+            "legalised_share": None if self.legalised_share is None else round(self.legalised_share, 6),
             "analysis": {"decode_passes": 1, "seconds": round(self.analysis_s, 3)},
         }
 
@@ -234,6 +239,7 @@ class _PictureStats:
     max_diff: list[float] = field(default_factory=list)
     illegal_luma: list[float] = field(default_factory=list)
     out_of_gamut: list[float] = field(default_factory=list)
+    legalised: list[float] = field(default_factory=list)
     flash_area: list[float] = field(default_factory=list)
     full_range: bool = False
 
@@ -322,16 +328,21 @@ def _matrix_weights(frame: av.VideoFrame) -> tuple[float, float]:
     return _LUMA_WEIGHTS[1] if max(frame.width, frame.height) >= 1280 else _LUMA_WEIGHTS[6]
 
 
-def _out_of_gamut_share(planes: list[np.ndarray], depth: int, weights: tuple[float, float]) -> float:
-    """Share of pixels whose R'G'B' (``weights``: the matrix's Kr, Kb) falls outside
-    :data:`GAMUT_RANGE`, measured at half the chroma resolution (the luma check's 2x2 averaging)."""
+def _normalised_ycbcr(planes: list[np.ndarray], depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y' (0..1 nominal), Cb and Cr (-0.5..0.5 nominal) at half the chroma resolution (the luma
+    check's 2x2 averaging)."""
     chroma_height, chroma_width = planes[1].shape
     size = (max(1, chroma_width // 2), max(1, chroma_height // 2))
     levels = float(1 << (depth - 8))
     luma, blue, red = (
         cv2.resize(plane, size, interpolation=cv2.INTER_AREA).astype(np.float32) / levels for plane in planes
     )
-    luma, blue, red = (luma - 16) / 219, (blue - 128) / 224, (red - 128) / 224
+    return (luma - 16) / 219, (blue - 128) / 224, (red - 128) / 224
+
+
+def _out_of_gamut_share(ycbcr: tuple[np.ndarray, np.ndarray, np.ndarray], weights: tuple[float, float]) -> float:
+    """Share of pixels whose R'G'B' (``weights``: the matrix's Kr, Kb) falls outside :data:`GAMUT_RANGE`."""
+    luma, blue, red = ycbcr
     kr, kb = weights
     kg = 1 - kr - kb
     r = luma + 2 * (1 - kr) * red
@@ -406,7 +417,7 @@ def run_qc(
     started = time.monotonic()
     path = Path(path)
     info = info or probe(path)
-    picture, sound, thumbnails = _decode(path, info)
+    picture, sound, thumbnails = _decode(path, info, preset.video.legalise)
     frame_rate = info.video.frame_rate
     frame_count = len(picture.times)
     duration_s = frame_count / float(frame_rate)
@@ -436,11 +447,15 @@ def run_qc(
         thumbnails=tuple(thumbnails),
         waveform=sound.envelope() if sound else np.zeros((2, 0), np.float32),
         analysis_s=time.monotonic() - started,
+        legalised_share=float(np.mean(picture.legalised)) if preset.video.legalise and picture.legalised else None,
     )
 
 
-def _decode(path: Path, info: MediaInfo) -> tuple[_PictureStats, _SoundStats | None, list[tuple[float, bytes]]]:
-    """The one decode: both streams demuxed together, each frame measured as it comes."""
+def _decode(
+    path: Path, info: MediaInfo, legalised: bool = False
+) -> tuple[_PictureStats, _SoundStats | None, list[tuple[float, bytes]]]:
+    """The one decode: both streams demuxed together, each frame measured as it comes; ``legalised``
+    also measures how much of each frame the broadcast legaliser changed."""
     picture = _PictureStats(full_range=info.video.color_range == "pc")
     flash = _FlashTracker()
     duration = float(info.video.duration_s)
@@ -482,7 +497,10 @@ def _decode(path: Path, info: MediaInfo) -> tuple[_PictureStats, _SoundStats | N
                         picture.max_diff.append(float(difference.max()))
                     previous = grey
                     picture.illegal_luma.append(_outside_share(planes[0], *LEGAL_LUMA, depth))
-                    picture.out_of_gamut.append(_out_of_gamut_share(planes, depth, _matrix_weights(frame)))
+                    ycbcr = _normalised_ycbcr(planes, depth)
+                    picture.out_of_gamut.append(_out_of_gamut_share(ycbcr, _matrix_weights(frame)))
+                    if legalised:
+                        picture.legalised.append(touched_share(*ycbcr))
                     picture.flash_area.append(flash.update(_luminance(grey)))
                     if thumbnail_times and at >= thumbnail_times[0]:
                         thumbnail_times.pop(0)
