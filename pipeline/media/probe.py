@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 
 from pipeline.errors import MediaError
 from pipeline.media.isobmff import major_brand, top_level_boxes
@@ -30,6 +31,14 @@ _RANGE = {1: "tv", 2: "pc"}
 
 _VFR_TOLERANCE = 0.02
 """Frame intervals that differ from the median by more than this share make a stream variable-rate."""
+_SOURCE_RATES: tuple[Fraction, ...] = tuple(
+    Fraction(r) for r in ("8", "10", "12", "25/2", "15", "16", "20", "24000/1001", "24", "25", "30000/1001",
+                          "30", "48", "50", "60000/1001", "60", "100", "120000/1001", "120", "240")
+)
+"""Rates cameras, generators and editors write: a constant-rate stream whose timestamps all sit on one
+of these grids (within the container's rounding) runs at exactly that rate."""
+_TIMESTAMP_ROUNDING_S = Fraction(1, 1000)
+"""Rounding a timestamp may carry even in a fine time base (a millisecond source re-muxed)."""
 
 
 @dataclass(frozen=True)
@@ -303,7 +312,7 @@ def _video_info(stream, timing: _StreamTimings, rotation: int, decoded_pix_fmt: 
         # depend on how long the muxer says the last frame lasts.
         frame_rate = (Fraction(len(times) - 1) / (Fraction(times[-1] - first) * time_base)).limit_denominator(1001)
     elif median_interval:
-        frame_rate = _exact_rate(Fraction(median_interval) * time_base, stream)
+        frame_rate = _constant_rate(times, time_base, stream)
     else:
         frame_rate = Fraction(stream.guessed_rate or stream.average_rate or 25)
     pix_fmt = context.pix_fmt or decoded_pix_fmt
@@ -339,13 +348,28 @@ def _video_info(stream, timing: _StreamTimings, rotation: int, decoded_pix_fmt: 
     )
 
 
-def _exact_rate(frame_interval_s: Fraction, stream) -> Fraction:
-    """The frame rate of a constant-rate stream, exact even when the time base rounds intervals."""
-    measured = 1 / frame_interval_s
-    for candidate in (stream.average_rate, stream.guessed_rate):
-        if candidate and abs(Fraction(candidate) - measured) <= measured / 1000:
-            return Fraction(candidate)
-    return measured.limit_denominator(1001)
+def _constant_rate(times: list[int], time_base: Fraction, stream) -> Fraction:
+    """The exact rate of a constant-rate stream, even when its time base rounds every timestamp.
+
+    Matroska and WebM store milliseconds: 30 fps frames land 33 or 34 ms apart, so neither the median
+    interval nor the mean over a short clip is the rate. The rate is the grid ``start + n / rate`` that
+    every timestamp sits on within the container's rounding (one tick, or a millisecond): first the
+    rate the stream states, then the common rates nearest the mean. A stream on no such grid keeps its
+    mean rate between the first and last frame starts.
+    """
+    ticks = np.array(times, dtype=np.float64) - times[0]
+    mean_rate = Fraction(len(times) - 1) / (Fraction(times[-1] - times[0]) * time_base)
+    allowed_ticks = float(max(Fraction(1), _TIMESTAMP_ROUNDING_S / time_base)) + 1e-6
+    stated = [Fraction(rate) for rate in (stream.average_rate, stream.guessed_rate) if rate]
+    candidates = stated + sorted(_SOURCE_RATES, key=lambda rate: abs(rate - mean_rate))
+    frame_numbers = np.arange(len(times), dtype=np.float64)
+    best, best_spread = None, allowed_ticks
+    for candidate in candidates:
+        deviation = ticks - frame_numbers / float(candidate * time_base)
+        spread = float(deviation.max() - deviation.min())
+        if spread < best_spread - 1e-9:  # equal fits keep the earlier (stated, then nearer) rate
+            best, best_spread = candidate, spread
+    return best if best is not None else mean_rate.limit_denominator(1001)
 
 
 def _audio_info(stream, timing: _StreamTimings | None) -> AudioStreamInfo:

@@ -36,6 +36,7 @@ from pipeline.media.probe import MediaInfo, probe
 from pipeline.analysis.sync import SyncReport
 from pipeline.model.timebase import frames_to_timecode
 from pipeline.plan.legalise import touched_share
+from pipeline.prestage.stutter import COPY_RATIO, psnr_db, repeated_frames
 
 QC_SCHEMA_VERSION = 1
 Status = Literal["pass", "warn", "fail"]
@@ -56,14 +57,6 @@ FREEZE_MAX_DIFF = 6.0
 """... and no analysis pixel differs by more than this (so a small moving object is motion)."""
 FREEZE_MIN_S = 1.0
 """A picture held this long or longer is a freeze."""
-STUTTER_MOTION_MIN = 1.5
-"""Stutter is looked for only where the frames around move by at least this mean difference."""
-STUTTER_RATIO = 0.15
-"""A frame repeats its predecessor when it differs by under this share of the motion around it."""
-STUTTER_NEAR_COPY_MAX = 1.0
-"""... and by no more than this mean difference (8-bit levels): a near copy, not a slower frame."""
-STUTTER_SPAN_FRAMES = 6
-"""Frames either side whose median difference is the motion around a frame."""
 STUTTER_MERGE_S = 0.5
 """Repeated frames closer than this are reported as one stutter fault."""
 STUTTER_DETAIL_MIN = 4.0
@@ -237,6 +230,7 @@ class _PictureStats:
     detail: list[float] = field(default_factory=list)
     mean_diff: list[float] = field(default_factory=list)
     max_diff: list[float] = field(default_factory=list)
+    psnr_db: list[float] = field(default_factory=list)
     illegal_luma: list[float] = field(default_factory=list)
     out_of_gamut: list[float] = field(default_factory=list)
     legalised: list[float] = field(default_factory=list)
@@ -491,10 +485,12 @@ def _decode(
                     if previous is None:
                         picture.mean_diff.append(float("inf"))
                         picture.max_diff.append(float("inf"))
+                        picture.psnr_db.append(0.0)
                     else:
                         difference = cv2.absdiff(grey, previous)
                         picture.mean_diff.append(float(difference.mean()))
                         picture.max_diff.append(float(difference.max()))
+                        picture.psnr_db.append(psnr_db(difference))
                     previous = grey
                     picture.illegal_luma.append(_outside_share(planes[0], *LEGAL_LUMA, depth))
                     ycbcr = _normalised_ycbcr(planes, depth)
@@ -586,26 +582,13 @@ def _freeze(picture: _PictureStats, frame_rate: Fraction) -> Check:
 
 
 def _stutter(picture: _PictureStats, frame_rate: Fraction) -> Check:
-    """Single or short runs of repeated frames between frames that move."""
-    differences = np.array(picture.mean_diff)
-    count = len(differences)
-    frozen = np.zeros(count, bool)
+    """Single or short runs of repeated frames between frames that move (the definition de-stutter
+    uses, :func:`pipeline.stutter.repeated_frames`), outside freezes and flat pictures."""
+    frozen = np.zeros(len(picture.mean_diff), bool)
     for first, last in _freeze_runs(picture, frame_rate):
         frozen[first:last] = True
-    repeats = []
-    for index in range(1, count):
-        if frozen[index] or picture.detail[index] < STUTTER_DETAIL_MIN:
-            continue
-        around = np.concatenate([
-            differences[max(1, index - STUTTER_SPAN_FRAMES) : index],
-            differences[index + 1 : index + 1 + STUTTER_SPAN_FRAMES],
-        ])
-        if around.size < 2:
-            continue
-        motion = float(np.median(around))
-        near_copy = differences[index] <= min(STUTTER_NEAR_COPY_MAX, STUTTER_RATIO * motion)
-        if motion >= STUTTER_MOTION_MIN and near_copy:
-            repeats.append(index)
+    repeats = [index for index in repeated_frames(picture.mean_diff, picture.psnr_db)
+               if not frozen[index] and picture.detail[index] >= STUTTER_DETAIL_MIN]
     rate = float(frame_rate)
     faults: list[Fault] = []
     for index in repeats:
@@ -616,7 +599,7 @@ def _stutter(picture: _PictureStats, frame_rate: Fraction) -> Check:
             faults.append(Fault(start, end))
     return Check(
         "stutter", _status(tuple(faults), "warn"), len(repeats), "repeated frames in moving picture",
-        f"no frame repeating its predecessor (under {STUTTER_RATIO:.0%} of the motion around it)",
+        f"no frame repeating its predecessor (under {COPY_RATIO:.0%} of the change either side of it)",
         f"{len(repeats)} repeated frame(s)" if repeats else "", tuple(faults),
     )
 
