@@ -31,6 +31,8 @@ from postprod.reframe_cli import add_reframe_command
 from postprod.service_cli import add_service_commands
 
 EXIT_OK = 0
+EXIT_OUT_OF_SYNC = 4
+"""``postprod sync --check``: a clip's sound is out of sync (the exit code of a failed QC)."""
 REVIEW_PRESET = "review-540p"
 PROGRESS_LABEL_CHARS = 48
 stderr = Console(stderr=True)
@@ -282,9 +284,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
         documents.append(document)
     if args.json:
         _print_json(documents if len(documents) > 1 else documents[0])
-        return EXIT_OK
-    for document in documents:
-        _print_sync_table(document)
+    else:
+        for document in documents:
+            _print_sync_table(document)
+    if args.check and any(document["verdict"] == "out_of_sync" for document in documents):
+        return EXIT_OUT_OF_SYNC
     return EXIT_OK
 
 
@@ -326,6 +330,7 @@ def _print_sync_table(document: dict) -> None:
         offset = document["offset_ms"]
         lateness = "late" if offset > 0 else "early" if offset < 0 else "on time"
         table.add_row("offset", f"{offset:+d} ms (sound {lateness}), confidence {document['confidence']:.2f}")
+        table.add_row("method", f"{document['method']}: {escape(document['evidence'])}")
     if document["drift_ms_per_min"] is not None:
         table.add_row("drift", f"{document['drift_ms_per_min']:+.1f} ms per minute")
     for note in document["container"]["notes"]:
@@ -413,6 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--fix", type=Path, metavar="OUT",
         help="write a copy with the sound shifted into place (video copied as is): a file for one input, "
              "a folder for several",
+    )
+    sync_parser.add_argument(
+        "--check", action="store_true",
+        help=f"exit {EXIT_OUT_OF_SYNC} when any clip is out_of_sync (undetermined clips do not fail)",
     )
     sync_parser.set_defaults(handler=cmd_sync)
 

@@ -259,7 +259,7 @@ def sound_onsets(path: Path) -> SoundOnsets | None:
     Raises:
         MediaError: the audio cannot be decoded.
     """
-    samples, first_time_s = _mono_samples(path)
+    samples, first_time_s = mono_samples(path)
     if samples is None:
         return None
     hop = ANALYSIS_RATE_HZ // ENVELOPE_RATE_HZ
@@ -274,7 +274,7 @@ def sound_onsets(path: Path) -> SoundOnsets | None:
     return SoundOnsets(start_s=start_s, strength=flux, peak_level=float(np.abs(samples).max(initial=0.0)))
 
 
-def _mono_samples(path: Path) -> tuple[np.ndarray | None, float]:
+def mono_samples(path: Path) -> tuple[np.ndarray | None, float]:
     """The first audio stream mixed to mono float32 at 16 kHz, and its first sample's time in seconds."""
     chunks: list[np.ndarray] = []
     first_time_s = None

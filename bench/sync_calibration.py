@@ -1,0 +1,144 @@
+"""Sync on real talking clips: each development clip with its sound shifted by known amounts, and
+its pictures with every other clip's speech.
+
+Truth: the clips are taken as in sync as published (their makers show them as lip-sync results),
+so a clip whose sound is moved ``s`` ms later should measure ``+s`` ms. Each shifted copy is made
+by ``pipeline.sync.fix_sync`` (picture copied bit for bit, sound shifted sample-accurately and
+re-encoded), so the sound path is measured end to end; the picture, identical in every copy, is
+analysed once per clip (event signals and mouth tracks) and the full decision chain of
+``measure_sync`` (``pipeline.sync.content_offset``: event pairs, event correlation, lips) runs on
+each copy's sound. Mismatched pairs give clip A's pictures clip B's speech: any determined answer
+there is a false determination.
+
+The clips are split into a tuning set (looked at while choosing the lip-sync thresholds) and a
+held-out validation set; the summary reports both.
+
+Run from the repository root (needs ../shared/devclips/)::
+
+    python bench/sync_calibration.py --json calibration.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.analysis.lipsync import mouth_tracks, speech_activity
+from pipeline.analysis.onsets import picture_events, sound_onsets
+from pipeline.media.probe import probe
+from pipeline.analysis.sync import EBU_R37, content_offset, fix_sync, lip_evidence
+
+DEVCLIPS = Path("../shared/devclips")
+TUNING = ("ai_infinitetalk_speech_a", "ai_infinitetalk_dubbing_a", "ai_infinitetalk_i2v_8",
+          "ai_latentsync_compare_1", "speech_face_2", "face_driving_d6")
+VALIDATION = ("ai_infinitetalk_speech_b", "ai_infinitetalk_dubbing_b", "ai_infinitetalk_compare_0",
+              "speech_latentsync_demo2_portrait_hevc", "speech_face_5", "face_driving_d10")
+SHIFTS_MS = (-300, -200, -120, -40, 0, 40, 120, 200, 300)
+ONE_FRAME_MS = 40
+"""The accuracy target: one frame at 25 fps."""
+
+
+@dataclass(frozen=True)
+class Row:
+    clip: str
+    split: str
+    shift_ms: int
+    offset_ms: int | None
+    method: str | None
+    confidence: float | None
+    verdict: str
+    reason: str | None
+
+    @property
+    def error_ms(self) -> int | None:
+        return None if self.offset_ms is None else self.offset_ms - self.shift_ms
+
+
+def measure_clip(clip: str, scratch: Path) -> tuple[list[Row], tuple]:
+    """Every shift of one clip, and its unshifted analyses for the mismatched pairs."""
+    path = DEVCLIPS / f"{clip}.mp4"
+    info = probe(path)
+    picture = picture_events(path)
+    mouths = mouth_tracks(path, info.video.rotation % 360)
+    rows = []
+    for shift in SHIFTS_MS:
+        shifted = path if shift == 0 else fix_sync(path, -shift, scratch / f"{clip}{shift:+d}.mp4", info)
+        sound, speech = sound_onsets(shifted), speech_activity(shifted)
+        found = content_offset(picture, sound, lambda: lip_evidence(mouths, speech))
+        verdict = "undetermined" if found.offset_ms is None else EBU_R37.judge(found.offset_ms)
+        rows.append(Row(clip, "tuning" if clip in TUNING else "validation", shift, found.offset_ms,
+                        found.method, found.confidence, verdict, found.reason))
+        if shifted != path:
+            shifted.unlink()
+    return rows, (picture, mouths, sound_onsets(path), speech_activity(path))
+
+
+def summary(rows: list[Row]) -> dict:
+    determined = [row for row in rows if row.offset_ms is not None]
+    errors = [abs(row.error_ms) for row in determined]
+    return {
+        "cases": len(rows),
+        "determined": len(determined),
+        "determined_share": round(len(determined) / len(rows), 3) if rows else None,
+        "within_one_frame": sum(error <= ONE_FRAME_MS for error in errors),
+        "beyond_two_frames": sum(error > 2 * ONE_FRAME_MS for error in errors),
+        "largest_error_ms": max(errors, default=None),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, help="also write every row and the summary here")
+    parser.add_argument("--cores", type=int, default=2, help="CPUs to pin the process to (default 2)")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cores])
+    console = Console(width=140)
+    rows: list[Row] = []
+    analyses = {}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
+        for clip in (*TUNING, *VALIDATION):
+            clip_rows, analyses[clip] = measure_clip(clip, Path(scratch))
+            rows += clip_rows
+    mismatched = []
+    for picture_clip, sound_clip in itertools.permutations(analyses, 2):
+        picture, mouths, _, _ = analyses[picture_clip]
+        _, _, sound, speech = analyses[sound_clip]
+        found = content_offset(picture, sound, lambda: lip_evidence(mouths, speech))
+        mismatched.append({"pictures": picture_clip, "sound": sound_clip, "offset_ms": found.offset_ms,
+                           "method": found.method, "confidence": found.confidence})
+
+    table = Table(title="Talking clips, sound shifted by a known amount (truth: +shift)")
+    for column in ("clip", "set", "shift ms", "estimate ms", "error ms", "method", "confidence", "verdict"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row.clip, row.split, f"{row.shift_ms:+d}",
+                      "-" if row.offset_ms is None else f"{row.offset_ms:+d}",
+                      "-" if row.error_ms is None else f"{row.error_ms:+d}", row.method or "-",
+                      "-" if row.confidence is None else f"{row.confidence:.2f}", row.verdict)
+    console.print(table)
+    result = {
+        "tuning": summary([row for row in rows if row.split == "tuning"]),
+        "validation": summary([row for row in rows if row.split == "validation"]),
+        "mismatched": {"pairs": len(mismatched),
+                       "determined": sum(pair["offset_ms"] is not None for pair in mismatched)},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    console.print_json(data=result)
+    if args.json:
+        args.json.write_text(json.dumps({"rows": [row.__dict__ for row in rows], "mismatched": mismatched,
+                                         **result}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

