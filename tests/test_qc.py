@@ -104,8 +104,11 @@ def test_cli_qc_exit_codes(fault_clip, tmp_path, capsys):
                  "--html", str(html)]) == 4
     document = json.loads(capsys.readouterr().out)
     assert document["status"] == "fail" and html.read_text().startswith("<!DOCTYPE html>")
+    # The policy is what the report records; the exit code follows the printed status either way.
     assert main(["qc", str(fault_clip), "--preset", "broadcast-prores-hq-1080p25", "--json",
-                 "--policy", "warn"]) == 0
+                 "--policy", "warn"]) == 4
+    document = json.loads(capsys.readouterr().out)
+    assert document["status"] == "fail" and document["passed"] is True and document["policy"] == "warn"
 
 
 def _clean_source(folder: Path, level_lufs: float, click: bool) -> Path:
