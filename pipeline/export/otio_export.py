@@ -17,7 +17,6 @@ note and logged.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Literal
 
 import opentimelineio as otio
 
+from pipeline.files import write_text_atomically
 from pipeline.model.job import Job, Shot
 from pipeline.media.probe import MediaInfo
 from pipeline.timeline.sequence import sequence_layout, sequence_rate, shot_media_ranges
@@ -285,18 +285,7 @@ def write_editorial_exports(
         texts[suffix] = otio.adapters.write_to_string(adapted.timeline, format_name, **options)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for suffix, text in texts.items():
-        path = out_dir / f"{job.name}{suffix}"
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            partial.write_text(text, encoding="utf-8")
-            os.replace(partial, path)
-        except OSError:
-            partial.unlink(missing_ok=True)
-            raise
-        paths.append(path)
-    return paths
+    return [write_text_atomically(out_dir / f"{job.name}{suffix}", text) for suffix, text in texts.items()]
 
 
 def _video_transition(job: Job, number: int, overlap: int, rate: Fraction) -> otio.schema.Transition:

@@ -13,6 +13,7 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
+from pipeline.files import write_text_atomically
 from pipeline.qc.checks import QcReport, thumbnail_data_uri
 
 CHART_WIDTH = 900
@@ -154,7 +155,4 @@ def render_html(title: str, reports: list[QcReport]) -> str:
 
 def write_html(title: str, reports: list[QcReport], path: Path) -> Path:
     """Write the page atomically (temporary name, then rename)."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(render_html(title, reports), encoding="utf-8")
-    partial.replace(path)
-    return path
+    return write_text_atomically(path, render_html(title, reports))
