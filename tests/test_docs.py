@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from pipeline.errors import JobError
-from pipeline.model.job import Job, parse_job
+from pipeline.model.job import parse_job
 from postprod.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,14 +25,19 @@ def _job_reference():
     return module
 
 
-def test_job_reference_lists_every_key_of_the_schema():
+@pytest.mark.parametrize("document", ["job-file.md", "presets.md"])
+def test_key_references_list_every_key_of_the_schema(document):
     reference = _job_reference()
-    assert reference.main(["--check"]) == 0, "docs/job-file.md is behind the schema: run docs/job_reference.py"
-    text = (DOCS / "job-file.md").read_text()
-    for path, model in reference.sections(Job):
+    assert reference.main(["--check"]) == 0, "docs/ is behind the schema: run docs/job_reference.py"
+    model, top = reference.REFERENCES[DOCS / document]
+    text = (DOCS / document).read_text()
+    first_section: dict[type, str] = {}
+    for path, section_model in reference.sections(model, top=top):
+        first_section.setdefault(section_model, path)
+    for section_model, path in first_section.items():
         section = text.split(f"### `{path}`\n", 1)[1].split("\n### ", 1)[0]
-        for name, field in model.model_fields.items():
-            assert f"| `{field.alias or name}` |" in section, f"{path}.{field.alias or name} missing"
+        for name, field in section_model.model_fields.items():
+            assert f"| `{field.alias or name}` |" in section, f"{document}: {path}.{field.alias or name} missing"
 
 
 def test_job_reference_example_is_a_valid_job(tmp_path):
