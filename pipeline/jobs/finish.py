@@ -17,7 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from pipeline.files import write_text_atomically
-from pipeline.prestage.enhance_stage import StageKey, plan_enhanced_job
+from pipeline.jobs.enhanced_plan import plan_enhanced_job
+from pipeline.prestage.enhance_stage import StageKey
 from pipeline.errors import JobError, MediaError, QcFailedError
 from pipeline.analysis.loudness import LoudnessCorrection, measure_file, plan_correction, refine_gain
 from pipeline.qc.checks import QcReport, run_qc
