@@ -2,14 +2,16 @@
 run the demo, check and fix sync, find stutter, QC any file, reframe a clip, and run the service
 (``batch``, ``serve``, ``watch``; see ``postprod/service_cli.py``).
 
-Exit codes: 0 ok, 1 a batch with failed items, 2 bad usage or job file, 3 unreadable or
-unsupported media, 4 render, verification or QC (policy ``fail``) failure.
+Exit codes (docs/cli.md): 0 ok, 1 a batch with failed items, 2 bad usage, job file or preset,
+3 unreadable or unsupported media, 4 render or verification failure or a failed QC check,
+130 interrupted, 141 the reader of standard output went away (``| head``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+import pipeline
 from pipeline.media.content_credentials import read_credentials
 from pipeline.errors import PostprodError
 from pipeline.jobs.finish import finish, preflight
@@ -33,6 +36,9 @@ from postprod.service_cli import add_service_commands
 EXIT_OK = 0
 EXIT_OUT_OF_SYNC = 4
 """``postprod sync --check``: a clip's sound is out of sync (the exit code of a failed QC)."""
+EXIT_INTERRUPTED = 130
+EXIT_CLOSED_PIPE = 141
+"""128 + SIGPIPE, what a shell reports for a program killed by writing to a closed pipe."""
 REVIEW_PRESET = "review-540p"
 PROGRESS_LABEL_CHARS = 48
 stderr = Console(stderr=True)
@@ -104,21 +110,28 @@ def cmd_presets(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({name: preset.model_dump(mode="json") for name, preset in presets.items()})
         return EXIT_OK
-    table = Table("preset", "file", "video", "raster", "rate", "audio")
-    table.columns[0].no_wrap = True
+    stdout.print(presets_table(presets))
+    return EXIT_OK
+
+
+def presets_table(presets: dict) -> Table:
+    """One line per preset, narrow enough for an 80-column terminal (``--json`` has every field)."""
+    table = Table("preset", "video", "picture", "fps", "audio", box=None, pad_edge=False, header_style="bold")
+    for column in table.columns:
+        column.no_wrap = column.header != "video"
     for name, preset in presets.items():
         video, audio = preset.video, preset.audio
-        raster = f"{video.width}x{video.height} {video.fit}" if video.width else "source size"
+        picture = f"{video.width}x{video.height} {video.fit}" if video.width else "source"
+        audio_text = audio.codec + ("" if audio.sample_rate == 48000 else f" {audio.sample_rate / 1000:g}k")
+        audio_text += "" if audio.layout == "stereo" else f" {audio.layout}"
         table.add_row(
             name,
-            preset.container + (" faststart" if preset.faststart else ""),
-            f"{video.codec} {video.profile or ''} {video.pix_fmt} ({video.encoder})",
-            raster,
-            format_rate(video.frame_rate) if video.frame_rate else "source",
-            f"{audio.codec} {audio.sample_rate // 1000} kHz {audio.layout}",
+            f"{video.codec} {video.profile or ''}".strip(),
+            picture,
+            f"{float(video.frame_rate):.4g}" if video.frame_rate else "source",
+            audio_text,
         )
-    stdout.print(table)
-    return EXIT_OK
+    return table
 
 
 @contextmanager
@@ -250,8 +263,8 @@ def cmd_qc(args: argparse.Namespace) -> int:
         stdout.print(table)
         if args.html:
             stdout.print(f"HTML report: {args.html}")
-    if not report.passed:
-        raise QcFailedError(f"{args.file}: QC failed under the fail policy ({report.summary()})")
+    if report.status == "fail":
+        raise QcFailedError(f"{args.file}: QC failed ({report.summary()}; policy {report.policy})")
     return EXIT_OK
 
 
@@ -349,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="postprod", description="Finish generated video clips into verified deliverables."
     )
+    parser.add_argument("--version", action="version", version=f"postprod {pipeline.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     probe_parser = commands.add_parser("probe", help="show what a media file holds")
@@ -434,13 +448,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     qc_parser = commands.add_parser(
         "qc", help="check a file against a preset: conformance, loudness, black, freeze, silence, levels, "
-                   "stutter, flash; exit 4 when a check fails under the fail policy"
+                   "stutter, flash; exit 4 when a check fails"
     )
     qc_parser.add_argument("file", type=Path)
     qc_parser.add_argument("--preset", required=True, help="preset the file should meet")
     qc_parser.add_argument("--json", action="store_true", help="print the JSON report")
     qc_parser.add_argument("--html", type=Path, metavar="OUT", help="write the HTML report here")
-    qc_parser.add_argument("--policy", choices=["fail", "warn"], help="override the preset's QC policy")
+    qc_parser.add_argument("--policy", choices=["fail", "warn"],
+                           help="override the preset's QC policy (the report's passed field; the exit code is "
+                                "4 on a failed check either way)")
     qc_parser.add_argument("--sync", action="store_true",
                            help="also measure sound against picture (a second, slower decode)")
     qc_parser.set_defaults(handler=cmd_qc)
@@ -452,13 +468,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's exit-time flush
+        return code
     except PostprodError as error:
         stderr.print(f"[bold red]postprod: error:[/] {escape(str(error))}", highlight=False)
         return error.exit_code
     except KeyboardInterrupt:
         stderr.print("postprod: interrupted; partial outputs were removed")
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`postprod probe --json | head -1`): stop quietly, and point standard
+        # output at /dev/null so that Python's own flush at exit does not report the pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":

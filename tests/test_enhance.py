@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pipeline.plan.enhance import EnhanceSettings, speed_factor
-from pipeline.prestage.enhance_stage import plan_enhanced_job
+from pipeline.jobs.enhanced_plan import plan_enhanced_job
 from pipeline.errors import JobError
 from pipeline.jobs.finish import finish, plan_with_analysis
 from pipeline.media.frames import IntermediateSpec, decode_frames, encode_intermediate, working_format

@@ -104,8 +104,11 @@ def test_cli_qc_exit_codes(fault_clip, tmp_path, capsys):
                  "--html", str(html)]) == 4
     document = json.loads(capsys.readouterr().out)
     assert document["status"] == "fail" and html.read_text().startswith("<!DOCTYPE html>")
+    # The policy is what the report records; the exit code follows the printed status either way.
     assert main(["qc", str(fault_clip), "--preset", "broadcast-prores-hq-1080p25", "--json",
-                 "--policy", "warn"]) == 0
+                 "--policy", "warn"]) == 4
+    document = json.loads(capsys.readouterr().out)
+    assert document["status"] == "fail" and document["passed"] is True and document["policy"] == "warn"
 
 
 def _clean_source(folder: Path, level_lufs: float, click: bool) -> Path:
@@ -243,3 +246,14 @@ def test_html_report_opens_in_chromium(fault_report, tmp_path):
     # The checks table: the red FAIL badges (#b3261e) are drawn.
     badge = np.all(np.abs(image.astype(int) - [0x1E, 0x26, 0xB3]) < 12, axis=2)
     assert badge.sum() > 500
+
+
+def test_html_report_escapes_every_text_from_the_report(make_colour_clip, tmp_path):
+    """A file name that is markup shows as text: the template autoescapes, only the drawn SVG is raw."""
+    hostile = tmp_path / '<img src=x onerror=alert(1)> & "q".mp4'
+    shutil.copyfile(make_colour_clip("gray", seconds=1), hostile)
+    page = write_html("job <b>", [run_qc(hostile, get_preset("web-h264-1080p"))], tmp_path / "r.html").read_text()
+    assert "<img src=x" not in page and "<b>" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt; &amp; &#34;q&#34;.mp4" in page
+    assert "QC: job &lt;b&gt;" in page
+    assert page.count("<svg") == 2 and page.count("<figure>") == 12

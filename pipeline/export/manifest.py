@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 import pipeline
 from pipeline.media.hashing import sha256_of
+from pipeline.files import write_text_atomically
 from pipeline.media.runner import ffmpeg_version
 from pipeline.media.probe import MediaInfo
 from pipeline.render.renderer import RenderedOutput
@@ -151,7 +151,4 @@ def _qc_entry(outcome) -> dict[str, Any] | None:
 
 def write_manifest(manifest: dict[str, Any], path: Path) -> Path:
     """Write the manifest atomically (temporary name, then rename)."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    return write_text_atomically(path, json.dumps(manifest, indent=2) + "\n")

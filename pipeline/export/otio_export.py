@@ -20,7 +20,6 @@ fails the job.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Literal
 
 import opentimelineio as otio
 
+from pipeline.files import write_text_atomically
 from pipeline.model.job import Job, Shot
 from pipeline.media.probe import MediaInfo
 from pipeline.timeline.sequence import sequence_layout, sequence_rate, shot_media_ranges
@@ -342,17 +342,7 @@ def write_editorial_exports(
         texts[suffix] = otio.adapters.write_to_string(adapted.timeline, format_name, **options)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for suffix, text in texts.items():
-        path = out_dir / f"{job.name}{suffix}"
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            partial.write_text(text, encoding="utf-8")
-            os.replace(partial, path)
-        except OSError:
-            partial.unlink(missing_ok=True)
-            raise
-        paths.append(path)
+    paths = [write_text_atomically(out_dir / f"{job.name}{suffix}", text) for suffix, text in texts.items()]
     for export in skipped:
         export.path.unlink(missing_ok=True)
     return EditorialExports(tuple(paths), tuple(skipped))

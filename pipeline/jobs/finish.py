@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,7 +16,9 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
-from pipeline.prestage.enhance_stage import StageKey, plan_enhanced_job
+from pipeline.files import write_text_atomically
+from pipeline.jobs.enhanced_plan import plan_enhanced_job
+from pipeline.prestage.enhance_stage import StageKey
 from pipeline.analysis.cache import AnalysisCache
 from pipeline.media.content_credentials import signing_config
 from pipeline.errors import JobError, MediaError, QcFailedError
@@ -399,9 +400,7 @@ def quality_check(
     outcomes = {}
     for output, report in zip(rendered, reports, strict=True):
         json_path = output.plan.path.with_name(f"{output.plan.path.stem}.qc.json")
-        partial = json_path.with_name(f".{json_path.name}.partial")
-        partial.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(partial, json_path)
+        write_text_atomically(json_path, json.dumps(report.to_dict(), indent=2) + "\n")
         log.info("QC %s", report.summary())
         outcomes[output.plan.deliverable] = QcOutcome(report, json_path, html_path)
     return outcomes

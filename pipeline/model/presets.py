@@ -259,7 +259,9 @@ class Preset(_Model):
     faststart: bool = False
     """Put the ``moov`` index before the media data (web playback)."""
     video: VideoSpec
+    """Picture: encoder and codec, size and fit, frame rate, pixel format, GOP, enhancement."""
     audio: AudioSpec
+    """Sound: encoder and codec, sample rate, channel layout, encoder options."""
     safe_area: SafeArea = SafeArea()
     """Action- and graphics-safe areas and platform UI zones, used by overlay layout."""
     loudness: LoudnessSpec | None = None

@@ -1,16 +1,19 @@
 """The QC report as one self-contained HTML page: contact sheet, loudness curve, waveform, checks.
 
 Everything is inline (JPEG data URIs, SVG drawn here, one style block, no script), so the page
-opens from a mail attachment or an archive with nothing to fetch.
+opens from a mail attachment or an archive with nothing to fetch. The page is the jinja2 template
+``report.html.j2`` beside this module, with autoescape on: text from the reports never becomes markup.
 """
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
+import jinja2
 import numpy as np
+from markupsafe import Markup
 
+from pipeline.files import write_text_atomically
 from pipeline.qc.checks import QcReport, thumbnail_data_uri
 
 CHART_WIDTH = 900
@@ -28,10 +31,6 @@ table{border-collapse:collapse;font-size:13px;background:#fff} td,th{border:1px 
 text-align:left;vertical-align:top} th{background:#f0f0f0} .meta{color:#555;font-size:13px}
 svg{background:#fff;border:1px solid #ddd}
 """
-
-
-def _badge(status: str) -> str:
-    return f'<span class="status" style="background:{_COLOURS[status]}">{status.upper()}</span>'
 
 
 def _polyline(times: np.ndarray, values: np.ndarray, duration: float, low: float, high: float, colour: str) -> str:
@@ -94,62 +93,66 @@ def waveform_svg(report: QcReport) -> str:
             f'stroke="#ddd"/><path d="{"".join(path)}" stroke="#444" stroke-width="1"/></svg>')
 
 
-def _checks_table(report: QcReport) -> str:
+FAULTS_SHOWN = 20
+"""Fault timecodes listed per check; the rest are counted."""
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def _check_rows(report: QcReport) -> list[dict]:
     rows = []
-    document = report.to_dict()
-    for check in document["checks"]:
-        faults = "<br>".join(f"{fault['start_tc']} - {fault['end_tc']}" for fault in check["faults"][:20])
-        if len(check["faults"]) > 20:
-            faults += f"<br>... {len(check['faults']) - 20} more"
-        value = "" if check["value"] is None else f"{check['value']} {check['unit']}"
-        rows.append(
-            f"<tr><td>{html.escape(check['name'])}</td><td>{_badge(check['status'])}</td>"
-            f"<td>{html.escape(value)}</td><td>{html.escape(check['limit'])}</td>"
-            f"<td>{html.escape(check['detail'])}</td><td>{faults}</td></tr>"
-        )
-    return ("<table><thead><tr><th>check</th><th>status</th><th>value</th><th>limit</th><th>found</th>"
-            "<th>faults (timecode)</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    for check in report.to_dict()["checks"]:
+        faults = [f"{fault['start_tc']} - {fault['end_tc']}" for fault in check["faults"]]
+        rows.append({
+            "name": check["name"],
+            "status": check["status"],
+            "value": "" if check["value"] is None else f"{check['value']} {check['unit']}",
+            "limit": check["limit"],
+            "detail": check["detail"],
+            "faults": faults[:FAULTS_SHOWN],
+            "more_faults": max(0, len(faults) - FAULTS_SHOWN),
+        })
+    return rows
 
 
-def _section(report: QcReport) -> str:
-    sheet = "".join(
-        f'<figure><img src="{thumbnail_data_uri(jpeg)}" alt="frame at {report.timecode(at)}">'
-        f"<figcaption>{report.timecode(at)}</figcaption></figure>"
-        for at, jpeg in report.thumbnails
-    )
+def _section(report: QcReport) -> dict:
+    """What the template shows of one deliverable; text is escaped there, the SVG drawn here is not."""
     levels = report.loudness.to_dict() if report.loudness else {}
-    level_text = ", ".join(f"{key} {value}" for key, value in levels.items() if value is not None)
-    correction = ""
-    if report.correction is not None:
-        correction = f"<p class=\"meta\">Loudness correction: {html.escape(report.correction.reason)}</p>"
-    return (
-        f"<h2>{html.escape(report.path.name)} {_badge(report.status)}</h2>"
-        f"<p class=\"meta\">preset {html.escape(report.preset)}, policy {report.policy}, "
-        f"{report.frame_count} frames at {report.frame_rate} fps ({report.duration_s:.3f} s); "
-        f"{html.escape(level_text)}</p>{correction}"
-        f"<h3>Contact sheet</h3><div class=\"sheet\">{sheet}</div>"
-        f"<h3>Checks</h3>{_checks_table(report)}"
-        f"<h3>Loudness (momentary light, short-term dark; target band green)</h3>{loudness_svg(report)}"
-        f"<h3>Waveform (scaled to its peak)</h3>{waveform_svg(report)}"
-    )
+    return {
+        "name": report.path.name,
+        "status": report.status,
+        "preset": report.preset,
+        "policy": report.policy,
+        "frame_count": report.frame_count,
+        "frame_rate": report.frame_rate,
+        "duration_s": report.duration_s,
+        "levels": ", ".join(f"{key} {value}" for key, value in levels.items() if value is not None),
+        "correction": report.correction.reason if report.correction is not None else None,
+        "frames": [{"src": thumbnail_data_uri(jpeg), "timecode": report.timecode(at)} for at, jpeg in report.thumbnails],
+        "checks": _check_rows(report),
+        "loudness_svg": Markup(loudness_svg(report)),
+        "waveform_svg": Markup(waveform_svg(report)),
+    }
 
 
 def render_html(title: str, reports: list[QcReport]) -> str:
-    """One page for a job: a section per deliverable."""
+    """One page for a job: a section per deliverable. Every text from the reports (file names,
+    check details, a correction's reason) is escaped by the template's autoescape."""
     worst = max((report.status for report in reports), key=["pass", "warn", "fail"].index, default="pass")
-    return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>QC: {html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>QC report: {html.escape(title)} {_badge(worst)}</h1>"
-        f"<p class=\"meta\">{len(reports)} file(s), made {reports[0].created_utc if reports else ''} by postprod</p>"
-        + "".join(_section(report) for report in reports)
-        + "</body></html>\n"
-    )
+    return _TEMPLATES.get_template("report.html.j2").render(
+        title=title,
+        style=Markup(_STYLE),
+        colours=_COLOURS,
+        worst=worst,
+        made_utc=reports[0].created_utc if reports else "",
+        sections=[_section(report) for report in reports],
+    ) + "\n"
 
 
 def write_html(title: str, reports: list[QcReport], path: Path) -> Path:
     """Write the page atomically (temporary name, then rename)."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(render_html(title, reports), encoding="utf-8")
-    partial.replace(path)
-    return path
+    return write_text_atomically(path, render_html(title, reports))
