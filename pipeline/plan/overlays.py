@@ -438,15 +438,11 @@ def _logo_input(layer: _PixelLayer) -> tuple[str, tuple[tuple[str, object], ...]
     return str(layer.source), (("loop", 1), ("framerate", format_rate(rate)), ("t", f"{float(end_s):.6f}"))
 
 
-def apply_overlays(video, plan: OverlayPlan | None, start_frame: int = 0, logos: LogoInputs | None = None):
-    """``video`` (a render of the deliverable from sequence frame ``start_frame``) with the layers on.
-
-    ``logos`` holds the logo inputs of every deliverable rendered by the same ffmpeg run; without
-    it, this plan's own are opened.
-    """
+def apply_overlays(video, plan: OverlayPlan | None, logos: LogoInputs, start_frame: int = 0):
+    """``video`` (a render of the deliverable from sequence frame ``start_frame``) with the layers on;
+    ``logos`` holds the logo inputs of every deliverable rendered by the same ffmpeg run."""
     if plan is None:
         return video
-    logos = logos or LogoInputs([plan])
     shift = Fraction(start_frame) / plan.frame_rate
     if shift:
         # Layers are timed in sequence time; a window of a long sequence starts later.

@@ -447,7 +447,7 @@ def _render_plan(
             audio_segments.append(_shot_sound(job, shot, info, span, audio_branch, item.timeline, sync_corrections))
         video = _assemble_picture(video_segments, item.timeline)
         audio = _programme_sound(job, audio_segments, item, None if music is None else music[branch], music_audio)
-        video = apply_overlays(video, item.overlays, item.timeline.start_frame, logos)
+        video = apply_overlays(video, item.overlays, logos, item.timeline.start_frame)
         if item.output.preset.video.burn_in_timecode:
             video = _burn_in_timecode(video, item.picture, item.timeline.start_frame)
         video, legaliser_files = _legalised(video, item)
