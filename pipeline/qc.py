@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from pipeline.errors import MediaError
+from pipeline.hdr import COLOUR_TAGS
 from pipeline.isobmff import is_faststart
 from pipeline.legalise import touched_share
 from pipeline.loudness import LoudnessCorrection, LoudnessMeasurement, loudness_problems, meter_for
@@ -752,7 +753,7 @@ def _conformance(
             check("frame rate", video.frame_rate, spec.frame_rate)
     check("sample aspect ratio", video.sample_aspect_ratio, 1)
     check("variable frame rate", video.variable_frame_rate, False)
-    check("colour", (video.color_primaries, video.color_transfer, video.color_matrix), ("bt709",) * 3)
+    check("colour", (video.color_primaries, video.color_transfer, video.color_matrix), COLOUR_TAGS[spec.colour])
     check("range", video.color_range, "tv")
     if audio is None:
         problems.append("audio: none (wanted a stream)")
