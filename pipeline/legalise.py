@@ -12,7 +12,7 @@ What a finishing editor's safe-colour limiter does, as one 3D LUT over Y'CbCr co
   down together: luma and hue are kept and only saturation gives way, the way a limiter avoids the
   hue shifts of clipping R', G' and B' one by one.
 
-Pixels inside the knees pass through unchanged (the LUT is the identity there, and tetrahedral
+Every pixel inside nominal 0..100 % luma and R'G'B' passes through unchanged (the LUT is the identity there, and tetrahedral
 interpolation reproduces a linear map exactly). ffmpeg's ``lut3d`` reads only RGB formats, so the
 Y'CbCr planes are relabelled (``mergeplanes``, no conversion) as G, B and R around it.
 
@@ -29,22 +29,24 @@ import numpy as np
 
 from pipeline.workfiles import TextFile
 
-LUMA_BLACK_KNEE = 0.02
-"""Normalised luma (0 = black, 1 = nominal white) under which the black knee starts."""
+LUMA_BLACK_KNEE = 0.0
+"""Normalised luma (0 = black, 1 = nominal white) under which the black knee starts: nominal black,
+so legal blacks are never lifted."""
 LUMA_FLOOR = -0.005
-"""Lowest luma the black knee reaches (R 103 allows -1 %)."""
-LUMA_WHITE_KNEE = 0.97
-"""Normalised luma over which the white knee starts."""
+"""Lowest luma the black knee reaches (R 103 allows -1 %; the rest is margin for the encoder)."""
+LUMA_WHITE_KNEE = 1.0
+"""Normalised luma over which the white knee starts: nominal white, so legal whites stay."""
 LUMA_CEILING = 1.02
-"""Highest luma the white knee reaches (R 103 allows 103 %)."""
+"""Highest luma the white knee reaches (R 103 allows 103 %; the rest is margin for the encoder)."""
 GAMUT_FLOOR = -0.03
 """Lowest R', G', B' the chroma limiter aims for (R 103 allows -5 %; the margin is for 4:2:2
 subsampling and the encoder, which ring a little past what the limiter leaves)."""
 GAMUT_CEILING = 1.03
 """Highest R', G', B' the chroma limiter aims for (R 103 allows 105 %)."""
-CHROMA_KNEE = 0.95
+CHROMA_KNEE = 0.97
 """Share of the room to :data:`GAMUT_FLOOR` / :data:`GAMUT_CEILING` a pixel's chroma may use
-untouched; beyond it saturation is soft-clipped."""
+untouched; beyond it saturation is soft-clipped. The most a colour inside 0..100 % R'G'B' uses is
+0.969 (100 % blue, 100 % yellow), so every legal colour passes."""
 LUT_SIZE = 65
 """Points per axis of the LUT: 16 ten-bit codes apart, fine enough that the knees' curvature is
 interpolated to within a code or two."""
