@@ -16,8 +16,8 @@ Every pixel inside nominal 0..100 % luma and R'G'B' passes through unchanged (th
 interpolation reproduces a linear map exactly). ffmpeg's ``lut3d`` reads only RGB formats, so the
 Y'CbCr planes are relabelled (``mergeplanes``, no conversion) as G, B and R around it.
 
-The same :func:`legalise_ycbcr` builds the LUT and, in :func:`touched_share`, tells QC which pixels of
-a legalised output lie in a knee, which is how many the legaliser changed.
+The same :func:`legalise_ycbcr` builds the LUT, and :func:`touched_share` undoes its knees on a
+legalised output to tell QC how many pixels it changed.
 """
 
 from __future__ import annotations
@@ -90,11 +90,30 @@ def legalise_ycbcr(luma: np.ndarray, blue: np.ndarray, red: np.ndarray) -> tuple
     return luma, blue * scale, red * scale
 
 
+def _unclip(value: np.ndarray, knee: float, limit: float) -> np.ndarray:
+    """The inverse of :func:`_soft_clip`: what went into the knee to come out as ``value``."""
+    span = limit - knee
+    inside = np.clip((value - knee) / span, 0.0, 1.0 - 1e-6)
+    return np.where((value - knee) / span > 0, knee + span * np.arctanh(inside), value)
+
+
+TOUCH_MIN = 1 / 876
+"""A pixel counts as changed when the legaliser moved its luma or chroma by a 10-bit code or more
+(luma spans 876 codes, chroma 896)."""
+
+
 def touched_share(luma: np.ndarray, blue: np.ndarray, red: np.ndarray) -> float:
     """Share of pixels of a legalised picture (normalised as :func:`legalise_ycbcr` takes them) that
-    lie in a knee: the pixels the legaliser changed, since each knee maps onto itself."""
-    in_knee = (luma > LUMA_WHITE_KNEE) | (luma < LUMA_BLACK_KNEE) | (_chroma_ratio(luma, blue, red) > CHROMA_KNEE)
-    return float(in_knee.mean()) if in_knee.size else 0.0
+    the legaliser changed by :data:`TOUCH_MIN` or more, found by undoing each knee (each maps onto
+    itself, so what lies in a knee was bent by it, and by how much is known)."""
+    if not luma.size:
+        return 0.0
+    luma_before = _unclip(_unclip(luma, LUMA_WHITE_KNEE, LUMA_CEILING), LUMA_BLACK_KNEE, LUMA_FLOOR)
+    ratio = _chroma_ratio(luma, blue, red)
+    ratio_before = _unclip(ratio, CHROMA_KNEE, 1.0)
+    chroma_change = np.maximum(np.abs(blue), np.abs(red)) * (ratio_before / np.maximum(ratio, 1e-9) - 1)
+    changed = (np.abs(luma_before - luma) >= TOUCH_MIN) | (chroma_change >= TOUCH_MIN)
+    return float(changed.mean())
 
 
 def _from_codes(codes: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:

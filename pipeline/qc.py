@@ -161,8 +161,8 @@ class QcReport:
     analysis_s: float
     """Seconds the decode and analysis took."""
     legalised_share: float | None = None
-    """Mean share of pixels per frame that lie in the broadcast legaliser's knees, i.e. that it
-    changed (measured on the same samples as the gamut check); None when the preset does not legalise."""
+    """Mean share of pixels per frame the broadcast legaliser changed by a 10-bit code or more (its
+    knees undone on the same samples the gamut check uses); None when the preset does not legalise."""
     created_utc: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     """When the report was made."""
 

@@ -19,8 +19,10 @@ from pipeline.legalise import (
     CHROMA_KNEE,
     LUMA_BLACK_KNEE,
     LUMA_WHITE_KNEE,
+    TOUCH_MIN,
     _chroma_ratio,
     legalise_ycbcr,
+    touched_share,
 )
 from pipeline.errors import QcFailedError
 from pipeline.finish import finish
@@ -59,6 +61,9 @@ def test_legaliser_keeps_legal_pixels_and_brings_every_code_inside_r103():
     r, g, b = _rgb(luma, blue, red)
     nominal = (np.minimum(np.minimum(r, g), b) >= 0) & (np.maximum(np.maximum(r, g), b) <= 1)
     assert nominal.any() and not np.any(nominal & ~untouched)
+    # What QC reports as touched is what the legaliser moved by a 10-bit code or more.
+    moved = (np.abs(out[0] - luma) >= TOUCH_MIN) | (np.maximum(np.abs(out[1] - blue), np.abs(out[2] - red)) >= TOUCH_MIN)
+    assert touched_share(*out) == pytest.approx(float(moved.mean()), abs=1e-6)
     # A soft knee, not a clamp: distinct super-black and super-white levels stay distinct and in order.
     ramp = (np.arange(4, 1020) / 4.0 - 16) / 219
     legal_ramp = legalise_ycbcr(ramp, np.zeros_like(ramp), np.zeros_like(ramp))[0]
