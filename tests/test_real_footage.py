@@ -27,9 +27,9 @@ from rich.console import Console
 
 import flows.finish_job
 import postprod.cli as cli
-from pipeline.finish import finish
-from pipeline.presets import load_presets
-from pipeline.probe import probe
+from pipeline.jobs.finish import finish
+from pipeline.model.presets import load_presets
+from pipeline.media.probe import probe
 from tests.measure import decode_audio, rms_dbfs
 
 DEVCLIPS = Path("../shared/devclips")

@@ -131,7 +131,7 @@ def _legalise_entry(preset: Preset, outcome) -> dict[str, Any] | None:
     return {
         "operator": LEGALISER_OPERATOR,
         "touched_share": None if outcome is None else outcome.report.legalised_share,
-        "measured_on": "QC decode of the output (pixels in the legaliser's knees)",
+        "measured_on": "QC decode of the output: pixels its knees moved by a 10-bit code or more",
     }
 
 

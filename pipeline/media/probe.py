@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -89,11 +90,24 @@ class VideoStreamInfo:
     """YUV matrix tag, None when untagged."""
     color_range: str | None
     """``tv`` (limited) or ``pc`` (full), None when untagged."""
+    hdr10: Hdr10Metadata | None = None
+    """Mastering display and content light levels the first frame carries (HDR10); None without."""
 
     @property
     def planning_rate(self) -> Fraction:
         """The rate to plan with: nominal for constant streams, nearest standard rate for variable ones."""
         return snap_to_standard_rate(self.frame_rate) if self.variable_frame_rate else self.frame_rate
+
+
+@dataclass(frozen=True)
+class Hdr10Metadata:
+    """HDR10 static metadata, written as x265's ``master-display`` and ``max-cll`` take it."""
+
+    master_display: str | None
+    """SMPTE ST 2086 mastering display: ``G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)``, chromaticities in
+    units of 0.00002 and luminances in 0.0001 cd/m2; None when the source gives none."""
+    max_cll: str | None
+    """CTA-861.3 content light levels ``MaxCLL,MaxFALL`` in cd/m2; None when the source gives none."""
 
 
 @dataclass(frozen=True)
@@ -183,8 +197,8 @@ def probe(path: str | Path) -> MediaInfo:
         video_stream = container.streams.video[0]
         audio_stream = container.streams.audio[0] if container.streams.audio else None
         timings = _demux_timings(path, container, video_stream, audio_stream)
-        rotation, pix_fmt_decoded = _decode_first_frame(path, container, video_stream)
-        video = _video_info(video_stream, timings[video_stream.index], rotation, pix_fmt_decoded)
+        rotation, pix_fmt_decoded, hdr10 = _decode_first_frame(path, container, video_stream)
+        video = _video_info(video_stream, timings[video_stream.index], rotation, pix_fmt_decoded, hdr10)
         audio = _audio_info(audio_stream, timings.get(audio_stream.index)) if audio_stream else None
         declared = Fraction(container.duration or 0, 1_000_000)
         _refuse_truncated(path, declared, video, audio)
@@ -281,18 +295,20 @@ def _demux_timings(path, container, video_stream, audio_stream) -> dict[int, _St
     return timings
 
 
-def _decode_first_frame(path, container, video_stream) -> tuple[int, str]:
+def _decode_first_frame(path, container, video_stream) -> tuple[int, str, Hdr10Metadata | None]:
     video_stream.thread_type = "AUTO"
     try:
         for frame in container.decode(video_stream):
             # PyAV reports the display matrix counter-clockwise; editors speak of clockwise turns.
-            return (-int(frame.rotation)) % 360, frame.format.name
+            return (-int(frame.rotation)) % 360, frame.format.name, hdr10_metadata(frame)
     except av.error.FFmpegError as error:
         raise MediaError(path, f"video does not decode: corrupt bitstream ({error.strerror or error})") from error
     raise MediaError(path, "video does not decode: no frame could be decoded (corrupt bitstream?)")
 
 
-def _video_info(stream, timing: _StreamTimings, rotation: int, decoded_pix_fmt: str) -> VideoStreamInfo:
+def _video_info(
+    stream, timing: _StreamTimings, rotation: int, decoded_pix_fmt: str, hdr10: Hdr10Metadata | None = None
+) -> VideoStreamInfo:
     context = stream.codec_context
     time_base = stream.time_base
     times = sorted(timing.presentation_times)
@@ -345,7 +361,38 @@ def _video_info(stream, timing: _StreamTimings, rotation: int, decoded_pix_fmt: 
         color_transfer=_TRANSFER.get(context.color_trc),
         color_matrix=_MATRIX.get(context.colorspace),
         color_range=_RANGE.get(context.color_range),
+        hdr10=hdr10,
     )
+
+
+_MASTERING_DISPLAY = "<12i4i4i2i"
+"""AVMasteringDisplayMetadata: R, G, B then white point x, y as rationals (numerator, denominator),
+minimum and maximum luminance as rationals, then has_primaries and has_luminance."""
+_CONTENT_LIGHT = "<2I"
+"""AVContentLightMetadata: MaxCLL and MaxFALL, cd/m2."""
+
+
+def hdr10_metadata(frame: av.VideoFrame) -> Hdr10Metadata | None:
+    """The HDR10 static metadata a decoded frame carries as side data; None when it has none."""
+    master_display = max_cll = None
+    for side_data in frame.side_data:
+        data = bytes(side_data)
+        if side_data.type == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA:
+            values = struct.unpack_from(_MASTERING_DISPLAY, data)
+            has_primaries, has_luminance = values[20:22]
+            if has_primaries and has_luminance:
+                def ratio(index: int, unit: float) -> int:
+                    return round(values[index] / values[index + 1] / unit) if values[index + 1] else 0
+
+                red, green, blue, white = ((ratio(i, 0.00002), ratio(i + 2, 0.00002)) for i in range(0, 16, 4))
+                master_display = (
+                    f"G{green}B{blue}R{red}WP{white}L({ratio(18, 0.0001)},{ratio(16, 0.0001)})".replace(" ", "")
+                )
+        elif side_data.type == av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL:
+            max_cll = "{},{}".format(*struct.unpack_from(_CONTENT_LIGHT, data))
+    if master_display is None and max_cll is None:
+        return None
+    return Hdr10Metadata(master_display, max_cll)
 
 
 def _constant_rate(times: list[int], time_base: Fraction, stream) -> Fraction:

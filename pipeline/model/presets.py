@@ -107,6 +107,11 @@ class VideoSpec(_Model):
     ``speed`` (every frame played at the new rate, sound time-stretched: 24 <-> 25, 1001 conforms)."""
     destutter: bool = False
     """Rebuild frames that repeat their predecessor while the picture moves (see :mod:`pipeline.prestage.stutter`)."""
+    colour: Literal["bt709", "bt2020-pq"] = "bt709"
+    """Colour encoding: ``bt709`` (SDR; PQ and HLG sources are tone-mapped, see :mod:`pipeline.plan.hdr`)
+    or ``bt2020-pq`` (HDR10: BT.2020 primaries and matrix, SMPTE ST 2084 transfer; HDR sources only)."""
+    hdr10: Hdr10Spec | None = None
+    """``bt2020-pq`` only: mastering display and content light levels used when a source has none."""
     legalise: bool = False
     """Bring luma and R'G'B' gamut inside EBU R 103 with a soft knee after everything else (transitions,
     overlays, fills) and before encoding (see :mod:`pipeline.plan.legalise`); on in broadcast presets."""
@@ -115,6 +120,19 @@ class VideoSpec(_Model):
     def fills_frame(self) -> bool:
         """True when the picture is scaled to fill the frame and cropped; False when it is fitted whole."""
         return self.fit in ("center", "crop", "smart")
+
+
+HDR10_MASTER_DISPLAY = r"^G\(\d+,\d+\)B\(\d+,\d+\)R\(\d+,\d+\)WP\(\d+,\d+\)L\(\d+,\d+\)$"
+
+
+class Hdr10Spec(_Model):
+    """HDR10 static metadata written when the source carries none."""
+
+    master_display: str | None = Field(default=None, pattern=HDR10_MASTER_DISPLAY)
+    """SMPTE ST 2086 mastering display as x265 takes it: ``G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)``,
+    chromaticities in units of 0.00002, luminances in 0.0001 cd/m2."""
+    max_cll: str | None = Field(default=None, pattern=r"^\d+,\d+$")
+    """CTA-861.3 ``MaxCLL,MaxFALL`` in cd/m2."""
 
 
 class Insets(_Model):

@@ -21,8 +21,8 @@ from pipeline.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo
 from pipeline.analysis.reframe import Framing, crop_expressions
 from pipeline.timeline.sequence import ShotSpan
 from pipeline.model.timebase import round_half_up
+from pipeline.plan.hdr import SCALE_MATRIX, Colour, output_colour, prepare_colour
 
-OUTPUT_COLOR = {"color_primaries": "bt709", "color_trc": "bt709", "colorspace": "bt709", "range": "tv"}
 
 # Matrix names in probe's vocabulary mapped to the scale filter's in_color_matrix vocabulary.
 _SCALE_MATRIX = {"bt709": "bt709", "bt470bg": "bt470", "smpte170m": "smpte170m",
@@ -45,6 +45,8 @@ class PictureFormat:
     """``pad`` keeps the whole picture; ``crop`` fills the frame."""
     enhance: EnhanceSettings = EnhanceSettings()
     """Rate conversion, scaler and sharpening (:mod:`pipeline.plan.enhance`)."""
+    colour: Colour = "bt709"
+    """Colour encoding of the deliverable (:mod:`pipeline.plan.hdr`)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ def conform_video(
     if framing is not None and not framing.active.is_full_frame:
         (x, y, width, height), source = framing.active_source(source)
         stream = stream.filter("crop", width, height, x, y)
+    stream, source = prepare_colour(stream, source, target.colour, full_chroma(target.pix_fmt))
     if framing is not None and framing.blur:
         target, fill = replace(target, fit="pad"), "blur"
     placement = place(source, target)
@@ -157,14 +160,14 @@ def conform_video(
         if not fills_frame:
             # A picture that fills the frame has nothing around it to fill (and "blur" is no colour).
             picture = picture.filter("pad", target.width, target.height, placement.x, placement.y, color=fill)
-    return picture.filter("setsar", "1").filter("setparams", **OUTPUT_COLOR)
+    return picture.filter("setsar", "1").filter("setparams", **output_colour(target.colour))
 
 
 def _scale(stream, source: VideoStreamInfo, width: int, height: int, target: PictureFormat):
     """Scale (lanczos by default) with the colour matrix and range converted to BT.709 limited, in the
     target format."""
     return scale(stream, width, height, target.enhance, source_color_matrix(source),
-                 source.color_range == "pc", target.pix_fmt)
+                 source.color_range == "pc", target.pix_fmt, SCALE_MATRIX[target.colour])
 
 
 def _blur_filled(stream, source: VideoStreamInfo, placement: Placement, target: PictureFormat):

@@ -136,8 +136,9 @@ def retime(stream, mode: str, source_rate: Fraction, target_rate: Fraction, spee
     return stream.filter("fps", fps=rate, round="near")
 
 
-def scale(stream, width: int, height: int, settings: EnhanceSettings, matrix: str, full_range: bool, pix_fmt: str):
-    """Scale to ``width`` x ``height`` in BT.709 limited range and ``pix_fmt``, sharpened if asked.
+def scale(stream, width: int, height: int, settings: EnhanceSettings, matrix: str, full_range: bool, pix_fmt: str,
+          out_matrix: str = "bt709"):
+    """Scale to ``width`` x ``height`` in ``out_matrix`` limited range and ``pix_fmt``, sharpened if asked.
 
     Args:
         stream: The picture.
@@ -147,15 +148,16 @@ def scale(stream, width: int, height: int, settings: EnhanceSettings, matrix: st
         matrix: The source's YUV matrix, in the ``scale`` filter's vocabulary.
         full_range: The source is full range.
         pix_fmt: Pixel format out.
+        out_matrix: The deliverable's YUV matrix, in the ``scale`` filter's vocabulary.
     """
     if settings.upscale == "spline36":
         stream = stream.filter(
             "zscale", width=width, height=height, filter="spline36", matrixin=_ZSCALE_MATRIX[matrix],
-            matrix="bt709", rangein="full" if full_range else "limited", range="limited",
+            matrix=_ZSCALE_MATRIX[out_matrix], rangein="full" if full_range else "limited", range="limited",
         ).filter("format", pix_fmt)
     else:
         stream = stream.filter(
-            "scale", width, height, flags=LANCZOS_FLAGS, in_color_matrix=matrix, out_color_matrix="bt709",
+            "scale", width, height, flags=LANCZOS_FLAGS, in_color_matrix=matrix, out_color_matrix=out_matrix,
             in_range="pc" if full_range else "tv", out_range="tv",
         ).filter("format", pix_fmt)
     if settings.sharpen:

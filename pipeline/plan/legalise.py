@@ -12,12 +12,12 @@ What a finishing editor's safe-colour limiter does, as one 3D LUT over Y'CbCr co
   down together: luma and hue are kept and only saturation gives way, the way a limiter avoids the
   hue shifts of clipping R', G' and B' one by one.
 
-Pixels inside the knees pass through unchanged (the LUT is the identity there, and tetrahedral
+Every pixel inside nominal 0..100 % luma and R'G'B' passes through unchanged (the LUT is the identity there, and tetrahedral
 interpolation reproduces a linear map exactly). ffmpeg's ``lut3d`` reads only RGB formats, so the
 Y'CbCr planes are relabelled (``mergeplanes``, no conversion) as G, B and R around it.
 
-The same :func:`legalise_ycbcr` builds the LUT and, in :func:`touched_share`, tells QC which pixels of
-a legalised output lie in a knee, which is how many the legaliser changed.
+The same :func:`legalise_ycbcr` builds the LUT, and :func:`touched_share` undoes its knees on a
+legalised output to tell QC how many pixels it changed.
 """
 
 from __future__ import annotations
@@ -29,22 +29,24 @@ import numpy as np
 
 from pipeline.plan.workfiles import TextFile
 
-LUMA_BLACK_KNEE = 0.02
-"""Normalised luma (0 = black, 1 = nominal white) under which the black knee starts."""
+LUMA_BLACK_KNEE = 0.0
+"""Normalised luma (0 = black, 1 = nominal white) under which the black knee starts: nominal black,
+so legal blacks are never lifted."""
 LUMA_FLOOR = -0.005
-"""Lowest luma the black knee reaches (R 103 allows -1 %)."""
-LUMA_WHITE_KNEE = 0.97
-"""Normalised luma over which the white knee starts."""
+"""Lowest luma the black knee reaches (R 103 allows -1 %; the rest is margin for the encoder)."""
+LUMA_WHITE_KNEE = 1.0
+"""Normalised luma over which the white knee starts: nominal white, so legal whites stay."""
 LUMA_CEILING = 1.02
-"""Highest luma the white knee reaches (R 103 allows 103 %)."""
+"""Highest luma the white knee reaches (R 103 allows 103 %; the rest is margin for the encoder)."""
 GAMUT_FLOOR = -0.03
 """Lowest R', G', B' the chroma limiter aims for (R 103 allows -5 %; the margin is for 4:2:2
 subsampling and the encoder, which ring a little past what the limiter leaves)."""
 GAMUT_CEILING = 1.03
 """Highest R', G', B' the chroma limiter aims for (R 103 allows 105 %)."""
-CHROMA_KNEE = 0.95
+CHROMA_KNEE = 0.97
 """Share of the room to :data:`GAMUT_FLOOR` / :data:`GAMUT_CEILING` a pixel's chroma may use
-untouched; beyond it saturation is soft-clipped."""
+untouched; beyond it saturation is soft-clipped. The most a colour inside 0..100 % R'G'B' uses is
+0.969 (100 % blue, 100 % yellow), so every legal colour passes."""
 LUT_SIZE = 65
 """Points per axis of the LUT: 16 ten-bit codes apart, fine enough that the knees' curvature is
 interpolated to within a code or two."""
@@ -88,11 +90,30 @@ def legalise_ycbcr(luma: np.ndarray, blue: np.ndarray, red: np.ndarray) -> tuple
     return luma, blue * scale, red * scale
 
 
+def _unclip(value: np.ndarray, knee: float, limit: float) -> np.ndarray:
+    """The inverse of :func:`_soft_clip`: what went into the knee to come out as ``value``."""
+    span = limit - knee
+    inside = np.clip((value - knee) / span, 0.0, 1.0 - 1e-6)
+    return np.where((value - knee) / span > 0, knee + span * np.arctanh(inside), value)
+
+
+TOUCH_MIN = 1 / 876
+"""A pixel counts as changed when the legaliser moved its luma or chroma by a 10-bit code or more
+(luma spans 876 codes, chroma 896)."""
+
+
 def touched_share(luma: np.ndarray, blue: np.ndarray, red: np.ndarray) -> float:
     """Share of pixels of a legalised picture (normalised as :func:`legalise_ycbcr` takes them) that
-    lie in a knee: the pixels the legaliser changed, since each knee maps onto itself."""
-    in_knee = (luma > LUMA_WHITE_KNEE) | (luma < LUMA_BLACK_KNEE) | (_chroma_ratio(luma, blue, red) > CHROMA_KNEE)
-    return float(in_knee.mean()) if in_knee.size else 0.0
+    the legaliser changed by :data:`TOUCH_MIN` or more, found by undoing each knee (each maps onto
+    itself, so what lies in a knee was bent by it, and by how much is known)."""
+    if not luma.size:
+        return 0.0
+    luma_before = _unclip(_unclip(luma, LUMA_WHITE_KNEE, LUMA_CEILING), LUMA_BLACK_KNEE, LUMA_FLOOR)
+    ratio = _chroma_ratio(luma, blue, red)
+    ratio_before = _unclip(ratio, CHROMA_KNEE, 1.0)
+    chroma_change = np.maximum(np.abs(blue), np.abs(red)) * (ratio_before / np.maximum(ratio, 1e-9) - 1)
+    changed = (np.abs(luma_before - luma) >= TOUCH_MIN) | (chroma_change >= TOUCH_MIN)
+    return float(changed.mean())
 
 
 def _from_codes(codes: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:

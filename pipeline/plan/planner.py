@@ -15,7 +15,6 @@ import ffmpeg
 from pydantic import ValidationError
 
 from pipeline.plan.conform import (
-    OUTPUT_COLOR,
     PictureFormat,
     conform_audio,
     conform_video,
@@ -35,7 +34,7 @@ from pipeline.plan.overlays import (
     overlays_for,
     LogoInputs,
 )
-from pipeline.model.presets import LoudnessSpec, Preset, format_validation_error, get_preset
+from pipeline.model.presets import LoudnessSpec, Preset, format_validation_error, get_preset, Hdr10Spec
 from pipeline.media.probe import AudioStreamInfo, MediaInfo
 from pipeline.analysis.reframe import Framing, ReframeAnalysis, framing_for
 from pipeline.plan.fonts import default_font_path
@@ -51,6 +50,7 @@ from pipeline.timeline.sequence import (
 from pipeline.model.timebase import format_rate, frames_to_samples, frames_to_timecode, round_half_up, seconds_text
 from pipeline.model.provenance import ProvenancePlan, describe_edit
 from pipeline.plan.legalise import bit_depth, legalise, lut_file
+from pipeline.plan.hdr import COLOUR_TAGS, check_hdr_sources, output_colour, x265_hdr10_params
 
 FILTERS_USED = ("setpts", "fps", "trim", "tpad", "scale", "pad", "crop", "setsar", "format",
                 "setparams", "split", "gblur", "overlay", "xfade", "aresample", "aeval", "aformat",
@@ -106,6 +106,8 @@ class ExpectedOutput:
     """Allowed difference in decoded samples: one codec frame for AAC, none for PCM."""
     loudness: LoudnessSpec | None = None
     """Loudness target the encoded sound must meet; None: not measured (no target, or silence)."""
+    colour_tags: tuple[str, str, str] = COLOUR_TAGS["bt709"]
+    """Colour primaries, transfer and matrix the video must be tagged with."""
 
     @property
     def duration_s(self) -> Fraction:
@@ -210,7 +212,7 @@ def picture_format(preset: Preset, first_shot: MediaInfo) -> PictureFormat:
         if "444" not in spec.pix_fmt:  # chroma-subsampled formats need even sizes
             width, height = width + width % 2, height + height % 2
     return PictureFormat(width, height, frame_rate, spec.pix_fmt, "crop" if spec.fills_frame else "pad",
-                         EnhanceSettings.from_video_spec(spec))
+                         EnhanceSettings.from_video_spec(spec), spec.colour)
 
 
 def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline) -> ExpectedOutput:
@@ -231,6 +233,7 @@ def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline) -> Exp
         layout=preset.audio.layout,
         sample_count=timeline.sample_count,
         sample_tolerance=AAC_FRAME_SAMPLES if preset.audio.codec == "aac" else 0,
+        colour_tags=COLOUR_TAGS[preset.video.colour],
     )
 
 
@@ -243,7 +246,8 @@ def _encoder_args(preset: Preset, picture: PictureFormat) -> dict[str, str]:
         args["tag:v"] = video.codec_tag
     if video.gop_seconds:
         args["g:v"] = str(max(1, round_half_up(video.gop_seconds * picture.frame_rate)))
-    args.update(color_primaries="bt709", color_trc="bt709", colorspace="bt709", color_range="tv")
+    primaries, transfer, matrix = COLOUR_TAGS[video.colour]
+    args.update(color_primaries=primaries, color_trc=transfer, colorspace=matrix, color_range="tv")
     args.update(ar=str(audio.sample_rate), ac=str(audio.channels))
     if preset.faststart:
         args["movflags"] = "+faststart"
@@ -294,6 +298,7 @@ def plan_job(
     deliverables = []
     for index, deliverable in enumerate(job.deliverables):
         preset = resolve_preset(job, index, presets)
+        check_hdr_sources(preset.video.colour, [info.video for info in shot_media], f"deliverables.{index}.preset")
         picture = picture_format(preset, shot_media[0])
         timeline = _deliverable_timeline(job, shot_media, preset, picture, sequence_rate)
         path = out_dir / f"{job.output_stem(deliverable)}{preset.extension}"
@@ -457,7 +462,7 @@ def _render_plan(
         output_nodes.append(
             ffmpeg.output(
                 video, audio, str(item.output.partial_path),
-                **_encoder_args(item.output.preset, item.picture),
+                **{**_encoder_args(item.output.preset, item.picture), **_hdr10_args(item.output.preset, shot_media)},
             )
         )
     first_output = group[0].output.partial_path
@@ -478,6 +483,16 @@ def _render_plan(
     )
 
 
+def _hdr10_args(preset: Preset, shot_media: list[MediaInfo]) -> dict[str, str]:
+    """x265's HDR10 signalling for a ``bt2020-pq`` deliverable: the first shot's mastering display and
+    light levels where it carries them, else the preset's; nothing for SDR deliverables."""
+    if preset.video.colour != "bt2020-pq":
+        return {}
+    params = x265_hdr10_params(preset.video.hdr10 or Hdr10Spec(), shot_media[0].video.hdr10)
+    own = preset.video.options.get("x265-params")
+    return {"x265-params:v": f"{own}:{params}" if own else params}
+
+
 def _legalised(video, item: _Deliverable) -> tuple[object, tuple[TextFile, ...]]:
     """The finished picture through the broadcast legaliser when the preset asks for it, and the
     LUT file to write for it; unchanged and nothing to write otherwise."""
@@ -486,7 +501,7 @@ def _legalised(video, item: _Deliverable) -> tuple[object, tuple[TextFile, ...]]
     partial = item.output.partial_path
     lut = lut_file(partial.with_name(f"{partial.name}.legalise.cube"), bit_depth(item.picture.pix_fmt))
     # The relabelled planes lose the colour tags on the way; the encoder must see them.
-    return legalise(video, item.picture.pix_fmt, lut.path).filter("setparams", **OUTPUT_COLOR), (lut,)
+    return legalise(video, item.picture.pix_fmt, lut.path).filter("setparams", **output_colour("bt709")), (lut,)
 
 
 FILTER_GRAPH_ARGUMENT_MAX = 64 * 1024

@@ -37,6 +37,7 @@ from pipeline.analysis.sync import SyncReport
 from pipeline.model.timebase import frames_to_timecode
 from pipeline.plan.legalise import touched_share
 from pipeline.prestage.stutter import COPY_RATIO, psnr_db, repeated_frames
+from pipeline.plan.hdr import COLOUR_TAGS
 
 QC_SCHEMA_VERSION = 1
 Status = Literal["pass", "warn", "fail"]
@@ -153,8 +154,8 @@ class QcReport:
     analysis_s: float
     """Seconds the decode and analysis took."""
     legalised_share: float | None = None
-    """Mean share of pixels per frame that lie in the broadcast legaliser's knees, i.e. that it
-    changed (measured on the same samples as the gamut check); None when the preset does not legalise."""
+    """Mean share of pixels per frame the broadcast legaliser changed by a 10-bit code or more (its
+    knees undone on the same samples the gamut check uses); None when the preset does not legalise."""
     created_utc: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     """When the report was made."""
 
@@ -735,7 +736,7 @@ def _conformance(
             check("frame rate", video.frame_rate, spec.frame_rate)
     check("sample aspect ratio", video.sample_aspect_ratio, 1)
     check("variable frame rate", video.variable_frame_rate, False)
-    check("colour", (video.color_primaries, video.color_transfer, video.color_matrix), ("bt709",) * 3)
+    check("colour", (video.color_primaries, video.color_transfer, video.color_matrix), COLOUR_TAGS[spec.colour])
     check("range", video.color_range, "tv")
     if audio is None:
         problems.append("audio: none (wanted a stream)")

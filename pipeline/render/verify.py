@@ -33,9 +33,10 @@ def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, li
     check("variable frame rate", video.variable_frame_rate, False)
     check("frame count", video.frame_count, expected.frame_count)
     check("video duration", video.duration_s, expected.duration_s)
-    check("colour primaries", video.color_primaries, "bt709")
-    check("colour transfer", video.color_transfer, "bt709")
-    check("colour matrix", video.color_matrix, "bt709")
+    primaries, transfer, matrix = expected.colour_tags
+    check("colour primaries", video.color_primaries, primaries)
+    check("colour transfer", video.color_transfer, transfer)
+    check("colour matrix", video.color_matrix, matrix)
     if expected.faststart:
         check("moov before mdat (faststart)", is_faststart(path), True)
     if audio is None:
