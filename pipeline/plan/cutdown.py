@@ -20,15 +20,14 @@ from pathlib import Path
 
 import av
 import numpy as np
-from scipy.ndimage import maximum_filter1d
 
 from pipeline.errors import JobError, MediaError
 from pipeline.model.job import Deliverable, Job, Shot
-from pipeline.analysis.onsets import sound_onsets
 from pipeline.media.probe import MediaInfo
 from pipeline.analysis.reframe import ReframeAnalysis
 from pipeline.timeline.sequence import shot_bounds_s
 from pipeline.model.timebase import parse_time, seconds_text, seconds_to_frames
+from pipeline.analysis.sound_starts import ANALYSIS_RATE_HZ, sound_starts
 
 MIN_SEGMENT_S = Fraction(1)
 """A trimmed piece shorter than this is a flash frame, not a shot: avoided where possible."""
@@ -42,23 +41,13 @@ LEAD_GUARD_S = 0.05
 """... and a cut this soon before an onset clips its attack."""
 ONSET_PENALTY_DB = 30.0
 """A cut point near an onset costs as much as one this many dB louder."""
-ONSET_FACTOR = 6.0
-"""A sound onset is a spectral-flux peak above this many times the median flux of the clip's
-sounding parts (the flux inside a held sound) ..."""
-ONSET_FLOOR = 1.0
-"""... and above this absolute flux ..."""
-ONSET_SEPARATION_S = 0.05
-"""... the highest within this many seconds either side ..."""
-ONSET_RISE_DB = 6.0
-"""... where the level over the next :data:`ONSET_SEPARATION_S` is at least this much above the
-level over the one before: a sound starting, not one stopping (an abrupt end splatters flux too)."""
 SILENCE_DB = -90.0
 """Level given to digital silence, in dBFS."""
 
 
 @dataclass(frozen=True, eq=False)
 class SoundActivity:
-    """Where a source's sound is loud and where it starts new sounds."""
+    """Where a source's sound is loud and where it starts new sounds (:mod:`pipeline.sound_starts`)."""
 
     level_db: np.ndarray
     """RMS level of each 10 ms window from the first video frame, dBFS, shape (windows,)."""
@@ -73,8 +62,12 @@ class SoundActivity:
         last = max(first + 1, int(np.ceil((time_s + CUT_LEVEL_S) / LEVEL_WINDOW_S)))
         window = self.level_db[first:last]
         level = float(window.max()) if len(window) else SILENCE_DB
-        near = np.any((self.onset_times_s > time_s - WORD_GUARD_S) & (self.onset_times_s <= time_s + LEAD_GUARD_S))
-        return level + (ONSET_PENALTY_DB if near else 0.0)
+        return level + (ONSET_PENALTY_DB if self.near_onset(time_s) else 0.0)
+
+    def near_onset(self, time_s: float) -> bool:
+        """A sound started less than :data:`WORD_GUARD_S` before ``time_s`` or starts within
+        :data:`LEAD_GUARD_S` after it: a cut there would cut it off or clip its attack."""
+        return bool(np.any((self.onset_times_s > time_s - WORD_GUARD_S) & (self.onset_times_s <= time_s + LEAD_GUARD_S)))
 
 
 def sound_activity(path: Path, media: MediaInfo) -> SoundActivity | None:
@@ -85,7 +78,7 @@ def sound_activity(path: Path, media: MediaInfo) -> SoundActivity | None:
     """
     if media.audio is None:
         return None
-    rate = 16000
+    rate = ANALYSIS_RATE_HZ
     chunks = []
     try:
         with av.open(str(path)) as container:
@@ -104,31 +97,7 @@ def sound_activity(path: Path, media: MediaInfo) -> SoundActivity | None:
     # Place the level on the picture's clock: windows before the sound starts are silent.
     lead = round(offset_s / LEVEL_WINDOW_S)
     level = np.concatenate([np.full(max(0, lead), SILENCE_DB), level[max(0, -lead):]])
-    onsets = sound_onsets(path)
-    onset_times = np.zeros(0)
-    if onsets is not None and np.any(onsets.strength > 0):
-        onset_times = _onset_times(onsets.strength, level) + onsets.start_s - float(media.video.start_time_s)
-    return SoundActivity(level_db=level, onset_times_s=onset_times)
-
-
-def _onset_times(flux: np.ndarray, level_db: np.ndarray) -> np.ndarray:
-    """Where sounds start, seconds on the flux envelope's clock (1 kHz, see :mod:`pipeline.analysis.onsets`):
-    strong, separated flux peaks after which the level rises."""
-    threshold = max(ONSET_FLOOR, ONSET_FACTOR * float(np.median(flux[flux > 0])))
-    local_max = maximum_filter1d(flux, size=2 * round(ONSET_SEPARATION_S * 1000) + 1, mode="constant")
-    peaks = np.flatnonzero((flux > threshold) & (flux >= local_max))
-    span = round(ONSET_SEPARATION_S / LEVEL_WINDOW_S)
-    power = np.concatenate([[0.0], np.cumsum(10 ** (level_db / 10))])
-
-    def mean_db(first: int, last: int) -> float:
-        first, last = max(0, first), min(len(level_db), last)
-        return 10 * np.log10(max((power[last] - power[first]) / max(1, last - first), 1e-12))
-
-    times = peaks / 1000.0
-    starts = [time for time in times
-              if mean_db(round(time / LEVEL_WINDOW_S), round(time / LEVEL_WINDOW_S) + span)
-              >= mean_db(round(time / LEVEL_WINDOW_S) - span, round(time / LEVEL_WINDOW_S)) + ONSET_RISE_DB]
-    return np.array(starts)
+    return SoundActivity(level_db=level, onset_times_s=sound_starts(samples) + offset_s)
 
 
 @dataclass(frozen=True)
@@ -145,6 +114,11 @@ class Unit:
     """Length in frames."""
     activity: float
     """Mean motion of the analysed samples inside, 8-bit levels."""
+    starts_shot: bool = True
+    """Its first frame is the shot's first: a cut the edit already has. False at a picture cut found
+    inside the shot, where the shot's sound goes on across."""
+    ends_shot: bool = True
+    """Its end is the shot's end (else a picture cut inside the shot)."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +157,8 @@ def units_of(job: Job, media: dict[Path, MediaInfo], analyses: dict[Path, Refram
                 inside = (analysis.sample_times_s >= first / float(frame_rate)) & (
                     analysis.sample_times_s < last / float(frame_rate))
                 activity = float(analysis.activity[inside].mean()) if inside.any() else 0.0
-            units.append(Unit(number, shot.source, first, last - first, activity))
+            units.append(Unit(number, shot.source, first, last - first, activity,
+                              starts_shot=first == start, ends_shot=last == end))
     return units
 
 
@@ -204,6 +179,8 @@ def choose_pieces(units: list[Unit], target_frames: int, frame_rate: Fraction,
     remaining = target_frames
     for index in ranked:
         length = units[index].frame_count
+        if _cuts_a_sound(units[index], frame_rate, sounds.get(units[index].source)):
+            continue
         if length <= remaining and (remaining - length == 0 or remaining - length >= min_frames):
             kept.append(index)
             remaining -= length
@@ -239,16 +216,28 @@ def choose_pieces(units: list[Unit], target_frames: int, frame_rate: Fraction,
     return [pieces[index] for index in sorted(pieces)]
 
 
+def _cuts_a_sound(unit: Unit, frame_rate: Fraction, sound: SoundActivity | None) -> bool:
+    """Whether keeping ``unit`` whole puts a cut into its source's sound near an onset: at an edge
+    that is a picture cut inside the shot (the shot's own edges are cuts the edit already has)."""
+    if sound is None:
+        return False
+    rate = float(frame_rate)
+    edges = [unit.first_frame] * (not unit.starts_shot) + [unit.first_frame + unit.frame_count] * (not unit.ends_shot)
+    return any(sound.near_onset(frame / rate) for frame in edges)
+
+
 def _edge_costs(unit: Unit, frame_rate: Fraction, sound: SoundActivity | None) -> np.ndarray:
     """The cost of a cut before each frame of ``unit`` and after its last, dB, shape (frames + 1,).
 
-    The unit's own edges are cuts the edit already has: they cost the sound nothing more.
+    The shot's own edges are cuts the edit already has: they cost the sound nothing more. Every
+    other edge, a picture cut inside the shot included, trims the shot's sound.
     """
     costs = np.full(unit.frame_count + 1, SILENCE_DB)
     if sound is not None:
         rate = float(frame_rate)
-        costs[1:-1] = [sound.cut_cost_db((unit.first_frame + offset) / rate)
-                       for offset in range(1, unit.frame_count)]
+        first = 1 if unit.starts_shot else 0
+        last = unit.frame_count if unit.ends_shot else unit.frame_count + 1
+        costs[first:last] = [sound.cut_cost_db((unit.first_frame + offset) / rate) for offset in range(first, last)]
     return costs
 
 
