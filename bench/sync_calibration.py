@@ -152,7 +152,7 @@ def main() -> None:
     }
     console.print_json(data=result)
     if args.json:
-        args.json.write_text(json.dumps({"rows": [row.__dict__ for row in rows], "mismatched": mismatched,
+        args.json.write_text(json.dumps({"rows": [row.__dict__ for row in rows], "mismatched_pairs": mismatched,
                                          **result}, indent=1))
 
 
