@@ -57,6 +57,10 @@ class Row:
     confidence: float | None
     verdict: str
     reason: str | None
+    lip_offset_ms: int | None
+    lip_correlation: float | None
+    lip_confidence: float | None
+    lip_segments: int | None
 
     @property
     def error_ms(self) -> int | None:
@@ -75,8 +79,12 @@ def measure_clip(clip: str, scratch: Path) -> tuple[list[Row], tuple]:
         sound, speech = sound_onsets(shifted), speech_activity(shifted)
         found = content_offset(picture, sound, lambda: lip_evidence(mouths, speech))
         verdict = "undetermined" if found.offset_ms is None else EBU_R37.judge(found.offset_ms)
+        lips = found.lips
         rows.append(Row(clip, "tuning" if clip in TUNING else "validation", shift, found.offset_ms,
-                        found.method, found.confidence, verdict, found.reason))
+                        found.method, found.confidence, verdict, found.reason,
+                        lips.offset_ms if lips else None, lips.correlation if lips else None,
+                        lips.confidence if lips else None, lips.agreeing_segments if lips else None))
+        print(clip, shift, found.offset_ms, found.method, flush=True)
         if shifted != path:
             shifted.unlink()
     return rows, (picture, mouths, sound_onsets(path), speech_activity(path))
@@ -102,7 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cores])
-    console = Console(width=140)
+    console = Console(width=180)
     rows: list[Row] = []
     analyses = {}
     started = time.perf_counter()
@@ -116,16 +124,24 @@ def main() -> None:
         _, _, sound, speech = analyses[sound_clip]
         found = content_offset(picture, sound, lambda: lip_evidence(mouths, speech))
         mismatched.append({"pictures": picture_clip, "sound": sound_clip, "offset_ms": found.offset_ms,
-                           "method": found.method, "confidence": found.confidence})
+                           "method": found.method, "confidence": found.confidence,
+                           "lip_correlation": found.lips.correlation if found.lips else None,
+                           "lip_confidence": found.lips.confidence if found.lips else None,
+                           "lip_segments": found.lips.agreeing_segments if found.lips else None})
 
     table = Table(title="Talking clips, sound shifted by a known amount (truth: +shift)")
-    for column in ("clip", "set", "shift ms", "estimate ms", "error ms", "method", "confidence", "verdict"):
+    for column in ("clip", "set", "shift ms", "estimate ms", "error ms", "method", "confidence", "verdict",
+                   "lip lag ms", "lip corr", "lip z", "parts"):
         table.add_column(column)
     for row in rows:
         table.add_row(row.clip, row.split, f"{row.shift_ms:+d}",
                       "-" if row.offset_ms is None else f"{row.offset_ms:+d}",
                       "-" if row.error_ms is None else f"{row.error_ms:+d}", row.method or "-",
-                      "-" if row.confidence is None else f"{row.confidence:.2f}", row.verdict)
+                      "-" if row.confidence is None else f"{row.confidence:.2f}", row.verdict,
+                      "-" if row.lip_offset_ms is None else f"{row.lip_offset_ms:+d}",
+                      "-" if row.lip_correlation is None else f"{row.lip_correlation:.2f}",
+                      "-" if row.lip_confidence is None else f"{row.lip_confidence:.1f}",
+                      "-" if row.lip_segments is None else str(row.lip_segments))
     console.print(table)
     result = {
         "tuning": summary([row for row in rows if row.split == "tuning"]),
@@ -136,7 +152,7 @@ def main() -> None:
     }
     console.print_json(data=result)
     if args.json:
-        args.json.write_text(json.dumps({"rows": [row.__dict__ for row in rows], "mismatched": mismatched,
+        args.json.write_text(json.dumps({"rows": [row.__dict__ for row in rows], "mismatched_pairs": mismatched,
                                          **result}, indent=1))
 
 

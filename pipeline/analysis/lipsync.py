@@ -9,12 +9,14 @@ not change when the face comes closer; frames where the face is not seen are lef
 Sound: the speech-band (300 Hz to 3.4 kHz) energy of the mono mix in decibels, on a 1 kHz grid in
 presentation time, each value averaged over one frame interval as a frame integrates light.
 
-Both are reduced to their change (the mouth opening and closing, the syllables starting and ending)
-with slow trends taken out, and cross-correlated at every millisecond of lag within the search
-range. The face that talks is the one whose mouth follows the sound best. The confidence is how
-far the best peak stands above the correlations of the same mouth with the same sound at unrelated
-alignments (every circular shift more than a second away): a z-score, so it means the same for a
-5 s clip and a 60 s one.
+Both lose their slow trends (a face coming closer, a voice getting louder) and are correlated at
+every millisecond of lag within the search range. The face that talks is the one whose mouth
+follows the sound best. The confidence is how far the best peak stands above the correlations of
+the same mouth with the same sound at unrelated alignments (every circular shift more than a
+second beyond the search range): a z-score, so it means the same for a 5 s clip and a 60 s one.
+A match is reported only when it is strong, stands out, and is found again within a frame by at
+least two of the clip's three thirds on their own: a mouth chatting over someone else's speech
+finds some peak, rarely the same one in every part.
 """
 
 from __future__ import annotations
@@ -39,11 +41,16 @@ LANDMARK_INPUT_PX = 192
 LANDMARK_MIN_SCORE = 0.5
 """Face-presence probability below which the mesh has lost its face."""
 ROI_SCALE = 1.5
-"""A face crop is this many times the size of the face (MediaPipe's own margin)."""
+"""A face crop is this many times the size of the face mesh (MediaPipe's own margin)."""
+DETECTION_CROP_SCALE = 1.95
+"""A face crop started from a detection is this many times the detected box: BlazeFace boxes hug
+eyes, nose and mouth, the mesh wants forehead and chin in the crop too."""
 ANALYSIS_LONG_SIDE_PX = 640
 """Frames are reduced so their longer side is at most this before faces are sought and meshed."""
 DETECT_EVERY_FRAMES = 12
-"""Faces are sought afresh this often (and whenever a followed face is lost) to pick up new ones."""
+"""Faces are sought afresh this often, and on the frame after a followed face is lost, to pick up
+new ones and faces coming back; frames are not converted for analysis while no face is followed
+between searches."""
 MAX_FACES = 4
 """Faces followed at once at most."""
 MIN_FACE_SHARE = 0.04
@@ -77,9 +84,9 @@ MIN_AGREEING_SEGMENTS = 2
 """... and at least this many must find their best lag within one frame of the whole clip's."""
 MIN_CORRELATION = 0.35
 MIN_CONFIDENCE = 2.5
-"""Correlation and z-score the peak needs. Calibrated on the tuning half of the development
-talking clips against their pictures paired with every other clip's speech: with the segment
-agreement these let through none of the mismatched pairs (see bench/lipsync_calibration.py)."""
+"""Correlation and z-score the peak needs. Chosen on the development talking clips, each clip's
+pictures paired with every other clip's speech: with the agreement of the parts they let none of
+those pairs through (bench/sync_calibration.py)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -199,10 +206,15 @@ class _Track:
     """One followed face: where to crop it next, and its mouth so far."""
 
     centre: np.ndarray
+    """Centre of the next crop, (x, y) in analysis pixels."""
     side: float
+    """Side of the next crop, in analysis pixels."""
     angle: float
+    """Tilt of the eye line, in radians: the crop is turned by it."""
     lost: bool
+    """The mesh found no face in the last crop: nothing to follow until a detection takes it up."""
     openings: dict[int, float]
+    """Mouth opening by frame index, for the frames the face was seen in."""
 
 
 def _crop_from_points(points: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -243,6 +255,7 @@ def mouth_tracks(path: Path, rotation: int = 0) -> MouthTracks | None:
     detector, mesh = FaceDetector(detector_model), _FaceMesh(mesh_model)
     tracks: list[_Track] = []
     times: list[float] = []
+    just_lost = False
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -252,15 +265,19 @@ def mouth_tracks(path: Path, rotation: int = 0) -> MouthTracks | None:
                     continue
                 index = len(times)
                 times.append(float(frame.time))
+                detect = just_lost or index % DETECT_EVERY_FRAMES == 0
+                if not detect and all(track.lost for track in tracks):
+                    continue
                 rgb = _display_rgb(frame, rotation)
-                if index % DETECT_EVERY_FRAMES == 0 or any(track.lost for track in tracks):
+                if detect:
                     _pick_up_faces(detector, rgb, tracks)
+                    just_lost = False
                 for track in tracks:
                     if track.lost:
                         continue
                     points = mesh.landmarks(rgb, track.centre, track.side, track.angle)
                     if points is None:
-                        track.lost = True
+                        track.lost = just_lost = True
                         continue
                     track.openings[index] = _mouth_opening(points)
                     track.centre, track.side, track.angle = _crop_from_points(points)
@@ -277,7 +294,7 @@ def _display_rgb(frame: av.VideoFrame, rotation: int) -> np.ndarray:
     """The frame as RGB, its longer side reduced to :data:`ANALYSIS_LONG_SIDE_PX`, turned upright."""
     scale = min(1.0, ANALYSIS_LONG_SIDE_PX / max(frame.width, frame.height))
     width, height = 2 * round(frame.width * scale / 2), 2 * round(frame.height * scale / 2)
-    rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+    rgb = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
     turns = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
     return cv2.rotate(rgb, turns[rotation]) if rotation in turns else rgb
 
@@ -296,9 +313,9 @@ def _pick_up_faces(detector: FaceDetector, rgb: np.ndarray, tracks: list[_Track]
             continue
         if near:
             track = near[0]
-            track.centre, track.side, track.angle, track.lost = centre, size * ROI_SCALE * 1.3, 0.0, False
+            track.centre, track.side, track.angle, track.lost = centre, size * DETECTION_CROP_SCALE, 0.0, False
         elif sum(not track.lost for track in tracks) < MAX_FACES:
-            tracks.append(_Track(centre, size * ROI_SCALE * 1.3, 0.0, False, {}))
+            tracks.append(_Track(centre, size * DETECTION_CROP_SCALE, 0.0, False, {}))
 
 
 def speech_activity(path: Path) -> SpeechActivity | None:

@@ -353,6 +353,8 @@ class ContentOffset:
     """Why each method declined, when undetermined; else None."""
     drift: tuple[float, float] | None = None
     """Real drift (ms per minute, offset at the first frame in ms) found around an event answer."""
+    lips: LipMatch | None = None
+    """The talking face's best match when the lips were asked, reported or not."""
 
 
 LipEvidence = Callable[[], tuple[LipMatch | None, str | None]]
@@ -390,11 +392,11 @@ def content_offset(
     lip, lips_problem = lips()
     if lip is not None and lips_problem is None:
         return ContentOffset(offset_ms=lip.offset_ms, confidence=lip.confidence, correlation=lip.correlation,
-                             method="lip_sync", evidence=lip.describe(), reason=None)
+                             method="lip_sync", evidence=lip.describe(), reason=None, lips=lip)
     return ContentOffset(
         offset_ms=None, confidence=match.confidence if match else None,
         correlation=match.correlation if match else None, method=None, evidence=None,
-        reason=f"events: {events_problem}; lips: {lips_problem}",
+        reason=f"events: {events_problem}; lips: {lips_problem}", lips=lip,
     )
 
 
