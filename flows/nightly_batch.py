@@ -35,6 +35,7 @@ from pipeline.batch import (
     summary_markdown,
     write_summary,
 )
+from pipeline.admission import JobAccess, check_job_access
 from pipeline.errors import JobError
 from pipeline.finish import manifest_path
 from pipeline.fingerprint import job_fingerprint, job_inputs, stamp_manifest, why_stale
@@ -46,6 +47,7 @@ from pipeline.inbox import (
     referenced_files,
     scan_inbox,
 )
+from pipeline.inputs import display_path
 from pipeline.media import ffmpeg_version
 from pipeline.presets import Preset, load_presets
 
@@ -71,7 +73,10 @@ def finish_item(
             raise JobError(entry.error)
         job = entry.job
         folder = out / job.name
-        fingerprint = job_fingerprint(job, load_presets(), pipeline.__version__, ffmpeg_version())
+        presets = load_presets()
+        job_file = item.path if item.kind == "job_file" else None
+        check_job_access(job, JobAccess.configured([inbox], job_file), presets, origin=display_path(item.path))
+        fingerprint = job_fingerprint(job, presets, pipeline.__version__, ffmpeg_version())
         manifest = manifest_path(job, folder)
         stale = why_stale(manifest, fingerprint)
         if stale is None:

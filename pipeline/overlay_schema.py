@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pipeline.inputs import resolve_path
 from pipeline.presets import TimeValue
 
 HEX_COLOUR = r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$"
@@ -27,6 +28,12 @@ Anchor = Literal[
 ]
 TEXT_KINDS = frozenset({"title", "lower_third", "end_card", "watermark"})
 """Kinds whose ``text`` is required."""
+MAX_TEXT_CHARS = 2000
+"""Longest title, subtext or caption cue: more than a frame can show legibly at the smallest size."""
+MAX_OVERLAYS = 100
+MAX_STYLES = 100
+MAX_CUES = 2000
+"""Inline cues of one captions overlay; a longer programme belongs in a caption file."""
 
 
 class _Model(BaseModel):
@@ -87,7 +94,7 @@ class InlineCue(_Model):
     """When the caption appears, from the overlay's start."""
     end: TimeValue
     """When it goes (exclusive)."""
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     """Caption text; a newline breaks the line."""
 
 
@@ -96,9 +103,9 @@ class Overlay(_Model):
 
     kind: OverlayKind
     """What the layer is."""
-    text: str | None = None
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     """Title, lower-third name, end-card headline or watermark, shown exactly as typed."""
-    subtext: str | None = None
+    subtext: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     """Lower-third role, or the end card's call to action."""
     style: str | None = None
     """A style from the job's ``styles``; None: the kind's default style."""
@@ -121,7 +128,7 @@ class Overlay(_Model):
     fade-in, or half a second without one; None: no slide."""
     captions: Path | None = None
     """Captions file (.srt, .vtt, .ass or .ssa); relative to the job file. Its styling is not used."""
-    cues: list[InlineCue] | None = None
+    cues: list[InlineCue] | None = Field(default=None, max_length=MAX_CUES)
     """Captions written in the job file, instead of a file."""
     image: Path | None = None
     """Logo image (PNG with alpha); relative to the job file."""
@@ -194,7 +201,7 @@ def resolve_overlay_paths(overlays: list[Overlay], styles: dict[str, Style], bas
     resolved_styles = {}
     for name, style in styles.items():
         if style.font is not None:
-            font = (base_dir / style.font).resolve()
+            font = resolve_path(base_dir, style.font)
             if not font.is_file():
                 missing.append(f"styles.{name}.font: font file {font} not found")
             style = style.model_copy(update={"font": font})
@@ -205,7 +212,7 @@ def resolve_overlay_paths(overlays: list[Overlay], styles: dict[str, Style], bas
         for field in ("captions", "image"):
             value = getattr(overlay, field)
             if value is not None:
-                path = (base_dir / value).resolve()
+                path = resolve_path(base_dir, value)
                 if not path.is_file():
                     missing.append(f"overlays.{number}.{field}: file {path} not found")
                 update[field] = path

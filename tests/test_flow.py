@@ -42,7 +42,9 @@ def test_cli_run_finishes_a_job_file(make_clip, tmp_path, capsys):
         )
     )
 
-    assert main(["run", str(job_file), "--out", str(tmp_path / "out"), "--json"]) == 0
+    # The clip lies in the session's clip folder, outside the job file's: the user allows it.
+    assert main(["run", str(job_file), "--out", str(tmp_path / "out"), "--json",
+                 "--allow-read", str(clip.parent)]) == 0
 
     manifest = json.loads(capsys.readouterr().out)
     assert [output["preset"] for output in manifest["outputs"]] == ["social-9x16", "prores-proxy-1080p"]
@@ -107,7 +109,7 @@ def test_cli_preview_burns_in_running_timecode(make_colour_clip, tmp_path):
         "deliverables": [{"preset": "broadcast-prores-hq-1080p25"}],
     }))
 
-    assert main(["preview", str(job_file), "--out", str(tmp_path / "out")]) == 0
+    assert main(["preview", str(job_file), "--out", str(tmp_path / "out"), "--allow-read", str(clips[0].parent)]) == 0
 
     review = tmp_path / "out" / "cut_review.mp4"
     info = probe(review)
