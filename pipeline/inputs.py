@@ -81,7 +81,6 @@ def open_input(path: Path, field: str | None = None, max_bytes: int | None = Non
         descriptor = os.open(path, _OPEN_FLAGS)
     except OSError as error:
         raise fail(_os_problem(error)) from None
-    handle = os.fdopen(descriptor, "rb")
     status = os.fstat(descriptor)
     problem = None
     if not stat.S_ISREG(status.st_mode):
@@ -91,9 +90,9 @@ def open_input(path: Path, field: str | None = None, max_bytes: int | None = Non
     elif max_bytes is not None and status.st_size > max_bytes:
         problem = f"file is {status.st_size} bytes; the limit for this kind of input is {max_bytes} bytes"
     if problem is not None:
-        handle.close()
+        os.close(descriptor)
         raise fail(problem)
-    return handle
+    return os.fdopen(descriptor, "rb")
 
 
 def check_input_file(path: Path, field: str | None = None, max_bytes: int | None = None) -> None:

@@ -7,6 +7,7 @@ schema; version 1 keys keep working.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import string
@@ -384,7 +385,7 @@ def parse_job(data: Any, base_dir: Path, origin: str = "job") -> Job:
         job = Job.model_validate(data)
     except ValidationError as error:
         raise JobError(f"{origin}:\n{format_validation_error(error)}") from error
-    size = len(job.model_dump_json())
+    size = len(json.dumps(job.model_dump(mode="json")))  # ASCII-escaped, as a non-UTF-8 path may be in it
     if size > MAX_VALIDATED_JOB_BYTES:
         raise JobError(f"{origin}: the job is too large ({size} bytes as validated; the limit is "
                        f"{MAX_VALIDATED_JOB_BYTES}): split it, or put long captions in a caption file")

@@ -48,13 +48,13 @@ def read_job_document(path: Path) -> Any:
         raise JobError(f"{shown}: job file not found") from None
     except OSError as error:
         raise JobError(f"{shown}: cannot be opened ({error.strerror or error})") from None
-    with os.fdopen(descriptor, "rb") as handle:
-        status = os.fstat(handle.fileno())
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode) or status.st_size > MAX_JOB_FILE_BYTES:
+        os.close(descriptor)
         if not stat.S_ISREG(status.st_mode):
             raise JobError(f"{shown}: a job file must be a regular file")
-        if status.st_size > MAX_JOB_FILE_BYTES:
-            raise JobError(f"{shown}: the job file is {status.st_size} bytes; the limit is "
-                           f"{MAX_JOB_FILE_BYTES} bytes")
+        raise JobError(f"{shown}: the job file is {status.st_size} bytes; the limit is {MAX_JOB_FILE_BYTES} bytes")
+    with os.fdopen(descriptor, "rb") as handle:
         try:
             raw = handle.read(MAX_JOB_FILE_BYTES + 1)
         except OSError as error:
