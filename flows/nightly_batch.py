@@ -95,10 +95,12 @@ def finish_item(
         seconds = round(time.monotonic() - started, 3)
         if is_permanent(error):
             folder = quarantine(item, inbox, reason, in_use)
-            logger.warning("%s failed and was set aside in %s: %s", item.path.name, folder, reason)
-            return ItemResult(str(item.path), job_name, "failed", reason, set_aside_in=str(folder), seconds=seconds)
-        logger.warning("%s failed, stays in the inbox for the next run: %s", item.path.name, reason)
-        return ItemResult(str(item.path), job_name, "failed", reason, retry_next_run=True, seconds=seconds)
+            logger.warning("%s failed and was set aside in %s: %s", display_path(item.path.name),
+                           display_path(folder), reason)
+            return ItemResult(display_path(item.path), job_name, "failed", reason, set_aside_in=display_path(folder),
+                              seconds=seconds)
+        logger.warning("%s failed, stays in the inbox for the next run: %s", display_path(item.path.name), reason)
+        return ItemResult(display_path(item.path), job_name, "failed", reason, retry_next_run=True, seconds=seconds)
 
 
 @flow(name="nightly-batch", log_prints=True)
@@ -154,7 +156,7 @@ def nightly_batch(
             while len(running) >= max(1, concurrency):
                 running.remove(next(as_completed(running)))
             others = left_out.union(*(paths for other, paths in enumerate(needed_by) if other != index))
-            future = finish_item.with_options(task_run_name=f"item-{entry.item.path.name}").submit(
+            future = finish_item.with_options(task_run_name=f"item-{display_path(entry.item.path.name)}").submit(
                 entry, inbox, out, others, one_process, address
             )
             futures.append(future)
