@@ -38,7 +38,14 @@ from pipeline.batch import (
 from pipeline.admission import JobAccess, check_job_access
 from pipeline.errors import JobError
 from pipeline.finish import manifest_path
-from pipeline.fingerprint import job_fingerprint, job_inputs, stamp_manifest, why_stale
+from pipeline.fingerprint import (
+    job_fingerprint,
+    job_inputs,
+    read_manifest,
+    remove_superseded_outputs,
+    stamp_manifest,
+    why_stale,
+)
 from pipeline.inbox import (
     DEFAULT_CLIP_PRESETS,
     BatchEntry,
@@ -86,8 +93,11 @@ def finish_item(
         subflow = finish_job.with_options(flow_run_name=f"finish-{job.name}")
         if dask_address is not None:
             subflow = subflow.with_options(task_runner=dask_task_runner(dask_address))
+        previous = read_manifest(manifest)
         written = subflow(job=job, out_dir=folder, one_process=one_process)
         stamp_manifest(written, fingerprint, item.path)
+        for path in remove_superseded_outputs(previous, written):
+            logger.info("%s: removed %s, which this run no longer makes", job.name, path.name)
         return finished_result(item.path, job.name, "succeeded", written, time.monotonic() - started, stale)
     except Exception as error:  # one item's failure, whatever it is, must not stop the batch
         reason = str(error) or type(error).__name__

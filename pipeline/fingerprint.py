@@ -120,3 +120,35 @@ def stamp_manifest(manifest_path: Path, fingerprint: Fingerprint, origin: Path) 
         "origin": str(origin),
     }
     write_manifest(manifest, manifest_path)
+
+
+def _listed_files(manifest: dict[str, Any]) -> set[Path]:
+    """The files a manifest says the job wrote: deliverables, their QC reports, editorial exports."""
+    files = set()
+    for output in manifest.get("outputs", []):
+        files.add(Path(output["path"]))
+        qc = output.get("qc")
+        if isinstance(qc, dict):
+            files.update(Path(qc[key]) for key in ("report", "html") if qc.get(key))
+    files.update(Path(path) for path in manifest.get("editorial", []))
+    return files
+
+
+def remove_superseded_outputs(previous: dict[str, Any] | None, manifest_path: Path) -> list[Path]:
+    """Delete what an earlier run of the job wrote that the run just finished did not write again
+    (a deliverable dropped from the job, or renamed by a preset change), so the job's folder holds
+    one version. Only files directly in the manifest's folder are touched.
+
+    Returns:
+        The files removed.
+    """
+    current = read_manifest(manifest_path)
+    if previous is None or current is None:
+        return []
+    folder = manifest_path.parent.resolve()
+    removed = []
+    for path in sorted(_listed_files(previous) - _listed_files(current)):
+        if path.parent.resolve() == folder and path.is_file() and not path.is_symlink():
+            path.unlink()
+            removed.append(path)
+    return removed
