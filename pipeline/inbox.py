@@ -179,10 +179,11 @@ def quarantine(item: InboxItem, inbox: Path, reason: str, in_use: set[Path] = fr
 
 
 def file_signature(path: Path) -> Signature | None:
-    """Size and modification time, or None when the file is not there."""
+    """Size and modification time, or None when the file is not there (or cannot be looked at: a
+    symbolic link loop, a folder without permission), which the job's input check then names."""
     try:
         stat = path.stat()
-    except FileNotFoundError:
+    except OSError:
         return None
     return stat.st_size, stat.st_mtime_ns
 

@@ -232,3 +232,15 @@ def test_a_rerun_removes_what_it_no_longer_makes_and_nothing_outside_its_folder(
         ["notes.txt", "spot.manifest.json", "spot.otio", "spot.qc.html", "spot_social.mp4", "spot_social.qc.json"])
     assert elsewhere.exists()
     assert remove_superseded_outputs(None, current) == []
+
+
+def test_a_link_loop_a_job_names_neither_crashes_the_scan_nor_the_watch(inbox):
+    """The watch folder looks at every file a job names each second: a loop must not stop it."""
+    from pipeline.inbox import file_signature
+
+    (inbox / "loop-a.mp4").symlink_to(inbox / "loop-b.mp4")
+    (inbox / "loop-b.mp4").symlink_to(inbox / "loop-a.mp4")
+    _job_file(inbox / "looped.yaml", "looped", ["loop-a.mp4"])
+    assert [item.path.name for item in scan_inbox(inbox)] == ["looped.yaml", "spot.yaml", "loose.mp4"]
+    assert inbox / "loop-a.mp4" in referenced_files(inbox / "looped.yaml")
+    assert file_signature(inbox / "loop-a.mp4") is None

@@ -325,3 +325,16 @@ def test_wrapping_is_linear_in_text_length():
         assert "".join(lines) == "W" * length and max(map(len, lines)) < 60
     assert timings[2_000] < 0.2
     assert timings[20_000] < 25 * timings[2_000] + 0.05, timings
+
+
+def test_a_job_too_large_for_a_flow_parameter_is_refused_as_bad_input(tmp_path):
+    """Prefect refuses flow parameters over 512 KB; a job that large is the job file's fault (exit 2),
+    not a fault to retry every night."""
+    from pipeline.job import MAX_VALIDATED_JOB_BYTES, parse_job
+
+    cues = [{"start": n, "end": n + 1, "text": f"line {n} of a long programme"} for n in range(2000)]
+    data = _job(overlays=[{"kind": "captions", "cues": cues}] * 10)
+    with pytest.raises(JobError, match=rf"^job: the job is too large \(\d+ bytes as validated; the limit is "
+                                       rf"{MAX_VALIDATED_JOB_BYTES}\)") as raised:
+        parse_job(data, tmp_path)
+    assert raised.value.exit_code == 2
