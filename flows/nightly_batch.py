@@ -35,9 +35,17 @@ from pipeline.service.batch import (
     summary_markdown,
     write_summary,
 )
+from pipeline.plan.admission import JobAccess, check_job_access
 from pipeline.errors import JobError
 from pipeline.jobs.finish import manifest_path
-from pipeline.service.fingerprint import job_fingerprint, job_inputs, stamp_manifest, why_stale
+from pipeline.service.fingerprint import (
+    job_fingerprint,
+    job_inputs,
+    read_manifest,
+    remove_superseded_outputs,
+    stamp_manifest,
+    why_stale,
+)
 from pipeline.service.inbox import (
     DEFAULT_CLIP_PRESETS,
     BatchEntry,
@@ -48,6 +56,7 @@ from pipeline.service.inbox import (
 )
 from pipeline.media.runner import ffmpeg_version
 from pipeline.model.presets import Preset, load_presets
+from pipeline.inputs import display_path
 
 ARTIFACT_KEY = "nightly-batch-summary"
 
@@ -71,7 +80,10 @@ def finish_item(
             raise JobError(entry.error)
         job = entry.job
         folder = out / job.name
-        fingerprint = job_fingerprint(job, load_presets(), pipeline.__version__, ffmpeg_version())
+        presets = load_presets()
+        job_file = item.path if item.kind == "job_file" else None
+        check_job_access(job, JobAccess.configured([inbox], job_file), presets, origin=display_path(item.path))
+        fingerprint = job_fingerprint(job, presets, pipeline.__version__, ffmpeg_version())
         manifest = manifest_path(job, folder)
         stale = why_stale(manifest, fingerprint)
         if stale is None:
@@ -81,8 +93,11 @@ def finish_item(
         subflow = finish_job.with_options(flow_run_name=f"finish-{job.name}")
         if dask_address is not None:
             subflow = subflow.with_options(task_runner=dask_task_runner(dask_address))
+        previous = read_manifest(manifest)
         written = subflow(job=job, out_dir=folder, one_process=one_process)
         stamp_manifest(written, fingerprint, item.path)
+        for path in remove_superseded_outputs(previous, written):
+            logger.info("%s: removed %s, which this run no longer makes", job.name, path.name)
         return finished_result(item.path, job.name, "succeeded", written, time.monotonic() - started, stale)
     except Exception as error:  # one item's failure, whatever it is, must not stop the batch
         reason = str(error) or type(error).__name__
@@ -90,10 +105,12 @@ def finish_item(
         seconds = round(time.monotonic() - started, 3)
         if is_permanent(error):
             folder = quarantine(item, inbox, reason, in_use)
-            logger.warning("%s failed and was set aside in %s: %s", item.path.name, folder, reason)
-            return ItemResult(str(item.path), job_name, "failed", reason, set_aside_in=str(folder), seconds=seconds)
-        logger.warning("%s failed, stays in the inbox for the next run: %s", item.path.name, reason)
-        return ItemResult(str(item.path), job_name, "failed", reason, retry_next_run=True, seconds=seconds)
+            logger.warning("%s failed and was set aside in %s: %s", display_path(item.path.name),
+                           display_path(folder), reason)
+            return ItemResult(display_path(item.path), job_name, "failed", reason, set_aside_in=display_path(folder),
+                              seconds=seconds)
+        logger.warning("%s failed, stays in the inbox for the next run: %s", display_path(item.path.name), reason)
+        return ItemResult(display_path(item.path), job_name, "failed", reason, retry_next_run=True, seconds=seconds)
 
 
 @flow(name="nightly-batch", log_prints=True)
@@ -149,7 +166,7 @@ def nightly_batch(
             while len(running) >= max(1, concurrency):
                 running.remove(next(as_completed(running)))
             others = left_out.union(*(paths for other, paths in enumerate(needed_by) if other != index))
-            future = finish_item.with_options(task_run_name=f"item-{entry.item.path.name}").submit(
+            future = finish_item.with_options(task_run_name=f"item-{display_path(entry.item.path.name)}").submit(
                 entry, inbox, out, others, one_process, address
             )
             futures.append(future)

@@ -26,10 +26,12 @@ import pipeline
 from pipeline.media.content_credentials import read_credentials
 from pipeline.errors import PostprodError
 from pipeline.jobs.finish import finish, preflight
-from pipeline.model.job import Deliverable, job_for_clips, job_name_for_clip, load_job
+from pipeline.model.job import Deliverable, job_for_clips, job_name_for_clip, load_job, Job
 from pipeline.model.presets import get_preset, load_presets
 from pipeline.media.probe import probe
 from pipeline.model.timebase import format_rate
+from pipeline.plan.admission import JobAccess, check_job_access
+from pipeline.inputs import display_path
 from postprod.reframe_cli import add_reframe_command
 from postprod.service_cli import add_service_commands
 
@@ -197,21 +199,32 @@ def _run_jobs(jobs, out_dir: Path | None, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _admitted_job(job_file: Path, args: argparse.Namespace) -> Job:
+    """The job file's job, once everything it reads and runs is allowed (:mod:`pipeline.admission`)."""
+    job = load_job(job_file)
+    access = JobAccess.for_job_file(job_file, args.allow_read, args.allow_graphics)
+    check_job_access(job, access, load_presets(), origin=display_path(job_file))
+    return job
+
+
 def cmd_finish(args: argparse.Namespace) -> int:
     presets = load_presets()
     for name in args.preset:
         get_preset(name, presets)
     jobs = [job_for_clips([Path(source)], args.preset, name=job_name_for_clip(Path(source))) for source in args.inputs]
+    for source, job in zip(args.inputs, jobs, strict=True):
+        # The clips named on the command line are what the user asked to read.
+        check_job_access(job, JobAccess.configured([job.shots[0].source.parent]), presets,
+                         origin=display_path(source))
     return _run_jobs(jobs, args.out, args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    job = load_job(args.job)
-    return _run_jobs([job], args.out, args)
+    return _run_jobs([_admitted_job(args.job, args)], args.out, args)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    job = load_job(args.job)
+    job = _admitted_job(args.job, args)
     review = job.model_copy(update={"deliverables": [Deliverable(preset=REVIEW_PRESET, name="review")]})
     return _run_jobs([review], args.out, args)
 
@@ -219,7 +232,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_frame(args: argparse.Namespace) -> int:
     from pipeline.jobs.still import render_still
 
-    path = render_still(load_job(args.job), args.deliverable, args.at, args.out)
+    path = render_still(_admitted_job(args.job, args), args.deliverable, args.at, args.out)
     stdout.print(f"wrote {escape(str(path))}")
     return EXIT_OK
 
@@ -229,7 +242,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     job_file = write_demo_job(args.out / "demo-clips", stderr)
     stderr.print(f"demo job: {job_file}")
-    return _run_jobs([load_job(job_file)], args.out, args)
+    return _run_jobs([_admitted_job(job_file, args)], args.out, args)
 
 
 def cmd_qc(args: argparse.Namespace) -> int:
@@ -374,7 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
     presets_parser.add_argument("--json", action="store_true", help="print JSON")
     presets_parser.set_defaults(handler=cmd_presets)
 
+    def add_access_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--allow-read", action="append", type=Path, default=[], metavar="DIR",
+                         help="a folder outside the job file's own whose files the job may read; repeat for more")
+        sub.add_argument("--allow-graphics", action="append", default=[], metavar="MODULE",
+                         help="a Python module (or package) graphics overlays may call; repeat for more")
+
     def add_render_options(sub: argparse.ArgumentParser, out_required: bool) -> None:
+        add_access_options(sub)
         sub.add_argument("--out", type=Path, required=out_required, help="output folder")
         sub.add_argument("--json", action="store_true", help="print the manifest(s) as JSON")
         sub.add_argument(
@@ -413,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     frame_parser.add_argument("--deliverable", required=True, help="deliverable name (or preset name)")
     frame_parser.add_argument("--at", required=True, help="time: seconds, frames (36f) or timecode")
     frame_parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    add_access_options(frame_parser)
     frame_parser.set_defaults(handler=cmd_frame)
 
     demo_parser = commands.add_parser("demo", help="synthesise generator-shaped clips and finish them")

@@ -203,3 +203,44 @@ def test_render_slots_bound_concurrent_holders(tmp_path):
 def test_gpu_renders_are_told_apart():
     assert uses_gpu(["h264_nvenc", "aac"], []) and uses_gpu(["libx264"], ["scale_cuda"])
     assert not uses_gpu(["libx264", "prores_ks", "aac"], ["scale", "xfade"])
+
+
+def test_a_rerun_removes_what_it_no_longer_makes_and_nothing_outside_its_folder(tmp_path):
+    """After a preset change the old deliverable and its QC report go; shared files and files an
+    old manifest names outside the job's folder stay."""
+    from pipeline.service.fingerprint import remove_superseded_outputs
+
+    folder, elsewhere = tmp_path / "out" / "spot", tmp_path / "elsewhere.mp4"
+    folder.mkdir(parents=True)
+    names = ("spot_web.mp4", "spot_web.qc.json", "spot_social.mp4", "spot_social.qc.json", "spot.qc.html", "spot.otio")
+    for name in (*names, "notes.txt"):
+        (folder / name).write_text(name)
+    elsewhere.write_text("not the job's")
+
+    def manifest(label: str, extra: tuple[Path, ...] = ()) -> dict:
+        outputs = [{"path": str(folder / f"spot_{label}.mp4"),
+                    "qc": {"report": str(folder / f"spot_{label}.qc.json"), "html": str(folder / "spot.qc.html")}}]
+        outputs += [{"path": str(path), "qc": None} for path in extra]
+        return {"outputs": outputs, "editorial": [str(folder / "spot.otio")]}
+
+    current = folder / "spot.manifest.json"
+    current.write_text(json.dumps(manifest("social")))
+    removed = remove_superseded_outputs(manifest("web", extra=(elsewhere,)), current)
+
+    assert sorted(path.name for path in removed) == ["spot_web.mp4", "spot_web.qc.json"]
+    assert sorted(path.name for path in folder.iterdir()) == sorted(
+        ["notes.txt", "spot.manifest.json", "spot.otio", "spot.qc.html", "spot_social.mp4", "spot_social.qc.json"])
+    assert elsewhere.exists()
+    assert remove_superseded_outputs(None, current) == []
+
+
+def test_a_link_loop_a_job_names_neither_crashes_the_scan_nor_the_watch(inbox):
+    """The watch folder looks at every file a job names each second: a loop must not stop it."""
+    from pipeline.service.inbox import file_signature
+
+    (inbox / "loop-a.mp4").symlink_to(inbox / "loop-b.mp4")
+    (inbox / "loop-b.mp4").symlink_to(inbox / "loop-a.mp4")
+    _job_file(inbox / "looped.yaml", "looped", ["loop-a.mp4"])
+    assert [item.path.name for item in scan_inbox(inbox)] == ["looped.yaml", "spot.yaml", "loose.mp4"]
+    assert inbox / "loop-a.mp4" in referenced_files(inbox / "looped.yaml")
+    assert file_signature(inbox / "loop-a.mp4") is None

@@ -42,7 +42,9 @@ def test_cli_run_finishes_a_job_file(make_clip, tmp_path, capsys):
         )
     )
 
-    assert main(["run", str(job_file), "--out", str(tmp_path / "out"), "--json"]) == 0
+    # The clip lies in the session's clip folder, outside the job file's: the user allows it.
+    assert main(["run", str(job_file), "--out", str(tmp_path / "out"), "--json",
+                 "--allow-read", str(clip.parent)]) == 0
 
     manifest = json.loads(capsys.readouterr().out)
     assert [output["preset"] for output in manifest["outputs"]] == ["social-9x16", "prores-proxy-1080p"]
@@ -107,7 +109,7 @@ def test_cli_preview_burns_in_running_timecode(make_colour_clip, tmp_path):
         "deliverables": [{"preset": "broadcast-prores-hq-1080p25"}],
     }))
 
-    assert main(["preview", str(job_file), "--out", str(tmp_path / "out")]) == 0
+    assert main(["preview", str(job_file), "--out", str(tmp_path / "out"), "--allow-read", str(clips[0].parent)]) == 0
 
     review = tmp_path / "out" / "cut_review.mp4"
     info = probe(review)
@@ -138,3 +140,67 @@ def test_cli_batch_reports_each_item_and_exits_1_when_one_failed(make_clip, tmp_
 
     assert main(["batch", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "missing: no such inbox folder" in " ".join(capsys.readouterr().err.split())
+
+
+@pytest.mark.expected_error_logs  # the hostile jobs fail on purpose
+def test_batch_sets_hostile_jobs_aside_and_finishes_the_good_clip(make_clip, tmp_path, capsys):
+    """Inputs are checked before the fingerprint hashes them: a FIFO, /dev/zero, a link loop, the
+    job file itself, an option that writes a stats file, a module import, a non-UTF-8 clip name;
+    each fails with its field named, no file is written outside the output, and the good clip
+    renders."""
+    import os
+    import time
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    (inbox / "good.mp4").write_bytes(make_clip("sora2-1280x720-24", seconds=Fraction(1, 2)).read_bytes())
+    (inbox / "clips").mkdir()
+    (inbox / "clips" / "shot.mp4").write_bytes((inbox / "good.mp4").read_bytes())
+    os.mkfifo(inbox / "pipe.mp4")
+    (inbox / "zero.mp4").symlink_to("/dev/zero")
+    (inbox / "loop-a.mp4").symlink_to(inbox / "loop-b.mp4")
+    (inbox / "loop-b.mp4").symlink_to(inbox / "loop-a.mp4")
+    (inbox / os.fsdecode(b"caf\xe9.mp4")).write_bytes((inbox / "good.mp4").read_bytes())
+    stats = tmp_path / "stats.log"
+
+    def job(name: str, **fields) -> None:
+        document = {"version": 1, "name": name, "shots": [{"source": "clips/shot.mp4"}],
+                    "deliverables": [{"preset": "review-540p"}], **fields}
+        (inbox / f"{name}.yaml").write_text(yaml.safe_dump(document))
+
+    job("fifo", shots=[{"source": "pipe.mp4"}])
+    job("devzero", shots=[{"source": "zero.mp4"}])
+    job("loop", shots=[{"source": "loop-a.mp4"}])
+    job("itself", shots=[{"source": "itself.yaml"}])
+    job("stats", deliverables=[{"preset": "review-540p", "overrides": {
+        "video": {"options": {"x264-params": f"pass=1:stats={stats}"}}}}])
+    job("graphics", overlays=[{"kind": "graphics", "callable": "antigravity:fly"}])
+    (inbox / "legacy.json").write_text(json.dumps({"version": 1, "name": "legacy", "shots": [{"source": "nope.mp4"}],
+                                                   "deliverables": [{"preset": "review-540p"}]}))
+
+    started = time.monotonic()
+    code = main(["batch", str(inbox), "--out", str(out), "--preset", "review-540p", "--json"])
+    seconds = time.monotonic() - started
+
+    summary = json.loads(capsys.readouterr().out)
+    reasons = {Path(item["item"]).name: item["reason"] for item in summary["items"] if item["status"] == "failed"}
+    assert code == 1
+    assert {Path(item["item"]).name: item["status"] for item in summary["items"]}["good.mp4"] == "succeeded"
+    expected = {
+        "fifo.yaml": "pipe.mp4: not a regular file: it is a FIFO (named pipe) (named by shots.0.source)",
+        "devzero.yaml": "shots.0.source: /dev/zero is outside the folders this job may read",
+        "loop.yaml": "loop-a.mp4: a symbolic link loop (named by shots.0.source)",
+        "itself.yaml": "shots.0.source: names the job file itself",
+        "stats.yaml": "options.x264-params: 'pass=1:stats=",
+        "graphics.yaml": "overlays.0.callable: module 'antigravity' is not allowed to run here",
+        "legacy.json": "nope.mp4: file not found (named by shots.0.source)",
+        "caf\\xe9.mp4": "the file name is not valid UTF-8",
+    }
+    for item, reason in expected.items():
+        assert reason in (reasons.get(item) or ""), (item, reasons.get(item))
+    assert not stats.exists() and "antigravity" not in __import__("sys").modules
+    assert sorted(os.fsencode(path.name) for path in (inbox / "failed").iterdir()) == sorted(
+        os.fsencode(Path(name).stem.replace("\\xe9", "\udce9")) for name in expected)
+    assert (inbox / "failed" / "itself" / "itself.yaml").is_file()
+    assert seconds < 120, f"the batch took {seconds:.0f} s"
+    print(f"batch with {len(expected)} hostile items and one good clip: {seconds:.1f} s")

@@ -269,6 +269,7 @@ def test_dask_local_cluster_renders_what_the_default_runner_does(prefect_api, tm
     presets = tmp_path / "presets"
     presets.mkdir()
     monkeypatch.setenv("POSTPROD_PRESETS", str(presets))
+    monkeypatch.setenv("POSTPROD_READ_ROOTS", str(tmp_path / "clips"))  # both inboxes' job read one clip
     _tiny_preset(presets, "tiny-a", crf=26)
     _tiny_preset(presets, "tiny-b", crf=30)
     clip = _clip(tmp_path / "clips", "source.mp4", seconds=2)

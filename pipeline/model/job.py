@@ -7,20 +7,44 @@ schema; version 1 keys keep working.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import string
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import JobError
-from pipeline.model.overlay_schema import Overlay, Style, check_references, resolve_overlay_paths
+from pipeline.model.overlay_schema import (
+    Overlay,
+    Style,
+    check_references,
+    resolve_overlay_paths,
+    MAX_OVERLAYS,
+    MAX_STYLES,
+)
 from pipeline.model.presets import FrameRate, TimeValue, format_validation_error
 from pipeline.model.timebase import parse_time
+from pipeline.inputs import display_path, resolve_path
+from pipeline.model.job_file import read_job_document
 
 JOB_SCHEMA_VERSION = 1
 NAMING_FIELDS = frozenset({"job", "preset", "deliverable"})
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+"""Job and deliverable names, and output file names made from them: no hidden files, no separators."""
+MAX_NAME_CHARS = 100
+"""Longest job, deliverable or shot name; two of them and a template stay under the file system's
+255-byte name limit."""
+NAMING_LITERAL = re.compile(r"^[A-Za-z0-9._-]*$")
+MAX_OUTPUT_STEM_CHARS = 200
+"""Longest output file name, without extension (a name ends up with ``.qc.json`` and more added)."""
+MAX_SHOTS = 1000
+MAX_DELIVERABLES = 50
+MAX_CUTDOWNS = 20
+MAX_VALIDATED_JOB_BYTES = 400_000
+"""A job as validated, written as JSON, stays under Prefect's 512 KB limit on flow parameters."""
 
 
 class _Model(BaseModel):
@@ -114,7 +138,7 @@ class Shot(_Model):
     starts early). Needs that much source material beyond the out (or before the next in) point."""
     fill: str | None = Field(default=None, pattern=COLOR_PATTERN)
     """Overrides the sequence's ``fill`` for this shot."""
-    id: str | None = Field(default=None, min_length=1)
+    id: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
     """A name overlays can time themselves from (``shot: ID``); None: refer to the shot by index."""
 
     @model_validator(mode="after")
@@ -136,13 +160,13 @@ class Deliverable(_Model):
 
     preset: str
     """Preset name, e.g. ``web-h264-1080p``."""
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=MAX_NAME_CHARS)
     """Distinguishes two deliverables of the same preset in file names; defaults to the preset name."""
     overrides: dict[str, Any] = Field(default_factory=dict)
     """Preset fields to change for this job, e.g. ``{video: {fit: crop}}``."""
     duration_s: float | None = Field(default=None, gt=0)
     """Make a cut-down of this many seconds (to the frame) instead of the whole sequence."""
-    cutdowns: list[float] = Field(default_factory=list)
+    cutdowns: list[float] = Field(default_factory=list, max_length=MAX_CUTDOWNS)
     """Also make a cut-down of each of these many seconds, named ``{name}-{seconds}s``."""
 
     @field_validator("cutdowns")
@@ -171,20 +195,34 @@ class Output(_Model):
 
     dir: Path | None = None
     """Output folder, relative to the job file; the CLI's ``--out`` wins."""
-    naming: str = "{job}_{deliverable}"
-    """File name template (no extension) with ``{job}``, ``{deliverable}`` and ``{preset}``."""
+    naming: str = Field(default="{job}_{deliverable}", max_length=MAX_NAME_CHARS)
+    """File name template (no extension) with ``{job}``, ``{deliverable}`` and ``{preset}``, and
+    between them letters, digits, ``.``, ``_`` and ``-``. With several deliverables it needs
+    ``{deliverable}`` (or another field that tells them apart) so their files do not collide."""
 
     @field_validator("naming")
     @classmethod
     def _known_fields(cls, template: str) -> str:
-        used = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+        if "/" in template or "\\" in template:
+            raise ValueError("naming template must not contain path separators")
+        try:
+            parts = list(string.Formatter().parse(template))
+        except ValueError as error:
+            raise ValueError(f"naming template {template!r} is not a template: {error}") from None
+        used = {field for _, field, _, _ in parts if field is not None}
         unknown = used - NAMING_FIELDS
         if unknown:
             raise ValueError(
                 f"unknown field(s) {sorted(unknown)} in naming template; use {sorted(NAMING_FIELDS)}"
             )
-        if "/" in template or "\\" in template:
-            raise ValueError("naming template must not contain path separators")
+        if any(spec or conversion for _, field, spec, conversion in parts if field is not None):
+            raise ValueError(f"naming template {template!r}: write fields plainly, as {{job}}, without a "
+                             "format (':...') or conversion ('!...')")
+        if not used:
+            raise ValueError(f"naming template {template!r} names no field; use {sorted(NAMING_FIELDS)}")
+        if not all(NAMING_LITERAL.match(literal) for literal, _, _, _ in parts):
+            raise ValueError(f"naming template {template!r}: between fields use only letters, digits, "
+                             "'.', '_' and '-'")
         return template
 
 
@@ -289,11 +327,11 @@ class Job(_Model):
 
     version: Literal[1]
     """Job schema version."""
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = Field(pattern=NAME_PATTERN, max_length=MAX_NAME_CHARS)
     """Job name, used in output file names."""
-    shots: list[Shot] = Field(min_length=1)
+    shots: list[Shot] = Field(min_length=1, max_length=MAX_SHOTS)
     """Shots in playback order, each handing over to the next with its ``transition``."""
-    deliverables: list[Deliverable] = Field(min_length=1)
+    deliverables: list[Deliverable] = Field(min_length=1, max_length=MAX_DELIVERABLES)
     """Output files to make."""
     output: Output = Field(default_factory=Output)
     """Output folder and naming."""
@@ -309,9 +347,9 @@ class Job(_Model):
     """Editorial exports: whether they reference the sources or conformed copies."""
     qc: QcSettings = Field(default_factory=QcSettings)
     """QC of every deliverable: whether a failing check fails the job."""
-    overlays: list[Overlay] = Field(default_factory=list)
+    overlays: list[Overlay] = Field(default_factory=list, max_length=MAX_OVERLAYS)
     """Text, captions, logos, timecode and motion graphics burnt in, bottom layer first."""
-    styles: dict[str, Style] = Field(default_factory=dict)
+    styles: dict[str, Style] = Field(default_factory=dict, max_length=MAX_STYLES)
     """Named text styles overlays refer to."""
     provenance: Provenance = Field(default_factory=Provenance)
     """AI-generated material: declared in the content credentials, and optionally labelled on screen."""
@@ -328,7 +366,25 @@ class Job(_Model):
         if len(set(shot_ids)) < len(shot_ids):
             raise ValueError("shot ids must be distinct")
         check_references(self.overlays, self.styles, [shot.id for shot in self.shots], labels)
+        self._check_output_names()
         return self
+
+    def _check_output_names(self) -> None:
+        """Every deliverable's file name is a plain, visible, distinct name of a sensible length."""
+        stems: dict[str, str] = {}
+        for deliverable in self.deliverables:
+            for each in deliverable.expanded():
+                stem = self.output_stem(each)
+                if not re.match(NAME_PATTERN, stem) or stem.endswith("."):
+                    raise ValueError(f"output.naming: {self.output.naming!r} makes the file name {stem!r} for "
+                                     f"{each.label}; a name must start with a letter or digit and not end with '.'")
+                if len(stem) > MAX_OUTPUT_STEM_CHARS:
+                    raise ValueError(f"output.naming: {self.output.naming!r} makes a file name of {len(stem)} "
+                                     f"characters for {each.label}; the limit is {MAX_OUTPUT_STEM_CHARS}")
+                if stem in stems:
+                    raise ValueError(f"output.naming: {self.output.naming!r} gives {stems[stem]} and {each.label} "
+                                     f"the same file name {stem!r}; add {{deliverable}} to the template")
+                stems[stem] = each.label
 
     def output_stem(self, deliverable: Deliverable) -> str:
         """File name of a deliverable's output, without extension."""
@@ -349,10 +405,14 @@ def parse_job(data: Any, base_dir: Path, origin: str = "job") -> Job:
         job = Job.model_validate(data)
     except ValidationError as error:
         raise JobError(f"{origin}:\n{format_validation_error(error)}") from error
-    shots = [shot.model_copy(update={"source": (base_dir / shot.source).resolve()}) for shot in job.shots]
-    output_dir = (base_dir / job.output.dir).resolve() if job.output.dir else None
-    music = job.music.model_copy(update={"source": (base_dir / job.music.source).resolve()}) if job.music else None
-    model = (base_dir / job.enhance.model).resolve() if job.enhance.model else None
+    size = len(json.dumps(job.model_dump(mode="json")))  # ASCII-escaped, as a non-UTF-8 path may be in it
+    if size > MAX_VALIDATED_JOB_BYTES:
+        raise JobError(f"{origin}: the job is too large ({size} bytes as validated; the limit is "
+                       f"{MAX_VALIDATED_JOB_BYTES}): split it, or put long captions in a caption file")
+    shots = [shot.model_copy(update={"source": resolve_path(base_dir, shot.source)}) for shot in job.shots]
+    output_dir = resolve_path(base_dir, job.output.dir) if job.output.dir else None
+    music = job.music.model_copy(update={"source": resolve_path(base_dir, job.music.source)}) if job.music else None
+    model = resolve_path(base_dir, job.enhance.model) if job.enhance.model else None
     try:
         overlays, styles = resolve_overlay_paths(job.overlays, job.styles, base_dir)
     except ValueError as error:
@@ -370,19 +430,15 @@ def parse_job(data: Any, base_dir: Path, origin: str = "job") -> Job:
 
 
 def load_job(path: str | Path) -> Job:
-    """Read and validate a job file.
+    """Read and validate a job file (YAML, or JSON for ``*.json``; see :mod:`pipeline.job_file`).
 
     Raises:
-        JobError: the file is missing, is not YAML, or a field is invalid (named in the message).
+        JobError: the file is missing, too large, is not YAML, or a field is invalid (named in the
+            message).
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise JobError(f"{path}: job file not found") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise JobError(f"{path}: cannot be read as YAML ({error})") from error
-    return parse_job(data, path.resolve().parent, origin=str(path))
+    data = read_job_document(path)
+    return parse_job(data, Path(os.path.realpath(path)).parent, origin=display_path(path))
 
 
 def job_name_for_clip(clip: Path) -> str:

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.model.presets import TimeValue, Anchor
+from pipeline.inputs import resolve_path
 
 HEX_COLOUR = r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$"
 """``#RRGGBB``, or ``#RRGGBBAA`` with an opacity byte (``FF`` opaque)."""
@@ -22,6 +23,12 @@ OverlayKind = Literal[
 ]
 TEXT_KINDS = frozenset({"title", "lower_third", "end_card", "watermark"})
 """Kinds whose ``text`` is required."""
+MAX_TEXT_CHARS = 2000
+"""Longest title, subtext or caption cue: more than a frame can show legibly at the smallest size."""
+MAX_OVERLAYS = 100
+MAX_STYLES = 100
+MAX_CUES = 2000
+"""Inline cues of one captions overlay; a longer programme belongs in a caption file."""
 
 
 class _Model(BaseModel):
@@ -83,7 +90,7 @@ class InlineCue(_Model):
     """When the caption appears, from the overlay's start."""
     end: TimeValue
     """When it goes (exclusive)."""
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     """Caption text; a newline breaks the line."""
 
 
@@ -92,10 +99,10 @@ class Overlay(_Model):
 
     kind: OverlayKind
     """What the layer is."""
-    text: str | None = None
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     """Title, lower-third name, end-card headline or watermark, shown exactly as typed; for an
     ``ai_label``, other wording than the deliverable's preset gives."""
-    subtext: str | None = None
+    subtext: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     """Lower-third role, or the end card's call to action."""
     style: str | None = None
     """A style from the job's ``styles``; None: the kind's default style."""
@@ -118,7 +125,7 @@ class Overlay(_Model):
     fade-in, or half a second without one; None: no slide."""
     captions: Path | None = None
     """Captions file (.srt, .vtt, .ass or .ssa); relative to the job file. Its styling is not used."""
-    cues: list[InlineCue] | None = None
+    cues: list[InlineCue] | None = Field(default=None, max_length=MAX_CUES)
     """Captions written in the job file, instead of a file."""
     image: Path | None = None
     """Logo image (PNG with alpha); relative to the job file."""
@@ -191,7 +198,7 @@ def resolve_overlay_paths(overlays: list[Overlay], styles: dict[str, Style], bas
     resolved_styles = {}
     for name, style in styles.items():
         if style.font is not None:
-            font = (base_dir / style.font).resolve()
+            font = resolve_path(base_dir, style.font)
             if not font.is_file():
                 missing.append(f"styles.{name}.font: font file {font} not found")
             style = style.model_copy(update={"font": font})
@@ -202,7 +209,7 @@ def resolve_overlay_paths(overlays: list[Overlay], styles: dict[str, Style], bas
         for field in ("captions", "image"):
             value = getattr(overlay, field)
             if value is not None:
-                path = (base_dir / value).resolve()
+                path = resolve_path(base_dir, value)
                 if not path.is_file():
                     missing.append(f"overlays.{number}.{field}: file {path} not found")
                 update[field] = path

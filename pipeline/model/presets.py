@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline.model.encoder_options import check_encoder_options
 from pipeline.errors import JobError
 from pipeline.model.timebase import check_time_syntax, format_rate, parse_rate
 
@@ -31,8 +32,25 @@ BUILTIN_PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
 USER_PRESETS_ENV_VAR = "POSTPROD_PRESETS"
 PRESET_SCHEMA_VERSION = 1
 
-FrameRate = Annotated[Fraction, BeforeValidator(parse_rate), PlainSerializer(format_rate, return_type=str)]
-"""A frame rate written as ``25``, ``"30000/1001"`` or ``29.97`` and held as an exact fraction."""
+MIN_FRAME_RATE = Fraction(1)
+MAX_FRAME_RATE = Fraction(240)
+"""Frame rates a deliverable or sequence may have: below 1 fps a frame count is meaningless for
+video, and above 240 fps no delivery format exists (and a render at 100000 fps never ends)."""
+MAX_RASTER_SIDE = 8192
+"""Longest frame side in pixels (8K DCI is 8192 wide): beyond it encoders refuse or memory runs out."""
+
+
+def _rate_in_range(rate: Fraction) -> Fraction:
+    if not MIN_FRAME_RATE <= rate <= MAX_FRAME_RATE:
+        raise ValueError(f"frame rate {format_rate(rate)} is outside {MIN_FRAME_RATE} to {MAX_FRAME_RATE} "
+                         "frames per second")
+    return rate
+
+
+FrameRate = Annotated[Fraction, BeforeValidator(parse_rate), AfterValidator(_rate_in_range),
+                      PlainSerializer(format_rate, return_type=str)]
+"""A frame rate written as ``25``, ``"30000/1001"`` or ``29.97`` and held as an exact fraction,
+from :data:`MIN_FRAME_RATE` to :data:`MAX_FRAME_RATE`."""
 
 
 def _time_syntax(value: str | float | int) -> str | float | int:
@@ -73,10 +91,10 @@ class VideoSpec(_Model):
     """Output pixel format, e.g. ``yuv422p10le``."""
     probed_pix_fmt: str | None = None
     """Pixel format the output probes as when the decoder differs from :attr:`pix_fmt`; None: the same."""
-    width: int | None = Field(default=None, gt=0)
-    """Frame width in pixels; None keeps the first shot's width."""
-    height: int | None = Field(default=None, gt=0)
-    """Frame height in pixels; None keeps the first shot's height."""
+    width: int | None = Field(default=None, gt=0, le=MAX_RASTER_SIDE)
+    """Frame width in pixels; None keeps the first shot's width. Even for 4:2:0 and 4:2:2."""
+    height: int | None = Field(default=None, gt=0, le=MAX_RASTER_SIDE)
+    """Frame height in pixels; None keeps the first shot's height. Even for 4:2:0."""
     frame_rate: FrameRate | None = None
     """Frames per second; None keeps the first shot's rate."""
     fit: Literal["center", "smart", "fit_blur", "pad", "crop"] = "pad"
@@ -91,7 +109,8 @@ class VideoSpec(_Model):
     gop_seconds: Fraction | None = Field(default=None, gt=0)
     """Keyframe interval in seconds for long-GOP codecs; None for intra-only codecs."""
     options: EncoderOptions = Field(default_factory=dict)
-    """Encoder options, each passed as ``-KEY:v VALUE``."""
+    """Encoder options, each passed as ``-KEY:v VALUE``; only those the encoder's allow-list has,
+    with values of the right shape (see :mod:`pipeline.encoder_options`)."""
     burn_in_timecode: bool = False
     """Burn record timecode into the picture (review copies)."""
     upscale: Literal["lanczos", "spline36", "learned"] = "lanczos"
@@ -115,6 +134,19 @@ class VideoSpec(_Model):
     legalise: bool = False
     """Bring luma and R'G'B' gamut inside EBU R 103 with a soft knee after everything else (transitions,
     overlays, fills) and before encoding (see :mod:`pipeline.plan.legalise`); on in broadcast presets."""
+
+    @model_validator(mode="after")
+    def _valid_for_encoder(self) -> VideoSpec:
+        problems = check_encoder_options(self.encoder, self.options)
+        # Chroma subsampling halves the chroma planes: 4:2:0 across and down, 4:2:2 across.
+        if "420" in self.pix_fmt or "422" in self.pix_fmt:
+            if self.width is not None and self.width % 2:
+                problems.append(f"width: {self.width} is odd; {self.pix_fmt} needs an even width")
+            if "420" in self.pix_fmt and self.height is not None and self.height % 2:
+                problems.append(f"height: {self.height} is odd; {self.pix_fmt} needs an even height")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
     @property
     def fills_frame(self) -> bool:
@@ -186,7 +218,14 @@ class AudioSpec(_Model):
     layout: Literal["stereo"] = "stereo"
     """Channel layout; stereo for now (5.1 deliverables are a later addition)."""
     options: EncoderOptions = Field(default_factory=dict)
-    """Encoder options, each passed as ``-KEY:a VALUE``."""
+    """Encoder options, each passed as ``-KEY:a VALUE``; see :mod:`pipeline.encoder_options`."""
+
+    @model_validator(mode="after")
+    def _valid_for_encoder(self) -> AudioSpec:
+        problems = check_encoder_options(self.encoder, self.options)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
     @property
     def channels(self) -> int:
@@ -321,7 +360,8 @@ def format_validation_error(error: ValidationError, prefix: str = "") -> str:
         location = ".".join(str(part) for part in problem["loc"])
         field = f"{prefix}.{location}" if prefix and location else (prefix or location)
         message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{field}: {message}")
+        # A model's own check may report several problems, one per line, each naming its field.
+        lines += [f"{field}: {line}" if field else line for line in message.splitlines()]
     return "\n".join(lines)
 
 

@@ -133,25 +133,45 @@ def _tokens(paragraph: str) -> list[str]:
 
 def wrap(text: str, size_px: float, faces: tuple[FontFace, ...], max_width: float) -> list[str]:
     """Greedy line breaking at spaces (and between CJK characters); a word wider than the line is
-    broken between characters. Newlines in ``text`` always break."""
+    broken between characters. Newlines in ``text`` always break.
+
+    Linear in the length of ``text``: widths add up character by character, so each token is
+    measured once and a line's width is carried along, not measured again as it grows.
+    """
     lines: list[str] = []
     for paragraph in text.split("\n"):
-        line = ""
+        line, line_width = "", 0.0  # line_width: the width of line.rstrip()
         for token in _tokens(paragraph):
-            candidate = line + token
-            if not line or text_width(candidate.rstrip(), size_px, faces) <= max_width:
-                line = candidate
+            word = token.rstrip()
+            trailing = line[len(line.rstrip()):]
+            candidate_width = line_width + text_width(trailing + word, size_px, faces) if word else line_width
+            if not line or candidate_width <= max_width:
+                line, line_width = line + token, candidate_width if line else text_width(word, size_px, faces)
             else:
                 lines.append(line.rstrip())
                 line = token.lstrip()
-            while text_width(line.rstrip(), size_px, faces) > max_width and len(line.rstrip()) > 1:
-                cut = len(line)
-                while cut > 1 and text_width(line[:cut], size_px, faces) > max_width:
-                    cut -= 1
-                lines.append(line[:cut])
-                line = line[cut:]
+                line_width = text_width(line.rstrip(), size_px, faces)
+            if line_width > max_width and len(line.rstrip()) > 1:
+                pieces = _break_word(line.rstrip(), size_px, faces, max_width)
+                lines += pieces[:-1]
+                line = pieces[-1] + line[len(line.rstrip()):]
+                line_width = text_width(pieces[-1], size_px, faces)
         lines.append(line.rstrip())
     return lines
+
+
+def _break_word(word: str, size_px: float, faces: tuple[FontFace, ...], max_width: float) -> list[str]:
+    """``word`` cut between characters into pieces no wider than ``max_width`` (a single character
+    wider than that stands alone), in one pass."""
+    pieces, start, width = [], 0, 0.0
+    for index, character in enumerate(word):
+        character_width = text_width(character, size_px, faces)
+        if index > start and width + character_width > max_width:
+            pieces.append(word[start:index])
+            start, width = index, 0.0
+        width += character_width
+    pieces.append(word[start:])
+    return pieces
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pipeline.files import write_text_atomically
 from pipeline.errors import FFmpegError, MissingCapabilityError, PostprodError
 from pipeline.service.fingerprint import read_manifest
+from pipeline.inputs import display_path
 
 SUMMARY_NAME = "batch-summary.json"
 SUMMARY_SCHEMA_VERSION = 1
@@ -22,7 +23,7 @@ class ItemResult:
     """What became of one inbox item."""
 
     item: str
-    """The job file or loose clip, as found in the inbox."""
+    """The job file or loose clip, as found in the inbox (a byte of a non-UTF-8 name as ``\\xNN``)."""
     job: str | None
     """The job's name; None when the job file could not be read."""
     status: Status
@@ -74,7 +75,7 @@ def finished_result(item: Path, job: str, status: Status, manifest_path: Path, s
     """The result of an item whose manifest is in place (rendered now, or skipped)."""
     manifest = read_manifest(manifest_path) or {}
     return ItemResult(
-        item=str(item), job=job, status=status, reason=reason, qc=qc_status(manifest),
+        item=display_path(item), job=job, status=status, reason=reason, qc=qc_status(manifest),
         outputs=tuple(output["path"] for output in manifest.get("outputs", [])),
         manifest=str(manifest_path), seconds=round(seconds, 3),
     )

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import JobError, MediaError
 from pipeline.model.job import Job
 from pipeline.export.manifest import write_manifest
-from pipeline.media.hashing import sha256_of
-from pipeline.plan.planner import resolve_preset
 from pipeline.model.presets import Preset, get_preset
+from pipeline.plan.admission import job_inputs_by_field
+from pipeline.inputs import sha256_of_input
 
 MANIFEST_KEY = "batch"
 """The manifest's key for what the batch layer records about a job."""
@@ -45,22 +44,8 @@ class Fingerprint:
 
 
 def job_inputs(job: Job, presets: dict[str, Preset]) -> list[Path]:
-    """Every file a job reads, once each: sources, music bed, caption files, logo images, style
-    fonts, and the ONNX model of each deliverable that upscales with one (``enhance.model`` or the
-    preset's ``upscale_model``). Never raises: a deliverable whose preset cannot be resolved adds no
-    model (the render reports it)."""
-    paths = [shot.source for shot in job.shots]
-    paths += [job.music.source] if job.music else []
-    paths += [path for overlay in job.overlays for path in (overlay.captions, overlay.image) if path is not None]
-    paths += [style.font for style in job.styles.values() if style.font is not None]
-    for index in range(len(job.deliverables)):
-        try:
-            video = resolve_preset(job, index, presets).video
-        except JobError:
-            continue
-        if video.upscale == "learned" and video.upscale_model:
-            paths.append(Path(video.upscale_model).resolve())
-    return list(dict.fromkeys(paths))
+    """Every file a job reads, once each (see :func:`pipeline.admission.job_inputs_by_field`)."""
+    return list(dict.fromkeys(each.path for each in job_inputs_by_field(job, presets)))
 
 
 def used_presets(job: Job, presets: dict[str, Preset]) -> dict[str, Preset]:
@@ -75,20 +60,14 @@ def used_presets(job: Job, presets: dict[str, Preset]) -> dict[str, Preset]:
 
 
 def job_fingerprint(job: Job, presets: dict[str, Preset], postprod_version: str, ffmpeg_version: str) -> Fingerprint:
-    """Hash everything a job's outputs depend on; reads every input once.
+    """Hash everything a job's outputs depend on; reads every input once, each through
+    :func:`pipeline.inputs.open_input` (a regular file, read to its size when opened).
 
     Raises:
-        MediaError: an input is missing or unreadable.
+        MediaError: an input is missing, unreadable or not a regular file.
         JobError: a deliverable (or ``editorial.media_preset``) names an unknown preset.
     """
-    inputs = {}
-    for path in job_inputs(job, presets):
-        try:
-            inputs[str(path)] = sha256_of(path)
-        except FileNotFoundError:
-            raise MediaError(path, "file not found") from None
-        except OSError as error:
-            raise MediaError(path, f"cannot be read ({error.strerror or error})") from error
+    inputs = {str(each.path): sha256_of_input(each.path, each.field) for each in job_inputs_by_field(job, presets)}
     used = {name: preset.model_dump(mode="json") for name, preset in used_presets(job, presets).items()}
     return Fingerprint({
         "job": _digest(job.model_dump(mode="json")),
@@ -141,3 +120,35 @@ def stamp_manifest(manifest_path: Path, fingerprint: Fingerprint, origin: Path) 
         "origin": str(origin),
     }
     write_manifest(manifest, manifest_path)
+
+
+def _listed_files(manifest: dict[str, Any]) -> set[Path]:
+    """The files a manifest says the job wrote: deliverables, their QC reports, editorial exports."""
+    files = set()
+    for output in manifest.get("outputs", []):
+        files.add(Path(output["path"]))
+        qc = output.get("qc")
+        if isinstance(qc, dict):
+            files.update(Path(qc[key]) for key in ("report", "html") if qc.get(key))
+    files.update(Path(path) for path in manifest.get("editorial", []))
+    return files
+
+
+def remove_superseded_outputs(previous: dict[str, Any] | None, manifest_path: Path) -> list[Path]:
+    """Delete what an earlier run of the job wrote that the run just finished did not write again
+    (a deliverable dropped from the job, or renamed by a preset change), so the job's folder holds
+    one version. Only files directly in the manifest's folder are touched.
+
+    Returns:
+        The files removed.
+    """
+    current = read_manifest(manifest_path)
+    if previous is None or current is None:
+        return []
+    folder = manifest_path.parent.resolve()
+    removed = []
+    for path in sorted(_listed_files(previous) - _listed_files(current)):
+        if path.parent.resolve() == folder and path.is_file() and not path.is_symlink():
+            path.unlink()
+            removed.append(path)
+    return removed

@@ -1,7 +1,7 @@
 """The inbox of a batch: which files are jobs, how loose clips become jobs, where bad input goes, and
 when a file being copied in has finished arriving.
 
-The inbox's top level holds job files (``*.yaml``, ``*.yml``) and loose clips; a clip a job file
+The inbox's top level holds job files (``*.yaml``, ``*.yml``, ``*.json``) and loose clips; a clip a job file
 names is that job's, not a job of its own. Names starting with ``.`` or ``_`` are not jobs: copy
 tools write hidden temporary names, and ``_template.yaml`` is the job template for loose clips (a
 job file without ``name`` and ``shots``). Sub-folders are not scanned, so job files can keep their
@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from pipeline.errors import JobError
 from pipeline.model.job import JOB_SCHEMA_VERSION, Job, job_for_clips, job_name_for_clip, load_job, parse_job
+from pipeline.inputs import display_path, resolve_path
+from pipeline.model.job_file import read_job_document
 
-JOB_SUFFIXES = frozenset({".yaml", ".yml"})
+JOB_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 CLIP_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mxf"})
 TEMPLATE_NAME = "_template.yaml"
 FAILED_DIR_NAME = "failed"
@@ -70,8 +70,8 @@ def referenced_files(job_file: Path) -> set[Path]:
     images, style fonts, ``enhance.model``), read leniently so a job file that fails validation
     still claims its files; unreadable YAML names nothing."""
     try:
-        data = yaml.safe_load(job_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = read_job_document(job_file)
+    except JobError:
         return set()
     if not isinstance(data, dict):
         return set()
@@ -83,8 +83,8 @@ def referenced_files(job_file: Path) -> set[Path]:
     for section, key in (("music", "source"), ("enhance", "model")):
         if isinstance(data.get(section), dict):
             named.append(data[section].get(key))
-    base = job_file.resolve().parent
-    return {(base / name).resolve() for name in named if isinstance(name, str)}
+    base = resolve_path(job_file.parent, ".")
+    return {resolve_path(base, name) for name in named if isinstance(name, str)}
 
 
 def scan_inbox(inbox: Path) -> list[InboxItem]:
@@ -109,10 +109,7 @@ def clip_job(clip: Path, inbox: Path, clip_presets: Iterable[str]) -> Job:
     name = job_name_for_clip(clip)
     if not template.is_file():
         return job_for_clips([clip.resolve()], list(clip_presets), name=name, origin=str(clip))
-    try:
-        data = yaml.safe_load(template.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise JobError(f"{template}: cannot be read as YAML ({error})") from error
+    data = read_job_document(template) or {}
     if not isinstance(data, dict) or {"name", "shots"} & data.keys():
         raise JobError(f"{template}: a template is a job mapping without 'name' and 'shots'")
     document: dict[str, Any] = {
@@ -149,7 +146,8 @@ def quarantine(item: InboxItem, inbox: Path, reason: str, in_use: set[Path] = fr
 
     A job file takes along the files it names (clips, captions, logos, fonts, a model) that lie
     loose at the inbox's top level (a clip would otherwise be taken for a loose clip next time),
-    unless another item in ``in_use`` still needs them.
+    unless another item in ``in_use`` still needs them. Job files (itself, another job, the
+    template) are never taken along: a bad job cannot carry off another one.
 
     Returns:
         The folder the item now lies in.
@@ -167,12 +165,13 @@ def quarantine(item: InboxItem, inbox: Path, reason: str, in_use: set[Path] = fr
         moving += sorted(
             path for path in referenced_files(item.path)
             if path.parent == inbox_top and path.is_file() and path not in in_use
+            and path.suffix.lower() not in JOB_SUFFIXES
         )
     for path in moving:
         shutil.move(path, folder / path.name)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     (folder / REASON_FILE_NAME).write_text(
-        f"{stamp}: {item.path.name} failed and was set aside so the next batch does not retry it.\n\n"
+        f"{stamp}: {display_path(item.path.name)} failed and was set aside so the next batch does not retry it.\n\n"
         f"{reason}\n\nFix the problem and move the files back into the inbox to run the job again.\n",
         encoding="utf-8",
     )
@@ -180,10 +179,11 @@ def quarantine(item: InboxItem, inbox: Path, reason: str, in_use: set[Path] = fr
 
 
 def file_signature(path: Path) -> Signature | None:
-    """Size and modification time, or None when the file is not there."""
+    """Size and modification time, or None when the file is not there (or cannot be looked at: a
+    symbolic link loop, a folder without permission), which the job's input check then names."""
     try:
         stat = path.stat()
-    except FileNotFoundError:
+    except OSError:
         return None
     return stat.st_size, stat.st_mtime_ns
 
