@@ -19,7 +19,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.scale import submit_renders
-from pipeline.errors import FFmpegError
+from pipeline.errors import StoppedError, is_transient
 from pipeline.finish import (
     RenderProgress,
     analyse_sources,
@@ -31,9 +31,11 @@ from pipeline.finish import (
     plan_with_analysis,
     probe_music,
     quality_check,
+    recorded_or_removed,
     unique_sources,
 )
 from pipeline.job import Job
+from pipeline.locks import output_folder_lock
 from pipeline.manifest import Timings, build_manifest, write_manifest
 from pipeline.media import Progress
 from pipeline.otio_export import write_editorial_exports
@@ -56,15 +58,14 @@ def _progress_listener() -> RenderProgress | None:
 
 
 def _is_transient(task, task_run, state) -> bool:
-    """Retry only when ffmpeg was killed (out of memory, shutdown) or the OS failed an I/O call."""
+    """Retry only what may pass next time: a render stopped from outside (ffmpeg killed, or cut
+    short before its output was complete) or an I/O fault; never once postprod itself is stopping."""
     try:
         state.result()
-    except FFmpegError as error:
-        return error.transient
-    except OSError:
-        return True
-    except Exception:
+    except StoppedError:
         return False
+    except Exception as error:
+        return is_transient(error)
     return False
 
 
@@ -138,9 +139,17 @@ def export_editorial(
 
 @flow(name="finish-job", log_prints=True)
 def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) -> Path:
-    """Finish every deliverable of ``job`` and return the manifest's path."""
-    started = time.monotonic()
+    """Finish every deliverable of ``job`` and return the manifest's path.
+
+    The job holds its output folder's lock throughout: a second run into the folder waits.
+    """
     folder = output_dir_for(job, out_dir)
+    with output_folder_lock(folder, on_wait=get_run_logger().warning):
+        return _finish_job(job, folder, one_process)
+
+
+def _finish_job(job: Job, folder: Path, one_process: bool) -> Path:
+    started = time.monotonic()
     sources = unique_sources(job)
     futures = [probe_source.submit(source) for source in sources]
     music = probe_music_task.submit(job) if job.music else None
@@ -157,22 +166,23 @@ def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) 
     )
     rendered: list[RenderedOutput] = []
     conformed: list[RenderedOutput] = []
-    try:
-        for outputs in submit_renders(render_task, plan.renders):
-            rendered += outputs
-        for outputs in submit_renders(render_task, plan.editorial_media):
-            conformed += outputs
-    finally:
-        remove_intermediates(plan)
-    finished = time.monotonic()
-    conformed_paths = [output.plan.path for output in conformed]
-    editorial = export_editorial(job, media, folder, conformed_paths or None) + conformed_paths
-    qc = qc_task(job, rendered, sync_reports, sync_corrections, folder)
-    timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
-    path = write_manifest(
-        build_manifest(job.name, media, rendered, editorial, sync_reports, timings, qc=qc),
-        manifest_path(job, folder),
-    )
+    with recorded_or_removed(plan, folder):
+        try:
+            for outputs in submit_renders(render_task, plan.renders):
+                rendered += outputs
+            for outputs in submit_renders(render_task, plan.editorial_media):
+                conformed += outputs
+        finally:
+            remove_intermediates(plan)
+        finished = time.monotonic()
+        conformed_paths = [output.plan.path for output in conformed]
+        editorial = export_editorial(job, media, folder, conformed_paths or None) + conformed_paths
+        qc = qc_task(job, rendered, sync_reports, sync_corrections, folder)
+        timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
+        path = write_manifest(
+            build_manifest(job.name, media, rendered, editorial, sync_reports, timings, qc=qc),
+            manifest_path(job, folder),
+        )
     get_run_logger().info("manifest: %s", path)
     enforce_qc_policy(qc)
     return path

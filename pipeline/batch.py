@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -99,10 +98,7 @@ def summarize(inbox: Path, out_dir: Path, started_utc: str, finished_utc: str,
 def write_summary(summary: dict[str, Any], path: Path) -> Path:
     """Write the summary atomically (temporary name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    return write_text_atomically(path, json.dumps(summary, indent=2) + "\n")
 
 
 def _cell(text: str) -> str:

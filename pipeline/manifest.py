@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pipeline
+from pipeline.atomic import write_text_atomically
 from pipeline.media import ffmpeg_version
 from pipeline.probe import MediaInfo
 from pipeline.render import RenderedOutput
@@ -128,7 +128,4 @@ def _qc_entry(outcome) -> dict[str, Any] | None:
 
 def write_manifest(manifest: dict[str, Any], path: Path) -> Path:
     """Write the manifest atomically (temporary name, then rename)."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    return write_text_atomically(path, json.dumps(manifest, indent=2) + "\n")

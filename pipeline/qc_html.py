@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.atomic import write_text_atomically
 from pipeline.qc import QcReport, thumbnail_data_uri
 
 CHART_WIDTH = 900
@@ -149,7 +150,4 @@ def render_html(title: str, reports: list[QcReport]) -> str:
 
 def write_html(title: str, reports: list[QcReport], path: Path) -> Path:
     """Write the page atomically (temporary name, then rename)."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(render_html(title, reports), encoding="utf-8")
-    partial.replace(path)
-    return path
+    return write_text_atomically(path, render_html(title, reports))
