@@ -89,8 +89,12 @@ def remove_partials(folder: Path) -> list[Path]:
     return removed
 
 
+def held_folders() -> list[Path]:
+    """The output folders this process holds locked now."""
+    with _held_lock:
+        return list(_held)
+
+
 def remove_held_partials() -> list[Path]:
     """Remove the partial files in every folder this process holds; for a stop, after ffmpeg ended."""
-    with _held_lock:
-        folders = list(_held)
-    return [path for folder in folders for path in remove_partials(folder)]
+    return [path for folder in held_folders() for path in remove_partials(folder)]

@@ -3,7 +3,8 @@ run the demo, check and fix sync, find stutter, QC any file, reframe a clip, and
 (``batch``, ``serve``, ``watch``; see ``postprod/service_cli.py``).
 
 Exit codes: 0 ok, 1 a batch with failed items, 2 bad usage or job file, 3 unreadable or
-unsupported media, 4 render, verification or QC (policy ``fail``) failure.
+unsupported media, 4 render, verification or QC (policy ``fail``) failure, 130 / 143 stopped by
+SIGINT / SIGTERM (see ``postprod/interrupts.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +28,8 @@ from pipeline.job import Deliverable, job_for_clips, job_name_for_clip, load_job
 from pipeline.presets import get_preset, load_presets
 from pipeline.probe import probe
 from pipeline.timebase import format_rate
+from postprod import interrupts
+from postprod.console_logs import hide_expected_tracebacks
 from postprod.reframe_cli import add_reframe_command
 from postprod.service_cli import add_service_commands
 
@@ -325,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="postprod", description="Finish generated video clips into verified deliverables."
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks of expected failures too (bad media, QC, verification)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     probe_parser = commands.add_parser("probe", help="show what a media file holds")
@@ -417,15 +423,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; run as a program (``argv`` None), SIGINT and SIGTERM stop it cleanly."""
     args = build_parser().parse_args(argv)
+    if argv is None:
+        interrupts.install()
+    if not args.debug:
+        hide_expected_tracebacks()
     try:
         return args.handler(args)
-    except PostprodError as error:
+    except BaseException as error:
+        interrupts.wait_if_stopping()  # a signal's handler is cleaning up; it ends the process
+        if not isinstance(error, PostprodError):
+            raise
+        if args.debug:
+            traceback.print_exc()
         stderr.print(f"[bold red]postprod: error:[/] {escape(str(error))}", highlight=False)
         return error.exit_code
-    except KeyboardInterrupt:
-        stderr.print("postprod: interrupted; partial outputs were removed")
-        return 130
 
 
 if __name__ == "__main__":
