@@ -51,6 +51,7 @@ from pipeline.inbox import (
     clear_attempts,
     display_name,
     load_entries,
+    printable,
     quarantine,
     record_attempt,
     referenced_files,
@@ -93,7 +94,7 @@ def finish_item(
             return _finish_item(entry, inbox, out, in_use, one_process, dask_address, max_attempts)
     except (LockedError, FileNotFoundError) as error:
         reason = str(error) if isinstance(error, LockedError) else "another batch moved it away"
-        get_run_logger().info("%s: skipped: %s", display_name(item.path), reason)
+        get_run_logger().info("%s: skipped: %s", display_name(item.path), printable(reason))
         return ItemResult(str(item.path), entry.job.name if entry.job else None, "skipped", reason,
                           seconds=round(time.monotonic() - started, 3))
 
@@ -130,7 +131,7 @@ def _finish_item(
         kind = "operator" if isinstance(error, _OperatorError) else failure_bin(error)
         if kind == "internal":
             reason = f"internal error in postprod ({type(error).__name__}: {reason}); please report it"
-            logger.error("%s: %s", display_name(item.path), reason, exc_info=error)
+            logger.error("%s: %s", display_name(item.path), printable(reason), exc_info=error)
         result = ItemResult(str(item.path), entry.job.name if entry.job else None, "failed", reason, kind,
                             seconds=round(time.monotonic() - started, 3))
         return _dispose(result, item, inbox, in_use, max_attempts)
@@ -140,7 +141,7 @@ def _dispose(result: ItemResult, item, inbox: Path, in_use: set[Path], max_attem
     """Set a failed item aside, or leave it for the next run, as its bin says; never raises."""
     logger = get_run_logger()
     name = display_name(item.path)
-    reason = result.reason or ""
+    reason = printable(result.reason or "")
     if result.failure == "operator":
         logger.warning("%s failed (operator error), left where it is: %s", name, reason)
         return replace(result, retry_next_run=True)
@@ -160,7 +161,7 @@ def _dispose(result: ItemResult, item, inbox: Path, in_use: set[Path], max_attem
     except Exception as error:  # noqa: BLE001 - the summary must still be written
         logger.error("%s failed and could not be set aside (%s: %s): %s", name, type(error).__name__, error, reason)
         return replace(result, reason=f"{reason} (could not be set aside: {error})", retry_next_run=True)
-    logger.warning("%s failed (%s) and was set aside in %s: %s", name, result.failure, folder, reason)
+    logger.warning("%s failed (%s) and was set aside in %s: %s", name, result.failure, display_name(folder), reason)
     return replace(result, reason=reason, set_aside_in=str(folder))
 
 

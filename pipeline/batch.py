@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.atomic import write_text_atomically
 from pipeline.errors import MissingCapabilityError, PostprodError, is_transient
 from pipeline.fingerprint import read_manifest
 

@@ -132,9 +132,15 @@ def clip_job(clip: Path, inbox: Path, clip_presets: Iterable[str]) -> Job:
     return parse_job(document, inbox.resolve(), origin=f"{template} (for {clip.name})")
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print, log or send as UTF-8: bytes of a file name that are not UTF-8 (which
+    Python keeps as lone surrogates) shown as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def display_name(path: Path) -> str:
-    """``path`` printable as text: bytes a file name holds that are not UTF-8 shown as ``\\xNN``."""
-    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """``path`` as :func:`printable` text."""
+    return printable(str(path))
 
 
 def _load_entry_job(item: InboxItem, inbox: Path, clip_presets: tuple[str, ...]) -> Job:

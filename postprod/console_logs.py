@@ -3,8 +3,9 @@
 A job that fails QC or verification, or names bad media, fails its Prefect flow and tasks, and
 Prefect's engine logs each such failure at ERROR with a traceback before postprod prints its own
 message. The filter here drops those records from the console only: Prefect's API log handler
-still sends them to the server, and ``--debug`` leaves the console as it was. Failures postprod
-does not raise on purpose (a bug) keep their traceback.
+still sends them to the server, and ``--debug`` leaves the console as it was. Expected means a
+:class:`PostprodError` or an operating-system error (a full disk: postprod reports it as
+:class:`~pipeline.errors.OutputWriteError`); anything else (a bug) keeps its traceback.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import logging
 from pipeline.errors import PostprodError
 
 
+EXPECTED = (PostprodError, OSError)
+
+
 def _expected_error_names() -> frozenset[str]:
-    names, pending = set(), [PostprodError]
+    names, pending = {"OSError"}, [PostprodError]
     while pending:
         kind = pending.pop()
         names.add(kind.__name__)
@@ -24,11 +28,11 @@ def _expected_error_names() -> frozenset[str]:
 
 
 class ExpectedFailureFilter(logging.Filter):
-    """Drops the engine's records of a flow or task that failed with a :class:`PostprodError`."""
+    """Drops the engine's records of a flow or task that failed with an expected error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, PostprodError):
+        if isinstance(error, EXPECTED):
             return False
         if record.levelno >= logging.ERROR and record.name.startswith("prefect") and error is None:
             # "Finished in state Failed('Task run encountered an exception QcFailedError: ...')"
