@@ -141,9 +141,10 @@ def _progress_bars(enabled: bool) -> Iterator[Callable | None]:
 
 def _run_jobs(jobs, out_dir: Path | None, args: argparse.Namespace) -> int:
     """Run jobs through the Prefect flow, with progress bars; print the manifests."""
-    from flows.finish_job import finish_job, progress_listener
+    from flows.finish_job import finish_job, progress_listener, require_passable
 
     for job in jobs:
+        require_passable(job, str(getattr(args, "job", None) or job.name))
         # Bad media and job errors fail here in seconds, before a Prefect server starts.
         preflight(job, out_dir)
     manifests = []

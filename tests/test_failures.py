@@ -22,9 +22,9 @@ import yaml
 import flows.finish_job  # imports Prefect, whose console log handler takes the stderr of the moment
 import flows.nightly_batch
 import pipeline.render
-from pipeline.errors import FFmpegError, IncompleteRenderError
+from pipeline.errors import FFmpegError, IncompleteRenderError, JobError
 from pipeline.finish import preflight
-from pipeline.job import job_for_clips
+from pipeline.job import job_for_clips, parse_job
 from pipeline.locks import LOCK_NAME, LockedError, item_lock, output_folder_lock
 from pipeline.probe import probe
 from pipeline.render import render
@@ -85,6 +85,14 @@ def test_ffmpeg_exiting_0_without_its_output_is_a_cut_short_render(tiny_clip, tm
     with pytest.raises(IncompleteRenderError, match="ffmpeg exited without writing it") as caught:
         render(plan)
     assert caught.value.transient
+
+
+def test_a_job_over_prefects_parameter_limit_is_refused_as_bad_input(tiny_clip, tmp_path):
+    shots = [{"source": str(tiny_clip), "id": f"shot-with-a-long-identifier-{index:06d}"} for index in range(9000)]
+    job = parse_job({"version": 1, "name": "big", "shots": shots, "deliverables": [SMALL_REVIEW]}, tmp_path)
+    with pytest.raises(JobError, match=r"^big.yaml: the job is \d+ KB as a flow parameter, over Prefect's limit "
+                                       r"of 504 KB; split it into smaller jobs$"):
+        flows.finish_job.require_passable(job, "big.yaml")
 
 
 def _hold_in_subprocess(code: str, seconds: float) -> subprocess.Popen:
