@@ -275,6 +275,25 @@ def test_a_full_disk_while_writing_the_qc_report_leaves_nothing_half_done(tiny_c
     assert list(out.iterdir()) == [], "no partial report, no deliverable without a manifest"
 
 
+@pytest.mark.prefect
+@pytest.mark.expected_error_logs  # the render task fails on purpose
+def test_a_failed_verification_prints_one_message_without_a_traceback(tiny_clip, tmp_path, capfd, monkeypatch):
+    job_file, out = tmp_path / "job.yaml", tmp_path / "out"
+    job_file.write_text(yaml.safe_dump({"version": 1, "name": "off", "shots": [{"source": str(tiny_clip)}],
+                                        "deliverables": [SMALL_REVIEW]}))
+    monkeypatch.setattr(pipeline.render, "find_mismatches",
+                        lambda path, expected: (probe(path), ["frame count: expected 24, got 23"]))
+
+    assert main(["run", str(job_file), "--out", str(out)]) == 4
+
+    err = capfd.readouterr().err
+    assert _unwrapped(f"postprod: error: {out}/off_review-540p.mp4 failed verification: frame count: "
+                      "expected 24, got 23") in _unwrapped(err)
+    assert err.count("postprod: error:") == 1
+    assert "Traceback" not in err and "ERROR" not in err, "Prefect's records of the failure stay off the console"
+    assert list(out.iterdir()) == []
+
+
 def _start_long_run(tmp_path: Path, clip: Path) -> tuple[subprocess.Popen, Path]:
     """``postprod run`` of a job whose render takes a while, on Prefect's temporary server."""
     job_file, out = tmp_path / "long.yaml", tmp_path / "out"
