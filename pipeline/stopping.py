@@ -63,16 +63,21 @@ def committing() -> Iterator[None]:
 
 @contextlib.contextmanager
 def holding(folder: Path) -> Iterator[None]:
-    """Record that this process writes into ``folder`` (under its lock) for the block's duration."""
+    """Record that this process writes into ``folder`` (under its lock) for the block's duration.
+
+    Once a stop is requested the record stays: the block may be left (a signal unwinds the main
+    thread) while ffmpeg, stopped from another thread, still has its partial file there.
+    """
     with _held_lock:
         _held[folder] = _held.get(folder, 0) + 1
     try:
         yield
     finally:
         with _held_lock:
-            _held[folder] -= 1
-            if not _held[folder]:
-                del _held[folder]
+            if not _stop.is_set():
+                _held[folder] -= 1
+                if not _held[folder]:
+                    del _held[folder]
 
 
 def remove_partials(folder: Path) -> list[Path]:
