@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.scale import submit_renders
 from pipeline.analysis.cache import AnalysisCache
-from pipeline.errors import FFmpegError
+from pipeline.errors import JobError, StoppedError, is_transient
 from pipeline.jobs.finish import (
     RenderProgress,
     analyse_sources,
@@ -32,6 +32,7 @@ from pipeline.jobs.finish import (
     plan_with_analysis,
     probe_music,
     quality_check,
+    recorded_or_removed,
     unique_sources,
 )
 from pipeline.model.job import Job
@@ -43,11 +44,27 @@ from pipeline.model.presets import load_presets
 from pipeline.media.probe import AudioStreamInfo, MediaInfo, probe
 from pipeline.render.renderer import RenderedOutput, remove_intermediates, render
 from pipeline.service.resources import default_render_slots, machine_slot
+from pipeline.render.locks import output_folder_lock
 
 progress_listener: ContextVar[RenderProgress | None] = ContextVar("progress_listener", default=None)
 """Set by a caller in the same process (the CLI's progress bars) to watch renders."""
 
 PROGRESS_LOG_STEP = 0.1
+FLOW_PARAMETERS_MAX_BYTES = 512 * 1024 - 8 * 1024
+"""Prefect's server refuses flow runs whose parameters take 512 KB or more as JSON; the rest of the
+parameters (the output folder, flags) fit in the margin."""
+
+
+def require_passable(job: Job, origin: str) -> None:
+    """Refuse a job too large to pass to the flow as a parameter, naming where it came from.
+
+    Raises:
+        JobError: the job takes more than :data:`FLOW_PARAMETERS_MAX_BYTES` as JSON.
+    """
+    size = len(job.model_dump_json().encode("utf-8", "surrogateescape"))
+    if size > FLOW_PARAMETERS_MAX_BYTES:
+        raise JobError(f"{origin}: the job is {size // 1024} KB as a flow parameter, over Prefect's limit of "
+                       f"{FLOW_PARAMETERS_MAX_BYTES // 1024} KB; split it into smaller jobs")
 
 
 def _progress_listener() -> RenderProgress | None:
@@ -57,15 +74,14 @@ def _progress_listener() -> RenderProgress | None:
 
 
 def _is_transient(task, task_run, state) -> bool:
-    """Retry only when ffmpeg was killed (out of memory, shutdown) or the OS failed an I/O call."""
+    """Retry only what may pass next time: a render stopped from outside (ffmpeg killed, or cut
+    short before its output was complete) or an I/O fault; never once postprod itself is stopping."""
     try:
         state.result()
-    except FFmpegError as error:
-        return error.transient
-    except OSError:
-        return True
-    except Exception:
+    except StoppedError:
         return False
+    except Exception as error:
+        return is_transient(error)
     return False
 
 
@@ -145,9 +161,17 @@ def export_editorial(
 
 @flow(name="finish-job", log_prints=True)
 def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) -> Path:
-    """Finish every deliverable of ``job`` and return the manifest's path."""
-    started = time.monotonic()
+    """Finish every deliverable of ``job`` and return the manifest's path.
+
+    The job holds its output folder's lock throughout: a second run into the folder waits.
+    """
     folder = output_dir_for(job, out_dir)
+    with output_folder_lock(folder, on_wait=get_run_logger().warning):
+        return _finish_job(job, folder, one_process)
+
+
+def _finish_job(job: Job, folder: Path, one_process: bool) -> Path:
+    started = time.monotonic()
     sources = unique_sources(job)
     futures = [probe_source.submit(source) for source in sources]
     music = probe_music_task.submit(job) if job.music else None
@@ -165,23 +189,24 @@ def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) 
     )
     rendered: list[RenderedOutput] = []
     conformed: list[RenderedOutput] = []
-    try:
-        for outputs in submit_renders(render_task, plan.renders):
-            rendered += outputs
-        for outputs in submit_renders(render_task, plan.editorial_media):
-            conformed += outputs
-    finally:
-        remove_intermediates(plan)
-    finished = time.monotonic()
-    conformed_paths = [output.plan.path for output in conformed]
-    exports = export_editorial(job, media, folder, conformed_paths or None)
-    qc = qc_task(job, rendered, sync_reports, sync_corrections, folder)
-    timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
-    path = write_manifest(
-        build_manifest(job.name, media, rendered, [*exports.written, *conformed_paths], sync_reports, timings,
-                       qc=qc, skipped_exports=exports.skipped, analyses=cache.records),
-        manifest_path(job, folder),
-    )
+    with recorded_or_removed(plan, folder):
+        try:
+            for outputs in submit_renders(render_task, plan.renders):
+                rendered += outputs
+            for outputs in submit_renders(render_task, plan.editorial_media):
+                conformed += outputs
+        finally:
+            remove_intermediates(plan)
+        finished = time.monotonic()
+        conformed_paths = [output.plan.path for output in conformed]
+        exports = export_editorial(job, media, folder, conformed_paths or None)
+        qc = qc_task(job, rendered, sync_reports, sync_corrections, folder)
+        timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
+        path = write_manifest(
+            build_manifest(job.name, media, rendered, [*exports.written, *conformed_paths], sync_reports, timings,
+                           qc=qc, skipped_exports=exports.skipped, analyses=cache.records),
+            manifest_path(job, folder),
+        )
     get_run_logger().info("manifest: %s", path)
     enforce_qc_policy(qc)
     return path

@@ -3,11 +3,15 @@
 Like PyAV's errors they also subclass the matching built-in, so callers can catch what they expect.
 """
 
+import errno
+
 
 class PostprodError(Exception):
     """Base of every error postprod raises on purpose."""
 
     exit_code = 1
+    transient = False
+    """True when the same work may succeed if run again (a killed process, a full disk)."""
 
 
 class JobError(PostprodError, ValueError):
@@ -57,6 +61,29 @@ class FFmpegError(RenderError):
         return self.returncode < 0 or self.returncode == FFMPEG_SIGNALLED_EXIT
 
 
+class IncompleteRenderError(RenderError):
+    """ffmpeg stopped before its output was complete (it was signalled, exited 0 without writing
+    it, or left a file that does not open): the sources are fine, so running it again may pass."""
+
+    transient = True
+
+    def __init__(self, path, what_happened: str):
+        self.path = str(path)
+        super().__init__(f"{self.path}: the render stopped before its output was complete ({what_happened})")
+
+
+class OutputWriteError(RenderError):
+    """An output, report or manifest could not be written (a full disk, a read-only folder); what
+    the job had written so far was removed."""
+
+    transient = True
+
+    def __init__(self, path, error: OSError):
+        self.path = str(path)
+        super().__init__(f"{self.path}: could not be written ({error.strerror or error}); "
+                         "the job's outputs were removed")
+
+
 class VerificationError(RenderError):
     """A rendered output does not have the properties its plan promised."""
 
@@ -69,6 +96,27 @@ class VerificationError(RenderError):
 
 class MissingCapabilityError(RenderError):
     """The ffmpeg binary lacks an encoder or filter the job needs."""
+
+
+class StoppedError(PostprodError):
+    """postprod was asked to stop (SIGINT, SIGTERM): no new ffmpeg starts, nothing is renamed into place."""
+
+    exit_code = 130
+    transient = True
+
+
+PERMANENT_OS_ERRORS = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.EILSEQ, errno.ENOTDIR, errno.EISDIR})
+"""Operating-system errors that the same input will meet again."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """True when running the same work again may pass: a render stopped from outside, an I/O fault.
+
+    A file name too long for the file system, or a link loop, is the input's fault, not the moment's.
+    """
+    if isinstance(error, PostprodError):
+        return error.transient
+    return isinstance(error, OSError) and error.errno not in PERMANENT_OS_ERRORS
 
 
 class QcFailedError(RenderError):

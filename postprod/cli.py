@@ -4,7 +4,8 @@ run the demo, check and fix sync, find stutter, QC any file, reframe a clip, and
 
 Exit codes (docs/cli.md): 0 ok, 1 a batch with failed items, 2 bad usage, job file or preset,
 3 unreadable or unsupported media, 4 render or verification failure or a failed QC check,
-130 interrupted, 141 the reader of standard output went away (``| head``).
+130 / 143 stopped by SIGINT / SIGTERM (see ``postprod/interrupts.py``), 141 the reader of standard
+output went away (``| head``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +34,8 @@ from pipeline.media.probe import probe
 from pipeline.model.timebase import format_rate
 from pipeline.plan.admission import JobAccess, check_job_access
 from pipeline.inputs import display_path
+from postprod import interrupts
+from postprod.console_logs import hide_expected_tracebacks
 from postprod.reframe_cli import add_reframe_command
 from postprod.service_cli import add_service_commands
 
@@ -169,6 +173,11 @@ def _progress_bars(enabled: bool) -> Iterator[Callable | None]:
 def _run_jobs(jobs, out_dir: Path | None, args: argparse.Namespace) -> int:
     """Run jobs through the Prefect flow (or, with ``--no-prefect``, the same steps without it),
     with progress bars; print the manifests."""
+    if not args.no_prefect:
+        from flows.finish_job import finish_job, progress_listener, require_passable
+
+        for job in jobs:
+            require_passable(job, str(getattr(args, "job", None) or job.name))
     for job in jobs:
         # Bad media and job errors fail here in seconds, before a Prefect server starts.
         preflight(job, out_dir)
@@ -178,8 +187,6 @@ def _run_jobs(jobs, out_dir: Path | None, args: argparse.Namespace) -> int:
         if args.no_prefect:
             manifests = [finish(job, out_dir, one_process=one_process, on_progress=listener) for job in jobs]
         else:
-            from flows.finish_job import finish_job, progress_listener
-
             token = progress_listener.set(listener)
             try:
                 manifests = [finish_job(job=job, out_dir=out_dir, one_process=one_process) for job in jobs]
@@ -200,7 +207,7 @@ def _run_jobs(jobs, out_dir: Path | None, args: argparse.Namespace) -> int:
 
 
 def _admitted_job(job_file: Path, args: argparse.Namespace) -> Job:
-    """The job file's job, once everything it reads and runs is allowed (:mod:`pipeline.admission`)."""
+    """The job file's job, once everything it reads and runs is allowed (:mod:`pipeline.plan.admission`)."""
     job = load_job(job_file)
     access = JobAccess.for_job_file(job_file, args.allow_read, args.allow_graphics)
     check_job_access(job, access, load_presets(), origin=display_path(job_file))
@@ -376,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="postprod", description="Finish generated video clips into verified deliverables."
     )
     parser.add_argument("--version", action="version", version=f"postprod {pipeline.__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks of expected failures too (bad media, QC, verification)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     probe_parser = commands.add_parser("probe", help="show what a media file holds")
@@ -487,22 +496,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; run as a program (``argv`` None), SIGINT and SIGTERM stop it cleanly."""
     args = build_parser().parse_args(argv)
+    if argv is None:
+        interrupts.install()
+    if not args.debug:
+        hide_expected_tracebacks()
     try:
         code = args.handler(args)
         sys.stdout.flush()  # a closed pipe shows here, not in Python's exit-time flush
         return code
-    except PostprodError as error:
-        stderr.print(f"[bold red]postprod: error:[/] {escape(str(error))}", highlight=False)
-        return error.exit_code
-    except KeyboardInterrupt:
-        stderr.print("postprod: interrupted; partial outputs were removed")
-        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`postprod probe --json | head -1`): stop quietly, and point standard
         # output at /dev/null so that Python's own flush at exit does not report the pipe again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_CLOSED_PIPE
+    except BaseException as error:
+        interrupts.wait_if_stopping()  # a signal's handler is cleaning up; it ends the process
+        if not isinstance(error, PostprodError):
+            raise
+        if args.debug:
+            traceback.print_exc()
+        stderr.print(f"[bold red]postprod: error:[/] {escape(str(error))}", highlight=False)
+        return error.exit_code
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ from rich.table import Table
 
 from pipeline.service.batch import SUMMARY_NAME
 from pipeline.errors import JobError
+from pipeline.inputs import display_path
 from pipeline.service.inbox import DEFAULT_CLIP_PRESETS, WatchSettings
+from pipeline.model.presets import get_preset, load_presets
 
 EXIT_SOME_FAILED = 1
 stderr = Console(stderr=True)
@@ -33,15 +35,30 @@ def _print_summary(summary: dict) -> None:
             status += f"\nset aside in {escape(item['set_aside_in'])}"
         elif item["retry_next_run"]:
             status += "\nretried next run"
-        table.add_row(escape(Path(item["item"]).name), item["job"] or "", status, item["qc"] or "", detail)
+        table.add_row(escape(display_path(Path(item["item"]).name)), item["job"] or "", status, item["qc"] or "", detail)
     stdout.print(table)
+
+
+def _check_operator_options(args: argparse.Namespace) -> None:
+    """Fail fast, before anything is moved or a server starts, on the operator's own mistakes.
+
+    Raises:
+        JobError: the inbox is not a folder, or ``--preset`` names an unknown preset.
+    """
+    if not args.inbox.is_dir():
+        raise JobError(f"{args.inbox}: no such inbox folder")
+    presets = load_presets()
+    for name in args.preset or ():
+        try:
+            get_preset(name, presets)
+        except JobError as error:
+            raise JobError(f"--preset: {error}; nothing was moved") from None
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from flows.nightly_batch import nightly_batch
 
-    if not args.inbox.is_dir():
-        raise JobError(f"{args.inbox}: no such inbox folder")
+    _check_operator_options(args)
     state = nightly_batch(
         inbox=args.inbox, out=args.out, concurrency=args.concurrency, clip_presets=args.preset,
         one_process=not args.separate_processes, dask=args.dask, dask_workers=args.dask_workers,
@@ -65,6 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from flows.deployments import nightly_deployment, serve_nightly
     from flows.server import local_prefect_server
 
+    _check_operator_options(args)
     deployment = nightly_deployment(
         args.inbox, args.out, cron=args.cron, timezone=args.timezone, concurrency=args.concurrency,
         clip_presets=args.preset, dask=args.dask,
@@ -83,6 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     from flows.watch import watch
 
+    _check_operator_options(args)
     stderr.print(f"watching {escape(str(args.inbox))}: a file counts as arrived after {args.settle:g} s unchanged; "
                  f"each batch's summary is {escape(str(args.out))}/batch-summary-<UTC time>.json")
     watch(args.inbox, args.out, WatchSettings(settle_s=args.settle, poll_s=args.poll),

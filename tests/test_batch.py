@@ -3,7 +3,9 @@ aside, render slots, and which failures are for good. The flow itself runs in te
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -11,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.service.batch import is_permanent, qc_status
-from pipeline.errors import FFmpegError, JobError, MediaError, MissingCapabilityError
+from pipeline.service.batch import qc_status, failure_bin
+from pipeline.errors import FFmpegError, JobError, MediaError, MissingCapabilityError, IncompleteRenderError
 from pipeline.service.fingerprint import job_fingerprint, job_inputs, stamp_manifest, why_stale
 from pipeline.service.inbox import clip_job, load_entries, quarantine, referenced_files, scan_inbox
 from pipeline.model.job import job_for_clips, load_job
@@ -166,17 +168,40 @@ def test_quarantine_takes_loose_clips_along_unless_another_job_needs_them(inbox)
     assert quarantine(item, inbox, "again") == inbox / "failed" / "bad-2"
 
 
-def test_which_failures_are_for_good():
-    assert not is_permanent(FFmpegError(["ffmpeg"], 255, []))  # stopped by SIGTERM
-    assert not is_permanent(FFmpegError(["ffmpeg"], -9, []))  # killed
-    assert is_permanent(FFmpegError(["ffmpeg"], 183, []))  # invalid data
-    assert is_permanent(MediaError("a.mp4", "unreadable")) and is_permanent(JobError("bad"))
-    assert not is_permanent(MissingCapabilityError("no libx265")) and not is_permanent(OSError("disk"))
+def test_which_bin_each_failure_lands_in():
+    assert failure_bin(FFmpegError(["ffmpeg"], 255, [])) == "transient"  # stopped by SIGTERM
+    assert failure_bin(FFmpegError(["ffmpeg"], -9, [])) == "transient"  # killed
+    assert failure_bin(IncompleteRenderError("a.mp4", "exited without writing it")) == "transient"
+    assert failure_bin(FFmpegError(["ffmpeg"], 183, [])) == "bad_input"  # invalid data
+    assert failure_bin(MediaError("a.mp4", "unreadable")) == failure_bin(JobError("bad")) == "bad_input"
+    assert failure_bin(MissingCapabilityError("no libx265")) == "operator"
+    assert failure_bin(OSError(errno.ENOSPC, "No space left on device")) == "transient"
+    assert failure_bin(OSError(errno.ENAMETOOLONG, "File name too long")) == "bad_input"
+    assert failure_bin(ZeroDivisionError("division by zero")) == "internal"
+    assert failure_bin(UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed")) == "internal"
     # The worst of the deliverables' QC statuses, as build_manifest writes them.
     outputs = [{"qc": {"status": "pass"}}, {"qc": {"status": "warn"}}, {"qc": None}]
     assert [qc_status(m) for m in ({}, {"outputs": outputs[2:]}, {"outputs": outputs},
                                    {"outputs": [*outputs, {"qc": {"status": "fail"}}]})] == [
         None, None, "warn", "fail"]
+
+
+def test_a_job_naming_itself_as_a_source_is_set_aside_once(inbox):
+    _job_file(inbox / "selfish.yaml", "selfish", ["selfish.yaml", "loose.mp4"])
+    (item,) = [item for item in scan_inbox(inbox) if item.path.name == "selfish.yaml"]
+    folder = quarantine(item, inbox, "selfish.yaml: not a video")
+    assert sorted(p.name for p in folder.iterdir()) == ["loose.mp4", "reason.txt", "selfish.yaml"]
+
+
+def test_a_file_name_that_is_not_utf8_is_bad_input_named_readably(inbox):
+    odd = inbox / os.fsdecode(b"caf\xe9.mp4")
+    odd.write_bytes(b"x")
+    entries = {entry.item.path.name: entry for entry in load_entries(scan_inbox(inbox), inbox, ["review-540p"])}
+    entry = entries[odd.name]
+    assert entry.job is None and not entry.operator_error
+    assert entry.error == f"{inbox}/caf\\xe9.mp4: the file name is not valid UTF-8; rename the file"
+    folder = quarantine(entry.item, inbox, entry.error)
+    assert "caf\\xe9.mp4: the file name is not valid UTF-8" in (folder / "reason.txt").read_text()
 
 
 def test_render_slots_bound_concurrent_holders(tmp_path):

@@ -7,11 +7,12 @@ library path (scripts, benchmarks, tests of the library).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -21,7 +22,8 @@ from pipeline.jobs.enhanced_plan import plan_enhanced_job
 from pipeline.prestage.enhance_stage import StageKey
 from pipeline.analysis.cache import AnalysisCache
 from pipeline.media.content_credentials import signing_config
-from pipeline.errors import JobError, MediaError, QcFailedError
+from pipeline.errors import JobError, MediaError, OutputWriteError, QcFailedError
+from pipeline.render.locks import output_folder_lock
 from pipeline.analysis.loudness import LoudnessCorrection, measure_file, plan_correction, refine_gain
 from pipeline.qc.checks import QcReport, run_qc
 from pipeline.qc.html_report import write_html
@@ -71,6 +73,37 @@ def manifest_path(job: Job, out_dir: Path) -> Path:
 def unique_sources(job: Job) -> list[Path]:
     """Each source file once, in first-use order."""
     return list(dict.fromkeys(shot.source for shot in job.shots))
+
+
+EDITORIAL_SUFFIXES = (".otio", ".edl", ".xml")
+"""The editorial exports' suffixes after the job's name (see :mod:`pipeline.otio_export`)."""
+
+
+def discard_outputs(plan: JobPlan, out_dir: Path) -> None:
+    """Remove what a job wrote before it failed short of its manifest (deliverables, conformed
+    media, QC reports, editorial exports), so no deliverable lies in the folder unrecorded."""
+    paths = [output.path for render_plan in (*plan.renders, *plan.editorial_media) for output in render_plan.outputs]
+    paths += [path.with_name(f"{path.stem}.qc.json") for path in paths]
+    paths += [out_dir / f"{plan.job.name}{suffix}" for suffix in (".qc.html", *EDITORIAL_SUFFIXES)]
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def recorded_or_removed(plan: JobPlan, out_dir: Path) -> Iterator[None]:
+    """Run the steps from the renders to the manifest: if one fails, whatever of ``plan``'s
+    outputs and reports was written is removed again.
+
+    Raises:
+        OutputWriteError: a file could not be written (a full disk), instead of the bare OSError.
+    """
+    try:
+        yield
+    except BaseException as error:
+        discard_outputs(plan, out_dir)
+        if isinstance(error, OSError):
+            raise OutputWriteError(error.filename or out_dir, error) from error
+        raise
 
 
 def probe_sources(job: Job) -> dict[Path, MediaInfo]:
@@ -253,8 +286,14 @@ def finish(
     Returns:
         The manifest's path.
     """
-    started = time.monotonic()
     folder = output_dir_for(job, out_dir)
+    with output_folder_lock(folder, on_wait=log.warning):
+        return _finish(job, folder, presets, one_process, on_progress)
+
+
+def _finish(job: Job, folder: Path, presets: dict[str, Preset] | None, one_process: bool,
+            on_progress: RenderProgress | None) -> Path:
+    started = time.monotonic()
     media = probe_sources(job)
     cache = AnalysisCache.from_environment()
     sync_reports, sync_corrections = check_sync(job, media, cache)
@@ -269,25 +308,26 @@ def finish(
     )
     rendered: list[RenderedOutput] = []
     conformed: list[RenderedOutput] = []
-    try:
-        for render_plan in plan.renders:
-            report = (lambda progress, rp=render_plan: on_progress(rp, progress)) if on_progress else None
-            rendered += render(render_plan, on_progress=report)
-        for render_plan in plan.editorial_media:
-            report = (lambda progress, rp=render_plan: on_progress(rp, progress)) if on_progress else None
-            conformed += render(render_plan, on_progress=report)
-    finally:
-        remove_intermediates(plan)
-    finished = time.monotonic()
-    conformed_paths = [output.plan.path for output in conformed]
-    exports = write_editorial_exports(job, media, folder, conformed_paths or None)
-    qc = quality_check(job, rendered, sync_reports, sync_corrections, folder)
-    timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
-    manifest = write_manifest(
-        build_manifest(job.name, media, rendered, [*exports.written, *conformed_paths], sync_reports, timings,
-                       qc=qc, skipped_exports=exports.skipped, analyses=cache.records),
-        manifest_path(job, folder),
-    )
+    with recorded_or_removed(plan, folder):
+        try:
+            for render_plan in plan.renders:
+                report = (lambda progress, rp=render_plan: on_progress(rp, progress)) if on_progress else None
+                rendered += render(render_plan, on_progress=report)
+            for render_plan in plan.editorial_media:
+                report = (lambda progress, rp=render_plan: on_progress(rp, progress)) if on_progress else None
+                conformed += render(render_plan, on_progress=report)
+        finally:
+            remove_intermediates(plan)
+        finished = time.monotonic()
+        conformed_paths = [output.plan.path for output in conformed]
+        exports = write_editorial_exports(job, media, folder, conformed_paths or None)
+        qc = quality_check(job, rendered, sync_reports, sync_corrections, folder)
+        timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
+        manifest = write_manifest(
+            build_manifest(job.name, media, rendered, [*exports.written, *conformed_paths], sync_reports, timings,
+                           qc=qc, skipped_exports=exports.skipped, analyses=cache.records),
+            manifest_path(job, folder),
+        )
     enforce_qc_policy(qc)
     return manifest
 

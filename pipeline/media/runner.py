@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import FFmpegError, MissingCapabilityError
+from pipeline.errors import FFmpegError, MissingCapabilityError, StoppedError
+from pipeline.media.stopping import raise_if_stopped, stop_requested
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,10 @@ def run_ffmpeg(
 
     Raises:
         FFmpegError: ffmpeg exited non-zero; the error carries the last lines of stderr.
+        StoppedError: postprod is stopping (see :mod:`pipeline.stopping`): ffmpeg was not started,
+            or was stopped with it.
     """
+    raise_if_stopped()
     argv = [
         ffmpeg_executable(),
         "-hide_banner",
@@ -185,6 +189,8 @@ def run_ffmpeg(
     finally:
         stderr_reader.join(timeout=5)
     if returncode != 0:
+        if stop_requested():
+            raise StoppedError(f"ffmpeg was stopped (exit {returncode}): postprod is stopping")
         raise FFmpegError(argv, returncode, list(stderr_tail))
     if on_progress is not None:
         on_progress(Progress(expected_duration_s, expected_duration_s, time.monotonic() - started))
@@ -207,7 +213,9 @@ def open_ffmpeg_pipe(args: list[str], *, stdin: bool = False, stdout: bool = Fal
 
     Raises:
         FFmpegError: ffmpeg exited non-zero; the error carries the last lines of stderr.
+        StoppedError: postprod is stopping; ffmpeg was not started.
     """
+    raise_if_stopped()
     argv = [ffmpeg_executable(), "-hide_banner", "-nostats", "-loglevel", "error", "-y"]
     if not stdin:
         argv.append("-nostdin")

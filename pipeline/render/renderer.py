@@ -1,7 +1,14 @@
 """Run render plans: ffmpeg to partial files, verify each, then rename into place.
 
 A deliverable appears under its final name only once it has been verified, so a crash, a failed
-encode or a failed check never leaves a file that looks finished.
+encode or a failed check never leaves a file that looks finished, and nothing is renamed into place
+once postprod is stopping (:mod:`pipeline.stopping`).
+
+A failure is told apart by what happened, not by ffmpeg's exit code alone: ffmpeg stopped by a
+signal while it opened its inputs can exit 0 without an output, or 183 ("moov atom not found",
+"Invalid data found") as if an input were bad. An input that opens fine afterwards was not the
+cause, so such a render is :class:`~pipeline.errors.IncompleteRenderError` (retried), and only an
+input that still does not open is the input's fault.
 """
 
 from __future__ import annotations
@@ -19,14 +26,18 @@ from pipeline.media.content_credentials import (
     signing_config,
     warn_unsigned_once,
 )
-from pipeline.errors import VerificationError
+from pipeline.errors import VerificationError, FFmpegError, IncompleteRenderError, MediaError
 from pipeline.media.runner import ProgressCallback, require_capabilities, run_ffmpeg
 from pipeline.plan.planner import JobPlan, OutputPlan, RenderPlan
-from pipeline.media.probe import MediaInfo
+from pipeline.media.probe import MediaInfo, probe
 from pipeline.render.verify import find_mismatches
 from pipeline.render.prepare import prepared
+from pipeline.media.stopping import committing
 
 log = logging.getLogger(__name__)
+
+INPUT_READ_FAILURES = ("moov atom not found", "Invalid data found when processing input", "Error opening input")
+"""What ffmpeg prints when it could not read an input, bad or interrupted."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,35 @@ def remove_intermediates(plan: JobPlan) -> None:
         path.unlink(missing_ok=True)
 
 
+def _inputs_open_fine(error: FFmpegError) -> bool:
+    """True when ffmpeg failed reading its inputs, yet every input it named opens now: the read was
+    interrupted (ffmpeg signalled while opening it), the input is not bad."""
+    if not any(marker in line for line in error.stderr_tail for marker in INPUT_READ_FAILURES):
+        return False
+    inputs = [value for flag, value in zip(error.argv, error.argv[1:], strict=False) if flag == "-i"]
+    missing = [value for value in inputs if not Path(value).exists()]
+    if any(value in line for value in missing for line in error.stderr_tail):
+        return False
+    try:
+        for value in inputs:
+            if Path(value).is_file():
+                probe(value)
+    except MediaError:
+        return False
+    return True
+
+
+def _check_written(output: OutputPlan) -> tuple[MediaInfo, list[str]]:
+    """Verify what ffmpeg wrote for ``output``; a missing or unopenable file means it was cut short."""
+    partial = output.partial_path
+    if not partial.is_file() or partial.stat().st_size == 0:
+        raise IncompleteRenderError(output.path, "ffmpeg exited without writing it")
+    try:
+        return find_mismatches(partial, output.expected)
+    except MediaError as error:
+        raise IncompleteRenderError(output.path, f"what ffmpeg wrote does not open: {error.problem}") from error
+
+
 def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> list[RenderedOutput]:
     """Run one ffmpeg invocation, verify what it wrote, and move the outputs into place.
 
@@ -66,9 +106,11 @@ def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> lis
 
     Raises:
         MissingCapabilityError: ffmpeg lacks an encoder or filter the plan needs.
-        FFmpegError: ffmpeg failed.
+        FFmpegError: ffmpeg refused the plan or an input.
+        IncompleteRenderError: ffmpeg stopped before its outputs were complete (retry it).
         VerificationError: an output differs from its plan, or its credentials do not validate; no
             output of this plan is kept.
+        StoppedError: postprod is stopping; no output of this plan is kept.
         JobError: the signing configuration is incomplete or unreadable.
     """
     require_capabilities(encoders=plan.encoders, filters=plan.filters)
@@ -79,28 +121,37 @@ def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> lis
     sidecars: list[Path] = []
     try:
         with prepared(plan.prepared_files):
-            run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s), on_progress=on_progress)
+            try:
+                run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s), on_progress=on_progress)
+            except FFmpegError as error:
+                if error.transient or not _inputs_open_fine(error):
+                    raise
+                first = plan.outputs[0].path if plan.outputs else plan.intermediates[0]
+                raise IncompleteRenderError(
+                    first, f"ffmpeg exited {error.returncode} reading inputs that open fine afterwards"
+                ) from error
         encode_s = time.monotonic() - started
         checked = []
         for output in plan.outputs:
             verify_started = time.monotonic()
-            info, mismatches = find_mismatches(output.partial_path, output.expected)
+            info, mismatches = _check_written(output)
             if mismatches:
                 raise VerificationError(output.path, mismatches)
             credentials, sidecar = _sign(output, signing)
             if sidecar is not None:
                 sidecars.append(sidecar)
             checked.append((output, info, time.monotonic() - verify_started, credentials, sidecar))
+        rendered = []
+        with committing():
+            for output, info, verify_s, credentials, sidecar in checked:
+                os.replace(output.partial_path, output.path)
+                if sidecar is not None:
+                    os.replace(sidecar, credentials.sidecar)
+                log.info("verified and wrote %s", output.path)
+                rendered.append(RenderedOutput(output, replace(info, path=output.path), encode_s, verify_s, credentials))
     except BaseException:
         _remove_partials(plan, sidecars)
         raise
-    rendered = []
-    for output, info, verify_s, credentials, sidecar in checked:
-        os.replace(output.partial_path, output.path)
-        if sidecar is not None:
-            os.replace(sidecar, credentials.sidecar)
-        log.info("verified and wrote %s", output.path)
-        rendered.append(RenderedOutput(output, replace(info, path=output.path), encode_s, verify_s, credentials))
     for path in plan.consumes:
         path.unlink(missing_ok=True)
     return rendered

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.files import write_text_atomically
-from pipeline.errors import FFmpegError, MissingCapabilityError, PostprodError
+from pipeline.errors import MissingCapabilityError, PostprodError, is_transient
 from pipeline.service.fingerprint import read_manifest
 from pipeline.inputs import display_path
 
@@ -16,6 +16,17 @@ SUMMARY_NAME = "batch-summary.json"
 SUMMARY_SCHEMA_VERSION = 1
 
 Status = Literal["succeeded", "skipped", "failed"]
+FailureBin = Literal["bad_input", "operator", "transient", "internal"]
+"""Why an item failed, which decides what becomes of it:
+
+- ``bad_input``: the job or its media; set aside in ``failed/`` with the reason at once.
+- ``operator``: the machine or the inbox's set-up (a missing encoder, a broken template); the item
+  stays where it is and is not counted against it.
+- ``transient``: may pass next time (ffmpeg killed, a full disk); tried again on later runs, and set
+  aside with its history after ``max_attempts``.
+- ``internal``: a fault in postprod itself, reported with its traceback; tried again like a
+  transient failure (an upgrade may fix it), never forever.
+"""
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,8 @@ class ItemResult:
     """``succeeded``: rendered now; ``skipped``: already done and unchanged; ``failed``."""
     reason: str | None = None
     """Why it failed, or why it was rendered again (what changed)."""
+    failure: FailureBin | None = None
+    """Which kind of failure it was (see :data:`FailureBin`); None unless ``failed``."""
     retry_next_run: bool = False
     """A failure that may pass next time (ffmpeg killed, an I/O error): the item stays in the inbox."""
     set_aside_in: str | None = None
@@ -44,15 +57,17 @@ class ItemResult:
     """Wall-clock seconds spent on the item in this batch."""
 
 
-def is_permanent(error: BaseException) -> bool:
-    """True when running the item again cannot help: bad job, bad media, refused or unverifiable render.
-
-    A missing ffmpeg encoder is the machine's fault, not the input's, and ffmpeg stopped by a signal
-    or an operating-system error may pass next time, so those items stay in the inbox.
-    """
-    if isinstance(error, FFmpegError):
-        return not error.transient
-    return isinstance(error, PostprodError) and not isinstance(error, MissingCapabilityError)
+def failure_bin(error: BaseException) -> FailureBin:
+    """The kind of failure ``error`` is: bad job, bad media, refused or unverifiable render are bad
+    input; a missing ffmpeg encoder is the operator's; a render stopped from outside or an I/O fault
+    is transient; anything postprod did not raise on purpose is internal."""
+    if isinstance(error, MissingCapabilityError):
+        return "operator"
+    if is_transient(error):
+        return "transient"
+    if isinstance(error, PostprodError | OSError):
+        return "bad_input"
+    return "internal"
 
 
 QC_SEVERITY = ("pass", "warn", "fail")
@@ -104,7 +119,7 @@ def write_summary(summary: dict[str, Any], path: Path) -> Path:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return display_path(text).replace("|", "\\|").replace("\n", " ")
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
@@ -125,7 +140,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             status += " (retried next run)"
         outputs = "<br>".join(f"`{Path(path).name}`" for path in item["outputs"])
         lines.append(
-            f"| `{Path(item['item']).name}` | {item['job'] or ''} | {_cell(status)} | {item['qc'] or ''} | "
+            f"| `{_cell(Path(item['item']).name)}` | {item['job'] or ''} | {_cell(status)} | {item['qc'] or ''} | "
             f"{outputs} | {_cell(item['reason'] or '')} |"
         )
     return "\n".join(lines)

@@ -6,10 +6,13 @@ names is that job's, not a job of its own. Names starting with ``.`` or ``_`` ar
 tools write hidden temporary names, and ``_template.yaml`` is the job template for loose clips (a
 job file without ``name`` and ``shots``). Sub-folders are not scanned, so job files can keep their
 clips in one, and ``failed/`` holds what a batch set aside, each with a ``reason.txt``.
+``.postprod-attempts/`` keeps the history of items that failed for a reason that may pass (see
+:func:`record_attempt`), so they are set aside after a bounded number of tries.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -28,11 +31,16 @@ CLIP_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mx
 TEMPLATE_NAME = "_template.yaml"
 FAILED_DIR_NAME = "failed"
 REASON_FILE_NAME = "reason.txt"
+ATTEMPTS_DIR_NAME = ".postprod-attempts"
 DEFAULT_CLIP_PRESETS = ("web-h264-1080p",)
 """What a loose clip is finished into when the inbox has no template."""
 
 Signature = tuple[int, int]
 """A file's size in bytes and modification time in nanoseconds."""
+
+
+class TemplateError(JobError):
+    """The inbox's ``_template.yaml`` is not a usable job template: the operator's to fix, not the clips'."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,8 @@ class BatchEntry:
     """The validated job; None when ``error`` says why not."""
     error: str | None = None
     """Why the item cannot run (a bad job file, a template error, a job name used twice)."""
+    operator_error: bool = False
+    """The error is the inbox's set-up (its ``_template.yaml``), not the item: the item stays put."""
 
 
 def _is_candidate(path: Path) -> bool:
@@ -103,31 +113,50 @@ def clip_job(clip: Path, inbox: Path, clip_presets: Iterable[str]) -> Job:
     """A one-shot job for a loose clip: the inbox's ``_template.yaml`` if it has one, else ``clip_presets``.
 
     Raises:
-        JobError: the template is not a job file without ``name`` and ``shots``, or a field is bad.
+        TemplateError: the template is not YAML, or not a job mapping without ``name`` and ``shots``.
+        JobError: a field is bad for this clip.
     """
     template = inbox / TEMPLATE_NAME
     name = job_name_for_clip(clip)
     if not template.is_file():
         return job_for_clips([clip.resolve()], list(clip_presets), name=name, origin=str(clip))
-    data = read_job_document(template) or {}
+    try:
+        data = read_job_document(template) or {}
+    except JobError as error:
+        raise TemplateError(str(error)) from error
     if not isinstance(data, dict) or {"name", "shots"} & data.keys():
-        raise JobError(f"{template}: a template is a job mapping without 'name' and 'shots'")
+        raise TemplateError(f"{template}: a template is a job mapping without 'name' and 'shots'")
     document: dict[str, Any] = {
         "version": JOB_SCHEMA_VERSION, **data, "name": name, "shots": [{"source": str(clip.resolve())}]
     }
     return parse_job(document, inbox.resolve(), origin=f"{template} (for {clip.name})")
 
 
+def _load_entry_job(item: InboxItem, inbox: Path, clip_presets: tuple[str, ...]) -> Job:
+    try:
+        str(item.path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise JobError(f"{display_path(item.path)}: the file name is not valid UTF-8; rename the file") from None
+    return load_job(item.path) if item.kind == "job_file" else clip_job(item.path, inbox, clip_presets)
+
+
 def load_entries(items: list[InboxItem], inbox: Path, clip_presets: Iterable[str]) -> list[BatchEntry]:
-    """Validate each item's job; a bad one, or a second job of the same name, gets its reason."""
+    """Validate each item's job; a bad one, or a second job of the same name, gets its reason.
+
+    A broken ``_template.yaml`` is an operator error: its loose clips keep their place.
+    """
     entries = []
     owners: dict[str, Path] = {}
     clip_presets = tuple(clip_presets)
     for item in items:
         try:
-            job = load_job(item.path) if item.kind == "job_file" else clip_job(item.path, inbox, clip_presets)
+            job = _load_entry_job(item, inbox, clip_presets)
         except JobError as error:
-            entries.append(BatchEntry(item, None, str(error)))
+            entries.append(BatchEntry(item, None, str(error), operator_error=isinstance(error, TemplateError)))
+            continue
+        except Exception as error:  # noqa: BLE001 - one unreadable item must not stop the others
+            entries.append(BatchEntry(item, None, f"{display_path(item.path)}: cannot be read as a job "
+                                                  f"({type(error).__name__}: {error})"))
             continue
         if job.name in owners:
             entries.append(BatchEntry(
@@ -166,16 +195,46 @@ def quarantine(item: InboxItem, inbox: Path, reason: str, in_use: set[Path] = fr
             path for path in referenced_files(item.path)
             if path.parent == inbox_top and path.is_file() and path not in in_use
             and path.suffix.lower() not in JOB_SUFFIXES
+            and path != item.path.resolve()  # a job naming itself as a source moves once
         )
     for path in moving:
         shutil.move(path, folder / path.name)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     (folder / REASON_FILE_NAME).write_text(
-        f"{stamp}: {display_path(item.path.name)} failed and was set aside so the next batch does not retry it.\n\n"
-        f"{reason}\n\nFix the problem and move the files back into the inbox to run the job again.\n",
-        encoding="utf-8",
+        f"{stamp}: {display_path(item.path.name)} failed and was set aside so the next batch does not "
+        f"retry it.\n\n{reason}\n\nFix the problem and move the files back into the inbox to run the job again.\n",
+        encoding="utf-8", errors="backslashreplace",
     )
+    clear_attempts(inbox, item)
     return folder
+
+
+def _attempts_path(inbox: Path, item: InboxItem) -> Path:
+    return inbox / ATTEMPTS_DIR_NAME / f"{item.path.name}.json"
+
+
+def record_attempt(inbox: Path, item: InboxItem, reason: str) -> list[dict[str, str]]:
+    """Add a failed attempt at ``item`` that may pass next time to its history in the inbox.
+
+    Returns:
+        Its attempts so far, oldest first, each ``{"utc": ..., "reason": ...}``.
+    """
+    path = _attempts_path(inbox, item)
+    try:
+        history = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        history = []
+    if not isinstance(history, list):
+        history = []
+    history.append({"utc": datetime.now(UTC).isoformat(timespec="seconds"), "reason": reason})
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(history, indent=2, ensure_ascii=True) + "\n", encoding="utf-8")
+    return history
+
+
+def clear_attempts(inbox: Path, item: InboxItem) -> None:
+    """Forget ``item``'s failed attempts (it finished, or was set aside)."""
+    _attempts_path(inbox, item).unlink(missing_ok=True)
 
 
 def file_signature(path: Path) -> Signature | None:

@@ -1,0 +1,105 @@
+"""Stopping cleanly when postprod is told to (SIGINT, SIGTERM).
+
+The command line turns a signal into :func:`request_stop` (see ``postprod/interrupts.py``); from
+then on no ffmpeg starts (:func:`raise_if_stopped`) and nothing is renamed into place
+(:func:`committing`), whichever thread is rendering. The output folders this process holds locks on
+(:mod:`pipeline.locks`) are where its partial files lie, so :func:`remove_partials` knows what to
+clean up without a list of every file in flight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from pipeline.errors import StoppedError
+
+PARTIAL_GLOB = ".*.partial"
+"""Files written under a temporary name (ffmpeg's outputs, reports, the manifest) before their rename."""
+COMMIT_WAIT_S = 5.0
+"""How long a stop waits for a rename already under way (renames take microseconds)."""
+
+_stop = threading.Event()
+_commit = threading.RLock()
+_held: dict[Path, int] = {}
+_held_lock = threading.Lock()
+
+
+def request_stop() -> None:
+    """Stop starting work and renaming outputs; returns once no rename is under way."""
+    _stop.set()
+    if _commit.acquire(timeout=COMMIT_WAIT_S):
+        _commit.release()
+
+
+def stop_requested() -> bool:
+    """True once :func:`request_stop` was called."""
+    return _stop.is_set()
+
+
+def raise_if_stopped() -> None:
+    """Raise when a stop was requested.
+
+    Raises:
+        StoppedError: postprod is stopping.
+    """
+    if _stop.is_set():
+        raise StoppedError("postprod is stopping (interrupted): no new work starts")
+
+
+@contextlib.contextmanager
+def committing() -> Iterator[None]:
+    """Rename outputs into place inside this block: a stop either waits for it or prevents it.
+
+    Raises:
+        StoppedError: a stop was requested before the block began.
+    """
+    with _commit:
+        raise_if_stopped()
+        yield
+
+
+@contextlib.contextmanager
+def holding(folder: Path) -> Iterator[None]:
+    """Record that this process writes into ``folder`` (under its lock) for the block's duration.
+
+    Once a stop is requested the record stays: the block may be left (a signal unwinds the main
+    thread) while ffmpeg, stopped from another thread, still has its partial file there.
+    """
+    with _held_lock:
+        _held[folder] = _held.get(folder, 0) + 1
+    try:
+        yield
+    finally:
+        with _held_lock:
+            if not _stop.is_set():
+                _held[folder] -= 1
+                if not _held[folder]:
+                    del _held[folder]
+
+
+def remove_partials(folder: Path) -> list[Path]:
+    """Remove the partial files in ``folder``; only its lock's holder may call this.
+
+    Returns:
+        What was removed.
+    """
+    removed = []
+    for path in folder.glob(PARTIAL_GLOB):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def held_folders() -> list[Path]:
+    """The output folders this process holds locked now."""
+    with _held_lock:
+        return list(_held)
+
+
+def remove_held_partials() -> list[Path]:
+    """Remove the partial files in every folder this process holds; for a stop, after ffmpeg ended."""
+    return [path for folder in held_folders() for path in remove_partials(folder)]
