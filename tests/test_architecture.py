@@ -4,7 +4,7 @@ Every ``import`` statement in the package is read with :mod:`ast` (function-leve
 so a deferred import cannot hide an upward arrow) and checked against three rules:
 
 1. Arrows point down: a subpackage imports only from subpackages in lower layers (and from itself,
-   :mod:`pipeline.errors`, :mod:`pipeline.files` and the package root). Subpackages in one layer do
+   :mod:`pipeline.errors`, :mod:`pipeline.files`, :mod:`pipeline.inputs` and the package root). Subpackages in one layer do
    not import each other.
 2. ``pipeline/`` never imports Prefect: orchestration lives in ``flows/``.
 3. Only ``pipeline/media/`` runs processes or opens media with PyAV. The analyses that still decode
@@ -33,9 +33,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 """Subpackages from the bottom up; a tuple of several is one layer of independent siblings."""
 
-SHARED = {"pipeline", "pipeline.errors", "pipeline.files"}
-"""Importable from every layer: the package root (its version), the error types and the atomic
-text writer."""
+SHARED = {"pipeline", "pipeline.errors", "pipeline.files", "pipeline.inputs"}
+"""Importable from every layer: the package root (its version), the error types, the atomic
+text writer and the checks that open untrusted inputs safely."""
 
 PYAV_OUTSIDE_MEDIA = {
     "pipeline.analysis.onsets": "decodes sound and picture at the analysis rate in one pass of its own",
@@ -101,7 +101,7 @@ def _rank(subpackage: str) -> int:
 def test_every_subpackage_has_a_layer():
     on_disk = {path.name for path in PIPELINE.iterdir() if (path / "__init__.py").exists()}
     assert on_disk == {name for layer in LAYERS for name in layer}
-    loose = {path.name for path in PIPELINE.glob("*.py")} - {"__init__.py", "errors.py", "files.py"}
+    loose = {path.name for path in PIPELINE.glob("*.py")} - {"__init__.py", "errors.py", "files.py", "inputs.py"}
     assert not loose, f"modules outside a subpackage: {sorted(loose)}"
 
 
