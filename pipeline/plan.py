@@ -14,6 +14,7 @@ from pathlib import Path
 import ffmpeg
 from pydantic import ValidationError
 
+from pipeline.audio_tracks import TRACK_FILTERS, TrackContent, lay_out_tracks, programme_tracks, track_contents
 from pipeline.conform import (
     PictureFormat,
     conform_audio,
@@ -34,16 +35,20 @@ from pipeline.fonts import default_font_path
 from pipeline.workfiles import PreparedFile, TextFile
 from pipeline.otio_export import shot_media_ranges
 from pipeline.sequence import ShotSpan, Timeline, build_timeline, split_timeline
+from pipeline.timecode_track import file_start_timecode
 from pipeline.timebase import format_rate, frames_to_samples, frames_to_timecode, round_half_up, seconds_text
 
 FILTERS_USED = ("setpts", "fps", "trim", "tpad", "scale", "pad", "crop", "setsar", "format",
                 "setparams", "split", "gblur", "overlay", "xfade", "aresample", "aeval", "aformat",
                 "asetpts", "adelay", "atrim", "apad", "anullsrc", "asplit", "acrossfade", "concat",
                 "volume", "afade", "amix", "drawtext", "settb", "alimiter", "framerate", "minterpolate",
-                "zscale", "unsharp", "atempo")
+                "zscale", "unsharp", "atempo", "setfield") + TRACK_FILTERS
 INPUT_MARGIN_S = Fraction(1, 2)
 """Decode this much past the last frame a shot needs, so rate rounding never starves it."""
-BRANDS = {"mov": "qt  ", "mp4": "isom"}
+BRANDS = {"mov": "qt  ", "mp4": "isom", "mxf": None}
+"""ftyp major brand of each container; MXF has none."""
+DEMUXERS = {"mov": "mov,mp4,m4a,3gp,3g2,mj2", "mp4": "mov,mp4,m4a,3gp,3g2,mj2", "mxf": "mxf"}
+"""The demuxer name each container probes as."""
 AAC_FRAME_SAMPLES = 1024
 
 
@@ -51,8 +56,8 @@ AAC_FRAME_SAMPLES = 1024
 class ExpectedOutput:
     """Properties a rendered file must probe with; any difference fails the job."""
 
-    brand: str
-    """ftyp major brand: ``qt  `` for .mov, ``isom`` for .mp4."""
+    brand: str | None
+    """ftyp major brand: ``qt  `` for .mov, ``isom`` for .mp4, None for .mxf."""
     faststart: bool
     """True when ``moov`` must precede ``mdat``."""
     video_codec: str
@@ -85,6 +90,16 @@ class ExpectedOutput:
     """Allowed difference in decoded samples: one codec frame for AAC, none for PCM."""
     loudness: LoudnessSpec | None = None
     """Loudness target the encoded sound must meet; None: not measured (no target, or silence)."""
+    demuxer: str = DEMUXERS["mov"]
+    """Demuxer name the file must probe as (``mxf`` for MXF)."""
+    timecode: str | None = None
+    """Start timecode the file's timecode track must carry; None: no track expected."""
+    field_order: str = "progressive"
+    """``progressive`` or ``tt`` (interlaced, top field first) as the decoder reports it."""
+    audio_tracks: tuple[TrackContent, ...] = ("programme",)
+    """What each audio stream carries, in order (see :mod:`pipeline.audio_tracks`)."""
+    programme_tracks: tuple[int, ...] = (0,)
+    """Audio streams that together make the stereo programme (loudness is measured over them)."""
 
     @property
     def duration_s(self) -> Fraction:
@@ -190,7 +205,8 @@ def picture_format(preset: Preset, first_shot: MediaInfo) -> PictureFormat:
                          EnhanceSettings.from_video_spec(spec))
 
 
-def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline) -> ExpectedOutput:
+def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline, timecode: str | None = None
+              ) -> ExpectedOutput:
     return ExpectedOutput(
         brand=BRANDS[preset.container],
         faststart=preset.faststart,
@@ -205,13 +221,41 @@ def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline) -> Exp
         audio_codec=preset.audio.codec,
         sample_rate=preset.audio.sample_rate,
         channels=preset.audio.channels,
-        layout=preset.audio.layout,
+        layout=probed_layout(preset),
         sample_count=timeline.sample_count,
         sample_tolerance=AAC_FRAME_SAMPLES if preset.audio.codec == "aac" else 0,
+        demuxer=DEMUXERS[preset.container],
+        timecode=timecode,
+        field_order="tt" if preset.video.field_order == "tff" else "progressive",
+        audio_tracks=track_contents(preset.audio),
+        programme_tracks=programme_tracks(preset.audio),
     )
 
 
-def _encoder_args(preset: Preset, picture: PictureFormat) -> dict[str, str]:
+def probed_layout(preset: Preset) -> str:
+    """The channel layout each audio track probes as. MXF's sound descriptor records a channel
+    count, not a layout, so ffmpeg names an MXF track by its count (``2 channels``)."""
+    if preset.container == "mxf":
+        return f"{preset.audio.channels} channels"
+    return "mono" if preset.audio.channels == 1 else preset.audio.layout
+
+
+def deliverable_timecode(preset: Preset, rate: Fraction, index: int, leader_frames: int = 0) -> str | None:
+    """The start timecode of a deliverable's file, or None when its preset writes no timecode track.
+
+    Raises:
+        JobError: drop-frame at a rate without it, a frame field past the rate, or a leader longer
+            than the start timecode; the message names the deliverable's ``timecode`` field.
+    """
+    if preset.timecode is None:
+        return None
+    try:
+        return file_start_timecode(preset.timecode, rate, leader_frames)
+    except ValueError as error:
+        raise JobError(f"deliverables.{index}.timecode ({preset.name}): {error}") from None
+
+
+def _encoder_args(preset: Preset, picture: PictureFormat, timecode: str | None = None) -> dict[str, str]:
     video, audio = preset.video, preset.audio
     args: dict[str, str] = {"f": preset.container, "c:v": video.encoder, "c:a": audio.encoder}
     args.update({f"{key}:v": str(value) for key, value in video.options.items()})
@@ -224,6 +268,8 @@ def _encoder_args(preset: Preset, picture: PictureFormat) -> dict[str, str]:
     args.update(ar=str(audio.sample_rate), ac=str(audio.channels))
     if preset.faststart:
         args["movflags"] = "+faststart"
+    if timecode is not None:
+        args["timecode"] = timecode
     return args
 
 
@@ -279,7 +325,8 @@ def plan_job(
             preset=preset,
             path=path,
             partial_path=_partial_path(path),
-            expected=_expected(preset, picture, timeline),
+            expected=_expected(preset, picture, timeline,
+                               deliverable_timecode(preset, picture.frame_rate, index)),
         )
         output = _with_loudness(output, (loudness or {}).get(deliverable.label))
         framings = {
@@ -400,10 +447,13 @@ def _render_plan(
             video = _burn_in_timecode(video, item.picture, item.timeline.start_frame)
         # Transitions and text may renegotiate the format; the encoder gets exactly the preset's.
         video = video.filter("format", item.picture.pix_fmt)
+        if item.output.preset.video.field_order == "tff":
+            video = video.filter("setfield", "tff")
         output_nodes.append(
             ffmpeg.output(
-                video, audio, str(item.output.partial_path),
-                **_encoder_args(item.output.preset, item.picture),
+                video, *lay_out_tracks(audio, item.output.preset.audio), str(item.output.partial_path),
+                **_encoder_args(item.output.preset, item.picture,
+                                item.output.expected.timecode if item.output.preset.timecode else None),
             )
         )
     first_output = group[0].output.partial_path
@@ -474,8 +524,11 @@ def _windowed_render_plans(
                 # The sample entry (hvc1, avc1) is a mov/mp4 tag; the join writes it.
                 "video": item.output.preset.video.model_copy(update={"codec_tag": None}),
                 "audio": item.output.preset.audio.model_copy(
-                    update={"encoder": WINDOW_AUDIO_CODEC, "codec": WINDOW_AUDIO_CODEC, "options": {}}
+                    update={"encoder": WINDOW_AUDIO_CODEC, "codec": WINDOW_AUDIO_CODEC, "options": {},
+                            "tracks": "stereo"}
                 ),
+                # The join lays out the tracks and writes the timecode.
+                "timecode": None,
             })
             # Loudness is corrected once, where the windows are joined.
             output = replace(item.output, preset=preset, partial_path=part, loudness=None)
@@ -515,17 +568,17 @@ def _join_plan(
         audio = _mix_music(audio, _music_branches(job, 1)[0], music_audio, job, item.timeline)
     audio = _normalise_loudness(audio, item.output.loudness, item.timeline)
     preset = item.output.preset
-    args = _encoder_args(preset, item.picture)
+    args = _encoder_args(preset, item.picture, item.output.expected.timecode)
     args = {key: value for key, value in args.items() if not key.endswith(":v") or key == "tag:v"}
     args["c:v"] = "copy"
-    node = ffmpeg.output(joined.video, audio, str(item.output.partial_path), **args)
+    node = ffmpeg.output(joined.video, *lay_out_tracks(audio, preset.audio), str(item.output.partial_path), **args)
     return RenderPlan(
         args=tuple(node.compile(cmd=[])),
         outputs=(item.output,),
         duration_s=item.output.expected.duration_s,
         encoders=(preset.audio.encoder,),
         filters=("amix", "volume", "afade", "apad", "atrim", "asetpts", "aeval", "aresample", "aformat",
-                 "alimiter"),
+                 "alimiter") + TRACK_FILTERS,
         title=f"{item.output.deliverable} (joining {len(parts)} windows)",
         consumes=tuple(part for part, _ in parts),
         prepared_files=(TextFile(concat_list, listing),),

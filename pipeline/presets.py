@@ -101,6 +101,9 @@ class VideoSpec(_Model):
     ``speed`` (every frame played at the new rate, sound time-stretched: 24 <-> 25, 1001 conforms)."""
     destutter: bool = False
     """Rebuild frames that repeat their predecessor while the picture moves (see :mod:`pipeline.stutter`)."""
+    field_order: Literal["progressive", "tff"] = "progressive"
+    """``tff``: the frames are flagged interlaced, top field first, for an encoder set to code
+    fields (``flags: +ildct+ilme`` for MPEG-2); the output must probe as top field first."""
 
     @property
     def fills_frame(self) -> bool:
@@ -157,14 +160,21 @@ class AudioSpec(_Model):
     sample_rate: int = Field(default=48000, gt=0)
     """Samples per second."""
     layout: Literal["stereo"] = "stereo"
-    """Channel layout; stereo for now (5.1 deliverables are a later addition)."""
+    """Channel layout of the programme sound; stereo (5.1 programmes are a later addition)."""
+    tracks: Literal["stereo", "stereo+stereo", "8-mono"] = "stereo"
+    """How the programme is laid out in audio tracks (see :mod:`pipeline.audio_tracks`): one stereo
+    track; two stereo tracks (the programme, then :attr:`second_pair`); or eight mono tracks (1-2 the
+    programme's left and right, 3-4 :attr:`second_pair`, 5-8 silent), as XDCAM HD422 carries them."""
+    second_pair: Literal["copy", "silent"] = "silent"
+    """What the second pair of a ``stereo+stereo`` or ``8-mono`` layout carries: a copy of the
+    programme or silence."""
     options: EncoderOptions = Field(default_factory=dict)
     """Encoder options, each passed as ``-KEY:a VALUE``."""
 
     @property
     def channels(self) -> int:
-        """Channel count of :attr:`layout`."""
-        return {"stereo": 2}[self.layout]
+        """Channel count of each audio track."""
+        return 1 if self.tracks == "8-mono" else {"stereo": 2}[self.layout]
 
 
 LOUDNESS_STANDARDS: dict[str, dict[str, float]] = {
@@ -217,6 +227,17 @@ class LoudnessSpec(_Model):
         return self._value("true_peak_dbtp")
 
 
+class TimecodeSpec(_Model):
+    """The timecode track a deliverable carries (``tmcd`` in MOV/MP4, the material package's
+    timecode component in MXF)."""
+
+    start: str = Field(default="00:00:00:00", pattern=r"^\d{2}:[0-5]\d:[0-5]\d:\d{2}$")
+    """Timecode of the programme's first frame, ``HH:MM:SS:FF`` (``10:00:00:00`` for broadcast).
+    With a leader, the file starts earlier by the leader's length."""
+    drop_frame: bool = False
+    """Count drop-frame (written ``HH:MM:SS;FF``); only at 29.97 and 59.94 fps."""
+
+
 class Preset(_Model):
     """A deliverable specification: container, picture, sound."""
 
@@ -226,8 +247,8 @@ class Preset(_Model):
     """Name scripts and job files use, e.g. ``web-h264-1080p``."""
     description: str
     """One line saying what the deliverable is for."""
-    container: Literal["mov", "mp4"]
-    """Output container; also the file extension."""
+    container: Literal["mov", "mp4", "mxf"]
+    """Output container; also the file extension. ``mxf`` is MXF OP1a (ffmpeg's ``mxf`` muxer)."""
     faststart: bool = False
     """Put the ``moov`` index before the media data (web playback)."""
     video: VideoSpec
@@ -238,6 +259,8 @@ class Preset(_Model):
     """Loudness target the sound is normalised to and checked against; None leaves levels alone."""
     qc_policy: Literal["fail", "warn"] = "warn"
     """A failing QC check fails the job (``fail``, broadcast) or is reported as a warning (``warn``)."""
+    timecode: TimecodeSpec | None = None
+    """Timecode track to write; None writes none."""
 
     @property
     def extension(self) -> str:

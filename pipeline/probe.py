@@ -27,6 +27,7 @@ _TRANSFER = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte24
 _MATRIX = {0: "gbr", 1: "bt709", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc",
            10: "bt2020c"}
 _RANGE = {1: "tv", 2: "pc"}
+_FIELD_ORDER = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
 
 _VFR_TOLERANCE = 0.02
 """Frame intervals that differ from the median by more than this share make a stream variable-rate."""
@@ -80,6 +81,9 @@ class VideoStreamInfo:
     """YUV matrix tag, None when untagged."""
     color_range: str | None
     """``tv`` (limited) or ``pc`` (full), None when untagged."""
+    field_order: str | None = None
+    """``progressive``, or the interlaced field order (``tt``: top field first, coded first;
+    ``bb``, ``tb``, ``bt``); None when the stream does not say."""
 
     @property
     def planning_rate(self) -> Fraction:
@@ -129,6 +133,11 @@ class MediaInfo:
     """The first video stream."""
     audio: AudioStreamInfo | None
     """The first audio stream, None when the file is silent."""
+    audio_tracks: tuple[AudioStreamInfo, ...] = ()
+    """Every audio stream in order, the first included."""
+    timecode: str | None = None
+    """Start timecode of the file's timecode track (MOV ``tmcd``, MXF timecode component); None
+    when it has none."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: fractions as strings (``"30000/1001"``) with float companions for seconds."""
@@ -172,11 +181,11 @@ def probe(path: str | Path) -> MediaInfo:
             kinds = sorted({stream.type for stream in container.streams}) or ["no streams"]
             raise MediaError(path, f"has no video stream (found: {', '.join(kinds)})")
         video_stream = container.streams.video[0]
-        audio_stream = container.streams.audio[0] if container.streams.audio else None
-        timings = _demux_timings(path, container, video_stream, audio_stream)
+        audio_streams = list(container.streams.audio)
+        timings = _demux_timings(path, container, video_stream, audio_streams)
         rotation, pix_fmt_decoded = _decode_first_frame(path, container, video_stream)
         video = _video_info(video_stream, timings[video_stream.index], rotation, pix_fmt_decoded)
-        audio = _audio_info(audio_stream, timings.get(audio_stream.index)) if audio_stream else None
+        tracks = tuple(_audio_info(stream, timings.get(stream.index)) for stream in audio_streams)
         duration = Fraction(container.duration or 0, 1_000_000) or video.duration_s
         return MediaInfo(
             path=path,
@@ -185,8 +194,18 @@ def probe(path: str | Path) -> MediaInfo:
             brand=major_brand(path),
             duration_s=duration,
             video=video,
-            audio=audio,
+            audio=tracks[0] if tracks else None,
+            audio_tracks=tracks,
+            timecode=_start_timecode(container),
         )
+
+
+def _start_timecode(container) -> str | None:
+    """The start timecode from the container (MXF) or any stream's tags (MOV's ``tmcd`` track)."""
+    for tags in (container.metadata, *(stream.metadata for stream in container.streams)):
+        if tags.get("timecode"):
+            return tags["timecode"]
+    return None
 
 
 def probe_audio(path: str | Path) -> AudioStreamInfo:
@@ -223,8 +242,8 @@ class _StreamTimings:
     end: int | None = None
 
 
-def _demux_timings(path, container, video_stream, audio_stream) -> dict[int, _StreamTimings]:
-    wanted = [video_stream] + ([audio_stream] if audio_stream else [])
+def _demux_timings(path, container, video_stream, audio_streams) -> dict[int, _StreamTimings]:
+    wanted = [video_stream, *audio_streams]
     timings = {stream.index: _StreamTimings() for stream in wanted}
     try:
         for packet in container.demux(wanted):
@@ -306,6 +325,7 @@ def _video_info(stream, timing: _StreamTimings, rotation: int, decoded_pix_fmt: 
         color_transfer=_TRANSFER.get(context.color_trc),
         color_matrix=_MATRIX.get(context.colorspace),
         color_range=_RANGE.get(context.color_range),
+        field_order=_FIELD_ORDER.get(context.field_order),
     )
 
 

@@ -30,11 +30,13 @@ import numpy as np
 from pipeline.errors import MediaError
 from pipeline.isobmff import is_faststart
 from pipeline.loudness import LoudnessCorrection, LoudnessMeasurement, loudness_problems, meter_for
-from pipeline.plan import BRANDS, ExpectedOutput
+from pipeline.audio_tracks import programme_tracks, track_contents
+from pipeline.plan import BRANDS, ExpectedOutput, probed_layout
 from pipeline.presets import Preset
 from pipeline.probe import MediaInfo, probe
 from pipeline.sync import SyncReport
 from pipeline.timebase import frames_to_timecode
+from pipeline.track_levels import ProgrammeAssembler, programme_meter
 
 QC_SCHEMA_VERSION = 1
 Status = Literal["pass", "warn", "fail"]
@@ -345,11 +347,12 @@ def _out_of_gamut_share(planes: list[np.ndarray], depth: int, weights: tuple[flo
 class _SoundStats:
     """Loudness meter plus a 10 ms min/max envelope, fed as the audio decodes."""
 
-    def __init__(self, stream: av.audio.stream.AudioStream):
-        self.meter = meter_for(stream)
-        self.rate = stream.rate
-        self.block = int(ENVELOPE_BLOCK_S * stream.rate)
-        self._pending = np.zeros((stream.channels, 0), np.float32)
+    def __init__(self, streams: list[av.audio.stream.AudioStream]):
+        # One stream is measured with its own layout's weights; tracks joined into a programme as stereo.
+        self.meter = meter_for(streams[0]) if len(streams) == 1 else programme_meter(streams[0].rate)
+        self.rate = streams[0].rate
+        self.block = int(ENVELOPE_BLOCK_S * self.rate)
+        self._pending = np.zeros((sum(stream.channels for stream in streams), 0), np.float32)
         self.minima: list[np.ndarray] = []
         self.maxima: list[np.ndarray] = []
         self.samples = 0
@@ -406,7 +409,7 @@ def run_qc(
     started = time.monotonic()
     path = Path(path)
     info = info or probe(path)
-    picture, sound, thumbnails = _decode(path, info)
+    picture, sound, thumbnails = _decode(path, info, programme_tracks(preset.audio))
     frame_rate = info.video.frame_rate
     frame_count = len(picture.times)
     duration_s = frame_count / float(frame_rate)
@@ -439,8 +442,10 @@ def run_qc(
     )
 
 
-def _decode(path: Path, info: MediaInfo) -> tuple[_PictureStats, _SoundStats | None, list[tuple[float, bytes]]]:
-    """The one decode: both streams demuxed together, each frame measured as it comes."""
+def _decode(path: Path, info: MediaInfo, programme: tuple[int, ...] = (0,)
+            ) -> tuple[_PictureStats, _SoundStats | None, list[tuple[float, bytes]]]:
+    """The one decode: picture and the programme's audio streams demuxed together, each frame
+    measured as it comes (the programme's tracks joined first where it spans two)."""
     picture = _PictureStats(full_range=info.video.color_range == "pc")
     flash = _FlashTracker()
     duration = float(info.video.duration_s)
@@ -453,17 +458,23 @@ def _decode(path: Path, info: MediaInfo) -> tuple[_PictureStats, _SoundStats | N
             video_stream = container.streams.video[0]
             video_stream.thread_type = "AUTO"
             streams = [video_stream]
-            if container.streams.audio:
-                audio_stream = container.streams.audio[0]
-                sound = _SoundStats(audio_stream)
-                resampler = av.AudioResampler(format="fltp", layout=audio_stream.layout, rate=audio_stream.rate)
-                streams.append(audio_stream)
+            audio_streams = [container.streams.audio[number] for number in programme
+                             if number < len(container.streams.audio)]
+            resamplers = {}
+            if audio_streams:
+                sound = _SoundStats(audio_streams)
+                assembler = ProgrammeAssembler(audio_streams)
+                resamplers = {stream.index: av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
+                              for stream in audio_streams}
+                streams += audio_streams
             video_start = None
             for packet in container.demux(*streams):
                 for frame in packet.decode():
                     if isinstance(frame, av.AudioFrame):
-                        for converted in resampler.resample(frame):
-                            sound.feed(converted.to_ndarray())
+                        for converted in resamplers[packet.stream.index].resample(frame):
+                            block = assembler.add(packet.stream.index, converted.to_ndarray())
+                            if block is not None:
+                                sound.feed(block)
                         continue
                     if video_start is None:
                         video_start = frame.time or 0.0
@@ -487,9 +498,11 @@ def _decode(path: Path, info: MediaInfo) -> tuple[_PictureStats, _SoundStats | N
                     if thumbnail_times and at >= thumbnail_times[0]:
                         thumbnail_times.pop(0)
                         thumbnails.append((at, _thumbnail(frame)))
-            if sound is not None:
+            for index, resampler in resamplers.items():
                 for converted in resampler.resample(None):
-                    sound.feed(converted.to_ndarray())
+                    block = assembler.add(index, converted.to_ndarray())
+                    if block is not None:
+                        sound.feed(block)
     except av.error.FFmpegError as error:
         raise MediaError(path, f"does not decode for QC ({error.strerror or error})") from error
     return picture, sound, thumbnails
@@ -742,7 +755,8 @@ def _conformance(
         check("audio codec", audio.codec, preset.audio.codec)
         check("sample rate", audio.sample_rate, preset.audio.sample_rate)
         check("channels", audio.channels, preset.audio.channels)
-        check("layout", audio.layout, preset.audio.layout)
+        check("layout", audio.layout, probed_layout(preset))
+        check("audio tracks", len(info.audio_tracks), len(track_contents(preset.audio)))
         if samples_decoded is not None:
             if expected is not None:
                 if abs(samples_decoded - expected.sample_count) > expected.sample_tolerance:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.isobmff import is_faststart
-from pipeline.loudness import loudness_problems, measure_file
+from pipeline.loudness import loudness_problems
 from pipeline.plan import ExpectedOutput
-from pipeline.probe import MediaInfo, decoded_audio_samples, probe
+from pipeline.probe import MediaInfo, probe
+from pipeline.track_levels import measure_tracks
+
+COPY_MATCH_DB = 0.01
+"""A track that copies the programme must have the programme's RMS level within this much."""
 
 
 def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, list[str]]:
@@ -20,6 +24,7 @@ def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, li
         if actual != wanted:
             problems.append(f"{what}: expected {wanted}, got {actual}")
 
+    check("container", info.container, expected.demuxer)
     check("container brand", info.brand, expected.brand)
     check("video codec", video.codec, expected.video_codec)
     if expected.video_profile is not None:
@@ -36,6 +41,9 @@ def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, li
     check("colour primaries", video.color_primaries, "bt709")
     check("colour transfer", video.color_transfer, "bt709")
     check("colour matrix", video.color_matrix, "bt709")
+    # A progressive stream may leave its field order unsaid (DNxHR in MOV does).
+    check("field order", video.field_order or "progressive", expected.field_order)
+    check("start timecode", info.timecode, expected.timecode)
     if expected.faststart:
         check("moov before mdat (faststart)", is_faststart(path), True)
     if audio is None:
@@ -45,14 +53,40 @@ def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, li
         check("audio sample rate", audio.sample_rate, expected.sample_rate)
         check("audio channels", audio.channels, expected.channels)
         check("audio layout", audio.layout, expected.layout)
-        # One decode of the sound serves both the sample count and, where promised, the loudness.
-        loudness = measure_file(path) if expected.loudness is not None else None
-        samples = decoded_audio_samples(path) if loudness is None else loudness.sample_count
-        if abs(samples - expected.sample_count) > expected.sample_tolerance:
-            problems.append(
-                f"audio samples: expected {expected.sample_count} "
-                f"(±{expected.sample_tolerance}), got {samples}"
-            )
-        if loudness is not None:
-            problems += loudness_problems(loudness, expected.loudness)
+        check("audio tracks", len(info.audio_tracks), len(expected.audio_tracks))
+        for number, track in enumerate(info.audio_tracks[1:], start=2):
+            check(f"audio track {number} codec, channels, layout", (track.codec, track.channels, track.layout),
+                  (expected.audio_codec, expected.channels, expected.layout))
+        if len(info.audio_tracks) == len(expected.audio_tracks):
+            problems += _track_problems(path, expected)
     return info, problems
+
+
+def _track_problems(path: Path, expected: ExpectedOutput) -> list[str]:
+    """One decode of every track: sample counts, silent tracks silent, copies equal to the programme,
+    and where promised the programme's loudness."""
+    levels = measure_tracks(path, expected.programme_tracks, loudness=expected.loudness is not None)
+    problems = []
+    for number, (track, content) in enumerate(zip(levels.tracks, expected.audio_tracks, strict=True), start=1):
+        if abs(track.sample_count - expected.sample_count) > expected.sample_tolerance:
+            problems.append(f"audio track {number} samples: expected {expected.sample_count} "
+                            f"(±{expected.sample_tolerance}), got {track.sample_count}")
+        if content == "silent" and not track.silent:
+            problems.append(f"audio track {number}: expected silence, got sound "
+                            f"({', '.join(f'{level:.1f}' for level in track.rms_dbfs)} dBFS RMS)")
+    programme = [levels.tracks[number] for number in expected.programme_tracks]
+    programme_rms = tuple(level for track in programme for level in track.rms_dbfs)
+    copies = [number for number, content in enumerate(expected.audio_tracks) if content != "silent"]
+    for offset in range(len(programme), len(copies), len(programme)):
+        copy_rms = tuple(level for number in copies[offset:offset + len(programme)]
+                         for level in levels.tracks[number].rms_dbfs)
+        if not all(_same_level(a, b) for a, b in zip(copy_rms, programme_rms, strict=True)):
+            problems.append(f"audio tracks {copies[offset] + 1}-: expected a copy of the programme "
+                            f"({programme_rms} dBFS RMS), got {copy_rms}")
+    if levels.programme is not None:
+        problems += loudness_problems(levels.programme, expected.loudness)
+    return problems
+
+
+def _same_level(a: float, b: float) -> bool:
+    return a == b or abs(a - b) <= COPY_MATCH_DB
