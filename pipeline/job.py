@@ -266,6 +266,22 @@ class EnhanceOverride(_Model):
         return values
 
 
+class Slate(_Model):
+    """What the slate (clock) of a leader shows; a field left out is not shown. The programme's
+    duration is filled in per deliverable."""
+
+    clock_number: str | None = Field(default=None, max_length=80)
+    """The clock number the broadcaster registered the spot under, e.g. ``ABC/DEFG123/030``."""
+    title: str | None = Field(default=None, max_length=200)
+    """Title of the spot or programme."""
+    agency: str | None = Field(default=None, max_length=200)
+    """Agency that made it."""
+    advertiser: str | None = Field(default=None, max_length=200)
+    """Advertiser or brand."""
+    date: str | None = Field(default=None, max_length=40)
+    """Date as the slate shows it, e.g. ``2026-12-05``."""
+
+
 class Job(_Model):
     """A finishing job: shots joined in order, rendered into every deliverable."""
 
@@ -295,6 +311,8 @@ class Job(_Model):
     """Text, captions, logos, timecode and motion graphics burnt in, bottom layer first."""
     styles: dict[str, Style] = Field(default_factory=dict)
     """Named text styles overlays refer to."""
+    slate: Slate = Field(default_factory=Slate)
+    """Fields of the slate in the leader of deliverables whose preset has one."""
 
     @model_validator(mode="after")
     def _distinct_outputs(self) -> Job:

@@ -46,6 +46,8 @@ def probe_summary(info: MediaInfo) -> dict[str, Any]:
     video, audio = info.video, info.audio
     summary: dict[str, Any] = {
         "duration_s": float(info.duration_s),
+        "container": info.container,
+        "timecode": info.timecode,
         "video": {
             "codec": video.codec,
             "profile": video.profile,
@@ -53,8 +55,11 @@ def probe_summary(info: MediaInfo) -> dict[str, Any]:
             "frame_rate": str(video.frame_rate),
             "frame_count": video.frame_count,
             "pix_fmt": video.pix_fmt,
+            "field_order": video.field_order,
         },
         "audio": None,
+        "audio_tracks": [{"codec": track.codec, "channels": track.channels, "layout": track.layout}
+                         for track in info.audio_tracks],
     }
     if audio is not None:
         summary["audio"] = {

@@ -26,6 +26,7 @@ from pipeline.conform import (
 from pipeline.enhance import EnhanceSettings, apply_job_enhance, shot_speeds
 from pipeline.errors import JobError
 from pipeline.job import Deliverable, Job
+from pipeline.leader import LEADER_FILTERS, LeaderPlan, plan_leader, with_leader
 from pipeline.loudness import LoudnessCorrection, oversampling_factor
 from pipeline.overlays import OVERLAY_FILTERS, OverlayPlan, apply_overlays, plan_overlays
 from pipeline.presets import LoudnessSpec, Preset, format_validation_error, get_preset
@@ -100,6 +101,11 @@ class ExpectedOutput:
     """What each audio stream carries, in order (see :mod:`pipeline.audio_tracks`)."""
     programme_tracks: tuple[int, ...] = (0,)
     """Audio streams that together make the stereo programme (loudness is measured over them)."""
+    programme_start_frame: int = 0
+    """First frame of the programme: the leader's length (0 without one). Loudness and QC measure
+    the file from here."""
+    programme_start_sample: int = 0
+    """First audio sample of the programme."""
 
     @property
     def duration_s(self) -> Fraction:
@@ -205,8 +211,10 @@ def picture_format(preset: Preset, first_shot: MediaInfo) -> PictureFormat:
                          EnhanceSettings.from_video_spec(spec))
 
 
-def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline, timecode: str | None = None
-              ) -> ExpectedOutput:
+def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline, timecode: str | None = None,
+              leader: LeaderPlan | None = None) -> ExpectedOutput:
+    leader_frames = leader.frame_count if leader else 0
+    leader_samples = leader.sample_count(preset.audio.sample_rate) if leader else 0
     return ExpectedOutput(
         brand=BRANDS[preset.container],
         faststart=preset.faststart,
@@ -217,18 +225,20 @@ def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline, timeco
         width=picture.width,
         height=picture.height,
         frame_rate=picture.frame_rate,
-        frame_count=timeline.frame_count,
+        frame_count=leader_frames + timeline.frame_count,
         audio_codec=preset.audio.codec,
         sample_rate=preset.audio.sample_rate,
         channels=preset.audio.channels,
         layout=probed_layout(preset),
-        sample_count=timeline.sample_count,
+        sample_count=leader_samples + timeline.sample_count,
         sample_tolerance=AAC_FRAME_SAMPLES if preset.audio.codec == "aac" else 0,
         demuxer=DEMUXERS[preset.container],
         timecode=timecode,
         field_order="tt" if preset.video.field_order == "tff" else "progressive",
         audio_tracks=track_contents(preset.audio),
         programme_tracks=programme_tracks(preset.audio),
+        programme_start_frame=leader_frames,
+        programme_start_sample=leader_samples,
     )
 
 
@@ -320,13 +330,15 @@ def plan_job(
         picture = picture_format(preset, shot_media[0])
         timeline = _deliverable_timeline(job, shot_media, preset, picture, sequence_rate)
         path = out_dir / f"{job.output_stem(deliverable)}{preset.extension}"
+        leader = _leader(job, index, preset, picture, timeline, path)
         output = OutputPlan(
             deliverable=deliverable.label,
             preset=preset,
             path=path,
             partial_path=_partial_path(path),
             expected=_expected(preset, picture, timeline,
-                               deliverable_timecode(preset, picture.frame_rate, index)),
+                               deliverable_timecode(preset, picture.frame_rate, index,
+                                                    leader.frame_count if leader else 0), leader),
         )
         output = _with_loudness(output, (loudness or {}).get(deliverable.label))
         framings = {
@@ -336,7 +348,7 @@ def plan_job(
         }
         overlays = plan_overlays(job, deliverable.label, preset.safe_area.text, picture, timeline,
                                  sequence_rate, path.with_name(f".{path.name}.overlays"))
-        deliverables.append(_Deliverable(output, picture, timeline, framings, overlays))
+        deliverables.append(_Deliverable(output, picture, timeline, framings, overlays, leader))
     groups = [deliverables] if one_process else [[item] for item in deliverables]
     corrections = sync_corrections or {}
     renders: list[RenderPlan] = []
@@ -351,6 +363,22 @@ def plan_job(
         for same_timeline in by_timeline.values():
             renders += _windowed_render_plans(job, shot_media, music, corrections, same_timeline)
     return JobPlan(job=job, renders=tuple(renders))
+
+
+def _leader(job: Job, index: int, preset: Preset, picture: PictureFormat, timeline: Timeline,
+            path: Path) -> LeaderPlan | None:
+    """The deliverable's leader, or None when its preset has none.
+
+    Raises:
+        JobError: the sequence is long enough to render in windows (a leader is added in one render),
+            or the slate's font lacks a character of the job's slate fields.
+    """
+    if preset.leader is None:
+        return None
+    if len(job.shots) > job.sequence.shots_per_render:
+        raise JobError(f"deliverables.{index}.leader ({preset.name}): a leader needs the sequence in one "
+                       f"render; raise sequence.shots_per_render to at least {len(job.shots)}")
+    return plan_leader(preset.leader, job.slate, picture, timeline.frame_count, path.with_name(f".{path.name}.leader"))
 
 
 def plan_conformed_media(
@@ -417,6 +445,7 @@ class _Deliverable:
     timeline: Timeline
     framings: dict[Path, Framing | None] | None = None
     overlays: OverlayPlan | None = None
+    leader: LeaderPlan | None = None
 
 
 def _render_plan(
@@ -445,6 +474,7 @@ def _render_plan(
         video = apply_overlays(video, item.overlays, item.timeline.start_frame)
         if item.output.preset.video.burn_in_timecode:
             video = _burn_in_timecode(video, item.picture, item.timeline.start_frame)
+        video, audio = with_leader(video, audio, item.leader, item.timeline.sample_rate)
         # Transitions and text may renegotiate the format; the encoder gets exactly the preset's.
         video = video.filter("format", item.picture.pix_fmt)
         if item.output.preset.video.field_order == "tff":
@@ -466,9 +496,11 @@ def _render_plan(
         outputs=outputs,
         duration_s=max(output.expected.duration_s for output in outputs),
         encoders=tuple(sorted({e for o in outputs for e in (o.preset.video.encoder, o.preset.audio.encoder)})),
-        filters=FILTERS_USED + (OVERLAY_FILTERS if any(item.overlays for item in group) else ()),
+        filters=FILTERS_USED + (OVERLAY_FILTERS if any(item.overlays for item in group) else ())
+        + (LEADER_FILTERS if any(item.leader for item in group) else ()),
         title=", ".join(output.deliverable for output in outputs),
-        prepared_files=tuple(file for item in group if item.overlays for file in item.overlays.files) + graph_files,
+        prepared_files=tuple(file for item in group if item.overlays for file in item.overlays.files)
+        + tuple(file for item in group if item.leader for file in item.leader.files) + graph_files,
     )
 
 

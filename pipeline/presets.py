@@ -238,6 +238,28 @@ class TimecodeSpec(_Model):
     """Count drop-frame (written ``HH:MM:SS;FF``); only at 29.97 and 59.94 fps."""
 
 
+class LeaderSpec(_Model):
+    """Line-up before the programme, as UK/EBU commercial delivery specs lay it out: bars and tone,
+    then a slate (clock) counting down, then black, ending exactly where the programme starts.
+
+    Lengths are whole timecode seconds (that many times the nominal frame rate in frames), so with
+    the defaults and a programme at 10:00:00:00 the bars start at 09:59:30:00, the clock at
+    09:59:50:00 and black at 09:59:57:00.
+    """
+
+    bars: Literal["ebu", "smpte"] = "ebu"
+    """``ebu``: EBU 100/0/75/0 colour bars (ffmpeg ``pal75bars``); ``smpte``: SMPTE RP 219 HD bars
+    (``smptehdbars``)."""
+    bars_seconds: int = Field(default=20, ge=1, le=120)
+    """Length of bars and tone."""
+    tone_dbfs: float = Field(default=-18.0, ge=-40, le=0)
+    """Peak level of the 1 kHz line-up tone under the bars, dBFS (EBU R 68: -18)."""
+    slate_seconds: int = Field(default=7, ge=1, le=60)
+    """Length of the slate (clock), in silence."""
+    black_seconds: int = Field(default=3, ge=0, le=60)
+    """Black and silence between the slate and the programme."""
+
+
 class Preset(_Model):
     """A deliverable specification: container, picture, sound."""
 
@@ -261,6 +283,9 @@ class Preset(_Model):
     """A failing QC check fails the job (``fail``, broadcast) or is reported as a warning (``warn``)."""
     timecode: TimecodeSpec | None = None
     """Timecode track to write; None writes none."""
+    leader: LeaderSpec | None = None
+    """Bars, tone, slate and black before the programme; None: the file starts with the programme.
+    QC and loudness measure the programme only."""
 
     @property
     def extension(self) -> str:

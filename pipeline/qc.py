@@ -35,7 +35,8 @@ from pipeline.plan import BRANDS, ExpectedOutput, probed_layout
 from pipeline.presets import Preset
 from pipeline.probe import MediaInfo, probe
 from pipeline.sync import SyncReport
-from pipeline.timebase import frames_to_timecode
+from pipeline.leader import leader_frames
+from pipeline.timebase import frames_to_samples, frames_to_timecode
 from pipeline.track_levels import ProgrammeAssembler, programme_meter
 
 QC_SCHEMA_VERSION = 1
@@ -409,13 +410,15 @@ def run_qc(
     started = time.monotonic()
     path = Path(path)
     info = info or probe(path)
-    picture, sound, thumbnails = _decode(path, info, programme_tracks(preset.audio))
     frame_rate = info.video.frame_rate
+    leader = _leader_length(preset, expected, frame_rate, info)
+    picture, sound, thumbnails = _decode(path, info, programme_tracks(preset.audio), leader)
     frame_count = len(picture.times)
     duration_s = frame_count / float(frame_rate)
     loudness = sound.meter.result() if sound else None
     checks = [
-        _conformance(path, info, preset, expected, frame_count, sound.samples if sound else None),
+        _conformance(path, info, preset, expected, leader[0] + frame_count,
+                     leader[1] + sound.samples if sound else None),
         *_loudness_checks(loudness, preset),
         _black(picture, frame_rate),
         _freeze(picture, frame_rate),
@@ -442,13 +445,28 @@ def run_qc(
     )
 
 
-def _decode(path: Path, info: MediaInfo, programme: tuple[int, ...] = (0,)
+def _leader_length(preset: Preset, expected: ExpectedOutput | None, frame_rate: Fraction,
+                   info: MediaInfo) -> tuple[int, int]:
+    """Frames and samples of the leader before the programme, which QC leaves out: the plan's, or
+    for a file checked on its own, what its preset's leader lasts."""
+    if expected is not None:
+        return expected.programme_start_frame, expected.programme_start_sample
+    if preset.leader is None:
+        return 0, 0
+    frames = leader_frames(preset.leader, frame_rate)
+    sample_rate = info.audio.sample_rate if info.audio else preset.audio.sample_rate
+    return frames, frames_to_samples(frames, frame_rate, sample_rate)
+
+
+def _decode(path: Path, info: MediaInfo, programme: tuple[int, ...] = (0,), leader: tuple[int, int] = (0, 0)
             ) -> tuple[_PictureStats, _SoundStats | None, list[tuple[float, bytes]]]:
     """The one decode: picture and the programme's audio streams demuxed together, each frame
-    measured as it comes (the programme's tracks joined first where it spans two)."""
+    measured as it comes (the programme's tracks joined first where it spans two). The ``leader``'s
+    frames and samples are decoded but not measured."""
+    leader_frames_left = leader[0]
     picture = _PictureStats(full_range=info.video.color_range == "pc")
     flash = _FlashTracker()
-    duration = float(info.video.duration_s)
+    duration = float(info.video.duration_s - Fraction(leader[0]) / info.video.frame_rate)
     thumbnail_times = [duration * (index + 0.5) / THUMBNAILS for index in range(THUMBNAILS)]
     thumbnails: list[tuple[float, bytes]] = []
     previous: np.ndarray | None = None
@@ -463,7 +481,7 @@ def _decode(path: Path, info: MediaInfo, programme: tuple[int, ...] = (0,)
             resamplers = {}
             if audio_streams:
                 sound = _SoundStats(audio_streams)
-                assembler = ProgrammeAssembler(audio_streams)
+                assembler = ProgrammeAssembler(audio_streams, leader[1])
                 resamplers = {stream.index: av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
                               for stream in audio_streams}
                 streams += audio_streams
@@ -475,6 +493,9 @@ def _decode(path: Path, info: MediaInfo, programme: tuple[int, ...] = (0,)
                             block = assembler.add(packet.stream.index, converted.to_ndarray())
                             if block is not None:
                                 sound.feed(block)
+                        continue
+                    if leader_frames_left:
+                        leader_frames_left -= 1
                         continue
                     if video_start is None:
                         video_start = frame.time or 0.0

@@ -52,13 +52,15 @@ class ProgrammeAssembler:
     """Joins the programme's tracks (one stereo stream, or two mono streams) into stereo blocks.
 
     Packets of different streams arrive interleaved, each stream at its own pace; samples are held
-    per stream until every programme stream has some, then handed on side by side.
+    per stream until every programme stream has some, then handed on side by side. The first
+    ``skip`` samples (a leader before the programme) are dropped.
     """
 
-    def __init__(self, streams: list):
+    def __init__(self, streams: list, skip: int = 0):
         self.streams = {stream.index: position for position, stream in enumerate(streams)}
         self.rate = streams[0].rate
         self._pending = [np.zeros((stream.channels, 0), np.float32) for stream in streams]
+        self._skip = skip
 
     def add(self, stream_index: int, samples: np.ndarray) -> np.ndarray | None:
         """Add one stream's samples (channels, n); the programme samples now complete, if any."""
@@ -69,7 +71,9 @@ class ProgrammeAssembler:
             return None
         block = np.concatenate([pending[:, :ready] for pending in self._pending])
         self._pending = [pending[:, ready:] for pending in self._pending]
-        return block
+        skipped = min(self._skip, ready)
+        self._skip -= skipped
+        return block[:, skipped:] if skipped < ready else None
 
 
 def programme_meter(rate: int) -> LoudnessMeter:
@@ -77,9 +81,12 @@ def programme_meter(rate: int) -> LoudnessMeter:
     return LoudnessMeter(rate, channel_weights(list(PROGRAMME_CHANNELS)))
 
 
-def measure_tracks(path: str | Path, programme_tracks: tuple[int, ...], loudness: bool = True) -> TrackLevels:
+def measure_tracks(path: str | Path, programme_tracks: tuple[int, ...], loudness: bool = True,
+                   programme_start_sample: int = 0) -> TrackLevels:
     """Decode every audio stream of ``path``: each one's level, and (with ``loudness``) the loudness
-    of the programme made of the audio streams numbered ``programme_tracks`` (0: the first audio stream).
+    of the programme made of the audio streams numbered ``programme_tracks`` (0: the first audio
+    stream) from ``programme_start_sample`` on (after a leader). Levels and sample counts are of
+    whole tracks, leader included.
 
     Raises:
         MediaError: the file has fewer audio streams than the programme needs, or they do not decode.
@@ -90,7 +97,7 @@ def measure_tracks(path: str | Path, programme_tracks: tuple[int, ...], loudness
             if len(streams) <= max(programme_tracks):
                 raise MediaError(path, f"has {len(streams)} audio stream(s); the programme needs "
                                        f"{max(programme_tracks) + 1}")
-            assembler = ProgrammeAssembler([streams[number] for number in programme_tracks])
+            assembler = ProgrammeAssembler([streams[number] for number in programme_tracks], programme_start_sample)
             meter = programme_meter(assembler.rate) if loudness else None
             squares = {stream.index: np.zeros(stream.channels) for stream in streams}
             counts = dict.fromkeys(squares, 0)

@@ -11,7 +11,8 @@ from pipeline.probe import MediaInfo, probe
 from pipeline.track_levels import measure_tracks
 
 COPY_MATCH_DB = 0.01
-"""A track that copies the programme must have the programme's RMS level within this much."""
+"""A track that carries the programme (or one of its channels) has that channel's RMS level within
+this much, in dB."""
 
 
 def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, list[str]]:
@@ -63,26 +64,25 @@ def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, li
 
 
 def _track_problems(path: Path, expected: ExpectedOutput) -> list[str]:
-    """One decode of every track: sample counts, silent tracks silent, copies equal to the programme,
-    and where promised the programme's loudness."""
-    levels = measure_tracks(path, expected.programme_tracks, loudness=expected.loudness is not None)
+    """One decode of every track: sample counts, silent tracks silent, each other track at the level
+    of the programme channel(s) it carries, and where promised the programme's loudness."""
+    levels = measure_tracks(path, expected.programme_tracks, loudness=expected.loudness is not None,
+                            programme_start_sample=expected.programme_start_sample)
+    left, right = (level for number in expected.programme_tracks for level in levels.tracks[number].rms_dbfs)
+    wanted = {"programme": (left, right), "left": (left,), "right": (right,)}
     problems = []
     for number, (track, content) in enumerate(zip(levels.tracks, expected.audio_tracks, strict=True), start=1):
         if abs(track.sample_count - expected.sample_count) > expected.sample_tolerance:
             problems.append(f"audio track {number} samples: expected {expected.sample_count} "
                             f"(±{expected.sample_tolerance}), got {track.sample_count}")
-        if content == "silent" and not track.silent:
-            problems.append(f"audio track {number}: expected silence, got sound "
-                            f"({', '.join(f'{level:.1f}' for level in track.rms_dbfs)} dBFS RMS)")
-    programme = [levels.tracks[number] for number in expected.programme_tracks]
-    programme_rms = tuple(level for track in programme for level in track.rms_dbfs)
-    copies = [number for number, content in enumerate(expected.audio_tracks) if content != "silent"]
-    for offset in range(len(programme), len(copies), len(programme)):
-        copy_rms = tuple(level for number in copies[offset:offset + len(programme)]
-                         for level in levels.tracks[number].rms_dbfs)
-        if not all(_same_level(a, b) for a, b in zip(copy_rms, programme_rms, strict=True)):
-            problems.append(f"audio tracks {copies[offset] + 1}-: expected a copy of the programme "
-                            f"({programme_rms} dBFS RMS), got {copy_rms}")
+        measured = ", ".join(f"{level:.2f}" for level in track.rms_dbfs)
+        if content == "silent":
+            if not track.silent:
+                problems.append(f"audio track {number}: expected silence, got sound ({measured} dBFS RMS)")
+        elif len(track.rms_dbfs) != len(wanted[content]) or not all(
+                map(_same_level, track.rms_dbfs, wanted[content])):
+            problems.append(f"audio track {number}: expected the programme's {content} "
+                            f"({', '.join(f'{level:.2f}' for level in wanted[content])} dBFS RMS), got {measured}")
     if levels.programme is not None:
         problems += loudness_problems(levels.programme, expected.loudness)
     return problems

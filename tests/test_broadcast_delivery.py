@@ -1,0 +1,289 @@
+"""Broadcast delivery: timecode tracks, MXF OP1a (XDCAM HD422, DNxHR HQX) and audio track layouts.
+
+Every property is read back from the rendered file with PyAV (wrapper, codec, profile, field order,
+GOP, bit rate, timecode, tracks) or measured in its sound, never taken from the plan.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from pipeline.audio_tracks import programme_tracks, track_contents
+from pipeline.errors import JobError
+from pipeline.finish import finish, preflight
+from pipeline.job import parse_job
+from pipeline.loudness import measure
+from pipeline.media import run_ffmpeg
+from pipeline.presets import AudioSpec, TimecodeSpec
+from pipeline.probe import probe
+from pipeline.timecode_track import file_start_timecode, programme_start_frame, timecode_at
+from pipeline.verify import find_mismatches
+
+NTSC = Fraction(30000, 1001)
+LEFT_OVER_RIGHT_DB = 6.0
+"""The source's left channel is this much louder than its right, so a swap or a copy shows."""
+
+
+def test_programme_start_frame_counts_drop_and_non_drop_frame():
+    assert programme_start_frame(TimecodeSpec(start="10:00:00:00"), Fraction(25)) == 900_000
+    assert programme_start_frame(TimecodeSpec(start="10:00:00:00"), NTSC) == 1_080_000
+    # Ten hours of drop-frame skip two labels in each of 540 minutes (not the tenth ones).
+    assert programme_start_frame(TimecodeSpec(start="10:00:00:00", drop_frame=True), NTSC) == 1_080_000 - 1080
+
+
+@pytest.mark.parametrize(("spec", "rate", "leader", "expected"), [
+    (TimecodeSpec(start="10:00:00:00"), Fraction(25), 0, "10:00:00:00"),
+    (TimecodeSpec(start="10:00:00:00"), Fraction(25), 250, "09:59:50:00"),
+    (TimecodeSpec(start="10:00:00:00"), NTSC, 300, "09:59:50:00"),
+    (TimecodeSpec(start="10:00:00:00", drop_frame=True), NTSC, 300, "09:59:50;00"),
+    # Back across a minute that drops labels 00 and 01: 09:59:00;02 minus one frame is 09:58:59;29.
+    (TimecodeSpec(start="09:59:00:02", drop_frame=True), NTSC, 1, "09:58:59;29"),
+    (TimecodeSpec(start="01:00:00:00", drop_frame=True), Fraction(60000, 1001), 0, "01:00:00;00"),
+])
+def test_file_start_timecode(spec, rate, leader, expected):
+    assert file_start_timecode(spec, rate, leader) == expected
+
+
+@pytest.mark.parametrize(("spec", "rate", "problem"), [
+    (TimecodeSpec(start="10:00:00:00", drop_frame=True), Fraction(25), "drop-frame timecode needs 29.97 or 59.94"),
+    (TimecodeSpec(start="10:00:00:25"), Fraction(25), "frame field 25 is not below 25"),
+])
+def test_impossible_timecodes_are_refused(spec, rate, problem):
+    with pytest.raises(ValueError, match=problem):
+        file_start_timecode(spec, rate)
+
+
+@pytest.mark.parametrize(("tracks", "second_pair", "contents", "programme"), [
+    ("stereo", "silent", ("programme",), (0,)),
+    ("stereo+stereo", "copy", ("programme", "programme"), (0,)),
+    ("stereo+stereo", "silent", ("programme", "silent"), (0,)),
+    ("8-mono", "copy", ("left", "right", "left", "right") + ("silent",) * 4, (0, 1)),
+    ("8-mono", "silent", ("left", "right") + ("silent",) * 6, (0, 1)),
+])
+def test_track_layouts(tracks, second_pair, contents, programme):
+    spec = AudioSpec(encoder="pcm_s24le", codec="pcm_s24le", tracks=tracks, second_pair=second_pair)
+    assert track_contents(spec) == contents
+    assert programme_tracks(spec) == programme
+    assert spec.channels == (1 if tracks == "8-mono" else 2)
+
+
+@pytest.fixture(scope="module")
+def stereo_source(tmp_path_factory) -> Path:
+    """One second of 25 fps picture; left a 1 kHz tone, right 440 Hz six dB quieter."""
+    path = tmp_path_factory.mktemp("source") / "source.mov"
+    right = 0.1 * 10 ** (-LEFT_OVER_RIGHT_DB / 20)
+    run_ffmpeg([
+        "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1",
+        "-f", "lavfi", "-i", f"aevalsrc=0.1*sin(2*PI*1000*t)|{right:.6f}*sin(2*PI*440*t):s=48000:d=1",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", str(path),
+    ])  # fmt: skip
+    return path
+
+
+def _job(source: Path, deliverables: list[dict], folder: Path):
+    return parse_job({"version": 1, "name": "spot", "shots": [{"source": str(source)}],
+                      "deliverables": deliverables}, folder)
+
+
+def _tracks(path: Path) -> list[np.ndarray]:
+    """Every audio stream (24-bit PCM, decoded as packed s32) as float (channels, samples)."""
+    with av.open(str(path)) as container:
+        decoded = {stream.index: [] for stream in container.streams.audio}
+        for packet in container.demux(*container.streams.audio):
+            for frame in packet.decode():
+                assert frame.format.name == "s32"
+                interleaved = frame.to_ndarray().reshape(-1, packet.stream.channels)
+                decoded[packet.stream.index].append(interleaved.T.astype(np.float64) / 2**31)
+    return [np.concatenate(chunks, axis=1) for chunks in decoded.values()]
+
+
+def _rms_db(samples: np.ndarray) -> float:
+    return 10 * np.log10(np.mean(np.square(samples)))
+
+
+@pytest.fixture(scope="module")
+def mxf_delivery(stereo_source, tmp_path_factory):
+    """The XDCAM HD422 1080i25 and DNxHR HQX deliverables of one job, and the job."""
+    folder = tmp_path_factory.mktemp("mxf")
+    job = _job(stereo_source, [{"preset": "xdcam-hd422-1080i25-mxf"}, {"preset": "dnxhr-hqx-1080p25-mxf"}], folder)
+    manifest = json.loads(finish(job, folder / "out").read_text())
+    return job, folder, {output["preset"]: Path(output["path"]) for output in manifest["outputs"]}
+
+
+def test_xdcam_hd422_1080i25_probes_as_the_spec_asks(mxf_delivery):
+    path = mxf_delivery[2]["xdcam-hd422-1080i25-mxf"]
+    info = probe(path)
+    video = info.video
+    assert (path.suffix, info.container) == (".mxf", "mxf")
+    assert (video.codec, video.profile, video.pix_fmt) == ("mpeg2video", "4:2:2", "yuv422p")
+    assert (video.display_width, video.display_height, video.frame_rate, video.frame_count) == (1920, 1080, 25, 25)
+    assert video.field_order == "tt"
+    assert info.timecode == "10:00:00:00"
+    with av.open(str(path)) as container:
+        assert container.metadata["operational_pattern_ul"].startswith("060e2b34.04010101.0d010201.0101")  # OP1a
+        stream = container.streams.video[0]
+        packets = [packet for packet in container.demux(stream) if packet.size]
+        keyframes = sorted(int(packet.pts * stream.time_base * 25) for packet in packets if packet.is_keyframe)
+        bits = 8 * sum(packet.size for packet in packets)
+        container.seek(0)
+        frames = list(container.decode(video=0))
+    assert all(frame.interlaced_frame for frame in frames)
+    assert keyframes == [0, 12, 24]
+    assert "".join(" IPB"[int(frame.pict_type)] for frame in frames[:12]) == "IBBPBBPBBPBB"  # N=12, M=3
+    assert bits / 1.0 == pytest.approx(50e6, rel=0.05)  # 50 Mb/s constant over the second
+
+
+def test_xdcam_carries_eight_mono_tracks_programme_copied_to_3_4_and_5_8_silent(mxf_delivery):
+    path = mxf_delivery[2]["xdcam-hd422-1080i25-mxf"]
+    info = probe(path)
+    assert [(t.codec, t.sample_rate, t.channels) for t in info.audio_tracks] == [("pcm_s24le", 48000, 1)] * 8
+    tracks = _tracks(path)
+    assert all(track.shape == (1, 48000) for track in tracks)
+    left, right = tracks[0][0], tracks[1][0]
+    assert _rms_db(left) - _rms_db(right) == pytest.approx(LEFT_OVER_RIGHT_DB, abs=0.1)
+    assert np.array_equal(tracks[2], tracks[0]) and np.array_equal(tracks[3], tracks[1])
+    assert all(not track.any() for track in tracks[4:])
+    programme = measure(np.stack([left, right]), 48000)
+    assert programme.integrated_lufs == pytest.approx(-23.0, abs=0.5)
+
+
+def test_dnxhr_hqx_mxf_is_10_bit_with_a_silent_second_pair(mxf_delivery):
+    path = mxf_delivery[2]["dnxhr-hqx-1080p25-mxf"]
+    info = probe(path)
+    video = info.video
+    assert info.container == "mxf" and info.timecode == "10:00:00:00"
+    assert (video.codec, video.profile, video.pix_fmt, video.bit_depth) == ("dnxhd", "DNXHR HQX", "yuv422p10le", 10)
+    assert video.field_order in ("progressive", None)
+    assert [(t.codec, t.channels) for t in info.audio_tracks] == [("pcm_s24le", 2)] * 2
+    programme, second = _tracks(path)
+    assert _rms_db(programme[0]) - _rms_db(programme[1]) == pytest.approx(LEFT_OVER_RIGHT_DB, abs=0.1)
+    assert not second.any()
+
+
+def test_verification_catches_a_wrong_timecode_field_order_or_track(mxf_delivery):
+    job, folder, paths = mxf_delivery
+    expected = preflight(job, folder / "out").outputs[0].expected
+    path = paths["xdcam-hd422-1080i25-mxf"]
+    assert find_mismatches(path, expected)[1] == []
+    wrong = [
+        replace(expected, timecode="10:00:00:01"),
+        replace(expected, field_order="progressive"),
+        replace(expected, audio_tracks=("left", "right", "silent", "right") + ("silent",) * 4),
+    ]
+    problems = [find_mismatches(path, each)[1] for each in wrong]
+    assert problems == [
+        ["start timecode: expected 10:00:00:01, got 10:00:00:00"],
+        ["field order: expected progressive, got tt"],
+        [problems[2][0]],
+    ]
+    assert problems[2][0].startswith("audio track 3: expected silence, got sound")
+
+
+def test_drop_frame_timecode_and_a_job_override(stereo_source, tmp_path):
+    small = {"video": {"width": 320, "height": 180}}
+    job = _job(stereo_source, [
+        {"preset": "broadcast-prores-hq-1080p2997", "overrides": small},
+        {"preset": "web-h264-1080p", "overrides": {**small, "timecode": {"start": "01:00:00:00"}}},
+    ], tmp_path)
+    manifest = json.loads(finish(job, tmp_path / "out").read_text())
+    prores, web = (probe(output["path"]) for output in manifest["outputs"])
+    assert (prores.video.frame_rate, prores.timecode) == (NTSC, "10:00:00;00")
+    with av.open(str(prores.path)) as container:
+        tmcd = [stream for stream in container.streams.data if stream.metadata.get("handler_name") == "TimeCodeHandler"]
+        assert [stream.metadata["timecode"] for stream in tmcd] == ["10:00:00;00"]
+    assert web.timecode == "01:00:00:00"
+
+
+def test_drop_frame_at_25_fps_is_a_job_error_naming_the_deliverable(stereo_source, tmp_path):
+    job = _job(stereo_source, [{"preset": "broadcast-prores-hq-1080p25",
+                                "overrides": {"timecode": {"drop_frame": True}}}], tmp_path)
+    with pytest.raises(JobError, match=r"deliverables\.0\.timecode .*drop-frame timecode needs 29.97 or 59.94"):
+        preflight(job, tmp_path / "out")
+
+
+SLATE = {"clock_number": "ABC/DEFG123/030", "title": "Winter {\\an8} sale: 50%, [in];b=1",
+         "agency": "O'Brien & Co", "advertiser": "Acme", "date": "2026-12-05"}
+
+
+def _frame_kinds(path: Path) -> list[str]:
+    """Each frame told apart by measurement: ``bars`` (vertical stripes, bright and saturated),
+    ``black``, ``slate`` (a dark even field with white text), else ``programme``."""
+    kinds = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            rgb = frame.reformat(width=160, height=90, format="rgb24").to_ndarray().astype(np.int16)
+            luma = rgb.mean(axis=2)
+            if luma.max() < 12:
+                kinds.append("black")
+            elif 20 < np.median(luma) < 45 and np.median(rgb[..., 2] - rgb[..., 0]) > 10 and (luma > 150).mean() > 0.001:
+                kinds.append("slate")
+            elif np.abs(rgb[5] - rgb[-5]).max() < 8 and luma[45].std() > 40:  # every row alike, stripes
+                kinds.append("bars")
+            else:
+                kinds.append("programme")
+    return kinds
+
+
+@pytest.fixture(scope="module")
+def leader_delivery(stereo_source, tmp_path_factory):
+    """A 25p ProRes deliverable with a leader (2 s of bars, then the default clock and black), and the
+    same without one."""
+    folder = tmp_path_factory.mktemp("leader")
+    small = {"video": {"width": 320, "height": 180}}
+    job = parse_job({"version": 1, "name": "spot", "shots": [{"source": str(stereo_source)}], "slate": SLATE,
+                     "deliverables": [
+                         {"preset": "broadcast-prores-hq-1080p25", "name": "lead", "overrides": {**small, "leader": {"bars_seconds": 2}}},
+                         {"preset": "broadcast-prores-hq-1080p25", "name": "bare", "overrides": small}]}, folder)
+    manifest = json.loads(finish(job, folder / "out").read_text())
+    return {output["deliverable"]: output for output in manifest["outputs"]}
+
+
+def test_leader_puts_the_clock_at_09_59_50_and_the_programme_at_10_00_00(leader_delivery):
+    path = Path(leader_delivery["lead"]["path"])
+    info = probe(path)
+    assert info.timecode == "09:59:48:00"
+    kinds = _frame_kinds(path)
+    changes = [(number, kind) for number, kind in enumerate(kinds) if number == 0 or kind != kinds[number - 1]]
+    start = programme_start_frame(TimecodeSpec(start="09:59:48:00"), Fraction(25))
+    located = [(timecode_at(start + number, Fraction(25), False), kind) for number, kind in changes]
+    assert located == [("09:59:48:00", "bars"), ("09:59:50:00", "slate"), ("09:59:57:00", "black"),
+                       ("10:00:00:00", "programme")]
+    assert len(kinds) == 12 * 25 + 25
+    # The first programme frame is the programme's own first frame.
+    with av.open(str(path)) as lead, av.open(leader_delivery["bare"]["path"]) as bare:
+        programme = next(frame for number, frame in enumerate(lead.decode(video=0)) if number == 300)
+        first = next(bare.decode(video=0))
+        difference = programme.to_ndarray(format="rgb24").astype(float) - first.to_ndarray(format="rgb24")
+    assert np.abs(difference).max() == 0
+
+
+def test_leader_tone_is_1khz_at_minus_18_dbfs_then_silence_and_qc_measures_the_programme_only(leader_delivery):
+    path = Path(leader_delivery["lead"]["path"])
+    sound = _tracks(path)[0]
+    tone, quiet, programme = sound[:, :2 * 48000], sound[:, 2 * 48000:12 * 48000], sound[:, 12 * 48000:]
+    assert 20 * np.log10(np.abs(tone).max()) == pytest.approx(-18.0, abs=0.05)
+    spectrum = np.abs(np.fft.rfft(tone[0, :48000]))
+    assert np.argmax(spectrum) == 1000  # 1 Hz bins over one second
+    assert not quiet.any()
+    assert programme.shape[1] == 48000
+    assert measure(programme, 48000).integrated_lufs == pytest.approx(-23.0, abs=0.5)
+    qc = json.loads(Path(leader_delivery["lead"]["qc"]["report"]).read_text())
+    checks = {check["name"]: check for check in qc["checks"]}
+    bare = {check["name"]: check for check in json.loads(Path(leader_delivery["bare"]["qc"]["report"]).read_text())["checks"]}
+    assert checks["loudness"]["value"] == bare["loudness"]["value"]
+    assert [checks[name]["status"] for name in ("conformance", "black", "freeze", "silence", "loudness")] == ["pass"] * 5
+
+
+def test_leader_needs_the_sequence_in_one_render(stereo_source, tmp_path):
+    job = parse_job({"version": 1, "name": "spot", "shots": [{"source": str(stereo_source)}] * 3,
+                     "sequence": {"shots_per_render": 2},
+                     "deliverables": [{"preset": "broadcast-prores-hq-1080p25", "overrides": {"leader": {}}}]}, tmp_path)
+    with pytest.raises(JobError, match=r"deliverables\.0\.leader .*raise sequence\.shots_per_render to at least 3"):
+        preflight(job, tmp_path / "out")
