@@ -109,6 +109,8 @@ def build_manifest(
                 "verify_s": round(output.verify_s, 3),
                 "loudness": output.plan.loudness.to_dict() if output.plan.loudness else None,
                 "qc": _qc_entry((qc or {}).get(output.plan.deliverable)),
+                "caption_files": [{"format": file.format, "path": str(file.path), "cues": len(output.plan.captions)}
+                                  for file in output.plan.caption_files],
             }
             for output in outputs
         ],

@@ -15,6 +15,8 @@ import ffmpeg
 from pydantic import ValidationError
 
 from pipeline.audio_tracks import TRACK_FILTERS, TrackContent, lay_out_tracks, programme_tracks, track_contents
+from pipeline.caption_files import CaptionFile, plan_caption_files, shifted
+from pipeline.caption_timing import TimedCaption
 from pipeline.conform import (
     PictureFormat,
     conform_audio,
@@ -28,7 +30,7 @@ from pipeline.errors import JobError
 from pipeline.job import Deliverable, Job
 from pipeline.leader import LEADER_FILTERS, LeaderPlan, plan_leader, with_leader
 from pipeline.loudness import LoudnessCorrection, oversampling_factor
-from pipeline.overlays import OVERLAY_FILTERS, OverlayPlan, apply_overlays, plan_overlays
+from pipeline.overlays import OVERLAY_FILTERS, OverlayPlan, apply_overlays, plan_overlays, timed_captions
 from pipeline.presets import LoudnessSpec, Preset, format_validation_error, get_preset
 from pipeline.probe import AudioStreamInfo, MediaInfo
 from pipeline.reframe import Framing, ReframeAnalysis, framing_for
@@ -129,6 +131,10 @@ class OutputPlan:
     """What the file must probe as."""
     loudness: LoudnessCorrection | None = None
     """Gain (and limiter) applied at the end of the sound chain; None leaves levels alone."""
+    caption_files: tuple[CaptionFile, ...] = ()
+    """Caption files written beside the deliverable once it is verified, each read back first."""
+    captions: tuple[TimedCaption, ...] = ()
+    """The cues the caption files carry, in the file's frames, to compare them with."""
 
 
 @dataclass(frozen=True)
@@ -331,6 +337,7 @@ def plan_job(
         timeline = _deliverable_timeline(job, shot_media, preset, picture, sequence_rate)
         path = out_dir / f"{job.output_stem(deliverable)}{preset.extension}"
         leader = _leader(job, index, preset, picture, timeline, path)
+        captions, caption_files = _caption_files(job, deliverable.label, preset, timeline, sequence_rate, leader, path)
         output = OutputPlan(
             deliverable=deliverable.label,
             preset=preset,
@@ -339,6 +346,8 @@ def plan_job(
             expected=_expected(preset, picture, timeline,
                                deliverable_timecode(preset, picture.frame_rate, index,
                                                     leader.frame_count if leader else 0), leader),
+            caption_files=caption_files,
+            captions=captions,
         )
         output = _with_loudness(output, (loudness or {}).get(deliverable.label))
         framings = {
@@ -379,6 +388,16 @@ def _leader(job: Job, index: int, preset: Preset, picture: PictureFormat, timeli
         raise JobError(f"deliverables.{index}.leader ({preset.name}): a leader needs the sequence in one "
                        f"render; raise sequence.shots_per_render to at least {len(job.shots)}")
     return plan_leader(preset.leader, job.slate, picture, timeline.frame_count, path.with_name(f".{path.name}.leader"))
+
+
+def _caption_files(job: Job, label: str, preset: Preset, timeline: Timeline, sequence_rate: Fraction,
+                   leader: LeaderPlan | None, path: Path) -> tuple[tuple[TimedCaption, ...], tuple[CaptionFile, ...]]:
+    """The deliverable's captions in its file's frames (after any leader) and the files to write."""
+    if preset.caption_files is None:
+        return (), ()
+    captions = shifted(timed_captions(job, label, timeline, sequence_rate), leader.frame_count if leader else 0)
+    spec = preset.caption_files
+    return captions, plan_caption_files(captions, timeline.frame_rate, spec.formats, spec.language, path)
 
 
 def plan_conformed_media(

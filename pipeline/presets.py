@@ -260,6 +260,16 @@ class LeaderSpec(_Model):
     """Black and silence between the slate and the programme."""
 
 
+class CaptionFilesSpec(_Model):
+    """Caption files written beside the deliverable from the job's captions overlays (none when the
+    job has no captions)."""
+
+    formats: list[Literal["srt", "vtt", "ttml"]] = Field(default_factory=lambda: ["srt", "vtt", "ttml"], min_length=1)
+    """``srt`` (SubRip), ``vtt`` (WebVTT), ``ttml`` (EBU-TT-D, EBU Tech 3380)."""
+    language: str = Field(default="en", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    """BCP 47 language of the captions, written into the EBU-TT-D document."""
+
+
 class Preset(_Model):
     """A deliverable specification: container, picture, sound."""
 
@@ -283,6 +293,8 @@ class Preset(_Model):
     """A failing QC check fails the job (``fail``, broadcast) or is reported as a warning (``warn``)."""
     timecode: TimecodeSpec | None = None
     """Timecode track to write; None writes none."""
+    caption_files: CaptionFilesSpec | None = None
+    """Caption files beside the deliverable; None writes none."""
     leader: LeaderSpec | None = None
     """Bars, tone, slate and black before the programme; None: the file starts with the programme.
     QC and loudness measure the programme only."""

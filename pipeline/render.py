@@ -11,6 +11,7 @@ import os
 import time
 from dataclasses import dataclass, replace
 
+from pipeline.caption_files import caption_file_problems
 from pipeline.errors import VerificationError
 from pipeline.media import ProgressCallback, require_capabilities, run_ffmpeg
 from pipeline.plan import JobPlan, OutputPlan, RenderPlan
@@ -36,8 +37,23 @@ class RenderedOutput:
 
 
 def _remove_partials(plan: RenderPlan) -> None:
-    for path in (*(output.partial_path for output in plan.outputs), *plan.intermediates):
+    captions = (file.partial_path for output in plan.outputs for file in output.caption_files)
+    for path in (*(output.partial_path for output in plan.outputs), *captions, *plan.intermediates):
         path.unlink(missing_ok=True)
+
+
+def _write_caption_files(output: OutputPlan) -> None:
+    """Write the output's caption files under partial names and read each back.
+
+    Raises:
+        VerificationError: a file reads back with other cues than were planned.
+    """
+    rate = output.expected.frame_rate
+    for file in output.caption_files:
+        file.partial_path.write_text(file.text, encoding="utf-8")
+        problems = caption_file_problems(file, file.partial_path, output.captions, rate)
+        if problems:
+            raise VerificationError(file.path, problems)
 
 
 def remove_intermediates(plan: JobPlan) -> None:
@@ -69,6 +85,7 @@ def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> lis
             info, mismatches = find_mismatches(output.partial_path, output.expected)
             if mismatches:
                 raise VerificationError(output.path, mismatches)
+            _write_caption_files(output)
             checked.append((output, info, time.monotonic() - verify_started))
     except BaseException:
         _remove_partials(plan)
@@ -76,6 +93,8 @@ def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> lis
     rendered = []
     for output, info, verify_s in checked:
         os.replace(output.partial_path, output.path)
+        for file in output.caption_files:
+            os.replace(file.partial_path, file.path)
         log.info("verified and wrote %s", output.path)
         rendered.append(RenderedOutput(output, replace(info, path=output.path), encode_s, verify_s))
     for path in plan.consumes:

@@ -16,6 +16,9 @@ import numpy as np
 import pytest
 
 from pipeline.audio_tracks import programme_tracks, track_contents
+from pipeline.caption_files import caption_file_problems, plan_caption_files, read_back, read_ebu_tt_d
+from pipeline.caption_timing import TimedCaption
+from pipeline.captions import read_captions
 from pipeline.errors import JobError
 from pipeline.finish import finish, preflight
 from pipeline.job import parse_job
@@ -287,3 +290,63 @@ def test_leader_needs_the_sequence_in_one_render(stereo_source, tmp_path):
                      "deliverables": [{"preset": "broadcast-prores-hq-1080p25", "overrides": {"leader": {}}}]}, tmp_path)
     with pytest.raises(JobError, match=r"deliverables\.0\.leader .*raise sequence\.shots_per_render to at least 3"):
         preflight(job, tmp_path / "out")
+
+
+CAPTION_TEXT = ("Fish & chips {\\an8} <now>\nsecond line", "Two")
+
+
+@pytest.mark.parametrize("rate", [Fraction(25), NTSC])
+def test_caption_files_read_back_cue_by_cue(rate, tmp_path):
+    captions = (TimedCaption(12, 24, CAPTION_TEXT[0], "a"), TimedCaption(30, 1800, CAPTION_TEXT[1], "b"))
+    files = plan_caption_files(captions, rate, ["srt", "vtt", "ttml"], "en-GB", tmp_path / "spot.mov")
+    assert [file.path.name for file in files] == ["spot.srt", "spot.vtt", "spot.ttml"]
+    for file in files:
+        file.path.write_text(file.text, encoding="utf-8")
+        assert caption_file_problems(file, file.path, captions, rate) == []
+        cues = read_back(file, file.path)
+        assert [text for _, _, text in cues] == list(CAPTION_TEXT)
+    assert "&amp; chips {\\an8} &lt;now&gt;" in files[1].text
+    assert 'xml:lang="en-GB"' in files[2].text and "urn:ebu:tt:distribution:2018-04" in files[2].text
+    wrong = (captions[0], TimedCaption(31, 1800, CAPTION_TEXT[1], "b"))
+    assert caption_file_problems(files[0], files[0].path, wrong, rate) == ["srt cue 2: frames (30, 1800), planned (31, 1800)"]
+
+
+@pytest.fixture(scope="module")
+def source_24p(tmp_path_factory) -> Path:
+    """Two seconds of 24 fps picture with a tone."""
+    path = tmp_path_factory.mktemp("source24") / "source24.mov"
+    run_ffmpeg([
+        "-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=2", "-f", "lavfi", "-i", "sine=f=1000:r=48000:d=2",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", "-ac", "2", str(path),
+    ])  # fmt: skip
+    return path
+
+
+def test_caption_files_follow_speed_changes_and_the_leader(source_24p, tmp_path):
+    small = {"video": {"width": 320, "height": 180}}
+    job = parse_job({
+        "version": 1, "name": "spot", "shots": [{"source": str(source_24p)}],
+        "overlays": [{"kind": "captions", "cues": [{"start": 0.5, "end": 1.0, "text": CAPTION_TEXT[0]},
+                                                   {"start": 1.25, "end": 1.75, "text": CAPTION_TEXT[1]}]}],
+        "deliverables": [
+            {"preset": "broadcast-prores-hq-1080p25", "overrides": {
+                **small, "video": {**small["video"], "rate_conversion": "speed"},
+                "leader": {"bars_seconds": 1, "slate_seconds": 1, "black_seconds": 1}}},
+            {"preset": "web-h264-1080p", "overrides": small},
+        ]}, tmp_path)
+    manifest = json.loads(finish(job, tmp_path / "out").read_text())
+    broadcast, web = manifest["outputs"]
+    assert [entry["format"] for entry in broadcast["caption_files"]] == ["srt", "vtt", "ttml"]
+    assert [entry["format"] for entry in web["caption_files"]] == ["srt", "vtt"]
+    # 25/24 faster: 0.5 s of the sequence plays at 0.48 s, frame 12 at 25 fps; 75 leader frames before.
+    expected = {Fraction(25): [(75 + 12, 75 + 24), (75 + 30, 75 + 42)], Fraction(24): [(12, 24), (30, 42)]}
+    for output, rate in ((broadcast, Fraction(25)), (web, Fraction(24))):
+        assert probe(output["path"]).video.frame_rate == rate
+        for entry in output["caption_files"]:
+            path = Path(entry["path"])
+            assert path.parent == Path(output["path"]).parent and path.stem == Path(output["path"]).stem
+            text = path.read_text(encoding="utf-8")
+            cues = read_ebu_tt_d(text, entry["path"]) if entry["format"] == "ttml" else [
+                (cue.start_s, cue.end_s, cue.text) for cue in read_captions(path)]
+            assert [(round(start * rate), round(end * rate)) for start, end, _ in cues] == expected[rate]
+            assert [cue_text for _, _, cue_text in cues] == list(CAPTION_TEXT)
