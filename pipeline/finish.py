@@ -199,7 +199,10 @@ def _plan_with_analysis(
             pieces = choose_pieces(units_of(job, media, analyses, rate), target, rate, sounds)
         except JobError as error:
             raise JobError(f"deliverables ({deliverable.label}): {error}") from None
-        cut, notes = cutdown_job(job, deliverable, pieces, rate, sequence_rate, sequence_s)
+        whole = build_timeline(job.shots, [media[shot.source] for shot in job.shots], rate, 48000, sequence_rate)
+        piece_starts = [Fraction(whole.spans[piece.unit.shot].timeline_start_frame + piece.first_frame
+                                 - whole.spans[piece.unit.shot].source_start_frame) / rate for piece in pieces]
+        cut, notes = cutdown_job(job, deliverable, pieces, rate, sequence_rate, sequence_s, piece_starts)
         for note in notes:
             log.warning("%s: %s", deliverable.label, note)
         cut_options = dict(options)

@@ -383,16 +383,18 @@ def plan_overlays(job: Job, label: str, safe_insets: Insets, picture: PictureFor
     return OverlayPlan(tuple(layers), tuple(files), work_dir, picture.frame_rate)
 
 
-def timed_captions(job: Job, label: str, timeline: Timeline, sequence_rate: Fraction) -> tuple[TimedCaption, ...]:
-    """Every cue of the job's captions overlays that apply to deliverable ``label``, in its frames,
-    timed exactly as they are burnt in (for caption files beside the deliverable).
+def timed_captions(job: Job, timeline: Timeline, sequence_rate: Fraction) -> tuple[TimedCaption, ...]:
+    """Every cue of the job's captions overlays in a deliverable's frames, timed exactly as they are
+    burnt in, for caption files beside it. Every captions overlay counts, whether or not it is burnt
+    into this deliverable (an overlay's ``deliverables`` lists where it is burnt in; ``[]`` makes
+    captions for the files only).
 
     Raises:
         JobError: as :func:`plan_overlays` for a captions overlay.
     """
     captions = []
     for number, overlay in enumerate(job.overlays):
-        if overlay.kind != "captions" or (overlay.deliverables is not None and label not in overlay.deliverables):
+        if overlay.kind != "captions":
             continue
         timed, where = _timed(overlay, number, job, timeline, sequence_rate), f"overlays.{number}"
         for cue in overlay_cues(overlay, where):

@@ -337,7 +337,7 @@ def plan_job(
         timeline = _deliverable_timeline(job, shot_media, preset, picture, sequence_rate)
         path = out_dir / f"{job.output_stem(deliverable)}{preset.extension}"
         leader = _leader(job, index, preset, picture, timeline, path)
-        captions, caption_files = _caption_files(job, deliverable.label, preset, timeline, sequence_rate, leader, path)
+        captions, caption_files = _caption_files(job, preset, timeline, sequence_rate, leader, path)
         output = OutputPlan(
             deliverable=deliverable.label,
             preset=preset,
@@ -390,12 +390,12 @@ def _leader(job: Job, index: int, preset: Preset, picture: PictureFormat, timeli
     return plan_leader(preset.leader, job.slate, picture, timeline.frame_count, path.with_name(f".{path.name}.leader"))
 
 
-def _caption_files(job: Job, label: str, preset: Preset, timeline: Timeline, sequence_rate: Fraction,
+def _caption_files(job: Job, preset: Preset, timeline: Timeline, sequence_rate: Fraction,
                    leader: LeaderPlan | None, path: Path) -> tuple[tuple[TimedCaption, ...], tuple[CaptionFile, ...]]:
     """The deliverable's captions in its file's frames (after any leader) and the files to write."""
     if preset.caption_files is None:
         return (), ()
-    captions = shifted(timed_captions(job, label, timeline, sequence_rate), leader.frame_count if leader else 0)
+    captions = shifted(timed_captions(job, timeline, sequence_rate), leader.frame_count if leader else 0)
     spec = preset.caption_files
     return captions, plan_caption_files(captions, timeline.frame_rate, spec.formats, spec.language, path)
 

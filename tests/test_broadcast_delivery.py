@@ -19,6 +19,7 @@ from pipeline.audio_tracks import programme_tracks, track_contents
 from pipeline.caption_files import caption_file_problems, plan_caption_files, read_back, read_ebu_tt_d
 from pipeline.caption_timing import TimedCaption
 from pipeline.captions import read_captions
+from pipeline.cutdown import cutdown_overlays
 from pipeline.errors import JobError
 from pipeline.finish import finish, preflight
 from pipeline.job import parse_job
@@ -26,6 +27,7 @@ from pipeline.loudness import measure
 from pipeline.media import run_ffmpeg
 from pipeline.presets import AudioSpec, TimecodeSpec
 from pipeline.probe import probe
+from pipeline.timebase import parse_time
 from pipeline.timecode_track import file_start_timecode, programme_start_frame, timecode_at
 from pipeline.verify import find_mismatches
 
@@ -350,3 +352,46 @@ def test_caption_files_follow_speed_changes_and_the_leader(source_24p, tmp_path)
                 (cue.start_s, cue.end_s, cue.text) for cue in read_captions(path)]
             assert [(round(start * rate), round(end * rate)) for start, end, _ in cues] == expected[rate]
             assert [cue_text for _, _, cue_text in cues] == list(CAPTION_TEXT)
+
+
+def test_cutdown_cues_follow_the_kept_pieces():
+    job = parse_job({"version": 1, "name": "spot", "shots": [{"source": "/nonexistent/a.mp4"}],
+                     "deliverables": [{"preset": "web-h264-1080p"}],
+                     "overlays": [{"kind": "captions", "start": 1, "cues": [
+                         {"start": 0, "end": 2, "text": "one"}, {"start": 3, "end": 5, "text": "two"},
+                         {"start": 8, "end": 9, "text": "gone"}]}]}, Path("/"))
+    # Kept: sequence 2-4 s, then 5.5-7 s; the cut-down is 3.5 s.
+    kept, notes = cutdown_overlays(job, Fraction(7, 2), Fraction(10), Fraction(25),
+                                   [(Fraction(2), Fraction(2)), (Fraction(11, 2), Fraction(3, 2))])
+    assert notes == []
+    cues = [(parse_time(cue.start, 1), parse_time(cue.end, 1), cue.text) for cue in kept[0].cues]
+    # "one" (1-3 s) keeps 2-3 s, played at 0-1 s; "two" (4-6 s) touches the first piece only at its
+    # end and keeps 5.5-6 s of the second, played at 2-2.5 s; "gone" (9-10 s) falls in no piece.
+    assert cues == [(0, 1, "one"), (2, Fraction(5, 2), "two")]
+    assert (kept[0].start, parse_time(kept[0].end, 1)) == (0, Fraction(7, 2))
+
+
+def test_cutdown_caption_files_caption_what_the_cutdown_shows(stereo_source, tmp_path):
+    """Shot A (a test pattern) captioned "A", shot B (solid red) captioned "B": in the cut-down's
+    caption file, every frame under a cue shows the shot its text names."""
+    red = tmp_path / "red.mov"
+    run_ffmpeg(["-f", "lavfi", "-i", "color=c=red:s=320x180:r=25:d=1", "-f", "lavfi", "-i", "sine=f=440:r=48000:d=1",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", "-ac", "2",
+                str(red)])  # fmt: skip
+    job = parse_job({
+        "version": 1, "name": "spot", "shots": [{"source": str(stereo_source)}, {"source": str(red)}],
+        "overlays": [{"kind": "captions", "deliverables": [], "cues": [{"start": 0, "end": 1, "text": "A"},
+                                                                       {"start": 1, "end": 2, "text": "B"}]}],
+        "deliverables": [{"preset": "web-h264-1080p", "name": "web", "cutdowns": [1.2],
+                          "overrides": {"video": {"width": 320, "height": 180}}}]}, tmp_path)
+    manifest = json.loads(finish(job, tmp_path / "out").read_text())
+    cut = next(output for output in manifest["outputs"] if output["deliverable"] == "web-1.2s")
+    srt = next(Path(entry["path"]) for entry in cut["caption_files"] if entry["format"] == "srt")
+    cues = read_captions(srt)
+    assert cues and sum(cue.end_s - cue.start_s for cue in cues) == pytest.approx(1.2, abs=0.04)
+    with av.open(cut["path"]) as container:
+        frames = [frame.to_ndarray(format="rgb24").mean(axis=(0, 1)) for frame in container.decode(video=0)]
+    for cue in cues:
+        shown = frames[round(cue.start_s * 25):round(cue.end_s * 25)]
+        reds = [r > 180 and g < 60 and b < 60 for r, g, b in shown]
+        assert shown and all(reds) == (cue.text == "B") and any(reds) == (cue.text == "B"), cue
