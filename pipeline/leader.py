@@ -35,8 +35,8 @@ FIELD_SIZE = 0.045
 """Height of a slate field line, as a share of the frame height."""
 COUNTDOWN_SIZE = 0.22
 """Height of the countdown number, as a share of the frame height."""
-LEADER_FILTERS = ("pal75bars", "smptehdbars", "color", "aevalsrc", "anullsrc", "trim", "setpts", "scale",
-                  "format", "setsar", "setparams", "subtitles", "atrim", "asetpts", "concat")
+LEADER_FILTERS = ("pal75bars", "smptehdbars", "color", "aevalsrc", "anullsrc", "split", "asplit", "trim",
+                  "setpts", "scale", "format", "setsar", "setparams", "subtitles", "atrim", "asetpts", "concat")
 
 
 @dataclass(frozen=True)
@@ -147,33 +147,64 @@ def _dialogue(start: int, end: int, rate: Fraction, style: str, text: str) -> st
     return f"Dialogue: 0,{ass_time(start, rate)},{ass_time(end, rate)},{style},,0,0,0,,{text}"
 
 
-def _source(name: str, picture: PictureFormat, frames: int, **options):
-    """``frames`` frames of an ffmpeg picture source in the deliverable's format (BT.709, limited)."""
-    arguments = ":".join(f"{key}={value}" for key, value in {
-        "size": f"{picture.width}x{picture.height}", "rate": format_rate(picture.frame_rate), **options}.items())
+def _requests(plan: LeaderPlan, sample_rate: int) -> list[tuple[str, str]]:
+    """The ffmpeg sources (``video`` or ``audio``, lavfi description) a leader reads, in the order
+    :func:`leader_streams` takes them."""
+    picture = plan.picture
+    raster = f"size={picture.width}x{picture.height}:rate={format_rate(picture.frame_rate)}"
+    amplitude = f"{10 ** (plan.spec.tone_dbfs / 20):.6f}*sin(2*PI*{TONE_HZ}*t)"
+    requests = [("video", f"{BARS_SOURCES[plan.spec.bars]}={raster}"),
+                ("video", f"color=color={SLATE_BACKGROUND}:{raster}")]
+    if plan.black_frames:
+        requests.append(("video", f"color=color={BLACK}:{raster}"))
+    # Spelt unlike conform.silence(), so the two never merge into one ffmpeg-python node.
+    return requests + [("audio", f"aevalsrc={amplitude}|{amplitude}:s={sample_rate}:c=stereo"),
+                       ("audio", f"anullsrc=channel_layout=stereo:sample_rate={sample_rate}")]
+
+
+class LeaderSources:
+    """The ffmpeg sources of every leader in one render, each opened once and split into one branch
+    per use: ffmpeg-python merges identical inputs into one node, and a node's output feeds one filter."""
+
+    def __init__(self, leaders: list[tuple[LeaderPlan, int]]):
+        requests = [request for plan, sample_rate in leaders for request in _requests(plan, sample_rate)]
+        self._branches = {}
+        for request in dict.fromkeys(requests):
+            kind, description = request
+            node = ffmpeg.input(description, f="lavfi")
+            stream, uses = (node.video if kind == "video" else node.audio), requests.count(request)
+            split = "split" if kind == "video" else "asplit"
+            branches = [stream] if uses == 1 else [stream.filter_multi_output(split, uses)[n] for n in range(uses)]
+            self._branches[request] = iter(branches)
+
+    def take(self, request: tuple[str, str]):
+        """An unused branch of a source."""
+        return next(self._branches[request])
+
+
+def _picture(stream, picture: PictureFormat, frames: int):
+    """``frames`` frames of a picture source in the deliverable's format (BT.709, limited range)."""
     return (
-        ffmpeg.input(f"{name}={arguments}", f="lavfi").video
-        .filter("trim", end_frame=frames).filter("setpts", "PTS-STARTPTS")
+        stream.filter("trim", end_frame=frames).filter("setpts", "PTS-STARTPTS")
         .filter("scale", out_color_matrix="bt709", out_range="tv")
         .filter("format", picture.pix_fmt).filter("setsar", 1)
         .filter("setparams", **OUTPUT_COLOR)
     )
 
 
-def leader_streams(plan: LeaderPlan, sample_rate: int) -> tuple[list, list]:
+def leader_streams(plan: LeaderPlan, sample_rate: int, sources: LeaderSources) -> tuple[list, list]:
     """The leader's picture segments (bars, slate, black) and sound segments (tone, silence), each a
     list of ffmpeg-python streams to concatenate in front of the programme."""
+    requests = iter(_requests(plan, sample_rate))
     picture = plan.picture
-    bars = _source(BARS_SOURCES[plan.spec.bars], picture, plan.bars_frames)
-    slate = _source("color", picture, plan.slate_frames, color=SLATE_BACKGROUND).filter(
+    bars = _picture(sources.take(next(requests)), picture, plan.bars_frames)
+    slate = _picture(sources.take(next(requests)), picture, plan.slate_frames).filter(
         "subtitles", filename=str(plan.script), fontsdir=str(plan.fonts_dir))
     segments = [bars, slate]
     if plan.black_frames:
-        segments.append(_source("color", picture, plan.black_frames, color=BLACK))
+        segments.append(_picture(sources.take(next(requests)), picture, plan.black_frames))
     tone_samples = frames_to_samples(plan.bars_frames, picture.frame_rate, sample_rate)
-    amplitude = f"{10 ** (plan.spec.tone_dbfs / 20):.6f}*sin(2*PI*{TONE_HZ}*t)"
-    tone = ffmpeg.input(f"aevalsrc={amplitude}|{amplitude}:s={sample_rate}:c=stereo", f="lavfi").audio
-    silence = ffmpeg.input(f"anullsrc=r={sample_rate}:cl=stereo", f="lavfi").audio
+    tone, silence = sources.take(next(requests)), sources.take(next(requests))
     sound = [
         tone.filter("atrim", end_sample=tone_samples).filter("asetpts", "PTS-STARTPTS"),
         silence.filter("atrim", end_sample=plan.sample_count(sample_rate) - tone_samples)
@@ -182,10 +213,9 @@ def leader_streams(plan: LeaderPlan, sample_rate: int) -> tuple[list, list]:
     return segments, sound
 
 
-def with_leader(video, audio, plan: LeaderPlan | None, sample_rate: int):
+def with_leader(video, audio, plan: LeaderPlan | None, sample_rate: int, sources: LeaderSources):
     """``video`` and ``audio`` (the programme) with the leader in front; unchanged without one."""
     if plan is None:
         return video, audio
-    pictures, sounds = leader_streams(plan, sample_rate)
+    pictures, sounds = leader_streams(plan, sample_rate, sources)
     return (ffmpeg.concat(*pictures, video, v=1, a=0), ffmpeg.concat(*sounds, audio, v=0, a=1))
-

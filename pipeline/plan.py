@@ -28,7 +28,7 @@ from pipeline.conform import (
 from pipeline.enhance import EnhanceSettings, apply_job_enhance, shot_speeds
 from pipeline.errors import JobError
 from pipeline.job import Deliverable, Job
-from pipeline.leader import LEADER_FILTERS, LeaderPlan, plan_leader, with_leader
+from pipeline.leader import LEADER_FILTERS, LeaderPlan, LeaderSources, plan_leader, with_leader
 from pipeline.loudness import LoudnessCorrection, oversampling_factor
 from pipeline.overlays import OVERLAY_FILTERS, OverlayPlan, apply_overlays, plan_overlays, timed_captions
 from pipeline.presets import LoudnessSpec, Preset, format_validation_error, get_preset
@@ -476,6 +476,7 @@ def _render_plan(
 ) -> RenderPlan:
     shot_inputs = _ShotInputs(job, shot_media, sync_corrections, group)
     music = _music_branches(job, len(group))
+    leaders = LeaderSources([(item.leader, item.timeline.sample_rate) for item in group if item.leader])
     output_nodes = []
     for branch, item in enumerate(group):
         video_segments, audio_segments = [], []
@@ -493,7 +494,7 @@ def _render_plan(
         video = apply_overlays(video, item.overlays, item.timeline.start_frame)
         if item.output.preset.video.burn_in_timecode:
             video = _burn_in_timecode(video, item.picture, item.timeline.start_frame)
-        video, audio = with_leader(video, audio, item.leader, item.timeline.sample_rate)
+        video, audio = with_leader(video, audio, item.leader, item.timeline.sample_rate, leaders)
         # Transitions and text may renegotiate the format; the encoder gets exactly the preset's.
         video = video.filter("format", item.picture.pix_fmt)
         if item.output.preset.video.field_order == "tff":
