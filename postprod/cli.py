@@ -98,8 +98,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
             preset.container + (" faststart" if preset.faststart else ""),
             f"{video.codec} {video.profile or ''} {video.pix_fmt} ({video.encoder})",
             raster,
-            format_rate(video.frame_rate) if video.frame_rate else "source",
-            f"{audio.codec} {audio.sample_rate // 1000} kHz {audio.layout}",
+            (format_rate(video.frame_rate) if video.frame_rate else "source")
+            + (" interlaced, top field first" if video.field_order == "tff" else ""),
+            f"{audio.codec} {audio.sample_rate // 1000} kHz {audio.layout if audio.tracks == 'stereo' else audio.tracks}",
         )
     stdout.print(table)
     return EXIT_OK

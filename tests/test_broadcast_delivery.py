@@ -395,3 +395,26 @@ def test_cutdown_caption_files_caption_what_the_cutdown_shows(stereo_source, tmp
         shown = frames[round(cue.start_s * 25):round(cue.end_s * 25)]
         reds = [r > 180 and g < 60 and b < 60 for r, g, b in shown]
         assert shown and all(reds) == (cue.text == "B") and any(reds) == (cue.text == "B"), cue
+
+
+DEVCLIP = Path("../shared/devclips/ai_infinitetalk_dubbing_a.mp4")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DEVCLIP.exists(), reason="development clips not present (../shared/devclips)")
+def test_real_clip_into_xdcam_1080i25_with_the_default_leader_and_captions(tmp_path):
+    job = parse_job({
+        "version": 1, "name": "spot", "shots": [{"source": str(DEVCLIP.resolve())}],
+        "slate": SLATE,
+        "overlays": [{"kind": "captions", "deliverables": [], "cues": [{"start": 0.5, "end": 3, "text": "Line"}]}],
+        "deliverables": [{"preset": "xdcam-hd422-1080i25-mxf", "overrides": {"leader": {}}}]}, tmp_path)
+    output = json.loads(finish(job, tmp_path / "out").read_text())["outputs"][0]
+    info = probe(output["path"])
+    assert (info.container, info.video.codec, info.video.field_order, info.timecode) == ("mxf", "mpeg2video", "tt", "09:59:30:00")
+    assert len(info.audio_tracks) == 8 and output["qc"]["status"] != "fail"
+    kinds = _frame_kinds(Path(output["path"]))
+    start = programme_start_frame(TimecodeSpec(start="09:59:30:00"), Fraction(25))
+    firsts = {kind: timecode_at(start + kinds.index(kind), Fraction(25), False) for kind in set(kinds)}
+    assert firsts == {"bars": "09:59:30:00", "slate": "09:59:50:00", "black": "09:59:57:00", "programme": "10:00:00:00"}
+    srt = next(Path(entry["path"]) for entry in output["caption_files"] if entry["format"] == "srt")
+    assert [(round(cue.start_s * 25), round(cue.end_s * 25)) for cue in read_captions(srt)] == [(750 + 13, 750 + 75)]
