@@ -25,8 +25,9 @@ from pipeline.finish import finish, preflight
 from pipeline.job import parse_job
 from pipeline.loudness import measure
 from pipeline.media import run_ffmpeg
-from pipeline.presets import AudioSpec, TimecodeSpec
+from pipeline.presets import AudioSpec, TimecodeSpec, get_preset
 from pipeline.probe import probe
+from pipeline.qc import run_qc
 from pipeline.timebase import parse_time
 from pipeline.timecode_track import file_start_timecode, programme_start_frame, timecode_at
 from pipeline.verify import find_mismatches
@@ -418,3 +419,13 @@ def test_real_clip_into_xdcam_1080i25_with_the_default_leader_and_captions(tmp_p
     assert firsts == {"bars": "09:59:30:00", "slate": "09:59:50:00", "black": "09:59:57:00", "programme": "10:00:00:00"}
     srt = next(Path(entry["path"]) for entry in output["caption_files"] if entry["format"] == "srt")
     assert [(round(cue.start_s * 25), round(cue.end_s * 25)) for cue in read_captions(srt)] == [(750 + 13, 750 + 75)]
+
+
+def test_qc_of_a_file_on_its_own_skips_the_leader_its_preset_describes(leader_delivery):
+    preset = get_preset("broadcast-prores-hq-1080p25").with_overrides(
+        {"video": {"width": 320, "height": 180}, "leader": {"bars_seconds": 2}})
+    report = run_qc(leader_delivery["lead"]["path"], preset)
+    checks = {check.name: check for check in report.checks}
+    assert report.frame_count == 25  # the programme's frames only
+    assert [checks[name].status for name in ("conformance", "black", "freeze", "silence", "loudness")] == ["pass"] * 5
+    assert checks["loudness"].value == pytest.approx(-23.0, abs=0.5)
