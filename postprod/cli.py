@@ -130,11 +130,13 @@ def presets_table(presets: dict) -> Table:
         picture = f"{video.width}x{video.height} {video.fit}" if video.width else "source"
         audio_text = audio.codec + ("" if audio.sample_rate == 48000 else f" {audio.sample_rate / 1000:g}k")
         audio_text += "" if audio.layout == "stereo" else f" {audio.layout}"
+        audio_text += "" if audio.tracks == "stereo" else f" {audio.tracks}"
         table.add_row(
             name,
             f"{video.codec} {video.profile or ''}".strip(),
             picture,
-            f"{float(video.frame_rate):.4g}" if video.frame_rate else "source",
+            (f"{float(video.frame_rate):.4g}" if video.frame_rate else "source")
+            + ("i" if video.field_order == "tff" else ""),
             audio_text,
         )
     return table

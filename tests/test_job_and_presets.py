@@ -29,7 +29,7 @@ BUILTIN_NAMES = {
     "prores-lt-1080p", "prores-proxy-1080p", "dnxhr-hq-1080p", "web-h264-1080p", "web-hevc-1080p",
     "web-av1-1080p", "social-9x16", "social-1x1", "social-16x9", "review-540p",
     "tiktok-9x16", "reels-9x16", "shorts-9x16", "instagram-1x1", "instagram-4x5", "youtube-1080p",
-    "youtube-2160p", "hdr10-hevc-1080p",
+    "youtube-2160p", "hdr10-hevc-1080p", "xdcam-hd422-1080i25-mxf", "xdcam-hd422-1080p25-mxf", "dnxhr-hqx-1080p25-mxf",
 }
 
 VALID_JOB: dict[str, Any] = {

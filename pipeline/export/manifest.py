@@ -41,6 +41,8 @@ def probe_summary(info: MediaInfo) -> dict[str, Any]:
     video, audio = info.video, info.audio
     summary: dict[str, Any] = {
         "duration_s": float(info.duration_s),
+        "container": info.container,
+        "timecode": info.timecode,
         "video": {
             "codec": video.codec,
             "profile": video.profile,
@@ -48,8 +50,11 @@ def probe_summary(info: MediaInfo) -> dict[str, Any]:
             "frame_rate": str(video.frame_rate),
             "frame_count": video.frame_count,
             "pix_fmt": video.pix_fmt,
+            "field_order": video.field_order,
         },
         "audio": None,
+        "audio_tracks": [{"codec": track.codec, "channels": track.channels, "layout": track.layout}
+                         for track in info.audio_tracks],
     }
     if audio is not None:
         summary["audio"] = {
@@ -107,6 +112,8 @@ def build_manifest(
                 "qc": _qc_entry((qc or {}).get(output.plan.deliverable)),
                 "credentials": output.credentials.to_dict() if output.credentials else None,
                 "legalise": _legalise_entry(output.plan.preset, (qc or {}).get(output.plan.deliverable)),
+                "caption_files": [{"format": file.format, "path": str(file.path), "cues": len(output.plan.captions)}
+                                  for file in output.plan.caption_files],
             }
             for output in outputs
         ],

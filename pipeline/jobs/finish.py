@@ -42,7 +42,7 @@ from pipeline.plan.planner import (
     resolve_preset,
 )
 from pipeline.analysis.reframe import ReframeAnalysis, analyse
-from pipeline.timeline.sequence import sequence_layout, sequence_rate
+from pipeline.timeline.sequence import build_timeline, sequence_layout, sequence_rate
 from pipeline.model.timebase import seconds_to_frames
 from pipeline.model.presets import Preset, load_presets
 from pipeline.media.probe import AudioStreamInfo, MediaInfo, probe, probe_audio
@@ -240,7 +240,10 @@ def _plan_with_analysis(
             pieces = choose_pieces(units_of(job, media, analyses, rate), target, rate, sounds)
         except JobError as error:
             raise JobError(f"deliverables ({deliverable.label}): {error}") from None
-        cut, notes = cutdown_job(job, deliverable, pieces, rate, edit_rate, sequence_s)
+        whole = build_timeline(job.shots, [media[shot.source] for shot in job.shots], rate, 48000, edit_rate)
+        piece_starts = [Fraction(whole.spans[piece.unit.shot].timeline_start_frame + piece.first_frame
+                                 - whole.spans[piece.unit.shot].source_start_frame) / rate for piece in pieces]
+        cut, notes = cutdown_job(job, deliverable, pieces, rate, edit_rate, sequence_s, piece_starts)
         for note in notes:
             log.warning("%s: %s", deliverable.label, note)
         cut_options = dict(options)

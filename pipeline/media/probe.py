@@ -29,6 +29,7 @@ _TRANSFER = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte24
 _MATRIX = {0: "gbr", 1: "bt709", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc",
            10: "bt2020c"}
 _RANGE = {1: "tv", 2: "pc"}
+_FIELD_ORDER = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
 
 _VFR_TOLERANCE = 0.02
 """Frame intervals that differ from the median by more than this share make a stream variable-rate."""
@@ -92,6 +93,9 @@ class VideoStreamInfo:
     """``tv`` (limited) or ``pc`` (full), None when untagged."""
     hdr10: Hdr10Metadata | None = None
     """Mastering display and content light levels the first frame carries (HDR10); None without."""
+    field_order: str | None = None
+    """``progressive``, or the interlaced field order (``tt``: top field first, coded first;
+    ``bb``, ``tb``, ``bt``); None when the stream does not say."""
 
     @property
     def planning_rate(self) -> Fraction:
@@ -152,6 +156,11 @@ class MediaInfo:
     """The first video stream."""
     audio: AudioStreamInfo | None
     """The first audio stream, None when the file is silent."""
+    audio_tracks: tuple[AudioStreamInfo, ...] = ()
+    """Every audio stream in order, the first included."""
+    timecode: str | None = None
+    """Start timecode of the file's timecode track (MOV ``tmcd``, MXF timecode component); None
+    when it has none."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: fractions as strings (``"30000/1001"``) with float companions for seconds."""
@@ -195,13 +204,13 @@ def probe(path: str | Path) -> MediaInfo:
             kinds = sorted({stream.type for stream in container.streams}) or ["no streams"]
             raise MediaError(path, f"has no video stream (found: {', '.join(kinds)})")
         video_stream = container.streams.video[0]
-        audio_stream = container.streams.audio[0] if container.streams.audio else None
-        timings = _demux_timings(path, container, video_stream, audio_stream)
+        audio_streams = list(container.streams.audio)
+        timings = _demux_timings(path, container, video_stream, audio_streams)
         rotation, pix_fmt_decoded, hdr10 = _decode_first_frame(path, container, video_stream)
         video = _video_info(video_stream, timings[video_stream.index], rotation, pix_fmt_decoded, hdr10)
-        audio = _audio_info(audio_stream, timings.get(audio_stream.index)) if audio_stream else None
+        tracks = tuple(_audio_info(stream, timings.get(stream.index)) for stream in audio_streams)
         declared = Fraction(container.duration or 0, 1_000_000)
-        _refuse_truncated(path, declared, video, audio)
+        _refuse_truncated(path, declared, video, tracks[0] if tracks else None)
         duration = declared or video.duration_s
         return MediaInfo(
             path=path,
@@ -210,7 +219,9 @@ def probe(path: str | Path) -> MediaInfo:
             brand=major_brand(path),
             duration_s=duration,
             video=video,
-            audio=audio,
+            audio=tracks[0] if tracks else None,
+            audio_tracks=tracks,
+            timecode=_start_timecode(container),
         )
 
 
@@ -240,6 +251,14 @@ def _refuse_truncated(path: Path, declared_s: Fraction, video: VideoStreamInfo, 
             f"truncated: only {float(readable_s):.2f} s ({video.frame_count} frames) of the "
             f"{float(declared_s):.2f} s its header declares can be read; re-export or re-download it",
         )
+
+
+def _start_timecode(container) -> str | None:
+    """The start timecode from the container (MXF) or any stream's tags (MOV's ``tmcd`` track)."""
+    for tags in (container.metadata, *(stream.metadata for stream in container.streams)):
+        if tags.get("timecode"):
+            return tags["timecode"]
+    return None
 
 
 def probe_audio(path: str | Path) -> AudioStreamInfo:
@@ -276,8 +295,8 @@ class _StreamTimings:
     end: int | None = None
 
 
-def _demux_timings(path, container, video_stream, audio_stream) -> dict[int, _StreamTimings]:
-    wanted = [video_stream] + ([audio_stream] if audio_stream else [])
+def _demux_timings(path, container, video_stream, audio_streams) -> dict[int, _StreamTimings]:
+    wanted = [video_stream, *audio_streams]
     timings = {stream.index: _StreamTimings() for stream in wanted}
     try:
         for packet in container.demux(wanted):
@@ -362,6 +381,7 @@ def _video_info(
         color_matrix=_MATRIX.get(context.colorspace),
         color_range=_RANGE.get(context.color_range),
         hdr10=hdr10,
+        field_order=_FIELD_ORDER.get(context.field_order),
     )
 
 

@@ -322,6 +322,22 @@ class Provenance(_Model):
         return self
 
 
+class Slate(_Model):
+    """What the slate (clock) of a leader shows; a field left out is not shown. The programme's
+    duration is filled in per deliverable."""
+
+    clock_number: str | None = Field(default=None, max_length=80)
+    """The clock number the broadcaster registered the spot under, e.g. ``ABC/DEFG123/030``."""
+    title: str | None = Field(default=None, max_length=200)
+    """Title of the spot or programme."""
+    agency: str | None = Field(default=None, max_length=200)
+    """Agency that made it."""
+    advertiser: str | None = Field(default=None, max_length=200)
+    """Advertiser or brand."""
+    date: str | None = Field(default=None, max_length=40)
+    """Date as the slate shows it, e.g. ``2026-12-05``."""
+
+
 class Job(_Model):
     """A finishing job: shots joined in order, rendered into every deliverable."""
 
@@ -353,6 +369,8 @@ class Job(_Model):
     """Named text styles overlays refer to."""
     provenance: Provenance = Field(default_factory=Provenance)
     """AI-generated material: declared in the content credentials, and optionally labelled on screen."""
+    slate: Slate = Field(default_factory=Slate)
+    """Fields of the slate in the leader of deliverables whose preset has one."""
 
     @model_validator(mode="after")
     def _distinct_outputs(self) -> Job:

@@ -135,6 +135,10 @@ class VideoSpec(_Model):
     """Bring luma and R'G'B' gamut inside EBU R 103 with a soft knee after everything else (transitions,
     overlays, fills) and before encoding (see :mod:`pipeline.plan.legalise`); on in broadcast presets."""
 
+    field_order: Literal["progressive", "tff"] = "progressive"
+    """``tff``: the frames are flagged interlaced, top field first, for an encoder set to code
+    fields (``flags: +ildct+ilme`` for MPEG-2); the output must probe as top field first."""
+
     @model_validator(mode="after")
     def _valid_for_encoder(self) -> VideoSpec:
         problems = check_encoder_options(self.encoder, self.options)
@@ -216,7 +220,14 @@ class AudioSpec(_Model):
     sample_rate: int = Field(default=48000, gt=0)
     """Samples per second."""
     layout: Literal["stereo"] = "stereo"
-    """Channel layout; stereo for now (5.1 deliverables are a later addition)."""
+    """Channel layout of the programme sound; stereo (5.1 programmes are a later addition)."""
+    tracks: Literal["stereo", "stereo+stereo", "8-mono"] = "stereo"
+    """How the programme is laid out in audio tracks (see :mod:`pipeline.audio_tracks`): one stereo
+    track; two stereo tracks (the programme, then :attr:`second_pair`); or eight mono tracks (1-2 the
+    programme's left and right, 3-4 :attr:`second_pair`, 5-8 silent), as XDCAM HD422 carries them."""
+    second_pair: Literal["copy", "silent"] = "silent"
+    """What the second pair of a ``stereo+stereo`` or ``8-mono`` layout carries: a copy of the
+    programme or silence."""
     options: EncoderOptions = Field(default_factory=dict)
     """Encoder options, each passed as ``-KEY:a VALUE``; see :mod:`pipeline.encoder_options`."""
 
@@ -229,8 +240,8 @@ class AudioSpec(_Model):
 
     @property
     def channels(self) -> int:
-        """Channel count of :attr:`layout`."""
-        return {"stereo": 2}[self.layout]
+        """Channel count of each audio track."""
+        return 1 if self.tracks == "8-mono" else {"stereo": 2}[self.layout]
 
 
 LOUDNESS_STANDARDS: dict[str, dict[str, float]] = {
@@ -302,6 +313,49 @@ class ProvenanceSpec(_Model):
     """Wording and place of the visible AI label."""
 
 
+class TimecodeSpec(_Model):
+    """The timecode track a deliverable carries (``tmcd`` in MOV/MP4, the material package's
+    timecode component in MXF)."""
+
+    start: str = Field(default="00:00:00:00", pattern=r"^\d{2}:[0-5]\d:[0-5]\d:\d{2}$")
+    """Timecode of the programme's first frame, ``HH:MM:SS:FF`` (``10:00:00:00`` for broadcast).
+    With a leader, the file starts earlier by the leader's length."""
+    drop_frame: bool = False
+    """Count drop-frame (written ``HH:MM:SS;FF``); only at 29.97 and 59.94 fps."""
+
+
+class LeaderSpec(_Model):
+    """Line-up before the programme, as UK/EBU commercial delivery specs lay it out: bars and tone,
+    then a slate (clock) counting down, then black, ending exactly where the programme starts.
+
+    Lengths are whole timecode seconds (that many times the nominal frame rate in frames), so with
+    the defaults and a programme at 10:00:00:00 the bars start at 09:59:30:00, the clock at
+    09:59:50:00 and black at 09:59:57:00.
+    """
+
+    bars: Literal["ebu", "smpte"] = "ebu"
+    """``ebu``: EBU 100/0/75/0 colour bars (ffmpeg ``pal75bars``); ``smpte``: SMPTE RP 219 HD bars
+    (``smptehdbars``)."""
+    bars_seconds: int = Field(default=20, ge=1, le=120)
+    """Length of bars and tone."""
+    tone_dbfs: float = Field(default=-18.0, ge=-40, le=0)
+    """Peak level of the 1 kHz line-up tone under the bars, dBFS (EBU R 68: -18)."""
+    slate_seconds: int = Field(default=7, ge=1, le=60)
+    """Length of the slate (clock), in silence."""
+    black_seconds: int = Field(default=3, ge=0, le=60)
+    """Black and silence between the slate and the programme."""
+
+
+class CaptionFilesSpec(_Model):
+    """Caption files written beside the deliverable from the job's captions overlays (none when the
+    job has no captions)."""
+
+    formats: list[Literal["srt", "vtt", "ttml"]] = Field(default_factory=lambda: ["srt", "vtt", "ttml"], min_length=1)
+    """``srt`` (SubRip), ``vtt`` (WebVTT), ``ttml`` (EBU-TT-D, EBU Tech 3380)."""
+    language: str = Field(default="en", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    """BCP 47 language of the captions, written into the EBU-TT-D document."""
+
+
 class Preset(_Model):
     """A deliverable specification: container, picture, sound."""
 
@@ -311,8 +365,8 @@ class Preset(_Model):
     """Name scripts and job files use, e.g. ``web-h264-1080p``."""
     description: str
     """One line saying what the deliverable is for."""
-    container: Literal["mov", "mp4"]
-    """Output container; also the file extension."""
+    container: Literal["mov", "mp4", "mxf"]
+    """Output container; also the file extension. ``mxf`` is MXF OP1a (ffmpeg's ``mxf`` muxer)."""
     faststart: bool = False
     """Put the ``moov`` index before the media data (web playback)."""
     video: VideoSpec
@@ -327,6 +381,13 @@ class Preset(_Model):
     """A failing QC check fails the job (``fail``, broadcast) or is reported as a warning (``warn``)."""
     provenance: ProvenanceSpec = ProvenanceSpec()
     """Content credentials and the visible AI label."""
+    timecode: TimecodeSpec | None = None
+    """Timecode track to write; None writes none."""
+    caption_files: CaptionFilesSpec | None = None
+    """Caption files beside the deliverable; None writes none."""
+    leader: LeaderSpec | None = None
+    """Bars, tone, slate and black before the programme; None: the file starts with the programme.
+    QC and loudness measure the programme only."""
 
     @property
     def extension(self) -> str:

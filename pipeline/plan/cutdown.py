@@ -28,6 +28,8 @@ from pipeline.analysis.reframe import ReframeAnalysis
 from pipeline.timeline.sequence import shot_bounds_s
 from pipeline.model.timebase import parse_time, seconds_text, seconds_to_frames
 from pipeline.analysis.sound_starts import ANALYSIS_RATE_HZ, sound_starts
+from pipeline.plan.caption_timing import overlay_cues
+from pipeline.model.overlay_schema import InlineCue, Overlay
 
 MIN_SEGMENT_S = Fraction(1)
 """A trimmed piece shorter than this is a flash frame, not a shot: avoided where possible."""
@@ -296,10 +298,12 @@ def _best_split(units: list[Unit], free: list[int], length: int, min_frames: int
 
 def cutdown_job(
     job: Job, deliverable: Deliverable, pieces: list[Piece], frame_rate: Fraction,
-    sequence_rate: Fraction, sequence_s: Fraction,
+    sequence_rate: Fraction, sequence_s: Fraction, piece_starts_s: list[Fraction] | None = None,
 ) -> tuple[Job, list[str]]:
     """A job of the kept pieces joined by cuts, with ``deliverable`` as its only deliverable, and a
-    note for each overlay the cut-down cannot carry (see :func:`cutdown_overlays`).
+    note for each overlay the cut-down cannot carry (see :func:`cutdown_overlays`). With
+    ``piece_starts_s`` (where each piece starts in the whole sequence, seconds), captions follow the
+    pieces.
 
     In and out points are written as seconds exact to the nanosecond on the cut-down's frame grid,
     so every piece converts back to exactly its frames. The cut-down counts frames in the job at the
@@ -315,7 +319,9 @@ def cutdown_job(
             "fill": original.fill,
         }))
     cut_s = Fraction(sum(piece.frame_count for piece in pieces)) / frame_rate
-    overlays, notes = cutdown_overlays(job, cut_s, sequence_s, sequence_rate)
+    kept = None if piece_starts_s is None else [
+        (start, Fraction(piece.frame_count) / frame_rate) for start, piece in zip(piece_starts_s, pieces, strict=True)]
+    overlays, notes = cutdown_overlays(job, cut_s, sequence_s, sequence_rate, kept)
     return job.model_copy(update={
         "shots": shots,
         "deliverables": [deliverable],
@@ -324,17 +330,28 @@ def cutdown_job(
     }), notes
 
 
-def cutdown_overlays(job: Job, cut_s: Fraction, sequence_s: Fraction, sequence_rate: Fraction) -> tuple[list, list[str]]:
+def cutdown_overlays(job: Job, cut_s: Fraction, sequence_s: Fraction, sequence_rate: Fraction,
+                     pieces_s: list[tuple[Fraction, Fraction]] | None = None) -> tuple[list, list[str]]:
     """The job's overlays re-timed for a cut-down ``cut_s`` long, and a note for each one dropped.
 
     An end card moves to the cut-down's end, keeping its length; other layers keep their times,
-    cut short at the cut-down's end. Captions (their cues follow the whole programme's dialogue),
-    layers timed from a shot (the shot may be gone or trimmed) and layers that start after the
-    cut-down ends are dropped.
+    cut short at the cut-down's end. Captions follow the dialogue: given ``pieces_s`` (each kept
+    piece's start in the whole sequence and its length, seconds, in cut-down order), each cue keeps
+    the part of it inside a kept piece, moved to where that piece plays (see :func:`cutdown_cues`);
+    without it they are dropped. Layers timed from a shot (the shot may be gone or trimmed) and
+    layers that start after the cut-down ends are dropped.
     """
     kept, notes = [], []
     for number, overlay in enumerate(job.overlays):
         label = f"overlays.{number} ({overlay.kind})"
+        if overlay.kind == "captions" and pieces_s is not None and overlay.shot is None:
+            cues = cutdown_cues(overlay, f"overlays.{number}", sequence_rate, pieces_s)
+            if cues:
+                kept.append(overlay.model_copy(update={
+                    "captions": None, "cues": cues, "start": 0, "end": seconds_text(cut_s), "duration": None}))
+            else:
+                notes.append(f"{label} left out of the cut-down: none of its cues falls in a kept piece")
+            continue
         if overlay.kind == "captions" or overlay.shot is not None:
             reason = "captions follow the whole programme" if overlay.kind == "captions" else "it is timed from a shot"
             notes.append(f"{label} left out of the cut-down: {reason}")
@@ -356,3 +373,31 @@ def cutdown_overlays(job: Job, cut_s: Fraction, sequence_s: Fraction, sequence_r
             "start": seconds_text(start_s), "end": seconds_text(min(end_s, cut_s)), "duration": None,
         }))
     return kept, notes
+
+
+def cutdown_cues(overlay: Overlay, where: str, sequence_rate: Fraction,
+                 pieces_s: list[tuple[Fraction, Fraction]]) -> list[InlineCue]:
+    """A captions overlay's cues in cut-down time: the part of each cue inside each kept piece
+    (start in the sequence, length; seconds), placed where the piece plays in the cut-down.
+
+    Raises:
+        JobError: the overlay's caption file is broken.
+    """
+    origin = parse_time(overlay.start, sequence_rate)
+    end = parse_time(overlay.end, sequence_rate) if overlay.end is not None else None
+    if end is None and overlay.duration is not None:
+        end = origin + parse_time(overlay.duration, sequence_rate)
+    cues = []
+    for cue in overlay_cues(overlay, where):
+        first, last = origin + cue.start_s, origin + cue.end_s
+        if end is not None:
+            last = min(last, end)
+        played = Fraction(0)
+        for start, length in pieces_s:
+            inside_first, inside_last = max(first, start), min(last, start + length)
+            # A sliver under one frame would show on no frame.
+            if inside_last - inside_first >= 1 / sequence_rate:
+                cues.append(InlineCue(start=seconds_text(played + inside_first - start),
+                                      end=seconds_text(played + inside_last - start), text=cue.text))
+            played += length
+    return cues

@@ -31,8 +31,8 @@ from pathlib import Path
 import ffmpeg
 from fontTools.ttLib import TTFont, TTLibError
 
-from pipeline.model.captions import Cue, read_captions
 from pipeline.plan.conform import PictureFormat
+from pipeline.plan.caption_timing import TimedCaption, caption_frames, overlay_cues
 from pipeline.errors import JobError
 from pipeline.plan.fonts import default_font_path
 from pipeline.model.job import Job
@@ -400,7 +400,7 @@ def plan_overlays(job: Job, label: str, safe_insets: Insets, picture: PictureFor
         faces = (font_face(font), *(font_face(path) for path in font_paths if path != font))
         style_name = f"o{number}"
         styles.append(_ass_style(style_name, style, faces[0], picture))
-        events += _text_events(timed, style, style_name, faces, picture, box, sequence_rate, job)
+        events += _text_events(timed, style, style_name, faces, picture, box, sequence_rate, timeline)
     flush_script()
     files += [FontLink(fonts_dir / f"{index:02d}{path.suffix.lower()}", path) for index, path in enumerate(font_paths)]
     return OverlayPlan(tuple(layers), tuple(files), work_dir, picture.frame_rate)
@@ -456,6 +456,26 @@ def _logo_input(layer: _PixelLayer) -> tuple[str, tuple[tuple[str, object], ...]
     rate = layer.picture.frame_rate
     end_s = Fraction(layer.timed.end_frame) / rate
     return str(layer.source), (("loop", 1), ("framerate", format_rate(rate)), ("t", f"{float(end_s):.6f}"))
+
+
+def timed_captions(job: Job, timeline: Timeline, sequence_rate: Fraction) -> tuple[TimedCaption, ...]:
+    """Every cue of the job's captions overlays in a deliverable's frames, timed exactly as they are
+    burnt in, for caption files beside it. Every captions overlay counts, whether or not it is burnt
+    into this deliverable (an overlay's ``deliverables`` lists where it is burnt in; ``[]`` makes
+    captions for the files only).
+
+    Raises:
+        JobError: as :func:`plan_overlays` for a captions overlay.
+    """
+    captions = []
+    for number, overlay in enumerate(job.overlays):
+        if overlay.kind != "captions":
+            continue
+        timed, where = _timed(overlay, number, job, timeline, sequence_rate), f"overlays.{number}"
+        for cue in overlay_cues(overlay, where):
+            start, end = caption_frames(cue, timed.start_frame, timed.end_frame, timeline, where)
+            captions.append(TimedCaption(start, end, cue.text, f"{where}: {cue.label}"))
+    return tuple(sorted(captions, key=lambda caption: (caption.start_frame, caption.end_frame)))
 
 
 def apply_overlays(video, plan: OverlayPlan | None, logos: LogoInputs, start_frame: int = 0):
@@ -563,7 +583,7 @@ def _check_coverage(text: str, faces: tuple[FontFace, ...], where: str) -> None:
 
 
 def _text_events(timed: _Timed, style: Style, style_name: str, faces: tuple[FontFace, ...],
-                 picture: PictureFormat, box: SafeBox, sequence_rate: Fraction, job: Job) -> list[str]:
+                 picture: PictureFormat, box: SafeBox, sequence_rate: Fraction, timeline: Timeline) -> list[str]:
     overlay, rate = timed.overlay, picture.frame_rate
     where = f"overlays.{timed.number}"
     anchor = overlay.anchor or DEFAULT_ANCHORS[overlay.kind]
@@ -574,13 +594,9 @@ def _text_events(timed: _Timed, style: Style, style_name: str, faces: tuple[Font
     safe, box = box, SafeBox(box.left + margin, box.top + margin, box.right - margin, box.bottom - margin)
     events = []
     if overlay.kind == "captions":
-        for cue in _cues(overlay, where):
+        for cue in overlay_cues(overlay, where):
             _check_coverage(cue.text, faces, f"{where}: {cue.label}")
-            start = timed.start_frame + math.ceil(cue.start_s * rate)
-            end = min(timed.start_frame + math.ceil(cue.end_s * rate), timed.end_frame)
-            if start >= timed.end_frame:
-                raise JobError(f"{where}: {cue.label} starts at {float(cue.start_s):.3f} s, after the "
-                               f"overlay or the sequence has ended")
+            start, end = caption_frames(cue, timed.start_frame, timed.end_frame, timeline, where)
             block = fit_text(cue.text, size, faces, box.width, box.height, max_lines=CAPTION_MAX_LINES)
             x, y = box.anchor_point(anchor)
             text = "\\N".join(escape_ass_text(line) for line in block.lines)
@@ -669,19 +685,6 @@ def _rectangle(width: float, height: float, colour: str, position: str, effects:
 
 def _dialogue(start: int, end: int, rate: Fraction, style: str, layer: int, text: str) -> str:
     return f"Dialogue: {layer},{ass_time(start, rate)},{ass_time(end, rate)},{style},,0,0,0,,{text}"
-
-
-def _cues(overlay: Overlay, where: str) -> tuple[Cue, ...]:
-    if overlay.captions is not None:
-        return read_captions(overlay.captions)
-    cues = []
-    for index, cue in enumerate(overlay.cues or ()):
-        label = f"cues.{index}"
-        start, end = parse_time(cue.start, Fraction(1)), parse_time(cue.end, Fraction(1))
-        if end <= start:
-            raise JobError(f"{where}.{label}: ends at or before it starts")
-        cues.append(Cue(start, end, cue.text, label))
-    return tuple(cues)
 
 
 def _graphics_render(timed: _Timed, picture: PictureFormat, path: Path) -> GraphicsRender:

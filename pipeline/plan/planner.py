@@ -14,6 +14,9 @@ from pathlib import Path
 import ffmpeg
 from pydantic import ValidationError
 
+from pipeline.plan.audio_tracks import TRACK_FILTERS, TrackContent, lay_out_tracks, programme_tracks, track_contents
+from pipeline.plan.caption_files import CaptionFile, plan_caption_files, shifted
+from pipeline.plan.caption_timing import TimedCaption
 from pipeline.plan.conform import (
     PictureFormat,
     conform_audio,
@@ -33,6 +36,7 @@ from pipeline.plan.overlays import (
     plan_overlays,
     overlays_for,
     LogoInputs,
+    timed_captions,
 )
 from pipeline.model.presets import LoudnessSpec, Preset, format_validation_error, get_preset, Hdr10Spec
 from pipeline.media.probe import AudioStreamInfo, MediaInfo
@@ -51,12 +55,14 @@ from pipeline.model.timebase import format_rate, frames_to_samples, frames_to_ti
 from pipeline.model.provenance import ProvenancePlan, describe_edit
 from pipeline.plan.legalise import bit_depth, legalise, lut_file
 from pipeline.plan.hdr import COLOUR_TAGS, check_hdr_sources, output_colour, x265_hdr10_params
+from pipeline.plan.leader import LEADER_FILTERS, LeaderPlan, LeaderSources, plan_leader, with_leader
+from pipeline.timeline.timecode_track import file_start_timecode
 
 FILTERS_USED = ("setpts", "fps", "trim", "tpad", "scale", "pad", "crop", "setsar", "format",
                 "setparams", "split", "gblur", "overlay", "xfade", "aresample", "aeval", "aformat",
                 "asetpts", "adelay", "atrim", "apad", "anullsrc", "asplit", "acrossfade", "concat",
                 "volume", "afade", "amix", "drawtext", "settb", "alimiter", "framerate", "minterpolate",
-                "zscale", "unsharp", "atempo", "fade")
+                "zscale", "unsharp", "atempo", "fade", "setfield") + TRACK_FILTERS
 LEGALISE_FILTERS = ("mergeplanes", "lut3d")
 """Filters the broadcast legaliser needs (:mod:`pipeline.plan.legalise`)."""
 DIP_TRANSITIONS = {"fadeblack": "black", "fadewhite": "white"}
@@ -64,7 +70,10 @@ DIP_TRANSITIONS = {"fadeblack": "black", "fadewhite": "white"}
 the colour the planner dips through instead, at legal levels (``fade`` to the colour, then a mix)."""
 INPUT_MARGIN_S = Fraction(1, 2)
 """Decode this much past the last frame a shot needs, so rate rounding never starves it."""
-BRANDS = {"mov": "qt  ", "mp4": "isom"}
+BRANDS = {"mov": "qt  ", "mp4": "isom", "mxf": None}
+"""ftyp major brand of each container; MXF has none."""
+DEMUXERS = {"mov": "mov,mp4,m4a,3gp,3g2,mj2", "mp4": "mov,mp4,m4a,3gp,3g2,mj2", "mxf": "mxf"}
+"""The demuxer name each container probes as."""
 AAC_FRAME_SAMPLES = 1024
 
 
@@ -72,8 +81,8 @@ AAC_FRAME_SAMPLES = 1024
 class ExpectedOutput:
     """Properties a rendered file must probe with; any difference fails the job."""
 
-    brand: str
-    """ftyp major brand: ``qt  `` for .mov, ``isom`` for .mp4."""
+    brand: str | None
+    """ftyp major brand: ``qt  `` for .mov, ``isom`` for .mp4, None for .mxf."""
     faststart: bool
     """True when ``moov`` must precede ``mdat``."""
     video_codec: str
@@ -108,6 +117,21 @@ class ExpectedOutput:
     """Loudness target the encoded sound must meet; None: not measured (no target, or silence)."""
     colour_tags: tuple[str, str, str] = COLOUR_TAGS["bt709"]
     """Colour primaries, transfer and matrix the video must be tagged with."""
+    demuxer: str = DEMUXERS["mov"]
+    """Demuxer name the file must probe as (``mxf`` for MXF)."""
+    timecode: str | None = None
+    """Start timecode the file's timecode track must carry; None: no track expected."""
+    field_order: str = "progressive"
+    """``progressive`` or ``tt`` (interlaced, top field first) as the decoder reports it."""
+    audio_tracks: tuple[TrackContent, ...] = ("programme",)
+    """What each audio stream carries, in order (see :mod:`pipeline.plan.audio_tracks`)."""
+    programme_tracks: tuple[int, ...] = (0,)
+    """Audio streams that together make the stereo programme (loudness is measured over them)."""
+    programme_start_frame: int = 0
+    """First frame of the programme: the leader's length (0 without one). Loudness and QC measure
+    the file from here."""
+    programme_start_sample: int = 0
+    """First audio sample of the programme."""
 
     @property
     def duration_s(self) -> Fraction:
@@ -133,6 +157,10 @@ class OutputPlan:
     """Gain (and limiter) applied at the end of the sound chain; None leaves levels alone."""
     provenance: ProvenancePlan | None = None
     """What its content credentials say; None: not signed (a working file, not a deliverable)."""
+    caption_files: tuple[CaptionFile, ...] = ()
+    """Caption files written beside the deliverable once it is verified, each read back first."""
+    captions: tuple[TimedCaption, ...] = ()
+    """The cues the caption files carry, in the file's frames, to compare them with."""
 
 
 @dataclass(frozen=True)
@@ -215,7 +243,10 @@ def picture_format(preset: Preset, first_shot: MediaInfo) -> PictureFormat:
                          EnhanceSettings.from_video_spec(spec), spec.colour)
 
 
-def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline) -> ExpectedOutput:
+def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline, timecode: str | None = None,
+              leader: LeaderPlan | None = None) -> ExpectedOutput:
+    leader_frames = leader.frame_count if leader else 0
+    leader_samples = leader.sample_count(preset.audio.sample_rate) if leader else 0
     return ExpectedOutput(
         brand=BRANDS[preset.container],
         faststart=preset.faststart,
@@ -226,18 +257,48 @@ def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline) -> Exp
         width=picture.width,
         height=picture.height,
         frame_rate=picture.frame_rate,
-        frame_count=timeline.frame_count,
+        frame_count=leader_frames + timeline.frame_count,
         audio_codec=preset.audio.codec,
         sample_rate=preset.audio.sample_rate,
         channels=preset.audio.channels,
-        layout=preset.audio.layout,
-        sample_count=timeline.sample_count,
+        layout=probed_layout(preset),
+        sample_count=leader_samples + timeline.sample_count,
         sample_tolerance=AAC_FRAME_SAMPLES if preset.audio.codec == "aac" else 0,
         colour_tags=COLOUR_TAGS[preset.video.colour],
+        demuxer=DEMUXERS[preset.container],
+        timecode=timecode,
+        field_order="tt" if preset.video.field_order == "tff" else "progressive",
+        audio_tracks=track_contents(preset.audio),
+        programme_tracks=programme_tracks(preset.audio),
+        programme_start_frame=leader_frames,
+        programme_start_sample=leader_samples,
     )
 
 
-def _encoder_args(preset: Preset, picture: PictureFormat) -> dict[str, str]:
+def probed_layout(preset: Preset) -> str:
+    """The channel layout each audio track probes as. MXF's sound descriptor records a channel
+    count, not a layout, so ffmpeg names an MXF track by its count (``2 channels``)."""
+    if preset.container == "mxf":
+        return f"{preset.audio.channels} channels"
+    return "mono" if preset.audio.channels == 1 else preset.audio.layout
+
+
+def deliverable_timecode(preset: Preset, rate: Fraction, index: int, leader_frames: int = 0) -> str | None:
+    """The start timecode of a deliverable's file, or None when its preset writes no timecode track.
+
+    Raises:
+        JobError: drop-frame at a rate without it, a frame field past the rate, or a leader longer
+            than the start timecode; the message names the deliverable's ``timecode`` field.
+    """
+    if preset.timecode is None:
+        return None
+    try:
+        return file_start_timecode(preset.timecode, rate, leader_frames)
+    except ValueError as error:
+        raise JobError(f"deliverables.{index}.timecode ({preset.name}): {error}") from None
+
+
+def _encoder_args(preset: Preset, picture: PictureFormat, timecode: str | None = None) -> dict[str, str]:
     video, audio = preset.video, preset.audio
     args: dict[str, str] = {"f": preset.container, "c:v": video.encoder, "c:a": audio.encoder}
     args.update({f"{key}:v": str(value) for key, value in video.options.items()})
@@ -251,6 +312,8 @@ def _encoder_args(preset: Preset, picture: PictureFormat) -> dict[str, str]:
     args.update(ar=str(audio.sample_rate), ac=str(audio.channels))
     if preset.faststart:
         args["movflags"] = "+faststart"
+    if timecode is not None:
+        args["timecode"] = timecode
     return args
 
 
@@ -302,12 +365,18 @@ def plan_job(
         picture = picture_format(preset, shot_media[0])
         timeline = _deliverable_timeline(job, shot_media, preset, picture, sequence_rate)
         path = out_dir / f"{job.output_stem(deliverable)}{preset.extension}"
+        leader = _leader(job, index, preset, picture, timeline, path)
+        captions, caption_files = _caption_files(job, preset, timeline, sequence_rate, leader, path)
         output = OutputPlan(
             deliverable=deliverable.label,
             preset=preset,
             path=path,
             partial_path=_partial_path(path),
-            expected=_expected(preset, picture, timeline),
+            expected=_expected(preset, picture, timeline,
+                               deliverable_timecode(preset, picture.frame_rate, index,
+                                                    leader.frame_count if leader else 0), leader),
+            caption_files=caption_files,
+            captions=captions,
         )
         output = _with_loudness(output, (loudness or {}).get(deliverable.label))
         output = replace(output, provenance=_provenance(job, shot_media, preset, picture, output))
@@ -319,7 +388,7 @@ def plan_job(
         overlays = plan_overlays(job, deliverable.label, preset.safe_area.text, picture, timeline,
                                  sequence_rate, path.with_name(f".{path.name}.overlays"),
                                  preset.provenance.ai_label)
-        deliverables.append(_Deliverable(output, picture, timeline, sequence_rate, framings, overlays))
+        deliverables.append(_Deliverable(output, picture, timeline, sequence_rate, framings, overlays, leader))
     groups = [deliverables] if one_process else [[item] for item in deliverables]
     corrections = sync_corrections or {}
     renders: list[RenderPlan] = []
@@ -357,6 +426,32 @@ def _provenance(job: Job, shot_media: list[MediaInfo], preset: Preset, picture: 
         declared_ai_generated=job.provenance.ai_generated,
         credentials=preset.provenance.credentials,
     )
+
+
+def _leader(job: Job, index: int, preset: Preset, picture: PictureFormat, timeline: Timeline,
+            path: Path) -> LeaderPlan | None:
+    """The deliverable's leader, or None when its preset has none.
+
+    Raises:
+        JobError: the sequence is long enough to render in windows (a leader is added in one render),
+            or the slate's font lacks a character of the job's slate fields.
+    """
+    if preset.leader is None:
+        return None
+    if len(job.shots) > job.sequence.shots_per_render:
+        raise JobError(f"deliverables.{index}.leader ({preset.name}): a leader needs the sequence in one "
+                       f"render; raise sequence.shots_per_render to at least {len(job.shots)}")
+    return plan_leader(preset.leader, job.slate, picture, timeline.frame_count, path.with_name(f".{path.name}.leader"))
+
+
+def _caption_files(job: Job, preset: Preset, timeline: Timeline, sequence_rate: Fraction,
+                   leader: LeaderPlan | None, path: Path) -> tuple[tuple[TimedCaption, ...], tuple[CaptionFile, ...]]:
+    """The deliverable's captions in its file's frames (after any leader) and the files to write."""
+    if preset.caption_files is None:
+        return (), ()
+    captions = shifted(timed_captions(job, timeline, sequence_rate), leader.frame_count if leader else 0)
+    spec = preset.caption_files
+    return captions, plan_caption_files(captions, timeline.frame_rate, spec.formats, spec.language, path)
 
 
 def plan_conformed_media(
@@ -425,6 +520,7 @@ class _Deliverable:
     """The rate the job's frame counts (music fade, transitions) are given at; not the output's."""
     framings: dict[Path, Framing | None] | None = None
     overlays: OverlayPlan | None = None
+    leader: LeaderPlan | None = None
 
 
 def _render_plan(
@@ -437,6 +533,7 @@ def _render_plan(
     shot_inputs = _ShotInputs(job, shot_media, sync_corrections, group)
     music = _music_branches(job, len(group))
     logos = LogoInputs([item.overlays for item in group])
+    leaders = LeaderSources([(item.leader, item.timeline.sample_rate) for item in group if item.leader])
     output_nodes = []
     prepared: tuple[TextFile, ...] = ()
     for branch, item in enumerate(group):
@@ -455,14 +552,19 @@ def _render_plan(
         video = apply_overlays(video, item.overlays, logos, item.timeline.start_frame)
         if item.output.preset.video.burn_in_timecode:
             video = _burn_in_timecode(video, item.picture, item.timeline.start_frame)
+        video, audio = with_leader(video, audio, item.leader, item.timeline.sample_rate, leaders)
         video, legaliser_files = _legalised(video, item)
         prepared += legaliser_files
         # Transitions and text may renegotiate the format; the encoder gets exactly the preset's.
         video = video.filter("format", item.picture.pix_fmt)
+        if item.output.preset.video.field_order == "tff":
+            video = video.filter("setfield", "tff")
         output_nodes.append(
             ffmpeg.output(
-                video, audio, str(item.output.partial_path),
-                **{**_encoder_args(item.output.preset, item.picture), **_hdr10_args(item.output.preset, shot_media)},
+                video, *lay_out_tracks(audio, item.output.preset.audio), str(item.output.partial_path),
+                **{**_encoder_args(item.output.preset, item.picture,
+                                   item.output.expected.timecode if item.output.preset.timecode else None),
+                   **_hdr10_args(item.output.preset, shot_media)},
             )
         )
     first_output = group[0].output.partial_path
@@ -476,10 +578,11 @@ def _render_plan(
         duration_s=max(output.expected.duration_s for output in outputs),
         encoders=tuple(sorted({e for o in outputs for e in (o.preset.video.encoder, o.preset.audio.encoder)})),
         filters=FILTERS_USED + (OVERLAY_FILTERS if any(item.overlays for item in group) else ())
-        + (LEGALISE_FILTERS if prepared else ()),
+        + (LEGALISE_FILTERS if prepared else ())
+        + (LEADER_FILTERS if any(item.leader for item in group) else ()),
         title=", ".join(output.deliverable for output in outputs),
         prepared_files=tuple(file for item in group if item.overlays for file in item.overlays.files)
-        + prepared + graph_files,
+        + tuple(file for item in group if item.leader for file in item.leader.files) + prepared + graph_files,
     )
 
 
@@ -556,8 +659,11 @@ def _windowed_render_plans(
                 # The sample entry (hvc1, avc1) is a mov/mp4 tag; the join writes it.
                 "video": item.output.preset.video.model_copy(update={"codec_tag": None}),
                 "audio": item.output.preset.audio.model_copy(
-                    update={"encoder": WINDOW_AUDIO_CODEC, "codec": WINDOW_AUDIO_CODEC, "options": {}}
+                    update={"encoder": WINDOW_AUDIO_CODEC, "codec": WINDOW_AUDIO_CODEC, "options": {},
+                            "tracks": "stereo"}
                 ),
+                # The join lays out the tracks and writes the timecode.
+                "timecode": None,
             })
             # Loudness is corrected once, where the windows are joined.
             output = replace(item.output, preset=preset, partial_path=part, loudness=None)
@@ -597,17 +703,17 @@ def _join_plan(
         audio = _mix_music(audio, _music_branches(job, 1)[0], music_audio, job, item)
     audio = _normalise_loudness(audio, item.output.loudness, item.timeline)
     preset = item.output.preset
-    args = _encoder_args(preset, item.picture)
+    args = _encoder_args(preset, item.picture, item.output.expected.timecode)
     args = {key: value for key, value in args.items() if not key.endswith(":v") or key == "tag:v"}
     args["c:v"] = "copy"
-    node = ffmpeg.output(joined.video, audio, str(item.output.partial_path), **args)
+    node = ffmpeg.output(joined.video, *lay_out_tracks(audio, preset.audio), str(item.output.partial_path), **args)
     return RenderPlan(
         args=tuple(node.compile(cmd=[])),
         outputs=(item.output,),
         duration_s=item.output.expected.duration_s,
         encoders=(preset.audio.encoder,),
         filters=("amix", "volume", "afade", "apad", "atrim", "asetpts", "aeval", "aresample", "aformat",
-                 "alimiter"),
+                 "alimiter") + TRACK_FILTERS,
         title=f"{item.output.deliverable} (joining {len(parts)} windows)",
         consumes=tuple(part for part, _ in parts),
         prepared_files=(TextFile(concat_list, listing),),

@@ -30,14 +30,17 @@ import numpy as np
 from pipeline.errors import MediaError
 from pipeline.media.isobmff import is_faststart
 from pipeline.analysis.loudness import LoudnessCorrection, LoudnessMeasurement, loudness_problems, meter_for
-from pipeline.plan.planner import BRANDS, ExpectedOutput
+from pipeline.plan.planner import BRANDS, ExpectedOutput, probed_layout
 from pipeline.model.presets import Preset
 from pipeline.media.probe import MediaInfo, probe
 from pipeline.analysis.sync import SyncReport
-from pipeline.model.timebase import frames_to_timecode
+from pipeline.model.timebase import frames_to_timecode, frames_to_samples
 from pipeline.plan.legalise import touched_share
 from pipeline.prestage.stutter import COPY_RATIO, psnr_db, repeated_frames
 from pipeline.plan.hdr import COLOUR_TAGS
+from pipeline.plan.audio_tracks import programme_tracks, track_contents
+from pipeline.plan.leader import leader_frames
+from pipeline.analysis.track_levels import ProgrammeAssembler, programme_meter
 
 QC_SCHEMA_VERSION = 1
 Status = Literal["pass", "warn", "fail"]
@@ -351,11 +354,12 @@ def _out_of_gamut_share(ycbcr: tuple[np.ndarray, np.ndarray, np.ndarray], weight
 class _SoundStats:
     """Loudness meter plus a 10 ms min/max envelope, fed as the audio decodes."""
 
-    def __init__(self, stream: av.audio.stream.AudioStream):
-        self.meter = meter_for(stream)
-        self.rate = stream.rate
-        self.block = int(ENVELOPE_BLOCK_S * stream.rate)
-        self._pending = np.zeros((stream.channels, 0), np.float32)
+    def __init__(self, streams: list[av.audio.stream.AudioStream]):
+        # One stream is measured with its own layout's weights; tracks joined into a programme as stereo.
+        self.meter = meter_for(streams[0]) if len(streams) == 1 else programme_meter(streams[0].rate)
+        self.rate = streams[0].rate
+        self.block = int(ENVELOPE_BLOCK_S * self.rate)
+        self._pending = np.zeros((sum(stream.channels for stream in streams), 0), np.float32)
         self.minima: list[np.ndarray] = []
         self.maxima: list[np.ndarray] = []
         self.samples = 0
@@ -412,13 +416,15 @@ def run_qc(
     started = time.monotonic()
     path = Path(path)
     info = info or probe(path)
-    picture, sound, thumbnails = _decode(path, info, preset.video.legalise)
     frame_rate = info.video.frame_rate
+    leader = _leader_length(preset, expected, frame_rate, info)
+    picture, sound, thumbnails = _decode(path, info, programme_tracks(preset.audio), leader, preset.video.legalise)
     frame_count = len(picture.times)
     duration_s = frame_count / float(frame_rate)
     loudness = sound.meter.result() if sound else None
     checks = [
-        _conformance(path, info, preset, expected, frame_count, sound.samples if sound else None),
+        _conformance(path, info, preset, expected, leader[0] + frame_count,
+                     leader[1] + sound.samples if sound else None),
         *_loudness_checks(loudness, preset),
         _black(picture, frame_rate),
         _freeze(picture, frame_rate),
@@ -446,14 +452,29 @@ def run_qc(
     )
 
 
-def _decode(
-    path: Path, info: MediaInfo, legalised: bool = False
-) -> tuple[_PictureStats, _SoundStats | None, list[tuple[float, bytes]]]:
-    """The one decode: both streams demuxed together, each frame measured as it comes; ``legalised``
-    also measures how much of each frame the broadcast legaliser changed."""
+def _leader_length(preset: Preset, expected: ExpectedOutput | None, frame_rate: Fraction,
+                   info: MediaInfo) -> tuple[int, int]:
+    """Frames and samples of the leader before the programme, which QC leaves out: the plan's, or
+    for a file checked on its own, what its preset's leader lasts."""
+    if expected is not None:
+        return expected.programme_start_frame, expected.programme_start_sample
+    if preset.leader is None:
+        return 0, 0
+    frames = leader_frames(preset.leader, frame_rate)
+    sample_rate = info.audio.sample_rate if info.audio else preset.audio.sample_rate
+    return frames, frames_to_samples(frames, frame_rate, sample_rate)
+
+
+def _decode(path: Path, info: MediaInfo, programme: tuple[int, ...] = (0,), leader: tuple[int, int] = (0, 0),
+            legalised: bool = False) -> tuple[_PictureStats, _SoundStats | None, list[tuple[float, bytes]]]:
+    """The one decode: picture and the programme's audio streams demuxed together, each frame
+    measured as it comes (the programme's tracks joined first where it spans two). The ``leader``'s
+    frames and samples are decoded but not measured; ``legalised`` also measures how much of each
+    frame the broadcast legaliser changed."""
+    leader_frames_left = leader[0]
     picture = _PictureStats(full_range=info.video.color_range == "pc")
     flash = _FlashTracker()
-    duration = float(info.video.duration_s)
+    duration = float(info.video.duration_s - Fraction(leader[0]) / info.video.frame_rate)
     thumbnail_times = [duration * (index + 0.5) / THUMBNAILS for index in range(THUMBNAILS)]
     thumbnails: list[tuple[float, bytes]] = []
     previous: np.ndarray | None = None
@@ -463,17 +484,26 @@ def _decode(
             video_stream = container.streams.video[0]
             video_stream.thread_type = "AUTO"
             streams = [video_stream]
-            if container.streams.audio:
-                audio_stream = container.streams.audio[0]
-                sound = _SoundStats(audio_stream)
-                resampler = av.AudioResampler(format="fltp", layout=audio_stream.layout, rate=audio_stream.rate)
-                streams.append(audio_stream)
+            audio_streams = [container.streams.audio[number] for number in programme
+                             if number < len(container.streams.audio)]
+            resamplers = {}
+            if audio_streams:
+                sound = _SoundStats(audio_streams)
+                assembler = ProgrammeAssembler(audio_streams, leader[1])
+                resamplers = {stream.index: av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
+                              for stream in audio_streams}
+                streams += audio_streams
             video_start = None
             for packet in container.demux(*streams):
                 for frame in packet.decode():
                     if isinstance(frame, av.AudioFrame):
-                        for converted in resampler.resample(frame):
-                            sound.feed(converted.to_ndarray())
+                        for converted in resamplers[packet.stream.index].resample(frame):
+                            block = assembler.add(packet.stream.index, converted.to_ndarray())
+                            if block is not None:
+                                sound.feed(block)
+                        continue
+                    if leader_frames_left:
+                        leader_frames_left -= 1
                         continue
                     if video_start is None:
                         video_start = frame.time or 0.0
@@ -502,9 +532,11 @@ def _decode(
                     if thumbnail_times and at >= thumbnail_times[0]:
                         thumbnail_times.pop(0)
                         thumbnails.append((at, _thumbnail(frame)))
-            if sound is not None:
+            for index, resampler in resamplers.items():
                 for converted in resampler.resample(None):
-                    sound.feed(converted.to_ndarray())
+                    block = assembler.add(index, converted.to_ndarray())
+                    if block is not None:
+                        sound.feed(block)
     except av.error.FFmpegError as error:
         raise MediaError(path, f"does not decode for QC ({error.strerror or error})") from error
     return picture, sound, thumbnails
@@ -744,7 +776,8 @@ def _conformance(
         check("audio codec", audio.codec, preset.audio.codec)
         check("sample rate", audio.sample_rate, preset.audio.sample_rate)
         check("channels", audio.channels, preset.audio.channels)
-        check("layout", audio.layout, preset.audio.layout)
+        check("layout", audio.layout, probed_layout(preset))
+        check("audio tracks", len(info.audio_tracks), len(track_contents(preset.audio)))
         if samples_decoded is not None:
             if expected is not None:
                 if abs(samples_decoded - expected.sample_count) > expected.sample_tolerance:

@@ -26,6 +26,7 @@ from pipeline.media.content_credentials import (
     signing_config,
     warn_unsigned_once,
 )
+from pipeline.plan.caption_files import caption_file_problems
 from pipeline.errors import VerificationError, FFmpegError, IncompleteRenderError, MediaError
 from pipeline.media.runner import ProgressCallback, require_capabilities, run_ffmpeg
 from pipeline.plan.planner import JobPlan, OutputPlan, RenderPlan
@@ -57,8 +58,23 @@ class RenderedOutput:
 
 
 def _remove_partials(plan: RenderPlan, sidecars: list[Path]) -> None:
-    for path in (*(output.partial_path for output in plan.outputs), *plan.intermediates, *sidecars):
+    captions = (file.partial_path for output in plan.outputs for file in output.caption_files)
+    for path in (*(output.partial_path for output in plan.outputs), *captions, *plan.intermediates, *sidecars):
         path.unlink(missing_ok=True)
+
+
+def _write_caption_files(output: OutputPlan) -> None:
+    """Write the output's caption files under partial names and read each back.
+
+    Raises:
+        VerificationError: a file reads back with other cues than were planned.
+    """
+    rate = output.expected.frame_rate
+    for file in output.caption_files:
+        file.partial_path.write_text(file.text, encoding="utf-8")
+        problems = caption_file_problems(file, file.partial_path, output.captions, rate)
+        if problems:
+            raise VerificationError(file.path, problems)
 
 
 def remove_intermediates(plan: JobPlan) -> None:
@@ -137,6 +153,7 @@ def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> lis
             info, mismatches = _check_written(output)
             if mismatches:
                 raise VerificationError(output.path, mismatches)
+            _write_caption_files(output)
             credentials, sidecar = _sign(output, signing)
             if sidecar is not None:
                 sidecars.append(sidecar)
@@ -145,6 +162,8 @@ def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> lis
         with committing():
             for output, info, verify_s, credentials, sidecar in checked:
                 os.replace(output.partial_path, output.path)
+                for file in output.caption_files:
+                    os.replace(file.partial_path, file.path)
                 if sidecar is not None:
                     os.replace(sidecar, credentials.sidecar)
                 log.info("verified and wrote %s", output.path)

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.media.isobmff import is_faststart
-from pipeline.analysis.loudness import loudness_problems, measure_file
+from pipeline.analysis.loudness import loudness_problems
 from pipeline.plan.planner import ExpectedOutput
-from pipeline.media.probe import MediaInfo, decoded_audio_samples, probe
+from pipeline.media.probe import MediaInfo, probe
+from pipeline.analysis.track_levels import measure_tracks
+
+COPY_MATCH_DB = 0.01
+"""A track that carries the programme (or one of its channels) has that channel's RMS level within
+this much, in dB."""
 
 
 def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, list[str]]:
@@ -20,6 +25,7 @@ def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, li
         if actual != wanted:
             problems.append(f"{what}: expected {wanted}, got {actual}")
 
+    check("container", info.container, expected.demuxer)
     check("container brand", info.brand, expected.brand)
     check("video codec", video.codec, expected.video_codec)
     if expected.video_profile is not None:
@@ -37,6 +43,9 @@ def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, li
     check("colour primaries", video.color_primaries, primaries)
     check("colour transfer", video.color_transfer, transfer)
     check("colour matrix", video.color_matrix, matrix)
+    # A progressive stream may leave its field order unsaid (DNxHR in MOV does).
+    check("field order", video.field_order or "progressive", expected.field_order)
+    check("start timecode", info.timecode, expected.timecode)
     if expected.faststart:
         check("moov before mdat (faststart)", is_faststart(path), True)
     if audio is None:
@@ -46,14 +55,39 @@ def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, li
         check("audio sample rate", audio.sample_rate, expected.sample_rate)
         check("audio channels", audio.channels, expected.channels)
         check("audio layout", audio.layout, expected.layout)
-        # One decode of the sound serves both the sample count and, where promised, the loudness.
-        loudness = measure_file(path) if expected.loudness is not None else None
-        samples = decoded_audio_samples(path) if loudness is None else loudness.sample_count
-        if abs(samples - expected.sample_count) > expected.sample_tolerance:
-            problems.append(
-                f"audio samples: expected {expected.sample_count} "
-                f"(±{expected.sample_tolerance}), got {samples}"
-            )
-        if loudness is not None:
-            problems += loudness_problems(loudness, expected.loudness)
+        check("audio tracks", len(info.audio_tracks), len(expected.audio_tracks))
+        for number, track in enumerate(info.audio_tracks[1:], start=2):
+            check(f"audio track {number} codec, channels, layout", (track.codec, track.channels, track.layout),
+                  (expected.audio_codec, expected.channels, expected.layout))
+        if len(info.audio_tracks) == len(expected.audio_tracks):
+            problems += _track_problems(path, expected)
     return info, problems
+
+
+def _track_problems(path: Path, expected: ExpectedOutput) -> list[str]:
+    """One decode of every track: sample counts, silent tracks silent, each other track at the level
+    of the programme channel(s) it carries, and where promised the programme's loudness."""
+    levels = measure_tracks(path, expected.programme_tracks, loudness=expected.loudness is not None,
+                            programme_start_sample=expected.programme_start_sample)
+    left, right = (level for number in expected.programme_tracks for level in levels.tracks[number].rms_dbfs)
+    wanted = {"programme": (left, right), "left": (left,), "right": (right,)}
+    problems = []
+    for number, (track, content) in enumerate(zip(levels.tracks, expected.audio_tracks, strict=True), start=1):
+        if abs(track.sample_count - expected.sample_count) > expected.sample_tolerance:
+            problems.append(f"audio track {number} samples: expected {expected.sample_count} "
+                            f"(±{expected.sample_tolerance}), got {track.sample_count}")
+        measured = ", ".join(f"{level:.2f}" for level in track.rms_dbfs)
+        if content == "silent":
+            if not track.silent:
+                problems.append(f"audio track {number}: expected silence, got sound ({measured} dBFS RMS)")
+        elif len(track.rms_dbfs) != len(wanted[content]) or not all(
+                map(_same_level, track.rms_dbfs, wanted[content])):
+            problems.append(f"audio track {number}: expected the programme's {content} "
+                            f"({', '.join(f'{level:.2f}' for level in wanted[content])} dBFS RMS), got {measured}")
+    if levels.programme is not None:
+        problems += loudness_problems(levels.programme, expected.loudness)
+    return problems
+
+
+def _same_level(a: float, b: float) -> bool:
+    return a == b or abs(a - b) <= COPY_MATCH_DB
