@@ -43,6 +43,8 @@ PYAV_OUTSIDE_MEDIA = {
     "pipeline.analysis.reframe": "decodes thumbnails for subjects; its debug strip seeks to sample frames",
     "pipeline.analysis.sync": "decodes sound windows and reads packet timestamps of the files it checks",
     "pipeline.analysis.loudness": "decodes a deliverable's sound to meter it",
+    "pipeline.analysis.lipsync": "decodes frames at the face tracker's size in a pass of its own",
+    "pipeline.analysis.track_levels": "decodes every audio track of a deliverable once, for levels and loudness",
     "pipeline.plan.cutdown": "decodes the programme sound for its activity envelope (sound_activity)",
     "pipeline.qc.checks": "decodes sampled frames for the picture checks",
 }
