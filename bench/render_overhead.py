@@ -44,7 +44,7 @@ from rich.console import Console
 from rich.table import Table
 
 from machine import print_machine
-from pipeline.media.hashing import sha256_of
+from pipeline.inputs import sha256_of_input
 from pipeline.media.runner import ffmpeg_executable
 from pipeline.media.probe import probe
 from pipeline.media.synth import SHAPES, synthesize
@@ -233,7 +233,7 @@ def hash_seconds(source: Path, outputs: Path) -> float:
     """Seconds to hash the source and one variant's outputs, as the manifest does (page cache warm)."""
     started = time.perf_counter()
     for path in [source, *outputs.glob("*.mov"), *outputs.glob("*.mp4")]:
-        sha256_of(path)
+        sha256_of_input(path)
     return time.perf_counter() - started
 
 

@@ -113,19 +113,28 @@ def input_size(handle: BinaryIO) -> int:
 
 
 _HASH_CHUNK = 1 << 20
+_known_hashes: dict[tuple[str, int, int, int], str] = {}
 
 
 def sha256_of_input(path: Path, field: str | None = None) -> str:
     """Hex SHA-256 of an input, read through :func:`open_input` up to its size when opened, so a
     device, a FIFO or a file still growing cannot keep the hash reading forever.
 
+    A batch hashes one source for its fingerprint, its analysis-cache keys and its manifest; the
+    hash is computed once per process for each version of a file (its size, modification time and
+    inode say whether an earlier hash still holds).
+
     Raises:
         MediaError: as :func:`open_input`.
     """
-    digest = hashlib.sha256()
     with open_input(path, field) as handle:
-        left = input_size(handle)
-        while left > 0 and (chunk := handle.read(min(_HASH_CHUNK, left))):
-            digest.update(chunk)
-            left -= len(chunk)
-    return digest.hexdigest()
+        status = os.fstat(handle.fileno())
+        identity = (str(Path(path).resolve()), status.st_size, status.st_mtime_ns, status.st_ino)
+        if identity not in _known_hashes:
+            digest = hashlib.sha256()
+            left = input_size(handle)
+            while left > 0 and (chunk := handle.read(min(_HASH_CHUNK, left))):
+                digest.update(chunk)
+                left -= len(chunk)
+            _known_hashes[identity] = digest.hexdigest()
+    return _known_hashes[identity]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pipeline
-from pipeline.media.hashing import sha256_of
+from pipeline.inputs import sha256_of_input
 
 CACHE_DIR_VARIABLE = "POSTPROD_CACHE_DIR"
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class AnalysisCache:
             self.records.append(AnalysisRecord(source, analysis, False))
             return result
         key = hashlib.sha256(json.dumps(
-            {"analysis": analysis, "source": sha256_of(source), "parameters": parameters, "code": code_fingerprint()},
+            {"analysis": analysis, "source": sha256_of_input(source), "parameters": parameters, "code": code_fingerprint()},
             sort_keys=True, default=str,
         ).encode()).hexdigest()
         entry = self.folder / analysis / f"{key}.pickle"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pipeline
-from pipeline.media.hashing import sha256_of
+from pipeline.inputs import sha256_of_input
 from pipeline.files import write_text_atomically
 from pipeline.media.runner import ffmpeg_version
 from pipeline.media.probe import MediaInfo
@@ -90,7 +90,7 @@ def build_manifest(
         "inputs": [
             {
                 "path": str(path),
-                "sha256": sha256_of(path),
+                "sha256": sha256_of_input(path),
                 "probe": probe_summary(info),
                 "sync": sync[path].to_dict() if path in sync else None,
                 "credentials": _credentials_entry(path),
@@ -102,7 +102,7 @@ def build_manifest(
                 "deliverable": output.plan.deliverable,
                 "preset": output.plan.preset.name,
                 "path": str(output.plan.path),
-                "sha256": sha256_of(output.plan.path),
+                "sha256": sha256_of_input(output.plan.path),
                 "size_bytes": output.plan.path.stat().st_size,
                 "probe": probe_summary(output.info),
                 "verified": True,
