@@ -16,7 +16,7 @@ from pipeline.jobs.finish import probe_sources
 from pipeline.model.job import parse_job
 from pipeline.media.runner import run_ffmpeg
 from pipeline.media.motion_synth import PAN_SPEED, SceneRenderer, write_clip
-from pipeline.prestage.enhance_stage import plan_enhanced_job
+from pipeline.jobs.enhanced_plan import plan_enhanced_job
 from pipeline.model.presets import load_presets
 from pipeline.media.probe import probe
 from pipeline.render.renderer import render
