@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.analysis.onsets import _mono_samples
+from pipeline.analysis.onsets import mono_samples
 from pipeline.analysis.sound_starts import ANALYSIS_RATE_HZ as RATE
 
 DEVCLIPS = Path("../shared/devclips")
@@ -40,7 +40,7 @@ class Mix:
 
 def devclip_sound(name: str) -> np.ndarray:
     if name not in _decoded:
-        _decoded[name] = _mono_samples(DEVCLIPS / name)[0].astype(np.float64)
+        _decoded[name] = mono_samples(DEVCLIPS / name)[0].astype(np.float64)
     return _decoded[name]
 
 

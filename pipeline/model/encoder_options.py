@@ -126,6 +126,15 @@ ENCODER_OPTIONS: dict[str, dict[str, Check]] = {
     },
     "prores_aw": {"profile": _one_of(*_PRORES_PROFILES), "vendor": _vendor},
     "dnxhd": {"profile": _one_of("dnxhd", "dnxhr_lb", "dnxhr_sq", "dnxhr_hq", "dnxhr_hqx", "dnxhr_444")},
+    # XDCAM HD422 (presets/xdcam-hd422-*.yaml): MPEG-2 4:2:2 profile at high level, fixed long GOP.
+    "mpeg2video": {
+        "profile": _number(0, 5, integer=True), "level": _number(2, 10, integer=True),
+        "sc_threshold": _number(-1_000_000_000, 1_000_000_000, integer=True),
+        "rc_init_occupancy": _number(0, 1_000_000_000, integer=True),
+        "intra_vlc": _number(0, 1, integer=True), "non_linear_quant": _number(0, 1, integer=True),
+        "intra_dc_precision": _number(0, 3, integer=True),
+        "qmin": _number(1, 31, integer=True), "qmax": _number(1, 31, integer=True),
+    },
     "aac": {"profile": _one_of("aac_low", "aac_main", "aac_ltp"), "aac_coder": _one_of("anmr", "twoloop", "fast"),
             "cutoff": _number(0, 48_000, integer=True)},
 }

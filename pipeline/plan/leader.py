@@ -14,7 +14,8 @@ from pathlib import Path
 
 import ffmpeg
 
-from pipeline.plan.conform import OUTPUT_COLOR, PictureFormat
+from pipeline.plan.conform import PictureFormat
+from pipeline.plan.hdr import output_colour
 from pipeline.errors import JobError
 from pipeline.plan.fonts import default_font_path
 from pipeline.model.job import Slate
@@ -188,7 +189,7 @@ def _picture(stream, picture: PictureFormat, frames: int):
         stream.filter("trim", end_frame=frames).filter("setpts", "PTS-STARTPTS")
         .filter("scale", out_color_matrix="bt709", out_range="tv")
         .filter("format", picture.pix_fmt).filter("setsar", 1)
-        .filter("setparams", **OUTPUT_COLOR)
+        .filter("setparams", **output_colour("bt709"))
     )
 
 
