@@ -24,7 +24,7 @@ from pipeline.errors import FFmpegError, IncompleteRenderError, MediaError, Veri
 from pipeline.media import ProgressCallback, require_capabilities, run_ffmpeg
 from pipeline.plan import JobPlan, OutputPlan, RenderPlan
 from pipeline.probe import MediaInfo, probe
-from pipeline.stopping import committing
+from pipeline.stopping import committing, in_flight
 from pipeline.verify import find_mismatches
 from pipeline.workfiles import prepared
 
@@ -103,34 +103,37 @@ def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> lis
     for path in (*(output.path for output in plan.outputs), *plan.intermediates):
         path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    try:
-        with prepared(plan.prepared_files):
-            try:
-                run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s), on_progress=on_progress)
-            except FFmpegError as error:
-                if error.transient or not _inputs_open_fine(error):
-                    raise
-                first = plan.outputs[0].path if plan.outputs else plan.intermediates[0]
-                raise IncompleteRenderError(
-                    first, f"ffmpeg exited {error.returncode} reading inputs that open fine afterwards"
-                ) from error
-        encode_s = time.monotonic() - started
-        checked = []
-        for output in plan.outputs:
-            verify_started = time.monotonic()
-            info, mismatches = _check_written(output)
-            if mismatches:
-                raise VerificationError(output.path, mismatches)
-            checked.append((output, info, time.monotonic() - verify_started))
-        rendered = []
-        with committing():
-            for output, info, verify_s in checked:
-                os.replace(output.partial_path, output.path)
-                log.info("verified and wrote %s", output.path)
-                rendered.append(RenderedOutput(output, replace(info, path=output.path), encode_s, verify_s))
-    except BaseException:
-        _remove_partials(plan)
-        raise
+    writing = (*(output.partial_path for output in plan.outputs), *plan.intermediates)
+    with in_flight(writing):
+        try:
+            with prepared(plan.prepared_files):
+                try:
+                    run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s),
+                               on_progress=on_progress)
+                except FFmpegError as error:
+                    if error.transient or not _inputs_open_fine(error):
+                        raise
+                    first = plan.outputs[0].path if plan.outputs else plan.intermediates[0]
+                    raise IncompleteRenderError(
+                        first, f"ffmpeg exited {error.returncode} reading inputs that open fine afterwards"
+                    ) from error
+            encode_s = time.monotonic() - started
+            checked = []
+            for output in plan.outputs:
+                verify_started = time.monotonic()
+                info, mismatches = _check_written(output)
+                if mismatches:
+                    raise VerificationError(output.path, mismatches)
+                checked.append((output, info, time.monotonic() - verify_started))
+            rendered = []
+            with committing():
+                for output, info, verify_s in checked:
+                    os.replace(output.partial_path, output.path)
+                    log.info("verified and wrote %s", output.path)
+                    rendered.append(RenderedOutput(output, replace(info, path=output.path), encode_s, verify_s))
+        except BaseException:
+            _remove_partials(plan)
+            raise
     for path in plan.consumes:
         path.unlink(missing_ok=True)
     return rendered
