@@ -229,7 +229,7 @@ def nightly_batch(
         left_out = set().union(*(referenced_files(item.path) for item in items
                                  if item.kind == "job_file" and item.path.resolve() not in wanted))
         items = [item for item in items if item.path.resolve() in wanted]
-    entries = load_entries(items, inbox, clip_presets or DEFAULT_CLIP_PRESETS)
+    entries = load_entries(items, inbox, clip_presets or DEFAULT_CLIP_PRESETS, known_presets=presets.keys())
     logger.info("%d item(s) in %s, %d at a time", len(entries), inbox, concurrency)
     needed_by = [_inputs_of(entry, presets) for entry in entries]
     with dask_scheduler(dask, dask_workers) as address:

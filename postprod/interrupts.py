@@ -9,7 +9,8 @@ connection retries). On the first signal it
 2. silences the console, so what Prefect logs while the process winds down is not shown,
 3. stops every child process (ffmpeg, the Prefect server Prefect or postprod started, Dask
    workers): SIGTERM, then SIGKILL after a grace period,
-4. removes the partial files (and lock files) in the output folders this process holds locked,
+4. removes the files renders had in flight, and the partial files (and lock files) in the output
+   folders this process holds locked,
 5. prints what it did and exits with 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
 
 The kernel releases the folder and item locks as the process exits.
@@ -24,7 +25,13 @@ import threading
 import psutil
 
 from pipeline.render.locks import LOCK_NAME
-from pipeline.media.stopping import held_folders, remove_held_partials, request_stop, stop_requested
+from pipeline.media.stopping import (
+    held_folders,
+    remove_held_partials,
+    request_stop,
+    stop_requested,
+    remove_in_flight,
+)
 
 CHILD_GRACE_S = 3.0
 """How long children get to exit after SIGTERM before they are killed."""
@@ -74,7 +81,7 @@ def stop_and_exit(signum: int) -> None:
     request_stop()
     console = _silence_console()
     ffmpeg, others = _stop_children()
-    removed = remove_held_partials()
+    removed = set(remove_in_flight()) | set(remove_held_partials())
     for folder in held_folders():
         # Removing the lock file releases the lock as the lock's own holder does (see pipeline/locks.py).
         (folder / LOCK_NAME).unlink(missing_ok=True)

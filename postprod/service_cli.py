@@ -35,7 +35,8 @@ def _print_summary(summary: dict) -> None:
             status += f"\nset aside in {escape(item['set_aside_in'])}"
         elif item["retry_next_run"]:
             status += "\nretried next run"
-        table.add_row(escape(display_path(Path(item["item"]).name)), item["job"] or "", status, item["qc"] or "", detail)
+        name = display_path(Path(item["item"]).name)
+        table.add_row(escape(name), item["job"] or "", status, item["qc"] or "", detail)
     stdout.print(table)
 
 

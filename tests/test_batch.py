@@ -193,6 +193,18 @@ def test_a_job_naming_itself_as_a_source_is_set_aside_once(inbox):
     assert sorted(p.name for p in folder.iterdir()) == ["loose.mp4", "reason.txt", "selfish.yaml"]
 
 
+def test_a_broken_template_is_the_operators_error_not_the_clips(inbox):
+    (inbox / "_template.yaml").write_text("deliverables: [unclosed\n")
+    (entry,) = [e for e in load_entries(scan_inbox(inbox), inbox, ["review-540p"]) if e.item.path.name == "loose.mp4"]
+    assert entry.job is None and entry.operator_error
+    assert entry.error.startswith(f"{inbox}/_template.yaml: cannot be read as YAML")
+    (inbox / "_template.yaml").write_text(yaml.safe_dump({"deliverables": [{"preset": "web-h264-108p"}]}))
+    (entry,) = [e for e in load_entries(scan_inbox(inbox), inbox, ["review-540p"], load_presets().keys())
+                if e.item.path.name == "loose.mp4"]
+    assert entry.operator_error
+    assert entry.error.startswith(f"{inbox}/_template.yaml: unknown preset(s) web-h264-108p; known presets: ")
+
+
 def test_a_file_name_that_is_not_utf8_is_bad_input_named_readably(inbox):
     odd = inbox / os.fsdecode(b"caf\xe9.mp4")
     odd.write_bytes(b"x")

@@ -300,7 +300,8 @@ def _start_long_run(tmp_path: Path, clip: Path) -> tuple[subprocess.Popen, Path]
     job_file.write_text(yaml.safe_dump({"version": 1, "name": "long", "shots": [{"source": str(clip)}],
                                         "deliverables": [{"preset": "web-h264-1080p"}]}))
     environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
-    environment.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
+    environment.update(PREFECT_HOME=str(tmp_path / "prefect-home"),
+                       PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
     process = subprocess.Popen(
         [sys.executable, "-m", "postprod.cli", "run", str(job_file), "--out", str(out)], cwd=PROJECT,
         env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,

@@ -235,6 +235,16 @@ def _credentials(reader: c2pa.Reader, sidecar: Path | None) -> Credentials:
     )
 
 
+def signing_path(final: Path) -> Path:
+    """The hidden partial name a deliverable is signed into before it replaces the verified file."""
+    return final.with_name(f".{final.name}.signing.partial")
+
+
+def sidecar_partial_path(final: Path) -> Path:
+    """The hidden partial name a sidecar is written under until the deliverable is put in place."""
+    return final.with_name(f".{sidecar_path(final).name}.partial")
+
+
 def sidecar_path(path: Path) -> Path:
     """Where a file's sidecar manifest lives: ``NAME.EXT.c2pa`` would hide the extension's meaning,
     so it is ``NAME.c2pa`` beside it, as the C2PA specification's sidecar convention has it."""
@@ -282,20 +292,20 @@ def sign(partial: Path, final: Path, plan: ProvenancePlan, config: SigningConfig
             with signer:
                 if plan.credentials == "sidecar":
                     builder.set_no_embed()
-                    signed_copy = partial.with_name(f"{partial.name}.c2pa-signing")
+                    signed_copy = signing_path(final)
                     with partial.open("rb") as source, signed_copy.open("w+b") as dest:
                         manifest_bytes = builder.sign(signer, mime, source, dest)
                     signed_copy.unlink()
-                    sidecar = final.with_name(f".{sidecar_path(final).name}.partial")
+                    sidecar = sidecar_partial_path(final)
                     sidecar.write_bytes(manifest_bytes)
                 else:
-                    signed_copy = partial.with_name(f"{partial.name}.c2pa-signing")
+                    signed_copy = signing_path(final)
                     with partial.open("rb") as source, signed_copy.open("w+b") as dest:
                         builder.sign(signer, mime, source, dest)
                     os.replace(signed_copy, partial)
                     sidecar = None
     except (c2pa.C2paError, OSError) as error:
-        partial.with_name(f"{partial.name}.c2pa-signing").unlink(missing_ok=True)
+        signing_path(final).unlink(missing_ok=True)
         raise VerificationError(final, [f"content credentials: signing failed: {_first_line(error)}"]) from None
     credentials = validate(partial, config.trust_anchors, mime, sidecar)
     if credentials is None or credentials.validation_state not in ACCEPTED_STATES \

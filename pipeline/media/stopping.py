@@ -2,9 +2,9 @@
 
 The command line turns a signal into :func:`request_stop` (see ``postprod/interrupts.py``); from
 then on no ffmpeg starts (:func:`raise_if_stopped`) and nothing is renamed into place
-(:func:`committing`), whichever thread is rendering. The output folders this process holds locks on
-(:mod:`pipeline.locks`) are where its partial files lie, so :func:`remove_partials` knows what to
-clean up without a list of every file in flight.
+(:func:`committing`), whichever thread is rendering. What to clean up is known two ways: the files
+renders have in flight (:func:`in_flight`), and the output folders this process holds locks on
+(:mod:`pipeline.locks`), where its other partial files (reports, the manifest) lie.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ _stop = threading.Event()
 _commit = threading.RLock()
 _held: dict[Path, int] = {}
 _held_lock = threading.Lock()
+_flying: dict[int, tuple[Path, ...]] = {}
 
 
 def request_stop() -> None:
@@ -78,6 +79,33 @@ def holding(folder: Path) -> Iterator[None]:
                 _held[folder] -= 1
                 if not _held[folder]:
                     del _held[folder]
+
+
+@contextlib.contextmanager
+def in_flight(paths: tuple[Path, ...]) -> Iterator[None]:
+    """Record files a render is writing under temporary names, for the block's duration (and for
+    good once a stop is requested, since the thread that would remove them may not get to)."""
+    with _held_lock:
+        token = max(_flying, default=0) + 1
+        _flying[token] = paths
+    try:
+        yield
+    finally:
+        with _held_lock:
+            if not _stop.is_set():
+                del _flying[token]
+
+
+def remove_in_flight() -> list[Path]:
+    """Remove the files renders had in flight; for a stop, after ffmpeg ended."""
+    with _held_lock:
+        paths = [path for paths in _flying.values() for path in paths]
+    removed = []
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def remove_partials(folder: Path) -> list[Path]:

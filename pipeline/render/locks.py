@@ -82,11 +82,18 @@ def output_folder_lock(folder: Path, on_wait: Callable[[str], None] | None = Non
 def item_lock(item: Path) -> Iterator[None]:
     """Hold the lock of an inbox item (a job file or loose clip) for the block, without waiting.
 
+    An item this process may not read is not locked: its run fails on it and says so.
+
     Raises:
         LockedError: another process holds it (another batch is finishing this item).
+        FileNotFoundError: it is gone (another batch set it aside).
     """
-    # O_NONBLOCK: opening never waits, whatever the file turns out to be.
-    descriptor = os.open(item, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        # O_NONBLOCK: opening never waits, whatever the file turns out to be.
+        descriptor = os.open(item, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except PermissionError:
+        yield
+        return
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

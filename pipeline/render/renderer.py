@@ -22,7 +22,9 @@ from pathlib import Path
 from pipeline.media.content_credentials import (
     SignedCredentials,
     SigningConfig,
+    sidecar_partial_path,
     sign,
+    signing_path,
     signing_config,
     warn_unsigned_once,
 )
@@ -33,7 +35,7 @@ from pipeline.plan.planner import JobPlan, OutputPlan, RenderPlan
 from pipeline.media.probe import MediaInfo, probe
 from pipeline.render.verify import find_mismatches
 from pipeline.render.prepare import prepared
-from pipeline.media.stopping import committing
+from pipeline.media.stopping import committing, in_flight
 
 log = logging.getLogger(__name__)
 
@@ -135,42 +137,52 @@ def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> lis
         path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     sidecars: list[Path] = []
-    try:
-        with prepared(plan.prepared_files):
-            try:
-                run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s), on_progress=on_progress)
-            except FFmpegError as error:
-                if error.transient or not _inputs_open_fine(error):
-                    raise
-                first = plan.outputs[0].path if plan.outputs else plan.intermediates[0]
-                raise IncompleteRenderError(
-                    first, f"ffmpeg exited {error.returncode} reading inputs that open fine afterwards"
-                ) from error
-        encode_s = time.monotonic() - started
-        checked = []
-        for output in plan.outputs:
-            verify_started = time.monotonic()
-            info, mismatches = _check_written(output)
-            if mismatches:
-                raise VerificationError(output.path, mismatches)
-            _write_caption_files(output)
-            credentials, sidecar = _sign(output, signing)
-            if sidecar is not None:
-                sidecars.append(sidecar)
-            checked.append((output, info, time.monotonic() - verify_started, credentials, sidecar))
-        rendered = []
-        with committing():
-            for output, info, verify_s, credentials, sidecar in checked:
-                os.replace(output.partial_path, output.path)
-                for file in output.caption_files:
-                    os.replace(file.partial_path, file.path)
+    # Everything a stop must remove: the encodes, caption files and the signing copies and sidecars.
+    writing = (
+        *(output.partial_path for output in plan.outputs), *plan.intermediates,
+        *(file.partial_path for output in plan.outputs for file in output.caption_files),
+        *(path for output in plan.outputs if output.provenance
+          for path in (signing_path(output.path), sidecar_partial_path(output.path))),
+    )
+    with in_flight(writing):
+        try:
+            with prepared(plan.prepared_files):
+                try:
+                    run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s),
+                               on_progress=on_progress)
+                except FFmpegError as error:
+                    if error.transient or not _inputs_open_fine(error):
+                        raise
+                    first = plan.outputs[0].path if plan.outputs else plan.intermediates[0]
+                    raise IncompleteRenderError(
+                        first, f"ffmpeg exited {error.returncode} reading inputs that open fine afterwards"
+                    ) from error
+            encode_s = time.monotonic() - started
+            checked = []
+            for output in plan.outputs:
+                verify_started = time.monotonic()
+                info, mismatches = _check_written(output)
+                if mismatches:
+                    raise VerificationError(output.path, mismatches)
+                _write_caption_files(output)
+                credentials, sidecar = _sign(output, signing)
                 if sidecar is not None:
-                    os.replace(sidecar, credentials.sidecar)
-                log.info("verified and wrote %s", output.path)
-                rendered.append(RenderedOutput(output, replace(info, path=output.path), encode_s, verify_s, credentials))
-    except BaseException:
-        _remove_partials(plan, sidecars)
-        raise
+                    sidecars.append(sidecar)
+                checked.append((output, info, time.monotonic() - verify_started, credentials, sidecar))
+            rendered = []
+            with committing():
+                for output, info, verify_s, credentials, sidecar in checked:
+                    os.replace(output.partial_path, output.path)
+                    for file in output.caption_files:
+                        os.replace(file.partial_path, file.path)
+                    if sidecar is not None:
+                        os.replace(sidecar, credentials.sidecar)
+                    log.info("verified and wrote %s", output.path)
+                    rendered.append(RenderedOutput(output, replace(info, path=output.path), encode_s, verify_s,
+                                                   credentials))
+        except BaseException:
+            _remove_partials(plan, sidecars)
+            raise
     for path in plan.consumes:
         path.unlink(missing_ok=True)
     return rendered

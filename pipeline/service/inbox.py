@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,25 +132,35 @@ def clip_job(clip: Path, inbox: Path, clip_presets: Iterable[str]) -> Job:
     return parse_job(document, inbox.resolve(), origin=f"{template} (for {clip.name})")
 
 
-def _load_entry_job(item: InboxItem, inbox: Path, clip_presets: tuple[str, ...]) -> Job:
+def _load_entry_job(item: InboxItem, inbox: Path, clip_presets: tuple[str, ...],
+                    known_presets: Collection[str]) -> Job:
     try:
         str(item.path).encode("utf-8")
     except UnicodeEncodeError:
         raise JobError(f"{display_path(item.path)}: the file name is not valid UTF-8; rename the file") from None
-    return load_job(item.path) if item.kind == "job_file" else clip_job(item.path, inbox, clip_presets)
+    if item.kind == "job_file":
+        return load_job(item.path)
+    job = clip_job(item.path, inbox, clip_presets)
+    unknown = sorted({deliverable.preset for deliverable in job.deliverables} - set(known_presets))
+    if known_presets and unknown and (inbox / TEMPLATE_NAME).is_file():
+        raise TemplateError(f"{inbox / TEMPLATE_NAME}: unknown preset(s) {', '.join(unknown)}; "
+                            f"known presets: {', '.join(sorted(known_presets))}")
+    return job
 
 
-def load_entries(items: list[InboxItem], inbox: Path, clip_presets: Iterable[str]) -> list[BatchEntry]:
+def load_entries(items: list[InboxItem], inbox: Path, clip_presets: Iterable[str],
+                 known_presets: Collection[str] = ()) -> list[BatchEntry]:
     """Validate each item's job; a bad one, or a second job of the same name, gets its reason.
 
-    A broken ``_template.yaml`` is an operator error: its loose clips keep their place.
+    A broken ``_template.yaml`` (not YAML, or naming a preset not in ``known_presets``) is an
+    operator error: its loose clips keep their place.
     """
     entries = []
     owners: dict[str, Path] = {}
     clip_presets = tuple(clip_presets)
     for item in items:
         try:
-            job = _load_entry_job(item, inbox, clip_presets)
+            job = _load_entry_job(item, inbox, clip_presets, known_presets)
         except JobError as error:
             entries.append(BatchEntry(item, None, str(error), operator_error=isinstance(error, TemplateError)))
             continue
