@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.scale import submit_renders
 from pipeline.analysis.cache import AnalysisCache
-from pipeline.errors import JobError, StoppedError, is_transient
+from pipeline.errors import StoppedError, is_transient
 from pipeline.jobs.finish import (
     RenderProgress,
     analyse_sources,
@@ -50,21 +50,6 @@ progress_listener: ContextVar[RenderProgress | None] = ContextVar("progress_list
 """Set by a caller in the same process (the CLI's progress bars) to watch renders."""
 
 PROGRESS_LOG_STEP = 0.1
-FLOW_PARAMETERS_MAX_BYTES = 512 * 1024 - 8 * 1024
-"""Prefect's server refuses flow runs whose parameters take 512 KB or more as JSON; the rest of the
-parameters (the output folder, flags) fit in the margin."""
-
-
-def require_passable(job: Job, origin: str) -> None:
-    """Refuse a job too large to pass to the flow as a parameter, naming where it came from.
-
-    Raises:
-        JobError: the job takes more than :data:`FLOW_PARAMETERS_MAX_BYTES` as JSON.
-    """
-    size = len(job.model_dump_json().encode("utf-8", "surrogateescape"))
-    if size > FLOW_PARAMETERS_MAX_BYTES:
-        raise JobError(f"{origin}: the job is {size // 1024} KB as a flow parameter, over Prefect's limit of "
-                       f"{FLOW_PARAMETERS_MAX_BYTES // 1024} KB; split it into smaller jobs")
 
 
 def _progress_listener() -> RenderProgress | None:

@@ -31,7 +31,7 @@ from prefect.futures import as_completed, wait
 from prefect.states import Completed, Failed, State
 
 import pipeline
-from flows.finish_job import finish_job, require_passable
+from flows.finish_job import finish_job
 from flows.scale import dask_scheduler, dask_task_runner
 from pipeline.service.batch import (
     SUMMARY_NAME,
@@ -128,7 +128,6 @@ def _finish_item(
         if stale is None:
             logger.info("%s: done and unchanged since its manifest was written; skipped", job.name)
             return finished_result(item.path, job.name, "skipped", manifest, time.monotonic() - started)
-        require_passable(job, display_path(item.path))
         logger.info("%s: rendering (%s)", job.name, stale)
         subflow = finish_job.with_options(flow_run_name=f"finish-{job.name}")
         if dask_address is not None:

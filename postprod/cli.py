@@ -176,10 +176,8 @@ def _run_jobs(jobs, out_dir: Path | None, args: argparse.Namespace) -> int:
     """Run jobs through the Prefect flow (or, with ``--no-prefect``, the same steps without it),
     with progress bars; print the manifests."""
     if not args.no_prefect:
-        from flows.finish_job import finish_job, progress_listener, require_passable
+        from flows.finish_job import finish_job, progress_listener
 
-        for job in jobs:
-            require_passable(job, str(getattr(args, "job", None) or job.name))
     for job in jobs:
         # Bad media and job errors fail here in seconds, before a Prefect server starts.
         preflight(job, out_dir)

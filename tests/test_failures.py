@@ -22,9 +22,9 @@ import yaml
 import flows.finish_job  # imports Prefect, whose console log handler takes the stderr of the moment
 import flows.nightly_batch
 import pipeline.render.renderer
-from pipeline.errors import FFmpegError, IncompleteRenderError, JobError
+from pipeline.errors import FFmpegError, IncompleteRenderError
 from pipeline.jobs.finish import preflight
-from pipeline.model.job import job_for_clips, parse_job
+from pipeline.model.job import job_for_clips
 from pipeline.render.locks import LOCK_NAME, LockedError, item_lock, output_folder_lock
 from pipeline.media.probe import probe
 from pipeline.render.renderer import render
@@ -55,7 +55,7 @@ def _fake_ffmpeg(monkeypatch, returncode: int, stderr_tail: list[str], inputs: l
         if returncode:
             raise FFmpegError(argv, returncode, stderr_tail)
 
-    monkeypatch.setattr(pipeline.render, "run_ffmpeg", run)
+    monkeypatch.setattr(pipeline.render.renderer, "run_ffmpeg", run)
 
 
 def test_a_read_error_on_an_input_that_opens_fine_is_a_cut_short_render(tiny_clip, tmp_path, monkeypatch):
@@ -85,14 +85,6 @@ def test_ffmpeg_exiting_0_without_its_output_is_a_cut_short_render(tiny_clip, tm
     with pytest.raises(IncompleteRenderError, match="ffmpeg exited without writing it") as caught:
         render(plan)
     assert caught.value.transient
-
-
-def test_a_job_over_prefects_parameter_limit_is_refused_as_bad_input(tiny_clip, tmp_path):
-    shots = [{"source": str(tiny_clip), "id": f"shot-with-a-long-identifier-{index:06d}"} for index in range(9000)]
-    job = parse_job({"version": 1, "name": "big", "shots": shots, "deliverables": [SMALL_REVIEW]}, tmp_path)
-    with pytest.raises(JobError, match=r"^big.yaml: the job is \d+ KB as a flow parameter, over Prefect's limit "
-                                       r"of 504 KB; split it into smaller jobs$"):
-        flows.finish_job.require_passable(job, "big.yaml")
 
 
 def _hold_in_subprocess(code: str, seconds: float) -> subprocess.Popen:
@@ -281,7 +273,7 @@ def test_a_failed_verification_prints_one_message_without_a_traceback(tiny_clip,
     job_file, out = tmp_path / "job.yaml", tmp_path / "out"
     job_file.write_text(yaml.safe_dump({"version": 1, "name": "off", "shots": [{"source": str(tiny_clip)}],
                                         "deliverables": [SMALL_REVIEW]}))
-    monkeypatch.setattr(pipeline.render, "find_mismatches",
+    monkeypatch.setattr(pipeline.render.renderer, "find_mismatches",
                         lambda path, expected: (probe(path), ["frame count: expected 24, got 23"]))
 
     assert main(["run", str(job_file), "--out", str(out)]) == 4
