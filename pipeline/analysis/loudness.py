@@ -375,14 +375,50 @@ def plan_correction(measured: LoudnessMeasurement, target: LoudnessSpec, lossy: 
     )
 
 
-def refine_gain(correction: LoudnessCorrection, limited: LoudnessMeasurement) -> LoudnessCorrection:
+MIN_LIMITER_SLOPE = 0.2
+"""When a gain change raises the limited programme's loudness by less than this share of itself,
+the limiter is squashing the peaks it was meant to hold: more gain would distort, not reach."""
+MAX_LIMITING_LU = 12.0
+"""The most the limiter may take off the programme's loudness (the gain's loudness less the
+limited result's): beyond it speech is crushed and the noise floor pumped up by as much."""
+
+
+@dataclass(frozen=True)
+class LimitedPass:
+    """One measurement of a limited programme: the gain it was mixed with and the loudness that came out."""
+
+    gain_db: float
+    """Gain before the limiter, dB."""
+    integrated_lufs: float
+    """Integrated loudness of the limited result, LUFS."""
+
+
+def limiter_slope(correction: LoudnessCorrection, limited: LoudnessMeasurement, earlier: LimitedPass | None) -> float:
+    """How much of a gain change reaches the loudness through the limiter, 0..1: the secant through
+    this pass and ``earlier``; 1 when there is no earlier pass with another gain."""
+    if earlier is None or limited.integrated_lufs is None or correction.gain_db == earlier.gain_db:
+        return 1.0
+    slope = (limited.integrated_lufs - earlier.integrated_lufs) / (correction.gain_db - earlier.gain_db)
+    return min(1.0, max(0.0, slope))
+
+
+def refine_gain(
+    correction: LoudnessCorrection, limited: LoudnessMeasurement, earlier: LimitedPass | None = None
+) -> LoudnessCorrection:
     """The correction trimmed from a measurement of its own result: the gain by what the limiting
     took off the integrated loudness, the ceiling by any true peak the resampling after the limiter
     brought back over it. ``limited`` is the programme measured with ``correction`` applied.
+
+    The limiter takes more off the louder it is driven, so the gain moves by the shortfall divided
+    by how much of the last gain change came through (:func:`limiter_slope`, at least
+    :data:`MIN_LIMITER_SLOPE`): a secant step, which reaches the target in a pass or two where a
+    1:1 step creeps up on it.
     """
     if limited.integrated_lufs is None or correction.limiter_ceiling_dbtp is None:
         return correction
-    trim = correction.target.target_lufs - limited.integrated_lufs
+    shortfall = correction.target.target_lufs - limited.integrated_lufs
+    trim = shortfall / max(MIN_LIMITER_SLOPE, limiter_slope(correction, limited, earlier))
+    trim = min(trim, _max_gain_db(correction) - correction.gain_db)
     peak = -math.inf if limited.true_peak_dbtp is None else limited.true_peak_dbtp
     overshoot = max(0.0, peak - correction.limiter_ceiling_dbtp)
     base_reason = correction.reason.split("; trimmed")[0]
@@ -391,6 +427,44 @@ def refine_gain(correction: LoudnessCorrection, limited: LoudnessMeasurement) ->
         correction.gain_db + trim, round(correction.limiter_ceiling_dbtp - overshoot, 2),
         f"{base_reason}; trimmed from a measurement of the limited result: gain {trim:+.2f} dB"
         + (f", ceiling {-overshoot:+.2f} dB" if overshoot else ""),
+    )
+
+
+def _max_gain_db(correction: LoudnessCorrection) -> float:
+    """The gain at which the limiter would have to take :data:`MAX_LIMITING_LU` off to meet the target."""
+    return correction.target.target_lufs - (correction.measured_lufs or 0.0) + MAX_LIMITING_LU
+
+
+def limiter_shortfall(
+    correction: LoudnessCorrection, limited: LoudnessMeasurement, earlier: LimitedPass | None
+) -> str | None:
+    """Why ``correction``'s target cannot be met under its limiter ceiling, judged from the programme
+    measured with it (``limited``) and the pass before (``earlier``); None while it can be.
+
+    It cannot once the result is outside the tolerance and either the last gain change reached the
+    loudness by less than :data:`MIN_LIMITER_SLOPE` of itself or the gain is already at the most
+    :data:`MAX_LIMITING_LU` allows.
+    """
+    if (limited.integrated_lufs is None or correction.limiter_ceiling_dbtp is None or earlier is None
+            or abs(limited.integrated_lufs - correction.target.target_lufs) <= correction.target.tolerance):
+        return None
+    at_most = correction.gain_db >= _max_gain_db(correction) - 1e-6
+    if limiter_slope(correction, limited, earlier) >= MIN_LIMITER_SLOPE and not at_most:
+        return None
+    target = correction.target
+    allowed = correction.limiter_ceiling_dbtp - target.target_lufs
+    ratio = ("" if correction.measured_true_peak_dbtp is None or correction.measured_lufs is None else
+             f"; its peaks stand {correction.measured_true_peak_dbtp - correction.measured_lufs:.1f} dB over "
+             f"its loudness, the target and ceiling allow {allowed:.1f}")
+    return (
+        f"{target.target_lufs:.1f} LUFS cannot be reached under the true-peak ceiling of "
+        f"{correction.limiter_ceiling_dbtp:.2f} dBTP ({target.max_true_peak_dbtp:.1f} dBTP less encoder headroom): "
+        f"raising the gain from {earlier.gain_db:+.1f} to {correction.gain_db:+.1f} dB raised the limited "
+        f"programme only {limited.integrated_lufs - earlier.integrated_lufs:.2f} LU, to "
+        f"{limited.integrated_lufs:.2f} LUFS, with the limiter taking "
+        f"{correction.measured_lufs + correction.gain_db - limited.integrated_lufs:.1f} LU off "
+        f"(the target would need more than the {MAX_LIMITING_LU:.0f} LU allowed){ratio}. Lower the target (loudness.integrated_lufs) or raise "
+        f"the limit (loudness.true_peak_dbtp) in the deliverable's overrides"
     )
 
 

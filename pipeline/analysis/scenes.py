@@ -28,7 +28,11 @@ CUT_FLOOR = 12.0
 CUT_FACTOR = 3.0
 """A cut changes the thumbnail this many times more than the median change around it."""
 NEIGHBOURHOOD_FRAMES = 12
-"""Frames either side whose changes form the local baseline."""
+"""Frames either side whose changes form the local baseline ..."""
+HELD_CHANGE = 0.5
+"""... leaving out frames that change by no more than this (8-bit levels): repeats of the frame
+before, as in an 8 fps generator clip conformed to 25 fps, where every new frame would otherwise
+stand out from a baseline of zeros."""
 FLASH_RETURN_FRAMES = 3
 """A change that returns to the earlier picture this many frames later is a flash ..."""
 FLASH_RETURN_SHARE = 0.35
@@ -108,7 +112,9 @@ class CutDetector:
                 changes[max(1, frame - NEIGHBOURHOOD_FRAMES): frame],
                 changes[frame + 1: frame + 1 + NEIGHBOURHOOD_FRAMES],
             ])
-            baseline = float(np.median(around)) if len(around) else 0.0
+            # Held frames (a low-rate clip conformed by repeating frames) say nothing of the motion.
+            moving = around[around > HELD_CHANGE]
+            baseline = float(np.median(moving)) if len(moving) else 0.0
             if changes[frame] < CUT_FACTOR * baseline:
                 continue
             came_back = max(CUT_FLOOR / 2, FLASH_RETURN_SHARE * changes[frame])

@@ -24,7 +24,9 @@ from pipeline.analysis.cache import AnalysisCache
 from pipeline.media.content_credentials import signing_config
 from pipeline.errors import JobError, MediaError, OutputWriteError, QcFailedError
 from pipeline.render.locks import output_folder_lock
-from pipeline.analysis.loudness import LoudnessCorrection, measure_file, plan_correction, refine_gain
+from pipeline.analysis.loudness import (
+    LimitedPass, LoudnessCorrection, limiter_shortfall, measure_file, plan_correction, refine_gain,
+)
 from pipeline.qc.checks import QcReport, run_qc
 from pipeline.qc.html_report import write_html
 from pipeline.model.job import Job
@@ -368,15 +370,22 @@ def loudness_corrections(
             for label, measurement in measured.items()
         }
         limited = {label: c for label, c in corrections.items() if c.limiter_ceiling_dbtp is not None}
+        passes: dict[str, LimitedPass] = {}
         for _ in range(LIMITER_PASSES):
             if not limited:
                 break
             again = _measure_programmes(job, media, presets, Path(scratch), music, sync_corrections, limited)
-            limited = {label: refine_gain(limited[label], again[label]) for label in limited}
-            corrections.update(limited)
+            for label, correction in limited.items():
+                shortfall = limiter_shortfall(correction, again[label], passes.get(label))
+                if shortfall is not None:
+                    raise JobError(f"deliverable {label}: {shortfall}")
+            refined = {label: refine_gain(limited[label], again[label], passes.get(label)) for label in limited}
+            passes.update({label: LimitedPass(limited[label].gain_db, again[label].integrated_lufs)
+                           for label in limited if again[label].integrated_lufs is not None})
+            corrections.update(refined)
             # Only those still off target, or whose peaks came back over the ceiling, go round again.
             limited = {
-                label: correction for label, correction in limited.items()
+                label: correction for label, correction in refined.items()
                 if abs(again[label].integrated_lufs - correction.target.target_lufs) > LIMITER_SETTLED_LU
                 or again[label].true_peak_dbtp > correction.limiter_ceiling_dbtp
             }
@@ -385,9 +394,10 @@ def loudness_corrections(
     return corrections
 
 
-LIMITER_PASSES = 2
+LIMITER_PASSES = 4
 """Measurements of a limited programme at most: the limiting lowers its loudness and the resampling
-after it can lift its peaks, so gain and ceiling are trimmed from a measurement of the result."""
+after it can lift its peaks, so gain and ceiling are trimmed from a measurement of the result (a
+secant step, see :func:`pipeline.loudness.refine_gain`; most programmes settle in one or two)."""
 LIMITER_SETTLED_LU = 0.1
 """A limited programme this close to its target needs no further pass."""
 

@@ -223,9 +223,12 @@ def _cuts_a_sound(unit: Unit, frame_rate: Fraction, sound: SoundActivity | None)
     that is a picture cut inside the shot (the shot's own edges are cuts the edit already has)."""
     if sound is None:
         return False
-    rate = float(frame_rate)
-    edges = [unit.first_frame] * (not unit.starts_shot) + [unit.first_frame + unit.frame_count] * (not unit.ends_shot)
-    return any(sound.near_onset(frame / rate) for frame in edges)
+    edges = []
+    if not unit.starts_shot:
+        edges.append(unit.first_frame)
+    if not unit.ends_shot:
+        edges.append(unit.first_frame + unit.frame_count)
+    return any(sound.near_onset(frame / float(frame_rate)) for frame in edges)
 
 
 def _edge_costs(unit: Unit, frame_rate: Fraction, sound: SoundActivity | None) -> np.ndarray:

@@ -7,12 +7,12 @@ and the next frame then jumps twice as far (Sora 2 samples often repeat a third 
 A repeat is a frame (nearly) identical to its predecessor where the motion around it says it should
 have moved: it is a near copy (:data:`COPY_PSNR_DB`) and its difference from its predecessor is a
 small share (:data:`COPY_RATIO`) of what the frame pairs either side of it differ by. The test is
-mainly relative, so it holds for a talking head whose
-frames differ by half an 8-bit level as well as for a fast pan: a still shot with grain differs
-about as much between every pair of frames and has no repeats; slow motion that eases into a stop
-has no moving pair after it. Optical flow is no help in telling them apart: on footage with a still
-background and a moving face, or under water, the flow of most pixels is near zero for the moving
-pairs as well, and compensating it leaves as much difference as it takes away.
+mainly relative, so it holds for a talking head whose frames differ by half an 8-bit level as well
+as for a fast pan: a still shot with grain differs about as much between every pair of frames and
+has no repeats; slow motion that eases into a stop has no moving pair after it. Optical flow is no
+help in telling them apart: on footage with a still background and a moving face, or under water,
+the flow of most pixels is near zero for the moving pairs as well, and compensating it leaves as
+much difference as it takes away. QC's stutter check uses the same :func:`repeated_frames`.
 
 Rebuilding keeps every frame in its place (unlike ffmpeg's ``mpdecimate``, which drops them and
 breaks constant frame rate): a run of ``k`` repeats between true frames A and B becomes the frames at
