@@ -102,8 +102,8 @@ def _write_job(folder: Path, data: dict) -> Path:
 
 def _small(preset: str, name: str, width: int, height: int) -> dict:
     """A deliverable of ``preset`` at a small raster and a fast encoder setting."""
-    return {"preset": preset, "name": name,
-            "overrides": {"video": {"width": width, "height": height, "frame_rate": 24, "options": {"preset": "veryfast"}}}}
+    video = {"width": width, "height": height, "frame_rate": 24, "options": {"preset": "veryfast"}}
+    return {"preset": preset, "name": name, "overrides": {"video": video}}
 
 
 def _red_logo(folder: Path) -> Path:
