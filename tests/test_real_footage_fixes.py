@@ -24,7 +24,7 @@ import postprod.cli as cli
 from pipeline.jobs.finish import finish
 from pipeline.media.runner import run_ffmpeg
 from pipeline.media.probe import probe
-from tests.measure import frames_rgb
+from tests.measure import frames_rgb, decode_audio
 
 
 @pytest.fixture(autouse=True)
@@ -102,8 +102,8 @@ def _write_job(folder: Path, data: dict) -> Path:
 
 def _small(preset: str, name: str, width: int, height: int) -> dict:
     """A deliverable of ``preset`` at a small raster and a fast encoder setting."""
-    return {"preset": preset, "name": name,
-            "overrides": {"video": {"width": width, "height": height, "frame_rate": 24, "options": {"preset": "veryfast"}}}}
+    video = {"width": width, "height": height, "frame_rate": 24, "options": {"preset": "veryfast"}}
+    return {"preset": preset, "name": name, "overrides": {"video": video}}
 
 
 def _red_logo(folder: Path) -> Path:
@@ -221,3 +221,34 @@ def test_real_clip_cut_to_200_kb_is_refused(tmp_path, capsys):
     cut = _cut(source, tmp_path, 200_000)
 
     _assert_refused_as_truncated(cut, tmp_path / "out", capsys, declared_s=33.27, max_readable_s=3.0)
+
+
+def test_vfr_phone_clip_keeps_its_sound_to_the_sample(tmp_path, capsys):
+    """The report's phone shape: rotation 180, mono AAC 48 kHz, about 10 fps with jittered frame
+    times, sound starting after the picture. It finishes at the nearest standard rate (23.976)
+    with every frame's sound (2002 samples a frame, within one AAC frame) and turned upside down."""
+    stored = tmp_path / "stored.mp4"
+    run_ffmpeg(["-f", "lavfi", "-i", "color=c=black:s=320x180:r=10:d=2.38,drawbox=x=0:y=0:w=80:h=45:c=white:t=fill,"
+                "settb=1/90000,setpts='(N/10+0.04*mod(N\\,3))/TB'",
+                "-itsoffset", "0.03", "-f", "lavfi", "-i", "sine=f=440:r=48000:d=2.41",
+                "-c:v", "libx264", "-preset", "ultrafast", "-fps_mode", "passthrough", "-enc_time_base:v", "1/90000",
+                "-c:a", "aac", "-ac", "1", str(stored)])
+    clip = tmp_path / "phone.mp4"
+    run_ffmpeg(["-display_rotation", "180", "-i", str(stored), "-c", "copy", str(clip)])
+    source = probe(clip)
+    assert source.video.variable_frame_rate and source.video.rotation == 180
+    job = _write_job(tmp_path, {"name": "phone", "shots": [{"source": str(clip)}],
+                                "deliverables": [{"preset": "web-h264-1080p", "name": "web", "overrides": {
+                                    "video": {"width": 384, "height": 216, "options": {"preset": "veryfast"}}}}]})
+
+    exit_code = cli.main(["run", str(job), "--out", str(tmp_path / "out")])
+
+    assert exit_code == 0, capsys.readouterr().err
+    output = tmp_path / "out" / "phone_web.mp4"
+    video = probe(output).video
+    frames = round(source.video.duration_s * Fraction(24000, 1001))
+    assert (video.frame_rate, video.frame_count) == (Fraction(24000, 1001), frames)
+    samples, rate, _ = decode_audio(output)
+    assert rate == 48000 and 0 <= samples.shape[-1] - frames * 2002 < 1024
+    picture = frames_rgb(output)[frames // 2].astype(int).mean(axis=2)
+    assert picture[-40:, -70:].mean() > 200 and picture[:40, :70].mean() < 40

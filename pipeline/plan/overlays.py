@@ -731,7 +731,8 @@ def _image_layer(video, kind: str, layer: _PixelLayer, logos: LogoInputs):
     anchor = overlay.anchor or DEFAULT_ANCHORS[kind]
     end_s = Fraction(timed.end_frame) / rate
     if kind == "logo":
-        stream = logos.take(layer).filter("format", "rgba").filter("scale", -1, max(2, round(overlay.size * picture.height)))
+        height = max(2, round(overlay.size * picture.height))
+        stream = logos.take(layer).filter("format", "rgba").filter("scale", -1, height)
     else:
         # The file's first frame goes on at its sequence frame; before it the picture passes untouched.
         offset = Fraction(layer.source_start_frame) / rate
