@@ -8,6 +8,7 @@ YAML files into ``$POSTPROD_PRESETS`` (folders separated by ``os.pathsep``) or
 from __future__ import annotations
 
 import os
+import re
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -50,6 +51,10 @@ EncoderOptions = dict[str, str | int | float]
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+LEGALISABLE_PIX_FMT = r"yuv4(20|22|44)p(10le|12le)?"
+"""Pixel formats the broadcast legaliser handles (:mod:`pipeline.legalise`)."""
 
 
 class VideoSpec(_Model):
@@ -109,6 +114,15 @@ class VideoSpec(_Model):
     legalise: bool = False
     """Bring luma and R'G'B' gamut inside EBU R 103 with a soft knee after everything else (transitions,
     overlays, fills) and before encoding (see :mod:`pipeline.legalise`); on in broadcast presets."""
+
+    @model_validator(mode="after")
+    def _legaliser_fits(self) -> VideoSpec:
+        if self.legalise and (self.colour != "bt709" or not re.fullmatch(LEGALISABLE_PIX_FMT, self.pix_fmt)):
+            raise ValueError("legalise works on 8-, 10- or 12-bit BT.709 Y'CbCr without alpha (colour: bt709, "
+                             f"yuv420p/422p/444p); this preset has colour {self.colour}, pix_fmt {self.pix_fmt}")
+        if self.hdr10 is not None and self.colour != "bt2020-pq":
+            raise ValueError("hdr10 metadata needs colour: bt2020-pq")
+        return self
 
     @property
     def fills_frame(self) -> bool:

@@ -24,7 +24,7 @@ from pipeline.legalise import (
     legalise_ycbcr,
     touched_share,
 )
-from pipeline.errors import QcFailedError
+from pipeline.errors import JobError, QcFailedError
 from pipeline.finish import finish
 from pipeline.job import parse_job
 from pipeline.media import run_ffmpeg
@@ -149,3 +149,11 @@ def test_dips_stay_legal_without_the_legaliser(transition, extreme, tmp_path):
     assert luma.min() >= 64 - 1 and luma.max() <= 940 + 1
     middle = luma[RATE - 10 + 5].mean()
     assert abs(middle - extreme) <= 2, f"the dip reaches {middle}, not {extreme}"
+
+
+def test_legalising_a_picture_it_cannot_handle_is_refused_by_field(super_black_pattern, tmp_path):
+    job = parse_job({"version": 1, "name": "alpha", "shots": [{"source": str(super_black_pattern)}],
+                     "deliverables": [{"preset": "master-prores-4444", "overrides": {"video": {"legalise": True}}}]},
+                    tmp_path)
+    with pytest.raises(JobError, match=r"deliverables\.0\.overrides\.video: legalise works on .* yuva444p10le"):
+        finish(job, tmp_path / "out")
