@@ -238,3 +238,28 @@ def test_a_filter_graph_too_long_for_one_argument_goes_through_a_file(make_colou
     manifest = json.loads(finish(job, tmp_path / "out").read_text())
     assert probe(manifest["outputs"][0]["path"]).video.frame_count == 2 * 24 - 6
     assert not script.exists(), "the graph file is removed after the render"
+
+
+def test_broadcast_renders_legalise_last_and_prepare_their_lut():
+    """The legaliser runs after the whole picture chain of a broadcast deliverable, in every window
+    of a long sequence, and nowhere else; its LUT is a file the render writes first."""
+    video = _video_stream(1280, 720)
+    shots = [{"source": f"{name}.mp4", "transition": {"type": "dip_to_white", "frames": 6}} for name in "ab"]
+    shots.append({"source": "c.mp4"})
+    whole = _plan(shots, ["broadcast-prores-hq-1080p25", "web-h264-1080p"], video)
+    (render,) = whole.renders
+    graph = render.args[render.args.index("-filter_complex") + 1]
+    assert graph.count("lut3d") == 1 and "lut3d" in render.filters
+    assert graph.index("xfade") < graph.index("lut3d")
+    luts = [file for file in render.prepared_files if str(file.path).endswith(".legalise.cube")]
+    assert len(luts) == 1 and "LUT_3D_SIZE 65" in luts[0].text
+    assert "fadewhite" not in graph and graph.count("fade=") >= 4
+
+    job = _job([{"source": f"{name}.mp4"} for name in "abcd"], ["broadcast-prores-hq-1080p25"])
+    job = job.model_copy(update={"sequence": job.sequence.model_copy(update={"shots_per_render": 2})})
+    windowed = plan_job(job, {shot.source: _media(shot.source, video) for shot in job.shots}, load_presets(),
+                        PROJECT / "out")
+    windows = [plan for plan in windowed.renders if plan.intermediates]
+    assert len(windows) >= 2
+    for window in windows:
+        assert sum(str(file.path).endswith(".legalise.cube") for file in window.prepared_files) == 1
