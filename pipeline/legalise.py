@@ -12,9 +12,10 @@ What a finishing editor's safe-colour limiter does, as one 3D LUT over Y'CbCr co
   down together: luma and hue are kept and only saturation gives way, the way a limiter avoids the
   hue shifts of clipping R', G' and B' one by one.
 
-Every pixel inside nominal 0..100 % luma and R'G'B' passes through unchanged (the LUT is the identity there, and tetrahedral
-interpolation reproduces a linear map exactly). ffmpeg's ``lut3d`` reads only RGB formats, so the
-Y'CbCr planes are relabelled (``mergeplanes``, no conversion) as G, B and R around it.
+Every pixel inside nominal 0..100 % luma and R'G'B' passes through unchanged (the LUT is the
+identity there, and tetrahedral interpolation reproduces a linear map exactly). ffmpeg's ``lut3d``
+reads only RGB formats, so the Y'CbCr planes are relabelled (``mergeplanes``, no conversion) as G, B
+and R around it.
 
 The same :func:`legalise_ycbcr` builds the LUT, and :func:`touched_share` undoes its knees on a
 legalised output to tell QC how many pixels it changed.

@@ -38,7 +38,8 @@ RATE = 25
 def _rgb(luma, blue, red):
     kr, kb = 0.2126, 0.0722
     kg = 1 - kr - kb
-    return luma + 2 * (1 - kr) * red, luma - (2 * kb * (1 - kb) * blue + 2 * kr * (1 - kr) * red) / kg, luma + 2 * (1 - kb) * blue
+    green = luma - (2 * kb * (1 - kb) * blue + 2 * kr * (1 - kr) * red) / kg
+    return luma + 2 * (1 - kr) * red, green, luma + 2 * (1 - kb) * blue
 
 
 def _r103(luma, blue, red) -> tuple[float, float]:
@@ -53,7 +54,8 @@ def test_legaliser_keeps_legal_pixels_and_brings_every_code_inside_r103():
     luma, blue, red = np.meshgrid((codes - 16) / 219, (codes - 128) / 224, (codes - 128) / 224, indexing="ij")
     out = legalise_ycbcr(luma, blue, red)
     assert _r103(*out) == (0.0, 0.0)
-    untouched = (luma >= LUMA_BLACK_KNEE) & (luma <= LUMA_WHITE_KNEE) & (_chroma_ratio(luma, blue, red) <= CHROMA_KNEE)
+    untouched = ((luma >= LUMA_BLACK_KNEE) & (luma <= LUMA_WHITE_KNEE)
+                 & (_chroma_ratio(luma, blue, red) <= CHROMA_KNEE))
     assert untouched.mean() > 0.05
     for before, after in zip((luma, blue, red), out, strict=True):
         assert np.array_equal(before[untouched], after[untouched])
@@ -62,7 +64,8 @@ def test_legaliser_keeps_legal_pixels_and_brings_every_code_inside_r103():
     nominal = (np.minimum(np.minimum(r, g), b) >= 0) & (np.maximum(np.maximum(r, g), b) <= 1)
     assert nominal.any() and not np.any(nominal & ~untouched)
     # What QC reports as touched is what the legaliser moved by a 10-bit code or more.
-    moved = (np.abs(out[0] - luma) >= TOUCH_MIN) | (np.maximum(np.abs(out[1] - blue), np.abs(out[2] - red)) >= TOUCH_MIN)
+    chroma_moved = np.maximum(np.abs(out[1] - blue), np.abs(out[2] - red))
+    moved = (np.abs(out[0] - luma) >= TOUCH_MIN) | (chroma_moved >= TOUCH_MIN)
     assert touched_share(*out) == pytest.approx(float(moved.mean()), abs=1e-6)
     # A soft knee, not a clamp: distinct super-black and super-white levels stay distinct and in order.
     ramp = (np.arange(4, 1020) / 4.0 - 16) / 219
