@@ -160,3 +160,28 @@ def test_legalising_a_picture_it_cannot_handle_is_refused_by_field(super_black_p
                     tmp_path)
     with pytest.raises(JobError, match=r"deliverables\.0\.overrides\.video: legalise works on .* yuva444p10le"):
         finish(job, tmp_path / "out")
+
+
+@pytest.mark.parametrize("fill", ["white", "#ff00ff", "blur"])
+def test_fills_stay_legal_without_the_legaliser(fill, tmp_path):
+    """A 4:3 shot pillarboxed in the 16:9 broadcast raster: the fill is drawn at legal levels."""
+    clip = tmp_path / "four_by_three.mkv"
+    # swscale makes testsrc2's Y'CbCr with the BT.601 matrix: tagged so, the picture itself is legal.
+    run_ffmpeg(["-f", "lavfi", "-i", f"testsrc2=s=240x180:r={RATE}:d=0.4,format=yuv444p,"
+                "setparams=range=tv:colorspace=smpte170m:color_primaries=smpte170m:color_trc=bt709",
+                "-f", "lavfi", "-i", "sine=f=440:r=48000:d=0.4", "-c:v", "ffv1", "-c:a", "pcm_s16le", str(clip)])
+
+    def finished(overrides: dict) -> dict:
+        job = parse_job({"version": 1, "name": "fill", "shots": [{"source": str(clip)}], "sequence": {"fill": fill},
+                         "qc": {"policy": "warn"}, "deliverables": [{"preset": BROADCAST, "overrides": overrides}]},
+                        tmp_path)
+        return json.loads(finish(job, tmp_path / "out").read_text())["outputs"][0]
+
+    frames = frames_ycbcr_levels(Path(finished(UNLEGALISED)["path"]))
+    bars = frames[:, :, :, :36]  # left of the 240-wide picture centred in 320
+    luma_out, gamut_out = _r103((bars[:, 0] - 16) / 219, (bars[:, 1] - 128) / 224, (bars[:, 2] - 128) / 224)
+    assert luma_out == 0 and gamut_out == 0
+    # The blur fill's overlay subsamples the saturated picture's chroma and rings out of gamut at its
+    # edges; legalised (the broadcast default), the whole frame passes.
+    legalised = finished(SMALL)["qc"]
+    assert "levels" not in legalised["failed"] + legalised["warned"]
