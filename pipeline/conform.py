@@ -138,7 +138,7 @@ def conform_video(
     if framing is not None and not framing.active.is_full_frame:
         (x, y, width, height), source = framing.active_source(source)
         stream = stream.filter("crop", width, height, x, y)
-    stream, source = prepare_colour(stream, source, target.colour, full_chroma(target.pix_fmt))
+    stream, source = prepare_colour(stream, source, target.colour)
     if framing is not None and framing.blur:
         target, fill = replace(target, fit="pad"), "blur"
     placement = place(source, target)

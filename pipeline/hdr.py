@@ -43,6 +43,8 @@ SDR_NOMINAL_PEAK_CD_M2 = 100
 """Luminance linear 1.0 stands for when HDR is linearised: SDR reference white."""
 TONE_MAP_FORMAT = "gbrpf32le"
 """Linear light is tone-mapped in float: no clipping before the curve sees the highlights."""
+CONVERTED_FORMAT = "yuv444p16le"
+"""What a converted picture is handed on in: 16-bit, so it is quantised once, by the final scale."""
 
 
 def is_hdr(video: VideoStreamInfo) -> bool:
@@ -50,8 +52,8 @@ def is_hdr(video: VideoStreamInfo) -> bool:
     return video.color_transfer in HDR_TRANSFERS
 
 
-def tone_map_to_sdr(stream, video: VideoStreamInfo, pix_fmt: str):
-    """An HDR picture tone-mapped to BT.709 SDR, limited range, in ``pix_fmt``."""
+def tone_map_to_sdr(stream, video: VideoStreamInfo):
+    """An HDR picture tone-mapped to BT.709 SDR, limited range, in :data:`CONVERTED_FORMAT`."""
     return (
         stream.filter(
             "zscale", transferin=HDR_TRANSFERS[video.color_transfer], primariesin="bt2020", matrixin="bt2020nc",
@@ -62,17 +64,17 @@ def tone_map_to_sdr(stream, video: VideoStreamInfo, pix_fmt: str):
         .filter("zscale", primaries="bt709")
         .filter("tonemap", tonemap=TONE_MAP_OPERATOR, desat=0)
         .filter("zscale", transfer="bt709", matrix="bt709", range="limited")
-        .filter("format", pix_fmt)
+        .filter("format", CONVERTED_FORMAT)
     )
 
 
-def hlg_to_pq(stream, video: VideoStreamInfo, pix_fmt: str):
+def hlg_to_pq(stream, video: VideoStreamInfo):
     """An HLG picture re-encoded with the PQ transfer (BT.2100's conversion, 1000 cd/m2 display)."""
     return stream.filter(
         "zscale", transferin="arib-std-b67", primariesin="bt2020", matrixin="bt2020nc",
         rangein="full" if video.color_range == "pc" else "limited",
         transfer="smpte2084", primaries="bt2020", matrix="bt2020nc", range="limited",
-    ).filter("format", pix_fmt)
+    ).filter("format", CONVERTED_FORMAT)
 
 
 def as_delivered(video: VideoStreamInfo, colour: Colour) -> VideoStreamInfo:
@@ -82,14 +84,14 @@ def as_delivered(video: VideoStreamInfo, colour: Colour) -> VideoStreamInfo:
                    color_range=COLOUR_RANGE_TAG)
 
 
-def prepare_colour(stream, video: VideoStreamInfo, colour: Colour, pix_fmt: str):
+def prepare_colour(stream, video: VideoStreamInfo, colour: Colour):
     """The source picture in the deliverable's colour encoding, where that needs more than a matrix
     change: HDR tone-mapped for SDR, HLG moved to PQ for HDR10. Returns the stream and the facts
     the rest of the conform chain should scale it by."""
     if colour == "bt709" and is_hdr(video):
-        return tone_map_to_sdr(stream, video, pix_fmt), as_delivered(video, colour)
+        return tone_map_to_sdr(stream, video), as_delivered(video, colour)
     if colour == "bt2020-pq" and video.color_transfer == "arib-std-b67":
-        return hlg_to_pq(stream, video, pix_fmt), as_delivered(video, colour)
+        return hlg_to_pq(stream, video), as_delivered(video, colour)
     return stream, video
 
 
