@@ -17,7 +17,7 @@ from typing import Literal
 import ffmpeg
 
 from pipeline.enhance import EnhanceSettings, retime, scale, tempo
-from pipeline.hdr import SCALE_MATRIX, Colour, output_colour, prepare_colour
+from pipeline.hdr import CONVERTED_FORMAT, SCALE_MATRIX, Colour, convert_colour, needs_conversion, output_colour
 from pipeline.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo
 from pipeline.reframe import Framing, crop_expressions
 from pipeline.sequence import ShotSpan
@@ -138,7 +138,6 @@ def conform_video(
     if framing is not None and not framing.active.is_full_frame:
         (x, y, width, height), source = framing.active_source(source)
         stream = stream.filter("crop", width, height, x, y)
-    stream, source = prepare_colour(stream, source, target.colour)
     if framing is not None and framing.blur:
         target, fill = replace(target, fit="pad"), "blur"
     placement = place(source, target)
@@ -162,10 +161,15 @@ def conform_video(
 
 
 def _scale(stream, source: VideoStreamInfo, width: int, height: int, target: PictureFormat):
-    """Scale (lanczos by default) with the colour matrix and range converted to BT.709 limited, in the
-    target format."""
-    return scale(stream, width, height, target.enhance, source_color_matrix(source),
-                 source.color_range == "pc", target.pix_fmt, SCALE_MATRIX[target.colour])
+    """Scale (lanczos by default) with the colour matrix and range converted to the deliverable's,
+    limited range, in the target format. A shot that needs more than a matrix change (HDR into SDR,
+    HLG into HDR10) is scaled in its own colour and converted at its new size (:mod:`pipeline.hdr`)."""
+    matrix, full_range = source_color_matrix(source), source.color_range == "pc"
+    if not needs_conversion(source, target.colour):
+        return scale(stream, width, height, target.enhance, matrix, full_range, target.pix_fmt,
+                     SCALE_MATRIX[target.colour])
+    sized = scale(stream, width, height, target.enhance, matrix, full_range, CONVERTED_FORMAT, matrix)
+    return convert_colour(sized, source, target.colour).filter("format", target.pix_fmt)
 
 
 def _blur_filled(stream, source: VideoStreamInfo, placement: Placement, target: PictureFormat):
