@@ -24,7 +24,7 @@ from pipeline.plan.legalise import (
     legalise_ycbcr,
     touched_share,
 )
-from pipeline.errors import QcFailedError
+from pipeline.errors import QcFailedError, JobError
 from pipeline.jobs.finish import finish
 from pipeline.model.job import parse_job
 from pipeline.media.runner import run_ffmpeg
@@ -38,7 +38,8 @@ RATE = 25
 def _rgb(luma, blue, red):
     kr, kb = 0.2126, 0.0722
     kg = 1 - kr - kb
-    return luma + 2 * (1 - kr) * red, luma - (2 * kb * (1 - kb) * blue + 2 * kr * (1 - kr) * red) / kg, luma + 2 * (1 - kb) * blue
+    green = luma - (2 * kb * (1 - kb) * blue + 2 * kr * (1 - kr) * red) / kg
+    return luma + 2 * (1 - kr) * red, green, luma + 2 * (1 - kb) * blue
 
 
 def _r103(luma, blue, red) -> tuple[float, float]:
@@ -53,7 +54,8 @@ def test_legaliser_keeps_legal_pixels_and_brings_every_code_inside_r103():
     luma, blue, red = np.meshgrid((codes - 16) / 219, (codes - 128) / 224, (codes - 128) / 224, indexing="ij")
     out = legalise_ycbcr(luma, blue, red)
     assert _r103(*out) == (0.0, 0.0)
-    untouched = (luma >= LUMA_BLACK_KNEE) & (luma <= LUMA_WHITE_KNEE) & (_chroma_ratio(luma, blue, red) <= CHROMA_KNEE)
+    untouched = ((luma >= LUMA_BLACK_KNEE) & (luma <= LUMA_WHITE_KNEE)
+                 & (_chroma_ratio(luma, blue, red) <= CHROMA_KNEE))
     assert untouched.mean() > 0.05
     for before, after in zip((luma, blue, red), out, strict=True):
         assert np.array_equal(before[untouched], after[untouched])
@@ -62,7 +64,8 @@ def test_legaliser_keeps_legal_pixels_and_brings_every_code_inside_r103():
     nominal = (np.minimum(np.minimum(r, g), b) >= 0) & (np.maximum(np.maximum(r, g), b) <= 1)
     assert nominal.any() and not np.any(nominal & ~untouched)
     # What QC reports as touched is what the legaliser moved by a 10-bit code or more.
-    moved = (np.abs(out[0] - luma) >= TOUCH_MIN) | (np.maximum(np.abs(out[1] - blue), np.abs(out[2] - red)) >= TOUCH_MIN)
+    chroma_moved = np.maximum(np.abs(out[1] - blue), np.abs(out[2] - red))
+    moved = (np.abs(out[0] - luma) >= TOUCH_MIN) | (chroma_moved >= TOUCH_MIN)
     assert touched_share(*out) == pytest.approx(float(moved.mean()), abs=1e-6)
     # A soft knee, not a clamp: distinct super-black and super-white levels stay distinct and in order.
     ramp = (np.arange(4, 1020) / 4.0 - 16) / 219
@@ -149,3 +152,36 @@ def test_dips_stay_legal_without_the_legaliser(transition, extreme, tmp_path):
     assert luma.min() >= 64 - 1 and luma.max() <= 940 + 1
     middle = luma[RATE - 10 + 5].mean()
     assert abs(middle - extreme) <= 2, f"the dip reaches {middle}, not {extreme}"
+
+
+def test_legalising_a_picture_it_cannot_handle_is_refused_by_field(super_black_pattern, tmp_path):
+    job = parse_job({"version": 1, "name": "alpha", "shots": [{"source": str(super_black_pattern)}],
+                     "deliverables": [{"preset": "master-prores-4444", "overrides": {"video": {"legalise": True}}}]},
+                    tmp_path)
+    with pytest.raises(JobError, match=r"deliverables\.0\.overrides\.video: legalise works on .* yuva444p10le"):
+        finish(job, tmp_path / "out")
+
+
+@pytest.mark.parametrize("fill", ["white", "#ff00ff", "blur"])
+def test_fills_stay_legal_without_the_legaliser(fill, tmp_path):
+    """A 4:3 shot pillarboxed in the 16:9 broadcast raster: the fill is drawn at legal levels."""
+    clip = tmp_path / "four_by_three.mkv"
+    # swscale makes testsrc2's Y'CbCr with the BT.601 matrix: tagged so, the picture itself is legal.
+    run_ffmpeg(["-f", "lavfi", "-i", f"testsrc2=s=240x180:r={RATE}:d=0.4,format=yuv444p,"
+                "setparams=range=tv:colorspace=smpte170m:color_primaries=smpte170m:color_trc=bt709",
+                "-f", "lavfi", "-i", "sine=f=440:r=48000:d=0.4", "-c:v", "ffv1", "-c:a", "pcm_s16le", str(clip)])
+
+    def finished(overrides: dict) -> dict:
+        job = parse_job({"version": 1, "name": "fill", "shots": [{"source": str(clip)}], "sequence": {"fill": fill},
+                         "qc": {"policy": "warn"}, "deliverables": [{"preset": BROADCAST, "overrides": overrides}]},
+                        tmp_path)
+        return json.loads(finish(job, tmp_path / "out").read_text())["outputs"][0]
+
+    frames = frames_ycbcr_levels(Path(finished(UNLEGALISED)["path"]))
+    bars = frames[:, :, :, :36]  # left of the 240-wide picture centred in 320
+    luma_out, gamut_out = _r103((bars[:, 0] - 16) / 219, (bars[:, 1] - 128) / 224, (bars[:, 2] - 128) / 224)
+    assert luma_out == 0 and gamut_out == 0
+    # The blur fill's overlay subsamples the saturated picture's chroma and rings out of gamut at its
+    # edges; legalised (the broadcast default), the whole frame passes.
+    legalised = finished(SMALL)["qc"]
+    assert "levels" not in legalised["failed"] + legalised["warned"]

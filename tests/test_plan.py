@@ -255,3 +255,28 @@ def test_music_fade_is_counted_at_the_sequence_rate_not_the_deliverables():
              for render in plan.renders]
     assert [len(found) for found in fades] == [1, 1]
     assert all("nb_samples=24000" in found[0] for found in fades), fades
+
+
+def test_broadcast_renders_legalise_last_and_prepare_their_lut():
+    """The legaliser runs after the whole picture chain of a broadcast deliverable, in every window
+    of a long sequence, and nowhere else; its LUT is a file the render writes first."""
+    video = _video_stream(1280, 720)
+    shots = [{"source": f"{name}.mp4", "transition": {"type": "dip_to_white", "frames": 6}} for name in "ab"]
+    shots.append({"source": "c.mp4"})
+    whole = _plan(shots, ["broadcast-prores-hq-1080p25", "web-h264-1080p"], video)
+    (render,) = whole.renders
+    graph = render.args[render.args.index("-filter_complex") + 1]
+    assert graph.count("lut3d") == 1 and "lut3d" in render.filters
+    assert graph.index("xfade") < graph.index("lut3d")
+    luts = [file for file in render.prepared_files if str(file.path).endswith(".legalise.cube")]
+    assert len(luts) == 1 and "LUT_3D_SIZE 65" in luts[0].text
+    assert "fadewhite" not in graph and graph.count("fade=") >= 4
+
+    job = _job([{"source": f"{name}.mp4"} for name in "abcd"], ["broadcast-prores-hq-1080p25"])
+    job = job.model_copy(update={"sequence": job.sequence.model_copy(update={"shots_per_render": 2})})
+    windowed = plan_job(job, {shot.source: _media(shot.source, video) for shot in job.shots}, load_presets(),
+                        PROJECT / "out")
+    windows = [plan for plan in windowed.renders if plan.intermediates]
+    assert len(windows) >= 2
+    for window in windows:
+        assert sum(str(file.path).endswith(".legalise.cube") for file in window.prepared_files) == 1

@@ -8,6 +8,7 @@ YAML files into ``$POSTPROD_PRESETS`` (folders separated by ``os.pathsep``) or
 from __future__ import annotations
 
 import os
+import re
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -74,6 +75,10 @@ Anchor = Literal[
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+LEGALISABLE_PIX_FMT = r"yuv4(20|22|44)p(10le|12le)?"
+"""Pixel formats the broadcast legaliser handles (:mod:`pipeline.legalise`)."""
 
 
 class VideoSpec(_Model):
@@ -150,6 +155,15 @@ class VideoSpec(_Model):
                 problems.append(f"height: {self.height} is odd; {self.pix_fmt} needs an even height")
         if problems:
             raise ValueError("\n".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _legaliser_fits(self) -> VideoSpec:
+        if self.legalise and (self.colour != "bt709" or not re.fullmatch(LEGALISABLE_PIX_FMT, self.pix_fmt)):
+            raise ValueError("legalise works on 8-, 10- or 12-bit BT.709 Y'CbCr without alpha (colour: bt709, "
+                             f"yuv420p/422p/444p); this preset has colour {self.colour}, pix_fmt {self.pix_fmt}")
+        if self.hdr10 is not None and self.colour != "bt2020-pq":
+            raise ValueError("hdr10 metadata needs colour: bt2020-pq")
         return self
 
     @property

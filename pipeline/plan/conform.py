@@ -21,7 +21,14 @@ from pipeline.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo
 from pipeline.analysis.reframe import Framing, crop_expressions
 from pipeline.timeline.sequence import ShotSpan
 from pipeline.model.timebase import round_half_up
-from pipeline.plan.hdr import SCALE_MATRIX, Colour, output_colour, prepare_colour
+from pipeline.plan.hdr import (
+    SCALE_MATRIX,
+    Colour,
+    output_colour,
+    CONVERTED_FORMAT,
+    convert_colour,
+    needs_conversion,
+)
 
 
 # Matrix names in probe's vocabulary mapped to the scale filter's in_color_matrix vocabulary.
@@ -138,7 +145,6 @@ def conform_video(
     if framing is not None and not framing.active.is_full_frame:
         (x, y, width, height), source = framing.active_source(source)
         stream = stream.filter("crop", width, height, x, y)
-    stream, source = prepare_colour(stream, source, target.colour, full_chroma(target.pix_fmt))
     if framing is not None and framing.blur:
         target, fill = replace(target, fit="pad"), "blur"
     placement = place(source, target)
@@ -164,10 +170,15 @@ def conform_video(
 
 
 def _scale(stream, source: VideoStreamInfo, width: int, height: int, target: PictureFormat):
-    """Scale (lanczos by default) with the colour matrix and range converted to BT.709 limited, in the
-    target format."""
-    return scale(stream, width, height, target.enhance, source_color_matrix(source),
-                 source.color_range == "pc", target.pix_fmt, SCALE_MATRIX[target.colour])
+    """Scale (lanczos by default) with the colour matrix and range converted to the deliverable's,
+    limited range, in the target format. A shot that needs more than a matrix change (HDR into SDR,
+    HLG into HDR10) is scaled in its own colour and converted at its new size (:mod:`pipeline.hdr`)."""
+    matrix, full_range = source_color_matrix(source), source.color_range == "pc"
+    if not needs_conversion(source, target.colour):
+        return scale(stream, width, height, target.enhance, matrix, full_range, target.pix_fmt,
+                     SCALE_MATRIX[target.colour])
+    sized = scale(stream, width, height, target.enhance, matrix, full_range, CONVERTED_FORMAT, matrix)
+    return convert_colour(sized, source, target.colour).filter("format", target.pix_fmt)
 
 
 def _blur_filled(stream, source: VideoStreamInfo, placement: Placement, target: PictureFormat):

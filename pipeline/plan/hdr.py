@@ -12,7 +12,6 @@ off with the fewest clipped pixels (see docs/hdr.md). ``desat=0``: the highlight
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Literal
 
 from pipeline.errors import JobError
@@ -43,6 +42,8 @@ SDR_NOMINAL_PEAK_CD_M2 = 100
 """Luminance linear 1.0 stands for when HDR is linearised: SDR reference white."""
 TONE_MAP_FORMAT = "gbrpf32le"
 """Linear light is tone-mapped in float: no clipping before the curve sees the highlights."""
+CONVERTED_FORMAT = "yuv444p16le"
+"""What a converted picture is handed on in: 16-bit, so it is quantised once, by the final scale."""
 
 
 def is_hdr(video: VideoStreamInfo) -> bool:
@@ -50,47 +51,45 @@ def is_hdr(video: VideoStreamInfo) -> bool:
     return video.color_transfer in HDR_TRANSFERS
 
 
-def tone_map_to_sdr(stream, video: VideoStreamInfo, pix_fmt: str):
-    """An HDR picture tone-mapped to BT.709 SDR, limited range, in ``pix_fmt``."""
+def needs_conversion(video: VideoStreamInfo, colour: Colour) -> bool:
+    """True where a shot needs more than a matrix change to reach the deliverable's colour encoding:
+    HDR into SDR (tone mapping), HLG into HDR10 (to PQ)."""
+    if colour == "bt709":
+        return is_hdr(video)
+    return video.color_transfer == "arib-std-b67"
+
+
+def convert_colour(stream, video: VideoStreamInfo, colour: Colour):
+    """A shot already scaled to its size in the deliverable (its own BT.2020 matrix kept, limited
+    range, :data:`CONVERTED_FORMAT`) brought into ``colour`` (see :func:`needs_conversion`), in
+    :data:`CONVERTED_FORMAT`. Converting after the scale costs the least: a 4K source into a 1080p
+    deliverable is tone-mapped at 1080p."""
+    if colour == "bt709":
+        return tone_map_to_sdr(stream, HDR_TRANSFERS[video.color_transfer])
+    return hlg_to_pq(stream)
+
+
+def tone_map_to_sdr(stream, transfer: str):
+    """A limited-range BT.2020 HDR picture (``transfer`` in zscale's names) tone-mapped to BT.709
+    SDR, limited range."""
     return (
-        stream.filter(
-            "zscale", transferin=HDR_TRANSFERS[video.color_transfer], primariesin="bt2020", matrixin="bt2020nc",
-            rangein="full" if video.color_range == "pc" else "limited",
-            transfer="linear", npl=SDR_NOMINAL_PEAK_CD_M2,
-        )
+        stream.filter("zscale", transferin=transfer, primariesin="bt2020", matrixin="bt2020nc", rangein="limited",
+                      transfer="linear", npl=SDR_NOMINAL_PEAK_CD_M2)
         .filter("format", TONE_MAP_FORMAT)
         .filter("zscale", primaries="bt709")
         .filter("tonemap", tonemap=TONE_MAP_OPERATOR, desat=0)
         .filter("zscale", transfer="bt709", matrix="bt709", range="limited")
-        .filter("format", pix_fmt)
+        .filter("format", CONVERTED_FORMAT)
     )
 
 
-def hlg_to_pq(stream, video: VideoStreamInfo, pix_fmt: str):
-    """An HLG picture re-encoded with the PQ transfer (BT.2100's conversion, 1000 cd/m2 display)."""
+def hlg_to_pq(stream):
+    """A limited-range HLG picture re-encoded with the PQ transfer (BT.2100's conversion, 1000 cd/m2
+    display)."""
     return stream.filter(
-        "zscale", transferin="arib-std-b67", primariesin="bt2020", matrixin="bt2020nc",
-        rangein="full" if video.color_range == "pc" else "limited",
+        "zscale", transferin="arib-std-b67", primariesin="bt2020", matrixin="bt2020nc", rangein="limited",
         transfer="smpte2084", primaries="bt2020", matrix="bt2020nc", range="limited",
-    ).filter("format", pix_fmt)
-
-
-def as_delivered(video: VideoStreamInfo, colour: Colour) -> VideoStreamInfo:
-    """The source's facts as the conform chain sees them after :func:`prepare_colour`."""
-    primaries, transfer, matrix = COLOUR_TAGS[colour]
-    return replace(video, color_primaries=primaries, color_transfer=transfer, color_matrix=matrix,
-                   color_range=COLOUR_RANGE_TAG)
-
-
-def prepare_colour(stream, video: VideoStreamInfo, colour: Colour, pix_fmt: str):
-    """The source picture in the deliverable's colour encoding, where that needs more than a matrix
-    change: HDR tone-mapped for SDR, HLG moved to PQ for HDR10. Returns the stream and the facts
-    the rest of the conform chain should scale it by."""
-    if colour == "bt709" and is_hdr(video):
-        return tone_map_to_sdr(stream, video, pix_fmt), as_delivered(video, colour)
-    if colour == "bt2020-pq" and video.color_transfer == "arib-std-b67":
-        return hlg_to_pq(stream, video, pix_fmt), as_delivered(video, colour)
-    return stream, video
+    ).filter("format", CONVERTED_FORMAT)
 
 
 def check_hdr_sources(colour: Colour, shots: list[VideoStreamInfo], field: str) -> None:

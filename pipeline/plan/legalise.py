@@ -12,9 +12,10 @@ What a finishing editor's safe-colour limiter does, as one 3D LUT over Y'CbCr co
   down together: luma and hue are kept and only saturation gives way, the way a limiter avoids the
   hue shifts of clipping R', G' and B' one by one.
 
-Every pixel inside nominal 0..100 % luma and R'G'B' passes through unchanged (the LUT is the identity there, and tetrahedral
-interpolation reproduces a linear map exactly). ffmpeg's ``lut3d`` reads only RGB formats, so the
-Y'CbCr planes are relabelled (``mergeplanes``, no conversion) as G, B and R around it.
+Every pixel inside nominal 0..100 % luma and R'G'B' passes through unchanged (the LUT is the
+identity there, and tetrahedral interpolation reproduces a linear map exactly). ffmpeg's ``lut3d``
+reads only RGB formats, so the Y'CbCr planes are relabelled (``mergeplanes``, no conversion) as G, B
+and R around it.
 
 The same :func:`legalise_ycbcr` builds the LUT, and :func:`touched_share` undoes its knees on a
 legalised output to tell QC how many pixels it changed.
@@ -130,8 +131,8 @@ def _to_codes(luma: np.ndarray, chroma: np.ndarray, depth: int) -> tuple[np.ndar
 @lru_cache(maxsize=4)
 def cube_lut(depth: int, size: int = LUT_SIZE) -> str:
     """The legaliser as a ``.cube`` 3D LUT over Y'CbCr codes of ``depth`` bits, relabelled as
-    R = Cr, G = Y', B = Cb (the planes :func:`legalise` hands ``lut3d``). Kept per depth: writing
-    its 274,625 lines takes a few seconds."""
+    R = Cr, G = Y', B = Cb (the planes :func:`legalise` hands ``lut3d``). Kept per depth: its 274,625
+    lines take about a third of a second to write."""
     grid = np.linspace(0.0, 1.0, size)
     # .cube order: red changes fastest, then green, then blue.
     cb_codes, y_codes, cr_codes = np.meshgrid(grid, grid, grid, indexing="ij")
@@ -143,8 +144,9 @@ def cube_lut(depth: int, size: int = LUT_SIZE) -> str:
     _, cb_out = _to_codes(blue, blue, depth)
     _, cr_out = _to_codes(red, red, depth)
     table = np.stack([cr_out.ravel(), y_out.ravel(), cb_out.ravel()], axis=1)
-    lines = "\n".join(f"{r:.6f} {g:.6f} {b:.6f}" for r, g, b in table)
-    return f"TITLE \"postprod legaliser, {depth}-bit Y'CbCr\"\nLUT_3D_SIZE {size}\n{lines}\n"
+    # One %-format over the whole table: several times faster than formatting row by row.
+    lines = ("%.6f %.6f %.6f\n" * len(table)) % tuple(table.ravel())
+    return f"TITLE \"postprod legaliser, {depth}-bit Y'CbCr\"\nLUT_3D_SIZE {size}\n{lines}"
 
 
 def lut_file(path: Path, depth: int) -> TextFile:
