@@ -258,7 +258,7 @@ def test_a_full_disk_while_writing_the_qc_report_leaves_nothing_half_done(tiny_c
 
     monkeypatch.setattr(Path, "write_text", write_text)
 
-    assert main(["run", str(job_file), "--out", str(out)]) == 4
+    assert main(["run", str(job_file), "--out", str(out), "--allow-read", str(tiny_clip.parent)]) == 4
 
     err = _unwrapped(capfd.readouterr().err)
     assert _unwrapped(f"postprod: error: {out}/.full.qc.html.partial: could not be written (No space left on "
@@ -276,7 +276,7 @@ def test_a_failed_verification_prints_one_message_without_a_traceback(tiny_clip,
     monkeypatch.setattr(pipeline.render.renderer, "find_mismatches",
                         lambda path, expected: (probe(path), ["frame count: expected 24, got 23"]))
 
-    assert main(["run", str(job_file), "--out", str(out)]) == 4
+    assert main(["run", str(job_file), "--out", str(out), "--allow-read", str(tiny_clip.parent)]) == 4
 
     err = capfd.readouterr().err
     assert _unwrapped(f"postprod: error: {out}/off_review-540p.mp4 failed verification: frame count: "

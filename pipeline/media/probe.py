@@ -170,6 +170,8 @@ class MediaInfo:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
     if isinstance(value, Fraction):
         return format_rate(value)
     if isinstance(value, Path):
