@@ -97,12 +97,12 @@ def finish_item(
     try:
         with item_lock(item.path):
             if not item.path.exists():
-                return ItemResult(str(item.path), None, "skipped", "another batch finished or set it aside")
+                return ItemResult(display_path(item.path), None, "skipped", "another batch finished or set it aside")
             return _finish_item(entry, inbox, out, in_use, one_process, dask_address, max_attempts)
     except (LockedError, FileNotFoundError) as error:
         reason = str(error) if isinstance(error, LockedError) else "another batch moved it away"
         get_run_logger().info("%s: skipped: %s", display_path(item.path), display_path(reason))
-        return ItemResult(str(item.path), entry.job.name if entry.job else None, "skipped", reason,
+        return ItemResult(display_path(item.path), entry.job.name if entry.job else None, "skipped", reason,
                           seconds=round(time.monotonic() - started, 3))
 
 
@@ -145,7 +145,7 @@ def _finish_item(
         if kind == "internal":
             reason = f"internal error in postprod ({type(error).__name__}: {reason}); please report it"
             logger.error("%s: %s", display_path(item.path), display_path(reason), exc_info=error)
-        result = ItemResult(str(item.path), entry.job.name if entry.job else None, "failed", reason, kind,
+        result = ItemResult(display_path(item.path), entry.job.name if entry.job else None, "failed", reason, kind,
                             seconds=round(time.monotonic() - started, 3))
         return _dispose(result, item, inbox, in_use, max_attempts)
 
@@ -175,7 +175,7 @@ def _dispose(result: ItemResult, item, inbox: Path, in_use: set[Path], max_attem
         logger.error("%s failed and could not be set aside (%s: %s): %s", name, type(error).__name__, error, reason)
         return replace(result, reason=f"{reason} (could not be set aside: {error})", retry_next_run=True)
     logger.warning("%s failed (%s) and was set aside in %s: %s", name, result.failure, display_path(folder), reason)
-    return replace(result, reason=reason, set_aside_in=str(folder))
+    return replace(result, reason=reason, set_aside_in=display_path(folder))
 
 
 @flow(name="nightly-batch", log_prints=True)
@@ -265,7 +265,7 @@ def _result_of(entry: BatchEntry, outcome: ItemResult | BaseException) -> ItemRe
     if isinstance(outcome, ItemResult):
         return outcome
     get_run_logger().error("%s: the item's task crashed", display_path(entry.item.path), exc_info=outcome)
-    return ItemResult(str(entry.item.path), entry.job.name if entry.job else None, "failed",
+    return ItemResult(display_path(entry.item.path), entry.job.name if entry.job else None, "failed",
                       f"internal error in postprod ({type(outcome).__name__}: {outcome}); please report it",
                       "internal", retry_next_run=True)
 
