@@ -1,6 +1,6 @@
 """What content credentials cost: signing and validating a 1080p deliverable, beside its encode.
 
-A Sora 2 shaped clip (1280x720 24 fps, synthesised by ``pipeline.synth``) is finished into
+A Sora 2 shaped clip (1280x720 24 fps, synthesised by ``pipeline.media.synth``) is finished into
 ``web-h264-1080p`` (MP4) and ``broadcast-prores-hq-1080p25`` (MOV) by the planner's own ffmpeg
 command; each output is then signed the way a render signs it (the C2PA manifest embedded in a
 rewritten copy, then read back and validated) and, separately, into a sidecar. The encode is the

@@ -6,7 +6,7 @@ unchanged since its manifest was written is skipped, so a batch rerun after a cr
 what is missing. Each item is locked while it runs, so a second batch over the same inbox (a manual
 ``batch`` beside ``serve``, a second worker) leaves it to the first.
 
-Failures are sorted into bins (:data:`pipeline.batch.FailureBin`): bad input (a bad job file,
+Failures are sorted into bins (:data:`pipeline.service.batch.FailureBin`): bad input (a bad job file,
 unreadable media, a render ffmpeg refuses or that fails verification) is moved to
 ``INBOX/failed/`` with a ``reason.txt`` so the next night does not try it again; an operator error
 (an unknown ``clip_presets`` name, a missing encoder) moves nothing; a transient fault (ffmpeg

@@ -5,7 +5,7 @@ sees a signal even while Prefect's flow engine has put its own SIGTERM handler i
 would raise in the main thread and then report a crash to a server that may be gone: minutes of
 connection retries). On the first signal it
 
-1. stops new ffmpeg runs and renames into place (:func:`pipeline.stopping.request_stop`),
+1. stops new ffmpeg runs and renames into place (:func:`pipeline.media.stopping.request_stop`),
 2. silences the console, so what Prefect logs while the process winds down is not shown,
 3. stops every child process (ffmpeg, the Prefect server Prefect or postprod started, Dask
    workers): SIGTERM, then SIGKILL after a grace period,

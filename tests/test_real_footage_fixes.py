@@ -1,7 +1,7 @@
 """Failures users met finishing real footage, each checked where they met it: ``postprod finish`` and
 ``postprod run`` with a job file.
 
-The command line runs the flow's steps through the library path (:func:`pipeline.finish.finish`), so
+The command line runs the flow's steps through the library path (:func:`pipeline.jobs.finish.finish`), so
 these tests start no Prefect server; ``tests/test_flow.py`` covers the flow itself.
 """
 

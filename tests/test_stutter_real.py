@@ -5,7 +5,7 @@ and de-stutter leaves no inserted repeat behind.
 Truth: frame ``i`` of the stuttered clip is a copy of the last true frame before it. An inserted
 repeat is *visible* (must be found) when the true frame it replaced differed from that frame by less
 than 40 dB PSNR; pairs of the original footage under 40 dB are real motion (must not be flagged).
-The clips are split in two: the thresholds in :mod:`pipeline.stutter` were tuned on ``TUNING`` and
+The clips are split in two: the thresholds in :mod:`pipeline.prestage.stutter` were tuned on ``TUNING`` and
 are validated on ``VALIDATION`` (the slow test measures both; the default suite runs one of each).
 """
 

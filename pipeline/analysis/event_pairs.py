@@ -3,7 +3,7 @@
 Seven flashes that each meet a click 120 ms later are overwhelming evidence of a 120 ms offset,
 however much else moves in the picture. A correlation of the whole event signals dilutes that
 evidence with every picture event the sound does not share; counting does not. The picture's
-sharp events (local peaks of :class:`~pipeline.onsets.PictureEvents` strength) and the sound's
+sharp events (local peaks of :class:`~pipeline.analysis.onsets.PictureEvents` strength) and the sound's
 onsets (local peaks of spectral flux) are paired at every lag within the search range; the lag
 window one frame wide that pairs the most of them, each event and onset used once, is the
 candidate (a 5 ms window is tried too). It decides when chance cannot explain that many pairs:

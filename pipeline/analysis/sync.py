@@ -64,7 +64,7 @@ Method = Literal["event_pairs", "event_correlation", "lip_sync"]
 METHODS: dict[str, str] = {
     "event_pairs": (
         "sharp picture events (cuts, flashes, impacts) paired one to one with sound onsets at one lag; "
-        "decides when chance cannot explain that many pairs (pipeline.event_pairs)"
+        "decides when chance cannot explain that many pairs (pipeline.analysis.event_pairs)"
     ),
     "event_correlation": (
         "picture events (cuts and flashes from block luma, motion changes from DIS optical flow, "
@@ -75,7 +75,7 @@ METHODS: dict[str, str] = {
     "lip_sync": (
         "mouth opening of each face from the 468-point face mesh against the speech-band energy of the "
         "sound, correlated at every lag; confidence in standard deviations above unrelated alignments "
-        "(pipeline.lipsync)"
+        "(pipeline.analysis.lipsync)"
     ),
 }
 """How each method measures, by the name a report gives in ``method``; they are tried in this order."""

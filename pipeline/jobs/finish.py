@@ -78,7 +78,7 @@ def unique_sources(job: Job) -> list[Path]:
 
 
 EDITORIAL_SUFFIXES = (".otio", ".edl", ".xml")
-"""The editorial exports' suffixes after the job's name (see :mod:`pipeline.otio_export`)."""
+"""The editorial exports' suffixes after the job's name (see :mod:`pipeline.export.otio_export`)."""
 
 
 def discard_outputs(plan: JobPlan, out_dir: Path) -> None:
@@ -397,7 +397,7 @@ def loudness_corrections(
 LIMITER_PASSES = 4
 """Measurements of a limited programme at most: the limiting lowers its loudness and the resampling
 after it can lift its peaks, so gain and ceiling are trimmed from a measurement of the result (a
-secant step, see :func:`pipeline.loudness.refine_gain`; most programmes settle in one or two)."""
+secant step, see :func:`pipeline.analysis.loudness.refine_gain`; most programmes settle in one or two)."""
 LIMITER_SETTLED_LU = 0.1
 """A limited programme this close to its target needs no further pass."""
 

@@ -139,7 +139,7 @@ def run_ffmpeg(
 
     Raises:
         FFmpegError: ffmpeg exited non-zero; the error carries the last lines of stderr.
-        StoppedError: postprod is stopping (see :mod:`pipeline.stopping`): ffmpeg was not started,
+        StoppedError: postprod is stopping (see :mod:`pipeline.media.stopping`): ffmpeg was not started,
             or was stopped with it.
     """
     raise_if_stopped()

@@ -4,7 +4,7 @@ The command line turns a signal into :func:`request_stop` (see ``postprod/interr
 then on no ffmpeg starts (:func:`raise_if_stopped`) and nothing is renamed into place
 (:func:`committing`), whichever thread is rendering. What to clean up is known two ways: the files
 renders have in flight (:func:`in_flight`), and the output folders this process holds locks on
-(:mod:`pipeline.locks`), where its other partial files (reports, the manifest) lie.
+(:mod:`pipeline.render.locks`), where its other partial files (reports, the manifest) lie.
 """
 
 from __future__ import annotations

@@ -448,7 +448,7 @@ def parse_job(data: Any, base_dir: Path, origin: str = "job") -> Job:
 
 
 def load_job(path: str | Path) -> Job:
-    """Read and validate a job file (YAML, or JSON for ``*.json``; see :mod:`pipeline.job_file`).
+    """Read and validate a job file (YAML, or JSON for ``*.json``; see :mod:`pipeline.model.job_file`).
 
     Raises:
         JobError: the file is missing, too large, is not YAML, or a field is invalid (named in the

@@ -78,7 +78,7 @@ class _Model(BaseModel):
 
 
 LEGALISABLE_PIX_FMT = r"yuv4(20|22|44)p(10le|12le)?"
-"""Pixel formats the broadcast legaliser handles (:mod:`pipeline.legalise`)."""
+"""Pixel formats the broadcast legaliser handles (:mod:`pipeline.plan.legalise`)."""
 
 
 class VideoSpec(_Model):
@@ -115,7 +115,7 @@ class VideoSpec(_Model):
     """Keyframe interval in seconds for long-GOP codecs; None for intra-only codecs."""
     options: EncoderOptions = Field(default_factory=dict)
     """Encoder options, each passed as ``-KEY:v VALUE``; only those the encoder's allow-list has,
-    with values of the right shape (see :mod:`pipeline.encoder_options`)."""
+    with values of the right shape (see :mod:`pipeline.model.encoder_options`)."""
     burn_in_timecode: bool = False
     """Burn record timecode into the picture (review copies)."""
     upscale: Literal["lanczos", "spline36", "learned"] = "lanczos"
@@ -236,14 +236,14 @@ class AudioSpec(_Model):
     layout: Literal["stereo"] = "stereo"
     """Channel layout of the programme sound; stereo (5.1 programmes are a later addition)."""
     tracks: Literal["stereo", "stereo+stereo", "8-mono"] = "stereo"
-    """How the programme is laid out in audio tracks (see :mod:`pipeline.audio_tracks`): one stereo
+    """How the programme is laid out in audio tracks (see :mod:`pipeline.plan.audio_tracks`): one stereo
     track; two stereo tracks (the programme, then :attr:`second_pair`); or eight mono tracks (1-2 the
     programme's left and right, 3-4 :attr:`second_pair`, 5-8 silent), as XDCAM HD422 carries them."""
     second_pair: Literal["copy", "silent"] = "silent"
     """What the second pair of a ``stereo+stereo`` or ``8-mono`` layout carries: a copy of the
     programme or silence."""
     options: EncoderOptions = Field(default_factory=dict)
-    """Encoder options, each passed as ``-KEY:a VALUE``; see :mod:`pipeline.encoder_options`."""
+    """Encoder options, each passed as ``-KEY:a VALUE``; see :mod:`pipeline.model.encoder_options`."""
 
     @model_validator(mode="after")
     def _valid_for_encoder(self) -> AudioSpec:

@@ -172,7 +172,7 @@ def conform_video(
 def _scale(stream, source: VideoStreamInfo, width: int, height: int, target: PictureFormat):
     """Scale (lanczos by default) with the colour matrix and range converted to the deliverable's,
     limited range, in the target format. A shot that needs more than a matrix change (HDR into SDR,
-    HLG into HDR10) is scaled in its own colour and converted at its new size (:mod:`pipeline.hdr`)."""
+    HLG into HDR10) is scaled in its own colour and converted at its new size (:mod:`pipeline.plan.hdr`)."""
     matrix, full_range = source_color_matrix(source), source.color_range == "pc"
     if not needs_conversion(source, target.colour):
         return scale(stream, width, height, target.enhance, matrix, full_range, target.pix_fmt,

@@ -49,7 +49,7 @@ SILENCE_DB = -90.0
 
 @dataclass(frozen=True, eq=False)
 class SoundActivity:
-    """Where a source's sound is loud and where it starts new sounds (:mod:`pipeline.sound_starts`)."""
+    """Where a source's sound is loud and where it starts new sounds (:mod:`pipeline.analysis.sound_starts`)."""
 
     level_db: np.ndarray
     """RMS level of each 10 ms window from the first video frame, dBFS, shape (windows,)."""

@@ -3,7 +3,7 @@
 Planned as data (frame counts, the slate's ASS script and font link) and built as ffmpeg-python
 streams that the planner puts in front of the programme. The slate's fields are user text: they
 are written into an ASS script for libass as literal text (see
-:func:`pipeline.overlays.escape_ass_text`), never into filter arguments.
+:func:`pipeline.plan.overlays.escape_ass_text`), never into filter arguments.
 """
 
 from __future__ import annotations

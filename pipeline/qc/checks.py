@@ -616,7 +616,7 @@ def _freeze(picture: _PictureStats, frame_rate: Fraction) -> Check:
 
 def _stutter(picture: _PictureStats, frame_rate: Fraction) -> Check:
     """Single or short runs of repeated frames between frames that move (the definition de-stutter
-    uses, :func:`pipeline.stutter.repeated_frames`), outside freezes and flat pictures."""
+    uses, :func:`pipeline.prestage.stutter.repeated_frames`), outside freezes and flat pictures."""
     frozen = np.zeros(len(picture.mean_diff), bool)
     for first, last in _freeze_runs(picture, frame_rate):
         frozen[first:last] = True

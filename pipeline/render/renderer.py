@@ -2,7 +2,7 @@
 
 A deliverable appears under its final name only once it has been verified, so a crash, a failed
 encode or a failed check never leaves a file that looks finished, and nothing is renamed into place
-once postprod is stopping (:mod:`pipeline.stopping`).
+once postprod is stopping (:mod:`pipeline.media.stopping`).
 
 A failure is told apart by what happened, not by ffmpeg's exit code alone: ffmpeg stopped by a
 signal while it opened its inputs can exit 0 without an output, or 183 ("moov atom not found",

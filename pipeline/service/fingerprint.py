@@ -44,7 +44,7 @@ class Fingerprint:
 
 
 def job_inputs(job: Job, presets: dict[str, Preset]) -> list[Path]:
-    """Every file a job reads, once each (see :func:`pipeline.admission.job_inputs_by_field`)."""
+    """Every file a job reads, once each (see :func:`pipeline.plan.admission.job_inputs_by_field`)."""
     return list(dict.fromkeys(each.path for each in job_inputs_by_field(job, presets)))
 
 
