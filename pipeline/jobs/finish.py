@@ -42,6 +42,7 @@ from pipeline.plan.planner import (
     plan_job,
     plan_programme_audio,
     resolve_preset,
+    sound_encode_args,
 )
 from pipeline.analysis.reframe import ReframeAnalysis, analyse
 from pipeline.timeline.sequence import build_timeline, sequence_layout, sequence_rate
@@ -350,7 +351,10 @@ def loudness_corrections(
     One audio-only ffmpeg run writes every programme with a loudness target as float WAV to a
     temporary folder; each is measured (BS.1770-4) and gets a linear gain, or a gain and a
     true-peak limiter where the gain alone would break the peak limit. Those with a limiter are
-    rendered and measured once more, and their gain trimmed by what the limiting took off.
+    rendered and measured once more, and their gain trimmed by what the limiting took off. Once
+    they settle, each lossy deliverable's corrected programme is encoded as its deliverable will
+    be; one whose encoder lifts the peaks over the limit gets its limiter ceiling lowered by that
+    much, and is trimmed again.
 
     Returns:
         Corrections by deliverable label; deliverables without a target are absent.
@@ -371,27 +375,53 @@ def loudness_corrections(
         }
         limited = {label: c for label, c in corrections.items() if c.limiter_ceiling_dbtp is not None}
         passes: dict[str, LimitedPass] = {}
-        for _ in range(LIMITER_PASSES):
-            if not limited:
+        programme = (job, media, presets, Path(scratch), music, sync_corrections)
+        _settle_limiters(programme, limited, corrections, passes)
+        # A lossy encoder lifts peaks by more than its usual headroom on some sound (noise, dense
+        # highs): encode each settled programme as its deliverable will be, lower the ceiling of any
+        # whose encoded peak breaks the limit, and settle those again (the gain that makes up for a
+        # lower ceiling drives the encoder harder, so this may take another round).
+        checked = {label for label, correction in corrections.items() if lossy[label] and correction.applies}
+        for _ in range(CODEC_CHECKS):
+            lowered = _codec_overshoots(*programme, {label: corrections[label] for label in checked})
+            if not lowered:
                 break
-            again = _measure_programmes(job, media, presets, Path(scratch), music, sync_corrections, limited)
-            for label, correction in limited.items():
-                shortfall = limiter_shortfall(correction, again[label], passes.get(label))
-                if shortfall is not None:
-                    raise JobError(f"deliverable {label}: {shortfall}")
-            refined = {label: refine_gain(limited[label], again[label], passes.get(label)) for label in limited}
-            passes.update({label: LimitedPass(limited[label].gain_db, again[label].integrated_lufs)
-                           for label in limited if again[label].integrated_lufs is not None})
-            corrections.update(refined)
-            # Only those still off target, or whose peaks came back over the ceiling, go round again.
-            limited = {
-                label: correction for label, correction in refined.items()
-                if abs(again[label].integrated_lufs - correction.target.target_lufs) > LIMITER_SETTLED_LU
-                or again[label].true_peak_dbtp > correction.limiter_ceiling_dbtp
-            }
+            corrections.update(lowered)
+            for label in lowered:
+                passes.pop(label, None)
+            _settle_limiters(programme, lowered, corrections, passes)
+            checked = set(lowered)
     for label, correction in corrections.items():
         log.info("loudness %s: %s", label, correction.reason)
     return corrections
+
+
+def _settle_limiters(programme: tuple, limited: dict[str, LoudnessCorrection],
+                     corrections: dict[str, LoudnessCorrection], passes: dict[str, LimitedPass]) -> None:
+    """Measure each limited programme with its correction applied and trim gain and ceiling from the
+    result, at most :data:`LIMITER_PASSES` times, updating ``corrections`` and ``passes``.
+
+    Raises:
+        JobError: a target cannot be met under its ceiling (:func:`limiter_shortfall` says why).
+    """
+    for _ in range(LIMITER_PASSES):
+        if not limited:
+            return
+        again = _measure_programmes(*programme, limited)
+        for label, correction in limited.items():
+            shortfall = limiter_shortfall(correction, again[label], passes.get(label))
+            if shortfall is not None:
+                raise JobError(f"deliverable {label}: {shortfall}")
+        refined = {label: refine_gain(limited[label], again[label], passes.get(label)) for label in limited}
+        passes.update({label: LimitedPass(limited[label].gain_db, again[label].integrated_lufs)
+                       for label in limited if again[label].integrated_lufs is not None})
+        corrections.update(refined)
+        # Only those still off target, or whose peaks came back over the ceiling, go round again.
+        limited = {
+            label: correction for label, correction in refined.items()
+            if abs(again[label].integrated_lufs - correction.target.target_lufs) > LIMITER_SETTLED_LU
+            or again[label].true_peak_dbtp > correction.limiter_ceiling_dbtp
+        }
 
 
 LIMITER_PASSES = 4
@@ -400,6 +430,45 @@ after it can lift its peaks, so gain and ceiling are trimmed from a measurement 
 secant step, see :func:`pipeline.analysis.loudness.refine_gain`; most programmes settle in one or two)."""
 LIMITER_SETTLED_LU = 0.1
 """A limited programme this close to its target needs no further pass."""
+
+
+CODEC_PEAK_MARGIN_DB = 0.2
+"""How far under the true-peak limit an encoded programme is brought when its encoder overshot."""
+CODEC_CHECKS = 3
+"""Encodes of a lossy programme at most, each followed by lowering its ceiling where it peaked over."""
+
+
+def _codec_overshoots(job, media, presets, scratch: Path, music, sync_corrections,
+                      corrected: dict[str, LoudnessCorrection]) -> dict[str, LoudnessCorrection]:
+    """The corrections whose programme, encoded as its deliverable's sound, peaks over the limit,
+    each with a limiter ceiling lowered by the overshoot (and :data:`CODEC_PEAK_MARGIN_DB`)."""
+    if not corrected:
+        return {}
+    job = job.model_copy(update={"deliverables": [d for d in job.deliverables if d.label in corrected]})
+    plan = plan_programme_audio(job, media, presets, scratch, music=music, sync_corrections=sync_corrections,
+                                loudness=corrected)
+    run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s))
+    lowered = {}
+    for index, deliverable in enumerate(job.deliverables):
+        label, correction = deliverable.label, corrected[deliverable.label]
+        encoded = scratch / f"{plan.wav_paths[label].stem}.encoded.mkv"
+        run_ffmpeg(sound_encode_args(resolve_preset(job, index, presets), plan.wav_paths[label], encoded))
+        peak = measure_file(encoded).true_peak_dbtp
+        limit = correction.target.max_true_peak_dbtp
+        if peak is None or peak <= limit - CODEC_PEAK_MARGIN_DB:
+            continue
+        ceiling = correction.limiter_ceiling_dbtp
+        if ceiling is None:
+            ceiling = correction.measured_true_peak_dbtp + correction.gain_db
+        ceiling -= peak - limit + CODEC_PEAK_MARGIN_DB
+        # Said before any "; trimmed" note, which later passes replace.
+        settled = correction.reason.split("; trimmed")[0]
+        lowered[label] = replace(
+            correction, limiter_ceiling_dbtp=round(ceiling, 2),
+            reason=f"{settled}; encoded, its peaks reached {peak:.2f} dBTP, so the limiter ceiling is lowered "
+                   f"to {ceiling:.2f} dBTP",
+        )
+    return lowered
 
 
 def _measure_programmes(job, media, presets, scratch: Path, music, sync_corrections, loudness) -> dict:
