@@ -42,3 +42,21 @@ def test_a_target_the_peak_ceiling_cannot_allow_is_explained(tmp_path):
                                        r"18\.\d dB over its loudness, the target and ceiling allow 4\.0"):
         job = _job(tmp_path, -6.0)
         loudness_corrections(job, probe_sources(job), load_presets())
+
+
+def test_an_encoder_that_lifts_the_peaks_gets_a_lower_ceiling(tmp_path):
+    """Underwater noise (a real clip, 4 s of it) at -14 LUFS: the limiter held the programme at
+    -2 dBTP, the AAC encode lifted it to +0.9 dBTP and verification failed. The programme is now
+    encoded as it will ship before rendering, and the ceiling lowered by what the encoder adds."""
+    job = parse_job({
+        "version": 1, "name": "noisy",
+        "shots": [{"source": str((DEVCLIPS / "real_vggsound_whale_shark.mp4").resolve()), "out": "4"}],
+        "deliverables": [{"preset": "web-h264-1080p", "overrides": {"video": {"width": 320, "height": 180}}}],
+    }, tmp_path)
+    corrections = loudness_corrections(job, probe_sources(job), load_presets())
+    (correction,) = corrections.values()
+    assert correction.limiter_ceiling_dbtp < -2.0 and "encoded, its peaks reached" in correction.reason
+    finish(job, tmp_path / "out")
+    measured = measure_file(tmp_path / "out" / "noisy_web-h264-1080p.mp4")
+    assert measured.true_peak_dbtp <= -1.0
+    assert measured.integrated_lufs == pytest.approx(-14.0, abs=1.0)

@@ -379,13 +379,22 @@ def loudness_corrections(
         _settle_limiters(programme, limited, corrections, passes)
         # A lossy encoder lifts peaks by more than its usual headroom on some sound (noise, dense
         # highs): encode each settled programme as its deliverable will be, lower the ceiling of any
-        # whose encoded peak breaks the limit, and settle those again (the gain that makes up for a
-        # lower ceiling drives the encoder harder, so this may take another round).
+        # whose encoded peak breaks the limit, and settle those again. The gain that makes up for a
+        # lower ceiling drives the encoder harder, so this may take rounds; a programme still over
+        # after the last is a job error that says so, before anything is rendered.
         checked = {label for label, correction in corrections.items() if lossy[label] and correction.applies}
-        for _ in range(CODEC_CHECKS):
+        for attempt in range(CODEC_CHECKS):
             lowered = _codec_overshoots(*programme, {label: corrections[label] for label in checked})
             if not lowered:
                 break
+            if attempt == CODEC_CHECKS - 1:
+                label, correction = next(iter(lowered.items()))
+                raise JobError(
+                    f"deliverable {label}: its sound cannot meet {correction.target.target_lufs:.1f} LUFS under "
+                    f"the {correction.target.max_true_peak_dbtp:.1f} dBTP limit once encoded: "
+                    f"{correction.reason.rsplit('; ', 1)[-1]}, and the encoder keeps lifting the peaks over the "
+                    "limit as the limiter works harder. Lower the target (loudness.integrated_lufs) or deliver "
+                    "PCM sound")
             corrections.update(lowered)
             for label in lowered:
                 passes.pop(label, None)
@@ -434,7 +443,7 @@ LIMITER_SETTLED_LU = 0.1
 
 CODEC_PEAK_MARGIN_DB = 0.2
 """How far under the true-peak limit an encoded programme is brought when its encoder overshot."""
-CODEC_CHECKS = 3
+CODEC_CHECKS = 5
 """Encodes of a lossy programme at most, each followed by lowering its ceiling where it peaked over."""
 
 
