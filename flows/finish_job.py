@@ -21,12 +21,12 @@ from prefect.cache_policies import NO_CACHE
 from flows.scale import submit_renders
 from pipeline.analysis.cache import AnalysisCache
 from pipeline.errors import StoppedError, is_transient
+from pipeline.jobs.loudness_plan import loudness_corrections
 from pipeline.jobs.finish import (
     RenderProgress,
     analyse_sources,
     check_sync,
     enforce_qc_policy,
-    loudness_corrections,
     manifest_path,
     output_dir_for,
     plan_with_analysis,

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import JobError
-from pipeline.jobs.finish import finish, loudness_corrections, probe_sources
+from pipeline.jobs.finish import finish, probe_sources
+from pipeline.jobs.loudness_plan import loudness_corrections
 from pipeline.model.job import parse_job
 from pipeline.analysis.loudness import measure_file
 from pipeline.model.presets import load_presets

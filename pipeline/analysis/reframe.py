@@ -387,7 +387,6 @@ def analyse(path: Path, media: MediaInfo) -> ReframeAnalysis:
     rate = video.planning_rate
     step = max(1, round(float(rate) / SAMPLES_PER_SECOND))
     rotation = video.rotation % 360
-    turned = rotation in (90, 270)
     coded_w, coded_h = video.coded_width, video.coded_height
     scale = ANALYSIS_LONG_SIDE_PX / max(coded_w, coded_h)
     small_w, small_h = 2 * round(coded_w * scale / 2), 2 * round(coded_h * scale / 2)

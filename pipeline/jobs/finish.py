@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -19,19 +18,17 @@ from pathlib import Path
 
 from pipeline.files import write_text_atomically
 from pipeline.jobs.enhanced_plan import plan_enhanced_job
+from pipeline.jobs.loudness_plan import loudness_corrections
 from pipeline.prestage.enhance_stage import StageKey
 from pipeline.analysis.cache import AnalysisCache
 from pipeline.media.content_credentials import signing_config
 from pipeline.errors import JobError, MediaError, OutputWriteError, QcFailedError
 from pipeline.render.locks import output_folder_lock
-from pipeline.analysis.loudness import (
-    LimitedPass, LoudnessCorrection, limiter_shortfall, measure_file, plan_correction, refine_gain,
-)
 from pipeline.qc.checks import QcReport, run_qc
 from pipeline.qc.html_report import write_html
 from pipeline.model.job import Job
 from pipeline.export.manifest import Timings, build_manifest, write_manifest
-from pipeline.media.runner import Progress, run_ffmpeg
+from pipeline.media.runner import Progress
 from pipeline.export.otio_export import write_editorial_exports
 from pipeline.plan.cutdown import SoundActivity, choose_pieces, cutdown_job, sound_activity, units_of
 from pipeline.plan.planner import (
@@ -40,9 +37,7 @@ from pipeline.plan.planner import (
     picture_format,
     plan_conformed_media,
     plan_job,
-    plan_programme_audio,
     resolve_preset,
-    sound_encode_args,
 )
 from pipeline.analysis.reframe import ReframeAnalysis, analyse
 from pipeline.timeline.sequence import build_timeline, sequence_layout, sequence_rate
@@ -336,162 +331,6 @@ def _finish(job: Job, folder: Path, presets: dict[str, Preset] | None, one_proce
         )
     enforce_qc_policy(qc)
     return manifest
-
-
-def loudness_corrections(
-    job: Job,
-    media: dict[Path, MediaInfo],
-    presets: dict[str, Preset],
-    *,
-    music: AudioStreamInfo | None = None,
-    sync_corrections: dict[Path, Fraction] | None = None,
-) -> dict[str, LoudnessCorrection]:
-    """Measure each deliverable's programme sound as it will be mixed and plan what meets its target.
-
-    One audio-only ffmpeg run writes every programme with a loudness target as float WAV to a
-    temporary folder; each is measured (BS.1770-4) and gets a linear gain, or a gain and a
-    true-peak limiter where the gain alone would break the peak limit. Those with a limiter are
-    rendered and measured once more, and their gain trimmed by what the limiting took off. Once
-    they settle, each lossy deliverable's corrected programme is encoded as its deliverable will
-    be; one whose encoder lifts the peaks over the limit gets its limiter ceiling lowered by that
-    much, and is trimmed again.
-
-    Returns:
-        Corrections by deliverable label; deliverables without a target are absent.
-    """
-    lossy = {
-        deliverable.label: not resolve_preset(job, index, presets).audio.codec.startswith("pcm")
-        for index, deliverable in enumerate(job.deliverables)
-    }
-    targets = {
-        deliverable.label: resolve_preset(job, index, presets).loudness
-        for index, deliverable in enumerate(job.deliverables)
-    }
-    with tempfile.TemporaryDirectory(prefix="postprod-loudness-") as scratch:
-        measured = _measure_programmes(job, media, presets, Path(scratch), music, sync_corrections, None)
-        corrections = {
-            label: plan_correction(measurement, targets[label], lossy[label])
-            for label, measurement in measured.items()
-        }
-        limited = {label: c for label, c in corrections.items() if c.limiter_ceiling_dbtp is not None}
-        passes: dict[str, LimitedPass] = {}
-        programme = (job, media, presets, Path(scratch), music, sync_corrections)
-        _settle_limiters(programme, limited, corrections, passes)
-        # A lossy encoder lifts peaks by more than its usual headroom on some sound (noise, dense
-        # highs): encode each settled programme as its deliverable will be, lower the ceiling of any
-        # whose encoded peak breaks the limit, and settle those again. The gain that makes up for a
-        # lower ceiling drives the encoder harder, so this may take rounds; a programme still over
-        # after the last is a job error that says so, before anything is rendered.
-        checked = {label for label, correction in corrections.items() if lossy[label] and correction.applies}
-        for attempt in range(CODEC_CHECKS):
-            lowered = _codec_overshoots(*programme, {label: corrections[label] for label in checked})
-            if not lowered:
-                break
-            if attempt == CODEC_CHECKS - 1:
-                label, correction = next(iter(lowered.items()))
-                raise JobError(
-                    f"deliverable {label}: its sound cannot meet {correction.target.target_lufs:.1f} LUFS under "
-                    f"the {correction.target.max_true_peak_dbtp:.1f} dBTP limit once encoded: "
-                    f"{correction.reason.rsplit('; ', 1)[-1]}, and the encoder keeps lifting the peaks over the "
-                    "limit as the limiter works harder. Lower the target (loudness.integrated_lufs) or deliver "
-                    "PCM sound")
-            corrections.update(lowered)
-            for label in lowered:
-                passes.pop(label, None)
-            _settle_limiters(programme, lowered, corrections, passes)
-            checked = set(lowered)
-    for label, correction in corrections.items():
-        log.info("loudness %s: %s", label, correction.reason)
-    return corrections
-
-
-def _settle_limiters(programme: tuple, limited: dict[str, LoudnessCorrection],
-                     corrections: dict[str, LoudnessCorrection], passes: dict[str, LimitedPass]) -> None:
-    """Measure each limited programme with its correction applied and trim gain and ceiling from the
-    result, at most :data:`LIMITER_PASSES` times, updating ``corrections`` and ``passes``.
-
-    Raises:
-        JobError: a target cannot be met under its ceiling (:func:`limiter_shortfall` says why).
-    """
-    for _ in range(LIMITER_PASSES):
-        if not limited:
-            return
-        again = _measure_programmes(*programme, limited)
-        for label, correction in limited.items():
-            shortfall = limiter_shortfall(correction, again[label], passes.get(label))
-            if shortfall is not None:
-                raise JobError(f"deliverable {label}: {shortfall}")
-        refined = {label: refine_gain(limited[label], again[label], passes.get(label)) for label in limited}
-        passes.update({label: LimitedPass(limited[label].gain_db, again[label].integrated_lufs)
-                       for label in limited if again[label].integrated_lufs is not None})
-        corrections.update(refined)
-        # Only those still off target, or whose peaks came back over the ceiling, go round again.
-        limited = {
-            label: correction for label, correction in refined.items()
-            if abs(again[label].integrated_lufs - correction.target.target_lufs) > LIMITER_SETTLED_LU
-            or again[label].true_peak_dbtp > correction.limiter_ceiling_dbtp
-        }
-
-
-LIMITER_PASSES = 4
-"""Measurements of a limited programme at most: the limiting lowers its loudness and the resampling
-after it can lift its peaks, so gain and ceiling are trimmed from a measurement of the result (a
-secant step, see :func:`pipeline.analysis.loudness.refine_gain`; most programmes settle in one or two)."""
-LIMITER_SETTLED_LU = 0.1
-"""A limited programme this close to its target needs no further pass."""
-
-
-CODEC_PEAK_MARGIN_DB = 0.2
-"""How far under the true-peak limit an encoded programme is brought when its encoder overshot."""
-CODEC_CHECKS = 5
-"""Encodes of a lossy programme at most, each followed by lowering its ceiling where it peaked over."""
-
-
-def _codec_overshoots(job, media, presets, scratch: Path, music, sync_corrections,
-                      corrected: dict[str, LoudnessCorrection]) -> dict[str, LoudnessCorrection]:
-    """The corrections whose programme, encoded as its deliverable's sound, peaks over the limit,
-    each with a limiter ceiling lowered by the overshoot (and :data:`CODEC_PEAK_MARGIN_DB`)."""
-    if not corrected:
-        return {}
-    job = job.model_copy(update={"deliverables": [d for d in job.deliverables if d.label in corrected]})
-    plan = plan_programme_audio(job, media, presets, scratch, music=music, sync_corrections=sync_corrections,
-                                loudness=corrected)
-    run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s))
-    lowered = {}
-    for index, deliverable in enumerate(job.deliverables):
-        label, correction = deliverable.label, corrected[deliverable.label]
-        encoded = scratch / f"{plan.wav_paths[label].stem}.encoded.mkv"
-        run_ffmpeg(sound_encode_args(resolve_preset(job, index, presets), plan.wav_paths[label], encoded))
-        peak = measure_file(encoded).true_peak_dbtp
-        limit = correction.target.max_true_peak_dbtp
-        if peak is None or peak <= limit - CODEC_PEAK_MARGIN_DB:
-            continue
-        ceiling = correction.limiter_ceiling_dbtp
-        if ceiling is None:
-            ceiling = correction.measured_true_peak_dbtp + correction.gain_db
-        ceiling -= peak - limit + CODEC_PEAK_MARGIN_DB
-        # Said before any "; trimmed" note, which later passes replace.
-        settled = correction.reason.split("; trimmed")[0]
-        lowered[label] = replace(
-            correction, limiter_ceiling_dbtp=round(ceiling, 2),
-            reason=f"{settled}; encoded, its peaks reached {peak:.2f} dBTP, so the limiter ceiling is lowered "
-                   f"to {ceiling:.2f} dBTP",
-        )
-    return lowered
-
-
-def _measure_programmes(job, media, presets, scratch: Path, music, sync_corrections, loudness) -> dict:
-    """Mix and measure each deliverable's programme; with ``loudness`` (a limiter pass), only those
-    deliverables, with their corrections applied."""
-    if loudness:
-        job = job.model_copy(update={"deliverables": [d for d in job.deliverables if d.label in loudness]})
-    plan = plan_programme_audio(
-        job, media, presets, scratch, music=music, sync_corrections=sync_corrections, loudness=loudness
-    )
-    if not plan.wav_paths:
-        return {}
-    run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s))
-    return {label: measure_file(path) for label, path in plan.wav_paths.items()}
 
 
 @dataclass(frozen=True)

@@ -323,7 +323,8 @@ def sound_encode_args(preset: Preset, wav: Path, encoded: Path) -> list[str]:
     what the encoder's own peaks do to the programme, measured before the deliverable is rendered."""
     audio = preset.audio
     options = [item for key, value in audio.options.items() for item in (f"-{key}:a", str(value))]
-    return ["-i", str(wav), "-c:a", audio.encoder, *options, "-ar", str(audio.sample_rate),
+    # The format is named: a periodic tone in float samples can outscore WAV in ffmpeg's probe.
+    return ["-f", "wav", "-i", str(wav), "-c:a", audio.encoder, *options, "-ar", str(audio.sample_rate),
             "-ac", str(audio.channels), "-f", "matroska", str(encoded)]
 
 
