@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
 
@@ -14,6 +15,7 @@ import pytest
 from pipeline.analysis.cache import CACHE_DIR_VARIABLE
 from pipeline.jobs import finish as finish_module
 from pipeline.jobs.finish import finish
+from pipeline.media.source_decode import decode_tally, reset_decode_tally
 from pipeline.media.synth import SHAPES, ClipContent, synthesize
 from pipeline.model.job import parse_job
 
@@ -30,17 +32,24 @@ def talking_clip(tmp_path_factory):
 
 
 @pytest.fixture
-def analysis_calls(monkeypatch) -> dict[str, int]:
-    """How many times each analysis really ran (decoded its source)."""
-    calls = {"sync": 0, "reframe": 0, "sound-activity": 0}
-    for name, function in (("sync", "measure_sync"), ("reframe", "analyse"), ("sound-activity", "sound_activity")):
-        original = getattr(finish_module, function)
+def analysis_calls(monkeypatch) -> Callable[[], dict[str, int]]:
+    """How many times each analysis really ran: sync's measurements, and the source pass's picture
+    decodes (reframing) and sound decodes (cut-down sound activity), over every source."""
+    sync_calls = []
+    original = finish_module.measure_sync
 
-        def counted(*args, _name=name, _original=original, **kwargs):
-            calls[_name] += 1
-            return _original(*args, **kwargs)
+    def counted(*args, **kwargs):
+        sync_calls.append(args)
+        return original(*args, **kwargs)
 
-        monkeypatch.setattr(finish_module, function, counted)
+    monkeypatch.setattr(finish_module, "measure_sync", counted)
+    reset_decode_tally()
+
+    def calls() -> dict[str, int]:
+        tallies = decode_tally().values()
+        return {"sync": len(sync_calls), "reframe": sum(tally.picture for tally in tallies),
+                "sound-activity": sum(tally.sound for tally in tallies)}
+
     return calls
 
 
@@ -60,12 +69,12 @@ def test_a_rerun_with_a_preset_changed_analyses_nothing(talking_clip, analysis_c
     original = tmp_path / "original.mp4"
     shutil.copyfile(talking_clip, original)
     first = finish(_job(original, tmp_path, crf=20), tmp_path / "first")
-    assert analysis_calls == {"sync": 1, "reframe": 1, "sound-activity": 1}
+    assert analysis_calls() == {"sync": 1, "reframe": 1, "sound-activity": 1}
     copy = tmp_path / "renamed.mp4"
     original.rename(copy)
     assert _records(first) == {"sync": False, "reframe": False, "sound-activity": False}
     second = finish(_job(copy, tmp_path, crf=24), tmp_path / "second")
-    assert analysis_calls == {"sync": 1, "reframe": 1, "sound-activity": 1}, "a cached analysis decoded again"
+    assert analysis_calls() == {"sync": 1, "reframe": 1, "sound-activity": 1}, "a cached analysis decoded again"
     assert _records(second) == {"sync": True, "reframe": True, "sound-activity": True}
     # What came from the cache is what was measured, and names the file under its new name.
     first_sync = json.loads(first.read_text())["inputs"][0]["sync"]
@@ -84,12 +93,12 @@ def test_a_changed_clip_or_a_broken_entry_is_analysed_again(talking_clip, analys
     other = ClipContent(event_times_s=(Fraction(3, 4), Fraction(3, 2)))
     synthesize(SMALL_SHAPE, source, Fraction(2), content=other)
     finish(_job(source, tmp_path, crf=20), tmp_path / "two")
-    assert analysis_calls == {"sync": 2, "reframe": 2, "sound-activity": 2}
+    assert analysis_calls() == {"sync": 2, "reframe": 2, "sound-activity": 2}
 
     for entry in cache.rglob("*.pickle"):
         entry.write_bytes(b"not a pickle")
     manifest = finish(_job(source, tmp_path, crf=20), tmp_path / "three")
-    assert analysis_calls == {"sync": 3, "reframe": 3, "sound-activity": 3}
+    assert analysis_calls() == {"sync": 3, "reframe": 3, "sound-activity": 3}
     assert not any(_records(manifest).values())
 
 
@@ -98,5 +107,5 @@ def test_the_cache_can_be_switched_off(talking_clip, analysis_calls, tmp_path, m
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     finish(_job(talking_clip, tmp_path, crf=20), tmp_path / "one")
     finish(_job(talking_clip, tmp_path, crf=20), tmp_path / "two")
-    assert analysis_calls == {"sync": 2, "reframe": 2, "sound-activity": 2}
+    assert analysis_calls() == {"sync": 2, "reframe": 2, "sound-activity": 2}
     assert not (tmp_path / "xdg").exists()

@@ -39,21 +39,18 @@ text writer and the checks that open untrusted inputs safely."""
 
 PYAV_OUTSIDE_MEDIA = {
     "pipeline.analysis.onsets": "decodes sound and picture at the analysis rate in one pass of its own",
-    "pipeline.analysis.scenes": "decodes small grey frames for cut detection in one pass of its own",
-    "pipeline.analysis.reframe": "decodes thumbnails for subjects; its debug strip seeks to sample frames",
     "pipeline.analysis.sync": "decodes sound windows and reads packet timestamps of the files it checks",
     "pipeline.analysis.loudness": "decodes a deliverable's sound to meter it",
     "pipeline.analysis.lipsync": "decodes frames at the face tracker's size in a pass of its own",
     "pipeline.analysis.track_levels": "decodes every audio track of a deliverable once, for levels and loudness",
-    "pipeline.plan.cutdown": "decodes the programme sound for its activity envelope (sound_activity)",
     "pipeline.qc.checks": "decodes sampled frames for the picture checks",
 }
-"""Modules outside ``media/`` that open files with PyAV, and why. Moving these onto one shared
-decoder in ``media/`` (one decode per source feeding every analysis) is the next step."""
+"""Modules outside ``media/`` that open files with PyAV, and why. The source analyses of a job
+(reframing, scene cuts, cut-down sound activity) take their frames and samples from the one
+decode per source in :mod:`pipeline.media.source_decode`; moving these onto it too is the next step."""
 
 MAX_MODULE_LINES = 550
 LONG_MODULES = {
-    "pipeline.analysis.reframe": "subject analysis, camera path and crop expressions: three modules",
     "pipeline.analysis.sync": "measurement, drift and the fixed-file check: to split",
     "pipeline.plan.overlays": "text layout, captions and graphics placement: to split",
     "pipeline.plan.planner": "picture, sound and output planning: to split",

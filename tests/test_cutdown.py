@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.plan.cutdown import LEVEL_WINDOW_S, SoundActivity, Unit, choose_pieces, sound_activity, units_of
+from pipeline.analysis.sound_activity import LEVEL_WINDOW_S, SoundActivity, sound_activity
+from pipeline.plan.cutdown import Unit, choose_pieces, units_of
 from pipeline.jobs.finish import analyse_sources, finish, plan_with_analysis
 from pipeline.model.job import parse_job
 from pipeline.media.runner import run_ffmpeg

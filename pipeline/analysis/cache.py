@@ -68,6 +68,10 @@ class AnalysisCache:
     """Where results live; None: nothing is cached (every analysis is computed)."""
     records: list[AnalysisRecord] = field(default_factory=list)
     """What this job analysed, in order, and whether each came from the cache."""
+    _known: dict[tuple[str, Path, str], Any] = field(default_factory=dict, repr=False)
+    """Results this job already has, by analysis, source and parameters: a later step asking for
+    one (cut-down planning, for the sound activity the source pass measured) gets it again without
+    a decode or a second record, even with the cache off."""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> AnalysisCache:
@@ -88,15 +92,18 @@ class AnalysisCache:
         A result that names the file it analysed (a dataclass with a ``path``) is handed back naming
         ``source``: the same content may have been analysed under another name.
         """
+        known = (analysis, source, json.dumps(parameters, sort_keys=True, default=str))
+        if known not in self._known:
+            self._known[known] = self._get_or_compute(analysis, source, parameters, compute)
+        return self._known[known]
+
+    def _get_or_compute(self, analysis: str, source: Path, parameters: Mapping[str, Any],
+                        compute: Callable[[], Result]) -> Result:
         if self.folder is None:
             result = compute()
             self.records.append(AnalysisRecord(source, analysis, False))
             return result
-        key = hashlib.sha256(json.dumps(
-            {"analysis": analysis, "source": sha256_of_input(source), "parameters": parameters, "code": code_fingerprint()},
-            sort_keys=True, default=str,
-        ).encode()).hexdigest()
-        entry = self.folder / analysis / f"{key}.pickle"
+        entry = self._entry(self.folder, analysis, source, parameters)
         try:
             with entry.open("rb") as handle:
                 result = pickle.load(handle)
@@ -113,6 +120,19 @@ class AnalysisCache:
         self.records.append(AnalysisRecord(source, analysis, False))
         self._store(entry, result)
         return result
+
+    def holds(self, analysis: str, source: Path, parameters: Mapping[str, Any]) -> bool:
+        """Whether the cache has a result of ``analysis`` of ``source`` with ``parameters`` (so a
+        pass feeding several analyses can leave out those it need not compute)."""
+        return self.folder is not None and self._entry(self.folder, analysis, source, parameters).is_file()
+
+    @staticmethod
+    def _entry(folder: Path, analysis: str, source: Path, parameters: Mapping[str, Any]) -> Path:
+        key = hashlib.sha256(json.dumps(
+            {"analysis": analysis, "source": sha256_of_input(source), "parameters": parameters, "code": code_fingerprint()},
+            sort_keys=True, default=str,
+        ).encode()).hexdigest()
+        return folder / analysis / f"{key}.pickle"
 
     @staticmethod
     def _store(entry: Path, result: Any) -> None:

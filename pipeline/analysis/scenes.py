@@ -7,7 +7,8 @@ frames, then the old picture again) is not a cut. Steady motion, even fast, chan
 about equally from frame to frame and so never stands out.
 
 :class:`CutDetector` takes frames one at a time, so the reframing analysis finds cuts in the same
-decode pass it uses for everything else; :func:`detect_cuts` is the stand-alone path.
+decode pass (:mod:`pipeline.media.source_decode`) that feeds everything else; :func:`detect_cuts` is
+the stand-alone path.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
-from pipeline.errors import MediaError
+from pipeline.media.source_decode import Image, PictureNeed, decode_source
 
 THUMBNAIL_WIDTH_PX = 48
 """Width of the block-mean thumbnail frames are compared by."""
@@ -39,20 +39,6 @@ FLASH_RETURN_SHARE = 0.35
 """... to within this share of the change itself (motion meanwhile moves it on a little)."""
 MIN_SHOT_FRAMES = 6
 """Cuts closer together than this are merged (a stutter of changes is one edit)."""
-
-_LUMA_FORMATS = frozenset(
-    {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "nv12", "nv21", "gray"}
-)
-"""8-bit formats whose first plane is the luma picture."""
-
-
-def luma_plane(frame: av.VideoFrame) -> np.ndarray:
-    """The frame's 8-bit luma picture as a (height, width) view, converted only when it must be."""
-    if frame.format.name in _LUMA_FORMATS:
-        plane = frame.planes[0]
-        return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
-    return frame.reformat(format="gray").to_ndarray()
-
 
 def thumbnail(luma: np.ndarray) -> np.ndarray:
     """Block means of ``luma``, float32, :data:`THUMBNAIL_WIDTH_PX` wide."""
@@ -82,12 +68,20 @@ class ShotCuts:
 
 
 class CutDetector:
-    """Finds cuts in frames fed one at a time; keeps only a few thumbnails and one number per frame."""
+    """Finds cuts in frames fed one at a time (by a source pass: every frame's luma); keeps only a
+    few thumbnails and one number per frame."""
+
+    picture_need = PictureNeed((Image("luma"),))
+    """Every frame's luma plane."""
 
     def __init__(self) -> None:
         self._changes: list[float] = []
         self._returns: list[list[float]] = []
         self._recent: list[np.ndarray] = []
+
+    def add_picture(self, index: int, time_s: float | None, images: tuple[np.ndarray, ...]) -> None:
+        """Feed the next frame's luma plane."""
+        self.add(thumbnail(images[0]))
 
     def add(self, small: np.ndarray) -> None:
         """Feed the next frame's :func:`thumbnail`."""
@@ -143,12 +137,5 @@ def detect_cuts(path: Path) -> ShotCuts:
         MediaError: the video cannot be decoded.
     """
     detector = CutDetector()
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                detector.add(thumbnail(luma_plane(frame)))
-    except av.error.FFmpegError as error:
-        raise MediaError(path, f"video does not decode ({error.strerror or error})") from error
+    decode_source(path, [detector])
     return detector.result()

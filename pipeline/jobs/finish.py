@@ -30,7 +30,9 @@ from pipeline.model.job import Job
 from pipeline.export.manifest import Timings, build_manifest, write_manifest
 from pipeline.media.runner import Progress
 from pipeline.export.otio_export import write_editorial_exports
-from pipeline.plan.cutdown import SoundActivity, choose_pieces, cutdown_job, sound_activity, units_of
+from pipeline.analysis.sound_activity import SoundActivity, sound_activity
+from pipeline.analysis.source_pass import SourceNeeds, analyse_source
+from pipeline.plan.cutdown import choose_pieces, cutdown_job, units_of
 from pipeline.plan.planner import (
     JobPlan,
     RenderPlan,
@@ -39,7 +41,7 @@ from pipeline.plan.planner import (
     plan_job,
     resolve_preset,
 )
-from pipeline.analysis.reframe import ReframeAnalysis, analyse
+from pipeline.analysis.reframe import ReframeAnalysis
 from pipeline.timeline.sequence import build_timeline, sequence_layout, sequence_rate
 from pipeline.model.timebase import seconds_to_frames
 from pipeline.model.presets import Preset, load_presets
@@ -158,10 +160,12 @@ def check_sync(job: Job, media: dict[Path, MediaInfo], cache: AnalysisCache | No
 
 def analyse_sources(job: Job, media: dict[Path, MediaInfo], presets: dict[str, Preset],
                     cache: AnalysisCache | None = None) -> dict[Path, ReframeAnalysis]:
-    """Reframing analysis (cuts, subjects, motion, burned-in bars) of each source that needs it, once.
+    """Reframing analysis (cuts, subjects, motion, burned-in bars) of each source that needs it, once,
+    and with cut-downs each source's sound activity, from one decode of the source
+    (:mod:`pipeline.analysis.source_pass`); the sound activity stays in ``cache`` for planning.
 
-    A source needs it when a deliverable is ``smart`` or a cut-down, or has another aspect ratio
-    than the source (burned-in bars then matter); the one analysis serves every deliverable.
+    A source needs the reframing analysis when a deliverable is ``smart`` or a cut-down, or has
+    another aspect ratio than the source (burned-in bars then matter); it serves every deliverable.
 
     Raises:
         MediaError: a source does not decode.
@@ -174,11 +178,13 @@ def analyse_sources(job: Job, media: dict[Path, MediaInfo], presets: dict[str, P
         deliverable.duration_s for deliverable in expanded.deliverables)
     analyses = {}
     cache = cache or AnalysisCache(None)
+    cutdowns = any(deliverable.duration_s for deliverable in expanded.deliverables)
     for path, info in media.items():
         source_aspect = info.video.display_aspect_ratio
-        if every_source or any(Fraction(shape.width, shape.height) != source_aspect for shape in shapes):
-            analyses[path] = cache.get_or_compute(
-                "reframe", path, {}, lambda path=path, info=info: analyse(path, info))
+        reframe = every_source or any(Fraction(shape.width, shape.height) != source_aspect for shape in shapes)
+        facts = analyse_source(path, info, SourceNeeds(reframe=reframe, sound_activity=cutdowns), cache)
+        if facts.reframe is not None:
+            analyses[path] = facts.reframe
     return analyses
 
 

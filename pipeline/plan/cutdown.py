@@ -4,7 +4,7 @@ The sequence is split into *units*: the job's shots, further split at the cuts t
 inside them. Units are ranked by how much happens in them (mean motion of their analysed samples)
 and kept whole, best first, while they fit. What is left is filled with a window trimmed from the
 best remaining unit, placed where both its ends fall on quiet points of the sound (low level at the
-cut itself, not within :data:`WORD_GUARD_S` after a sound starts nor just before one) and, among
+cut itself, not within :data:`~pipeline.analysis.sound_activity.WORD_GUARD_S` after a sound starts nor just before one) and, among
 equally quiet places, nearest the unit's middle. When no single window of that length has two
 quiet ends (its length is fixed, so its ends keep one distance apart), the remainder is split
 between two windows from two units, which frees that distance. Kept material plays in sequence
@@ -18,88 +18,20 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
-from pipeline.errors import JobError, MediaError
+from pipeline.errors import JobError
 from pipeline.model.job import Deliverable, Job, Shot
 from pipeline.media.probe import MediaInfo
 from pipeline.analysis.reframe import ReframeAnalysis
 from pipeline.timeline.sequence import shot_bounds_s
 from pipeline.model.timebase import parse_time, seconds_text, seconds_to_frames
-from pipeline.analysis.sound_starts import ANALYSIS_RATE_HZ, sound_starts
+from pipeline.analysis.sound_activity import SILENCE_DB, SoundActivity
 from pipeline.plan.caption_timing import overlay_cues
 from pipeline.model.overlay_schema import InlineCue, Overlay
 
 MIN_SEGMENT_S = Fraction(1)
 """A trimmed piece shorter than this is a flash frame, not a shot: avoided where possible."""
-LEVEL_WINDOW_S = 0.01
-"""Sound level is measured over windows of this length, in seconds."""
-CUT_LEVEL_S = 0.03
-"""The level of a cut point is the loudest within this many seconds either side of it."""
-WORD_GUARD_S = 0.3
-"""A cut this soon after a sound onset would cut a word (or a note) off, in seconds."""
-LEAD_GUARD_S = 0.05
-"""... and a cut this soon before an onset clips its attack."""
-ONSET_PENALTY_DB = 30.0
-"""A cut point near an onset costs as much as one this many dB louder."""
-SILENCE_DB = -90.0
-"""Level given to digital silence, in dBFS."""
-
-
-@dataclass(frozen=True, eq=False)
-class SoundActivity:
-    """Where a source's sound is loud and where it starts new sounds (:mod:`pipeline.analysis.sound_starts`)."""
-
-    level_db: np.ndarray
-    """RMS level of each 10 ms window from the first video frame, dBFS, shape (windows,)."""
-    onset_times_s: np.ndarray
-    """Sound onsets, seconds from the first video frame, ascending."""
-
-    def cut_cost_db(self, time_s: float) -> float:
-        """How bad a cut at ``time_s`` is for the sound: the loudest level within
-        :data:`CUT_LEVEL_S` of it (sound going on across the cut), plus :data:`ONSET_PENALTY_DB`
-        when a sound started less than :data:`WORD_GUARD_S` before it or starts just after."""
-        first = max(0, int((time_s - CUT_LEVEL_S) / LEVEL_WINDOW_S))
-        last = max(first + 1, int(np.ceil((time_s + CUT_LEVEL_S) / LEVEL_WINDOW_S)))
-        window = self.level_db[first:last]
-        level = float(window.max()) if len(window) else SILENCE_DB
-        return level + (ONSET_PENALTY_DB if self.near_onset(time_s) else 0.0)
-
-    def near_onset(self, time_s: float) -> bool:
-        """A sound started less than :data:`WORD_GUARD_S` before ``time_s`` or starts within
-        :data:`LEAD_GUARD_S` after it: a cut there would cut it off or clip its attack."""
-        return bool(np.any((self.onset_times_s > time_s - WORD_GUARD_S) & (self.onset_times_s <= time_s + LEAD_GUARD_S)))
-
-
-def sound_activity(path: Path, media: MediaInfo) -> SoundActivity | None:
-    """Level and onsets of ``path``'s sound on its picture's clock; None when it has no sound.
-
-    Raises:
-        MediaError: the sound does not decode.
-    """
-    if media.audio is None:
-        return None
-    rate = ANALYSIS_RATE_HZ
-    chunks = []
-    try:
-        with av.open(str(path)) as container:
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            for frame in container.decode(audio=0):
-                chunks.extend(part.to_ndarray()[0] for part in resampler.resample(frame))
-            chunks.extend(part.to_ndarray()[0] for part in resampler.resample(None))
-    except av.error.FFmpegError as error:
-        raise MediaError(path, f"audio does not decode ({error.strerror or error})") from error
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    offset_s = float(media.audio.start_time_s - media.video.start_time_s)
-    hop = int(rate * LEVEL_WINDOW_S)
-    count = len(samples) // hop
-    power = (samples[: count * hop].reshape(count, hop).astype(np.float64) ** 2).mean(axis=1)
-    level = np.where(power > 0, 10 * np.log10(np.maximum(power, 1e-12)), SILENCE_DB)
-    # Place the level on the picture's clock: windows before the sound starts are silent.
-    lead = round(offset_s / LEVEL_WINDOW_S)
-    level = np.concatenate([np.full(max(0, lead), SILENCE_DB), level[max(0, -lead):]])
-    return SoundActivity(level_db=level, onset_times_s=sound_starts(samples) + offset_s)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,155 @@
+"""Decodes and time of a job's source analyses: sync, smart reframing and a cut-down.
+
+For each development clip, a job with the sync check, a ``smart`` 9:16 deliverable and a 4 s
+cut-down of it is probed and analysed, then planned (the cut-down's sound activity is analysed
+there), with the analysis cache off. Every PyAV decode pass over the source is counted (``av.open``
+wrapped: a container's ``decode`` that yields more than the one frame a probe looks at, per stream
+kind, plus the passes of :mod:`pipeline.media.source_decode` where the code has it), and the
+analysis wall and CPU time is measured. A digest of what the analyses found (sync offset, cut times, subject samples, crop path,
+the cut-down's pieces, sound onsets) shows whether two versions of the code agree.
+
+Run from the project root: ``.venv/bin/python bench/analysis_pass.py [CLIP ...]``; to measure
+another version of the code, put its checkout first on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import av
+import numpy as np
+
+DEVCLIPS = (Path(__file__).resolve().parents[1].parent / "shared" / "devclips").resolve()
+CLIPS = ("ai_infinitetalk_compare_0.mp4", "speech_face_2.mp4", "real_vggsound_whale_shark.mp4")
+
+_decodes: Counter[tuple[str, str]] = Counter()
+_open = av.open
+
+
+class _CountingContainer:
+    """An ``av`` container whose ``decode`` passes are counted per stream kind."""
+
+    def __init__(self, container, name: str):
+        self._container, self._name = container, name
+
+    def __getattr__(self, attribute):
+        return getattr(self._container, attribute)
+
+    def __enter__(self):
+        self._container.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._container.__exit__(*exc)
+
+    def decode(self, *streams, **kinds):
+        chosen = [stream if isinstance(stream, str) else stream.type for stream in (*streams, *kinds)]
+        return self._counted(self._container.decode(*streams, **kinds), chosen)
+
+    def _counted(self, frames, kinds):
+        """Count the pass once it goes past the first frame (a probe looks at one frame only)."""
+        for number, frame in enumerate(frames):
+            if number == 1:
+                for kind in kinds:
+                    _decodes[self._name, "picture" if kind == "video" else "sound"] += 1
+            yield frame
+
+
+def _counting_open(file, *args, **kwargs):
+    container = _open(file, *args, **kwargs)
+    return _CountingContainer(container, Path(str(file)).name) if "r" in kwargs.get("mode", "r") else container
+
+
+av.open = _counting_open
+
+from pipeline.jobs.finish import analyse_sources, check_sync, plan_with_analysis  # noqa: E402
+from pipeline.analysis.cache import AnalysisCache  # noqa: E402
+from pipeline.media.probe import probe  # noqa: E402
+from pipeline.model.job import parse_job  # noqa: E402
+from pipeline.model.presets import load_presets  # noqa: E402
+
+try:
+    from pipeline.media.source_decode import decode_tally, reset_decode_tally
+except ImportError:  # a version of the code before the shared pass
+    decode_tally = reset_decode_tally = None
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _digest(*values) -> str:
+    digest = hashlib.sha256()
+    for value in values:
+        digest.update(np.ascontiguousarray(value).tobytes() if isinstance(value, np.ndarray) else repr(value).encode())
+    return digest.hexdigest()[:10]
+
+
+def measure(clip: Path, folder: Path) -> dict:
+    job = parse_job({
+        "version": 1, "name": "bench", "shots": [{"source": str(clip)}],
+        "sync": {"policy": "report"},
+        "deliverables": [{"preset": "tiktok-9x16", "cutdowns": [4],
+                          "overrides": {"video": {"fit": "smart", "width": 180, "height": 320}}}],
+    }, folder)
+    presets = load_presets()
+    _decodes.clear()
+    if reset_decode_tally:
+        reset_decode_tally()
+    wall, cpu = time.perf_counter(), _cpu()
+    media = {clip: probe(clip)}
+    cache = AnalysisCache(None)
+    reports, _ = check_sync(job, media, cache)
+    sync_wall, sync_cpu = time.perf_counter() - wall, _cpu() - cpu
+    analyses = analyse_sources(job, media, presets, cache)
+    plan = plan_with_analysis(job, media, presets, folder / "out", analyses, cache)
+    wall, cpu = time.perf_counter() - wall, _cpu() - cpu
+    counts = Counter({kind: n for (name, kind), n in _decodes.items() if name == clip.name})
+    if decode_tally:
+        tally = decode_tally().get(clip.resolve())
+        if tally:
+            counts["picture"] += tally.picture
+            counts["sound"] += tally.sound
+    analysis = analyses[clip]
+    from pipeline.analysis.reframe import camera_path
+
+    crop = camera_path(analysis, 9 / 16)
+    cut = next(render for render in plan.renders if "4s" in render.outputs[0].deliverable)
+    report = reports.get(clip)
+    return {
+        "clip": clip.name, "picture": counts["picture"], "sound": counts["sound"],
+        "sync_s": (sync_wall, sync_cpu), "total_s": (wall, cpu),
+        "offset_ms": report.offset_ms if report else None,
+        "cuts": analysis.cut_times_s,
+        "subjects": _digest(analysis.sample_times_s, analysis.subject_boxes, analysis.subject_importance,
+                            analysis.activity, analysis.active),
+        "crop": _digest(*(np.array(shot.centres) for shot in crop.shots)),
+        "cutdown": _digest(cut.args[cut.args.index("-filter_complex") + 1]),
+    }
+
+
+def main() -> None:
+    names = sys.argv[1:] or CLIPS
+    print(f"{'clip':34s} {'pic':>3s} {'snd':>3s} {'sync wall/cpu s':>16s} {'all wall/cpu s':>15s} "
+          f"{'offset':>6s} {'cuts':>12s} {'subjects':>10s} {'crop':>10s} {'cut-down':>10s}")
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in names:
+            row = measure(DEVCLIPS / name, Path(scratch))
+            cuts = ",".join(f"{cut:.2f}" for cut in row["cuts"]) or "-"
+            print(f"{row['clip']:34s} {row['picture']:3d} {row['sound']:3d} "
+                  f"{row['sync_s'][0]:7.2f}/{row['sync_s'][1]:7.2f} {row['total_s'][0]:7.2f}/{row['total_s'][1]:7.2f} "
+                  f"{str(row['offset_ms']):>6s} {cuts:>12s} {row['subjects']:>10s} {row['crop']:>10s} "
+                  f"{row['cutdown']:>10s}")
+
+
+if __name__ == "__main__":
+    main()

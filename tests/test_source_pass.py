@@ -1,0 +1,186 @@
+"""One decode per source: the pass hands each analysis what it declared (frames at its rate and
+size, sound at its rate and layout), a job with sync, smart reframing and a cut-down decodes each
+source's picture once and its sound once for its analyses, a cached source not at all, and the
+shared pass finds exactly what each analysis finds on its own."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.analysis.cache import AnalysisCache
+from pipeline.analysis.reframe import analyse, camera_path
+from pipeline.analysis.scenes import detect_cuts
+from pipeline.analysis.sound_activity import sound_activity
+from pipeline.analysis.source_pass import SourceNeeds, analyse_source
+from pipeline.errors import MediaError
+from pipeline.jobs.finish import analyse_sources, check_sync, plan_with_analysis
+from pipeline.media.probe import probe
+from pipeline.media.runner import run_ffmpeg
+from pipeline.media.source_decode import (
+    DecodeTally, Image, PictureNeed, SoundNeed, decode_source, decode_tally, reset_decode_tally,
+)
+from pipeline.media.synth import SHAPES, ClipContent, synthesize
+from pipeline.model.job import parse_job
+from pipeline.model.presets import load_presets
+
+RATE, SECONDS = 24, 3
+DEVCLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "devclips"
+
+
+@pytest.fixture(scope="module")
+def cut_clip(clip_dir) -> Path:
+    """3 s at 24 fps, 320x180: a moving pattern cutting at 1.5 s to another look, under a tone
+    with 100 ms bursts every 0.5 s, 48 kHz stereo."""
+    path = clip_dir / "pass-cut.mp4"
+    half = SECONDS / 2
+    graph = (f"testsrc2=s=320x180:r={RATE}:d={half}[a];testsrc2=s=320x180:r={RATE}:d={half},negate[b];"
+             "[a][b]concat=n=2:v=1:a=0[v]")
+    bursts = "0.4*sin(2*PI*440*t)*lt(mod(t,0.5),0.1)"
+    run_ffmpeg(["-filter_complex", graph, "-f", "lavfi", "-i", f"aevalsrc='{bursts}|{bursts}':s=48000:d={SECONDS}",
+                "-map", "[v]", "-map", "0:a", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                "-c:a", "aac", str(path)])
+    return path
+
+
+class _Frames:
+    """Records what a picture consumer is handed."""
+
+    def __init__(self, need: PictureNeed) -> None:
+        self.picture_need = need
+        self.indices: list[int] = []
+        self.times: list[float | None] = []
+        self.images: list[tuple[np.ndarray, ...]] = []
+
+    def add_picture(self, index, time_s, images):
+        self.indices.append(index)
+        self.times.append(time_s)
+        self.images.append(images)
+
+
+class _Samples:
+    """Records what a sound consumer is handed."""
+
+    def __init__(self, need: SoundNeed) -> None:
+        self.sound_need = need
+        self.blocks: list[np.ndarray] = []
+
+    def add_sound(self, samples, time_s):
+        self.blocks.append(samples)
+
+
+def test_each_analysis_gets_frames_and_sound_as_it_declared_them(cut_clip):
+    luma = _Frames(PictureNeed((Image("luma"),)))
+    luma_again = _Frames(PictureNeed((Image("luma"),)))
+    sampled = _Frames(PictureNeed((Image("rgb24", 64, 36), Image("luma")), every=5))
+    mono = _Samples(SoundNeed(16000))
+    stereo = _Samples(SoundNeed(48000, "stereo"))
+    reset_decode_tally()
+    decode_source(cut_clip, [luma, luma_again, sampled], [mono, stereo])
+    assert decode_tally() == {cut_clip.resolve(): DecodeTally(picture=1, sound=1)}
+
+    assert luma.indices == list(range(RATE * SECONDS))
+    assert luma.times == pytest.approx(np.arange(RATE * SECONDS) / RATE)
+    assert {image.shape for (image,) in luma.images} == {(180, 320)}
+    # Two analyses asking for the same form share one conversion of the frame.
+    assert all(a[0] is b[0] for a, b in zip(luma.images, luma_again.images, strict=True))
+    assert sampled.indices == list(range(0, RATE * SECONDS, 5))
+    assert {(rgb.shape, grey.shape) for rgb, grey in sampled.images} == {((36, 64, 3), (180, 320))}
+    # The cut to the negated look at 1.5 s: the picture really is the decoded one.
+    before, after = sampled.images[6][0], sampled.images[8][0]  # frames 30 and 40
+    assert abs(float(before.mean()) + float(after.mean()) - 255) < 40
+
+    mono_samples = np.concatenate(mono.blocks, axis=1)
+    stereo_samples = np.concatenate(stereo.blocks, axis=1)
+    assert mono_samples.shape[0] == 1 and stereo_samples.shape[0] == 2
+    assert mono_samples.shape[1] == pytest.approx(16000 * SECONDS, abs=1100)  # AAC priming and padding
+    assert stereo_samples.shape[1] == pytest.approx(48000 * SECONDS, abs=3200)
+    # The bursts: 100 ms of a 0.4 tone on both channels every 0.5 s, silence between; the mono mix
+    # adds the channels at -3 dB each (ffmpeg's downmix).
+    burst = stereo_samples[:, 48000 * 2 + 1200: 48000 * 2 + 3600]
+    assert np.abs(burst).max(axis=1) == pytest.approx([0.4, 0.4], abs=0.03)
+    assert np.abs(mono_samples[0, 16000 * 2 + 400: 16000 * 2 + 1200]).max() == pytest.approx(0.4 * 2**0.5, abs=0.04)
+    assert np.abs(mono_samples[0, 16000 * 2 + 3200: 16000 * 2 + 7200]).max() < 0.01
+
+
+def test_the_shared_pass_finds_what_each_analysis_finds_alone(cut_clip):
+    media = probe(cut_clip)
+    alone_reframe = analyse(cut_clip, media)
+    alone_sound = sound_activity(cut_clip, media)
+    reset_decode_tally()
+    facts = analyse_source(cut_clip, media, SourceNeeds(reframe=True, sound_activity=True), AnalysisCache(None))
+    assert decode_tally() == {cut_clip.resolve(): DecodeTally(picture=1, sound=1)}
+
+    assert facts.reframe.cut_times_s == alone_reframe.cut_times_s == (1.5,)
+    assert detect_cuts(cut_clip).cut_frames == (36,)
+    for field in ("sample_times_s", "subject_boxes", "subject_importance", "activity"):
+        np.testing.assert_array_equal(getattr(facts.reframe, field), getattr(alone_reframe, field))
+    assert facts.reframe.frame_count == RATE * SECONDS and facts.reframe.active == alone_reframe.active
+    np.testing.assert_array_equal(facts.sound_activity.level_db, alone_sound.level_db)
+    np.testing.assert_array_equal(facts.sound_activity.onset_times_s, alone_sound.onset_times_s)
+    assert facts.sound_activity.onset_times_s == pytest.approx(np.arange(0, SECONDS, 0.5), abs=0.02)
+
+
+def test_a_job_with_sync_reframing_and_a_cutdown_decodes_each_source_once(cut_clip, clip_dir, tmp_path):
+    synced = synthesize(replace(SHAPES["mono44k-1280x720-24"], width=320, height=180), clip_dir / "pass-sync.mp4",
+                        Fraction(2), content=ClipContent(event_times_s=(Fraction(1, 2), Fraction(5, 4))))
+    job = parse_job({
+        "version": 1, "name": "once", "shots": [{"source": str(cut_clip)}, {"source": str(synced)}],
+        "sync": {"policy": "report"},
+        "deliverables": [{"preset": "tiktok-9x16", "cutdowns": [2],
+                          "overrides": {"video": {"fit": "smart", "width": 90, "height": 160}}}],
+    }, tmp_path)
+    presets = load_presets()
+
+    def analyse_job(cache: AnalysisCache):
+        media = {path: probe(path) for path in (cut_clip, synced)}
+        reset_decode_tally()
+        check_sync(job, media, cache)
+        sync_decodes = decode_tally()
+        analyses = analyse_sources(job, media, presets, cache)
+        plan = plan_with_analysis(job, media, presets, tmp_path / "out", analyses, cache)
+        tally = decode_tally()
+        return sync_decodes, tally, analyses, plan
+
+    # Sync measures on its own (pipeline.analysis.sync), outside the pass: it adds nothing to the tally.
+    sync_decodes, tally, analyses, plan = analyse_job(AnalysisCache(tmp_path / "cache"))
+    assert sync_decodes == {}
+    assert tally == {cut_clip.resolve(): DecodeTally(1, 1), synced.resolve(): DecodeTally(1, 1)}
+    cut = next(render for render in plan.renders if render.outputs[0].deliverable.endswith("-2s"))
+    assert cut.outputs[0].expected.frame_count == 2 * RATE
+
+    # Cached: the second job decodes nothing for its analyses, and plans the same crop and cut.
+    _, tally, cached, cached_plan = analyse_job(AnalysisCache(tmp_path / "cache"))
+    assert tally == {}
+    assert camera_path(cached[cut_clip], 9 / 16).shots == camera_path(analyses[cut_clip], 9 / 16).shots
+    assert [render.args[1:] for render in cached_plan.renders] == [render.args[1:] for render in plan.renders]
+
+
+def test_a_stream_missing_or_not_decoding_is_a_media_error_naming_the_file(clip_dir, tmp_path):
+    silent = clip_dir / "pass-silent.mp4"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=160x90:r=24:d=1", "-c:v", "libx264", "-preset", "ultrafast",
+                "-pix_fmt", "yuv420p", str(silent)])
+    with pytest.raises(MediaError, match=r"pass-silent\.mp4.*no audio stream"):
+        decode_source(silent, sounds=[_Samples(SoundNeed(16000))])
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(silent.read_bytes()[:2000])
+    with pytest.raises(MediaError, match=r"broken\.mp4"):
+        decode_source(broken, [_Frames(PictureNeed((Image("luma"),)))])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ai_infinitetalk_compare_0.mp4", "real_vggsound_whale_shark.mp4"])
+def test_on_real_clips_the_shared_pass_matches_each_analysis_alone(name):
+    path = DEVCLIPS / name
+    if not path.exists():
+        pytest.skip(f"development clips not present ({DEVCLIPS})")
+    media = probe(path)
+    facts = analyse_source(path, media, SourceNeeds(reframe=True, sound_activity=True), AnalysisCache(None))
+    alone = analyse(path, media)
+    assert facts.reframe.cut_times_s == alone.cut_times_s
+    np.testing.assert_array_equal(facts.reframe.subject_boxes, alone.subject_boxes)
+    np.testing.assert_array_equal(facts.sound_activity.onset_times_s, sound_activity(path, media).onset_times_s)
