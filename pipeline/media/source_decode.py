@@ -141,9 +141,13 @@ def decode_source(
     """
     if not pictures and not sounds:
         return
+    try:
+        opened = av.open(str(path))
+    except av.error.FFmpegError as error:
+        raise MediaError(path, f"cannot be opened as media ({error.strerror or error})") from error
     kind = "video"
     try:
-        with av.open(str(path)) as container:
+        with opened as container:
             video = _stream(path, container.streams.video, "video") if pictures else None
             audio = _stream(path, container.streams.audio, "audio") if sounds else None
             if video is not None:
