@@ -31,6 +31,7 @@ from pipeline.media.source_decode import Image, PictureConsumer, PictureNeed, de
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True, eq=False)
 class ReframeAnalysis:
     """What one source shows where and when: the facts camera paths and cut-downs are planned from."""

@@ -19,6 +19,7 @@ BAR_INSET_SHARE = 0.004
 BAR_ROW_STEP = 8
 """Every this many rows (columns) are read to profile columns (rows) for bars."""
 
+
 @dataclass(frozen=True)
 class ActiveArea:
     """The picture inside any burned-in bars, as shares of the displayed frame."""
@@ -60,6 +61,7 @@ class BarProfile:
         self._column_low = self._column_high = self._row_low = self._row_high = None
 
     def add(self, luma: np.ndarray) -> None:
+        """Take a sampled frame's displayed luma plane."""
         columns = luma[::BAR_ROW_STEP, :]
         rows = luma[:, ::BAR_ROW_STEP]
         lows = (columns.min(axis=0), rows.min(axis=1))
@@ -75,6 +77,7 @@ class BarProfile:
         self.samples += 1
 
     def active_area(self) -> ActiveArea:
+        """The picture inside the borders that stayed flat in every sample so far."""
         if self.samples < BAR_MIN_SAMPLES:
             return ActiveArea()
         left, right = _flat_borders(self._column_low.astype(int), self._column_high.astype(int))
