@@ -25,7 +25,8 @@ from pipeline.jobs.finish import finish, preflight
 from pipeline.model.job import parse_job
 from pipeline.analysis.loudness import measure
 from pipeline.media.runner import run_ffmpeg
-from pipeline.model.presets import AudioSpec, TimecodeSpec, get_preset
+from pipeline.model.presets import AudioSpec, TimecodeSpec, get_preset, load_presets
+from pipeline.plan.planner import plan_job, resolve_preset
 from pipeline.media.probe import probe
 from pipeline.qc.checks import run_qc
 from pipeline.model.timebase import parse_time
@@ -429,3 +430,52 @@ def test_qc_of_a_file_on_its_own_skips_the_leader_its_preset_describes(leader_de
     assert report.frame_count == 25  # the programme's frames only
     assert [checks[name].status for name in ("conformance", "black", "freeze", "silence", "loudness")] == ["pass"] * 5
     assert checks["loudness"].value == pytest.approx(-23.0, abs=0.5)
+
+
+SUBTITLE_TEXT = ("{\\an8}Fish & chips\\N <i>now</i>", "C:\\new {x} \\h 5 < 6 && 7 > 3",
+                 "Zürich, 東京 — «ok»\nsecond line")
+
+
+def test_soft_subtitle_track_carries_caption_text_literally(stereo_source, tmp_path):
+    """Braces, backslashes (ASS tags, ``\\N``, ``\\n``), markup-like text, ampersands, non-ASCII and
+    line breaks come back from the MP4's mov_text track exactly, on the planned frames."""
+    job = parse_job({
+        "version": 1, "name": "spot", "shots": [{"source": str(stereo_source)}],
+        "overlays": [{"kind": "captions", "deliverables": [], "cues": [
+            {"start": 0.08, "end": 0.4, "text": SUBTITLE_TEXT[0]}, {"start": 0.4, "end": 0.6, "text": SUBTITLE_TEXT[1]},
+            {"start": 0.72, "end": 0.96, "text": SUBTITLE_TEXT[2]}]}],
+        "deliverables": [{"preset": "web-h264-1080p", "overrides": {
+            "video": {"width": 320, "height": 180}, "caption_files": {"track": True, "formats": ["vtt"]}}}]}, tmp_path)
+    output = json.loads(finish(job, tmp_path / "out").read_text())["outputs"][0]
+    with av.open(output["path"]) as container:
+        (stream,) = container.streams.subtitles
+        assert stream.codec_context.name == "mov_text"
+        cues = []
+        for packet in container.demux(stream):
+            payload = bytes(packet)
+            length = int.from_bytes(payload[:2], "big")
+            if length:
+                # Plain text only: no style boxes after it.
+                assert len(payload) == 2 + length
+                start = packet.pts * stream.time_base
+                cues.append((round(start * 25), round((start + packet.duration * stream.time_base) * 25),
+                             payload[2:].decode()))
+    assert cues == [(2, 10, SUBTITLE_TEXT[0]), (10, 15, SUBTITLE_TEXT[1]), (18, 24, SUBTITLE_TEXT[2])]
+    # SubRip cannot carry "<i>" literally (see test_caption_files_read_back_cue_by_cue): WebVTT only.
+    assert [entry["format"] for entry in output["caption_files"]] == ["vtt"]
+
+    plan = plan_job(job, {stereo_source: probe(stereo_source)}, load_presets(), tmp_path / "out")
+    expected = plan.outputs[0].expected
+    wrong = replace(expected, subtitle_cues=(*expected.subtitle_cues[:2],
+                                             replace(expected.subtitle_cues[2], text="Zurich")))
+    assert find_mismatches(Path(output["path"]), wrong)[1] == [
+        f"subtitle track cue 3: text {SUBTITLE_TEXT[2]!r}, planned 'Zurich'"]
+
+
+def test_soft_subtitle_track_is_mp4_only():
+    with pytest.raises(JobError, match=r"deliverables.0.overrides: caption_files.track: a soft subtitle track is "
+                                       r"written into MP4 only; this preset's container is mov"):
+        resolve_preset(parse_job({"version": 1, "name": "spot", "shots": [{"source": "/nonexistent/a.mp4"}],
+                                  "deliverables": [{"preset": "broadcast-prores-hq-1080p25",
+                                                    "overrides": {"caption_files": {"track": True}}}]}, Path("/")),
+                       0, load_presets())

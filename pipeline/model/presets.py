@@ -368,6 +368,9 @@ class CaptionFilesSpec(_Model):
     """``srt`` (SubRip), ``vtt`` (WebVTT), ``ttml`` (EBU-TT-D, EBU Tech 3380)."""
     language: str = Field(default="en", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     """BCP 47 language of the captions, written into the EBU-TT-D document."""
+    track: bool = False
+    """Also carry the captions as a soft subtitle track (``mov_text``) inside the file, which players
+    can switch on; MP4 only (see :mod:`pipeline.plan.subtitle_track`)."""
 
 
 class Preset(_Model):
@@ -402,6 +405,13 @@ class Preset(_Model):
     leader: LeaderSpec | None = None
     """Bars, tone, slate and black before the programme; None: the file starts with the programme.
     QC and loudness measure the programme only."""
+
+    @model_validator(mode="after")
+    def _subtitle_track_fits(self) -> Preset:
+        if self.caption_files is not None and self.caption_files.track and self.container != "mp4":
+            raise ValueError(f"caption_files.track: a soft subtitle track is written into MP4 only; this "
+                             f"preset's container is {self.container}")
+        return self
 
     @property
     def extension(self) -> str:

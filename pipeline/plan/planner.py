@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pipeline.plan.audio_tracks import TRACK_FILTERS, TrackContent, lay_out_tracks, programme_tracks, track_contents
 from pipeline.plan.caption_files import CaptionFile, plan_caption_files, shifted
 from pipeline.plan.caption_timing import TimedCaption
+from pipeline.plan.subtitle_track import subtitle_track
 from pipeline.plan.conform import (
     PictureFormat,
     conform_audio,
@@ -132,6 +133,8 @@ class ExpectedOutput:
     the file from here."""
     programme_start_sample: int = 0
     """First audio sample of the programme."""
+    subtitle_cues: tuple[TimedCaption, ...] = ()
+    """The cues its soft subtitle track must carry (see :mod:`pipeline.plan.subtitle_track`); none: no track."""
 
     @property
     def duration_s(self) -> Fraction:
@@ -389,6 +392,8 @@ def plan_job(
             caption_files=caption_files,
             captions=captions,
         )
+        if preset.caption_files is not None and preset.caption_files.track:
+            output = replace(output, expected=replace(output.expected, subtitle_cues=captions))
         output = _with_loudness(output, (loudness or {}).get(deliverable.label))
         output = replace(output, provenance=_provenance(job, shot_media, preset, picture, output))
         framings = {
@@ -570,12 +575,15 @@ def _render_plan(
         video = video.filter("format", item.picture.pix_fmt)
         if item.output.preset.video.field_order == "tff":
             video = video.filter("setfield", "tff")
+        subtitles, subtitle_args, subtitle_script = subtitle_track(
+            item.output.preset.container, item.output.expected.subtitle_cues, item.picture.frame_rate, item.output.path)
+        prepared += subtitle_script
         output_nodes.append(
             ffmpeg.output(
-                video, *lay_out_tracks(audio, item.output.preset.audio), str(item.output.partial_path),
+                video, *lay_out_tracks(audio, item.output.preset.audio), *subtitles, str(item.output.partial_path),
                 **{**_encoder_args(item.output.preset, item.picture,
                                    item.output.expected.timecode if item.output.preset.timecode else None),
-                   **_hdr10_args(item.output.preset, shot_media)},
+                   **_hdr10_args(item.output.preset, shot_media), **subtitle_args},
             )
         )
     first_output = group[0].output.partial_path
@@ -717,7 +725,10 @@ def _join_plan(
     args = _encoder_args(preset, item.picture, item.output.expected.timecode)
     args = {key: value for key, value in args.items() if not key.endswith(":v") or key == "tag:v"}
     args["c:v"] = "copy"
-    node = ffmpeg.output(joined.video, *lay_out_tracks(audio, preset.audio), str(item.output.partial_path), **args)
+    subtitles, subtitle_args, subtitle_script = subtitle_track(
+        preset.container, item.output.expected.subtitle_cues, item.picture.frame_rate, item.output.path)
+    node = ffmpeg.output(joined.video, *lay_out_tracks(audio, preset.audio), *subtitles, str(item.output.partial_path),
+                         **args, **subtitle_args)
     return RenderPlan(
         args=tuple(node.compile(cmd=[])),
         outputs=(item.output,),
@@ -727,7 +738,7 @@ def _join_plan(
                  "alimiter") + TRACK_FILTERS,
         title=f"{item.output.deliverable} (joining {len(parts)} windows)",
         consumes=tuple(part for part, _ in parts),
-        prepared_files=(TextFile(concat_list, listing),),
+        prepared_files=(TextFile(concat_list, listing), *subtitle_script),
     )
 
 

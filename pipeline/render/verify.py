@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.media.isobmff import is_faststart
+from pipeline.media.text_track import read_text_track
+from pipeline.plan.caption_files import cue_problems
 from pipeline.analysis.loudness import loudness_problems
 from pipeline.plan.planner import ExpectedOutput
 from pipeline.media.probe import MediaInfo, probe
@@ -61,6 +63,8 @@ def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, li
                   (expected.audio_codec, expected.channels, expected.layout))
         if len(info.audio_tracks) == len(expected.audio_tracks):
             problems += _track_problems(path, expected)
+    if expected.subtitle_cues:
+        problems += cue_problems("subtitle track", read_text_track(path), expected.subtitle_cues, expected.frame_rate)
     return info, problems
 
 
