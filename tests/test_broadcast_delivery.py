@@ -23,7 +23,7 @@ from pipeline.plan.cutdown import cutdown_overlays
 from pipeline.errors import JobError
 from pipeline.jobs.finish import finish, preflight
 from pipeline.model.job import parse_job
-from pipeline.analysis.loudness import measure
+from pipeline.analysis.loudness import channel_weights, measure
 from pipeline.media.runner import run_ffmpeg
 from pipeline.model.presets import AudioSpec, TimecodeSpec, get_preset, load_presets
 from pipeline.plan.planner import plan_job, resolve_preset
@@ -67,18 +67,34 @@ def test_impossible_timecodes_are_refused(spec, rate, problem):
         file_start_timecode(spec, rate)
 
 
-@pytest.mark.parametrize(("tracks", "second_pair", "contents", "programme"), [
-    ("stereo", "silent", ("programme",), (0,)),
-    ("stereo+stereo", "copy", ("programme", "programme"), (0,)),
-    ("stereo+stereo", "silent", ("programme", "silent"), (0,)),
-    ("8-mono", "copy", ("left", "right", "left", "right") + ("silent",) * 4, (0, 1)),
-    ("8-mono", "silent", ("left", "right") + ("silent",) * 6, (0, 1)),
+L, R, C, LFE, LS, RS = "FL", "FR", "FC", "LFE", "BL", "BR"
+SILENT = (None,)
+
+
+@pytest.mark.parametrize(("layout", "tracks", "second_pair", "contents", "programme"), [
+    ("stereo", "stereo", "silent", ((L, R),), (0,)),
+    ("stereo", "stereo+stereo", "copy", ((L, R), (L, R)), (0,)),
+    ("stereo", "stereo+stereo", "silent", ((L, R), (None, None)), (0,)),
+    ("stereo", "8-mono", "copy", ((L,), (R,), (L,), (R,)) + (SILENT,) * 4, (0, 1)),
+    ("stereo", "8-mono", "silent", ((L,), (R,)) + (SILENT,) * 6, (0, 1)),
+    ("5.1", "5.1", "silent", ((L, R, C, LFE, LS, RS),), (0,)),
+    ("5.1", "8-mono", "copy", ((L,), (R,), (C,), (LFE,), (LS,), (RS,), SILENT, SILENT), (0, 1, 2, 3, 4, 5)),
 ])
-def test_track_layouts(tracks, second_pair, contents, programme):
-    spec = AudioSpec(encoder="pcm_s24le", codec="pcm_s24le", tracks=tracks, second_pair=second_pair)
+def test_track_layouts(layout, tracks, second_pair, contents, programme):
+    spec = AudioSpec(encoder="pcm_s24le", codec="pcm_s24le", layout=layout, tracks=tracks, second_pair=second_pair)
     assert track_contents(spec) == contents
     assert programme_tracks(spec) == programme
-    assert spec.channels == (1 if tracks == "8-mono" else 2)
+    assert spec.channels == len(contents[0])
+
+
+@pytest.mark.parametrize(("audio", "problem"), [
+    ({"layout": "stereo", "tracks": "5.1"}, "tracks: 5.1 needs layout 5.1 or source"),
+    ({"layout": "5.1", "tracks": "stereo+stereo"}, "tracks: layout 5.1 lays the programme out as 5.1 or 8-mono, not stereo\\+stereo"),
+    ({"layout": "source", "tracks": "stereo+stereo"}, "tracks: layout source lays the programme out as 5.1 or 8-mono"),
+])
+def test_impossible_track_layouts_are_refused(audio, problem):
+    with pytest.raises(ValueError, match=problem):
+        AudioSpec(encoder="pcm_s24le", codec="pcm_s24le", **audio)
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +198,7 @@ def test_verification_catches_a_wrong_timecode_field_order_or_track(mxf_delivery
     wrong = [
         replace(expected, timecode="10:00:00:01"),
         replace(expected, field_order="progressive"),
-        replace(expected, audio_tracks=("left", "right", "silent", "right") + ("silent",) * 4),
+        replace(expected, audio_tracks=((L,), (R,), SILENT, (R,)) + (SILENT,) * 4),
     ]
     problems = [find_mismatches(path, each)[1] for each in wrong]
     assert problems == [
@@ -479,3 +495,101 @@ def test_soft_subtitle_track_is_mp4_only():
                                   "deliverables": [{"preset": "broadcast-prores-hq-1080p25",
                                                     "overrides": {"caption_files": {"track": True}}}]}, Path("/")),
                        0, load_presets())
+
+
+FIVE_ONE = ("FL", "FR", "FC", "LFE", "BL", "BR")
+FIVE_ONE_HZ = (300, 500, 700, 60, 1100, 1300)
+"""A distinct sine per source channel, so the channel each one lands on shows."""
+FIVE_ONE_AMPLITUDE = (0.1, 0.08, 0.12, 0.1, 0.05, 0.04)
+
+
+def _five_one_source(path: Path, layout: str = "5.1") -> Path:
+    exprs = "|".join(f"{amplitude}*sin(2*PI*{hz}*t)" for hz, amplitude in zip(FIVE_ONE_HZ, FIVE_ONE_AMPLITUDE))
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1",
+                "-f", "lavfi", "-i", f"aevalsrc={exprs}:s=48000:d=1:c={layout}",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", str(path)])
+    return path
+
+
+def _channels(path: Path) -> np.ndarray:
+    """Every channel of every audio track, in order, as float (channels, samples)."""
+    tracks = []
+    with av.open(str(path)) as container:
+        for stream in container.streams.audio:
+            resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
+            container.seek(0)
+            tracks.append(np.concatenate([converted.to_ndarray() for frame in container.decode(stream)
+                                          for converted in resampler.resample(frame)], axis=1))
+    length = min(track.shape[1] for track in tracks)
+    return np.concatenate([track[:, :length] for track in tracks])
+
+
+def _dominant_hz(samples: np.ndarray) -> list[int]:
+    """The strongest frequency of each channel (0.9 s at 48 kHz resolves 1.1 Hz)."""
+    spectrum = np.abs(np.fft.rfft(samples, axis=1))
+    return [round(hz) for hz in np.fft.rfftfreq(samples.shape[1], 1 / 48000)[spectrum.argmax(axis=1)]]
+
+
+def test_five_one_passes_through_channel_for_channel(tmp_path):
+    """L stays L and LFE stays LFE, in one AAC 5.1 track (MP4) and in eight mono PCM tracks (MOV,
+    7-8 silent); the levels between channels are kept, and the programme meets its target measured
+    with BS.1770's 5.1 weights (surrounds +1.5 dB, LFE left out)."""
+    source = _five_one_source(tmp_path / "five_one.mov")
+    small = {"width": 320, "height": 180}
+    job = _job(source, [
+        {"preset": "web-h264-1080p", "overrides": {"video": small, "audio": {"layout": "source", "tracks": "5.1"}}},
+        {"preset": "broadcast-prores-hq-1080p25",
+         "overrides": {"video": small, "audio": {"layout": "5.1", "tracks": "8-mono"}}},
+    ], tmp_path)
+    outputs = json.loads(finish(job, tmp_path / "out").read_text())["outputs"]
+    assert [output["qc"]["status"] for output in outputs] == ["pass", "pass"]
+    web, broadcast = (Path(output["path"]) for output in outputs)
+    assert [(track.codec, track.layout) for track in probe(web).audio_tracks] == [("aac", "5.1")]
+    assert [(track.channels, track.layout) for track in probe(broadcast).audio_tracks] == [(1, "1 channels")] * 8
+    source_samples = _channels(source)
+    source_db = 20 * np.log10(FIVE_ONE_AMPLITUDE)
+    for path, target, tolerance in ((web, -14.0, 0.3), (broadcast, -23.0, 0.05)):
+        samples = _channels(path)
+        programme = samples[:6, 2400:45600]
+        assert _dominant_hz(programme) == _dominant_hz(source_samples[:, 2400:45600]) == list(FIVE_ONE_HZ)
+        levels = [_rms_db(channel) for channel in programme]
+        gain = levels[0] - (source_db[0] - 3.01)
+        # AAC band-limits the LFE channel (to 120 Hz) and codes the rest lossily: within 0.5 dB.
+        assert np.allclose(levels, source_db - 3.01 + gain, atol=0.5 if path == web else 0.02)
+        assert measure(programme, 48000, channel_weights(list(FIVE_ONE))).integrated_lufs == pytest.approx(target, abs=tolerance)
+    assert not np.any(_channels(broadcast)[6:])
+
+
+def test_five_one_programme_from_stereo_and_five_one_shots(tmp_path):
+    """``layout: source`` with a stereo shot and then a 5.1(side) shot: 5.1, the stereo shot on L
+    and R only (no upmix), the 5.1 shot channel for channel (side surrounds on the back ones)."""
+    stereo = tmp_path / "stereo.mov"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1",
+                "-f", "lavfi", "-i", "aevalsrc=0.1*sin(2*PI*2000*t)|0.1*sin(2*PI*3000*t):s=48000:d=1",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", str(stereo)])
+    side = _five_one_source(tmp_path / "side.mov", "5.1(side)")
+    assert probe(side).audio.layout == "5.1(side)"
+    job = parse_job({"version": 1, "name": "spot", "shots": [{"source": str(stereo)}, {"source": str(side)}],
+                     "deliverables": [{"preset": "broadcast-prores-hq-1080p25", "overrides": {
+                         "video": {"width": 320, "height": 180}, "audio": {"layout": "source", "tracks": "5.1"}}}]},
+                    tmp_path)
+    output = json.loads(finish(job, tmp_path / "out").read_text())["outputs"][0]
+    assert output["qc"]["status"] == "pass"
+    samples = _channels(Path(output["path"]))
+    assert samples.shape == (6, 96000)
+    first, second = samples[:, 2400:45600], samples[:, 50400:93600]
+    assert _dominant_hz(first[:2]) == [2000, 3000]
+    assert max(np.abs(first[2:]).max(axis=1)) < 1e-4
+    assert _dominant_hz(second) == list(FIVE_ONE_HZ)
+
+
+def test_five_one_without_a_five_one_source_is_a_job_error_and_source_layout_falls_back_to_stereo(stereo_source, tmp_path):
+    overrides = {"video": {"width": 320, "height": 180}, "audio": {"layout": "5.1", "tracks": "5.1"}}
+    with pytest.raises(JobError, match=r"deliverables.0 \(broadcast-prores-hq-1080p25\): audio.layout 5.1 needs a "
+                                       r"shot whose sound is 5.1.*postprod does not upmix"):
+        preflight(_job(stereo_source, [{"preset": "broadcast-prores-hq-1080p25", "overrides": overrides}], tmp_path),
+                  tmp_path / "out")
+    overrides["audio"]["layout"] = "source"
+    expected = preflight(_job(stereo_source, [{"preset": "broadcast-prores-hq-1080p25", "overrides": overrides}],
+                              tmp_path), tmp_path / "out").outputs[0].expected
+    assert (expected.channels, expected.layout, expected.audio_tracks) == (2, "stereo", (("FL", "FR"),))

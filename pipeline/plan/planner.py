@@ -14,7 +14,14 @@ from pathlib import Path
 import ffmpeg
 from pydantic import ValidationError
 
-from pipeline.plan.audio_tracks import TRACK_FILTERS, TrackContent, lay_out_tracks, programme_tracks, track_contents
+from pipeline.plan.audio_tracks import (
+    TRACK_FILTERS,
+    TrackContent,
+    lay_out_tracks,
+    programme_tracks,
+    resolve_programme_layout,
+    track_contents,
+)
 from pipeline.plan.caption_files import CaptionFile, plan_caption_files, shifted
 from pipeline.plan.caption_timing import TimedCaption
 from pipeline.plan.subtitle_track import subtitle_track
@@ -24,7 +31,7 @@ from pipeline.plan.conform import (
     conform_video,
     full_chroma,
     silence,
-    to_stereo,
+    to_layout,
 )
 from pipeline.plan.enhance import EnhanceSettings, apply_job_enhance, shot_speeds
 from pipeline.errors import JobError
@@ -124,10 +131,10 @@ class ExpectedOutput:
     """Start timecode the file's timecode track must carry; None: no track expected."""
     field_order: str = "progressive"
     """``progressive`` or ``tt`` (interlaced, top field first) as the decoder reports it."""
-    audio_tracks: tuple[TrackContent, ...] = ("programme",)
+    audio_tracks: tuple[TrackContent, ...] = (("FL", "FR"),)
     """What each audio stream carries, in order (see :mod:`pipeline.plan.audio_tracks`)."""
     programme_tracks: tuple[int, ...] = (0,)
-    """Audio streams that together make the stereo programme (loudness is measured over them)."""
+    """Audio streams that together make the programme (loudness is measured over them)."""
     programme_start_frame: int = 0
     """First frame of the programme: the leader's length (0 without one). Loudness and QC measure
     the file from here."""
@@ -280,8 +287,9 @@ def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline, timeco
 
 def probed_layout(preset: Preset) -> str:
     """The channel layout each audio track probes as. MXF's sound descriptor records a channel
-    count, not a layout, so ffmpeg names an MXF track by its count (``2 channels``)."""
-    if preset.container == "mxf":
+    count, not a layout, so ffmpeg names an MXF track by its count (``2 channels``); so does a MOV
+    of several mono tracks (measured: ``1 channels``)."""
+    if preset.container == "mxf" or (preset.container == "mov" and preset.audio.tracks == "8-mono"):
         return f"{preset.audio.channels} channels"
     return "mono" if preset.audio.channels == 1 else preset.audio.layout
 
@@ -374,7 +382,7 @@ def plan_job(
     sequence_rate = sequence_rate_of(job, media)
     deliverables = []
     for index, deliverable in enumerate(job.deliverables):
-        preset = resolve_preset(job, index, presets)
+        preset = resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index)
         check_hdr_sources(preset.video.colour, [info.video for info in shot_media], f"deliverables.{index}.preset")
         picture = picture_format(preset, shot_media[0])
         timeline = _deliverable_timeline(job, shot_media, preset, picture, sequence_rate)
@@ -562,7 +570,7 @@ def _render_plan(
             fill = job.shots[shot].fill or job.sequence.fill
             framing = (item.framings or {}).get(job.shots[shot].source)
             video_segments.append(conform_video(video_branch, info.video, span, shot_picture, fill, framing))
-            audio_segments.append(_shot_sound(job, shot, info, span, audio_branch, item.timeline, sync_corrections))
+            audio_segments.append(_shot_sound(job, shot, info, span, audio_branch, item, sync_corrections))
         video = _assemble_picture(video_segments, item.timeline)
         audio = _programme_sound(job, audio_segments, item, None if music is None else music[branch], music_audio)
         video = apply_overlays(video, item.overlays, logos, item.timeline.start_frame)
@@ -747,14 +755,16 @@ def _concat_quote(path: Path) -> str:
     return "'" + str(path.resolve()).replace("'", "'\\''") + "'"
 
 
-def _shot_sound(job: Job, shot: int, info: MediaInfo, span: ShotSpan, branch, timeline: Timeline,
+def _shot_sound(job: Job, shot: int, info: MediaInfo, span: ShotSpan, branch, item: _Deliverable,
                 sync_corrections: dict[Path, Fraction]):
-    """One shot's sound conformed to the timeline, or silence for a silent source."""
+    """One shot's sound conformed to the deliverable's timeline and programme layout, or silence for
+    a silent source."""
+    rate, layout = item.timeline.sample_rate, item.output.preset.audio.layout
     if info.audio is None:
-        # The silence source is shared by every deliverable; each takes it at its own rate.
-        return branch.filter("aresample", timeline.sample_rate).filter("atrim", end_sample=span.sample_count)
+        # The silence source is shared by every deliverable; each takes it at its own rate and layout.
+        return to_layout(branch, 2, rate, layout).filter("atrim", end_sample=span.sample_count)
     correction = sync_corrections.get(job.shots[shot].source, Fraction(0))
-    return conform_audio(branch, info, span, timeline.sample_rate, correction)
+    return conform_audio(branch, info, span, rate, correction, layout)
 
 
 def _programme_sound(job: Job, segments: list, item: _Deliverable, music_branch, music_audio: AudioStreamInfo | None):
@@ -837,7 +847,7 @@ def _mix_music(program, music, music_audio: AudioStreamInfo, job: Job, item: _De
     total = timeline.sample_count
     fade = frames_to_samples(job.music.fade_out_frames, item.sequence_rate, timeline.sample_rate)
     bed = (
-        to_stereo(music, music_audio.channels, timeline.sample_rate)
+        to_layout(music, music_audio.channels, timeline.sample_rate, item.output.preset.audio.layout)
         .filter("volume", f"{job.music.gain_db}dB")
         .filter("asetpts", "PTS-STARTPTS")
         .filter("atrim", end_sample=total)
@@ -1016,7 +1026,7 @@ def plan_programme_audio(
     sequence_rate = sequence_rate_of(job, media)
     group = []
     for index, deliverable in enumerate(job.deliverables):
-        preset = resolve_preset(job, index, presets)
+        preset = resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index)
         if preset.loudness is None:
             continue
         picture = picture_format(preset, shot_media[0])
@@ -1033,7 +1043,7 @@ def plan_programme_audio(
     nodes = []
     for branch, item in enumerate(group):
         segments = [
-            _shot_sound(job, shot, info, span, shot_inputs.take(shot)[1], item.timeline, corrections)
+            _shot_sound(job, shot, info, span, shot_inputs.take(shot)[1], item, corrections)
             for shot, (info, span) in enumerate(zip(shot_media, item.timeline.spans, strict=True))
         ]
         audio = _programme_sound(job, segments, item, None if music_streams is None else music_streams[branch], music)
