@@ -4,8 +4,9 @@ Picture: timestamps from zero, constant frame rate (duplicate/drop), the shot's 
 scaled to fit (pad) or fill (crop) the raster, BT.709 limited range, tagged. Rotation is applied by
 ffmpeg's decoder before these filters run, so they see the picture as displayed.
 
-Sound: 48 kHz, stereo or 5.1 as the programme is (see :func:`to_layout`), the stream's start-time offset against the picture kept (silence in front when
-the audio starts late), trimmed or padded to the picture's length to the sample.
+Sound: 48 kHz, stereo or 5.1 as the programme is (see :func:`to_layout`), the stream's start-time
+offset against the picture kept (silence in front when the audio starts late), trimmed or padded to
+the picture's length to the sample.
 """
 
 from __future__ import annotations
