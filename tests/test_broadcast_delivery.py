@@ -561,26 +561,34 @@ def test_five_one_passes_through_channel_for_channel(tmp_path):
 
 
 def test_five_one_programme_from_stereo_and_five_one_shots(tmp_path):
-    """``layout: source`` with a stereo shot and then a 5.1(side) shot: 5.1, the stereo shot on L
-    and R only (no upmix), the 5.1 shot channel for channel (side surrounds on the back ones)."""
-    stereo = tmp_path / "stereo.mov"
+    """``layout: source`` with a stereo shot and then two 5.1(side) shots, rendered in windows of two
+    shots, under a stereo music bed: 5.1, the stereo shot and the bed on L and R only (no upmix),
+    the 5.1 shots channel for channel (side surrounds on the back ones)."""
+    stereo, music = tmp_path / "stereo.mov", tmp_path / "music.wav"
     run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1",
                 "-f", "lavfi", "-i", "aevalsrc=0.1*sin(2*PI*2000*t)|0.1*sin(2*PI*3000*t):s=48000:d=1",
                 "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", str(stereo)])
+    run_ffmpeg(["-f", "lavfi", "-i", "aevalsrc=0.02*sin(2*PI*4000*t)|0.02*sin(2*PI*5000*t):s=48000:d=3", str(music)])
     side = _five_one_source(tmp_path / "side.mov", "5.1(side)")
     assert probe(side).audio.layout == "5.1(side)"
-    job = parse_job({"version": 1, "name": "spot", "shots": [{"source": str(stereo)}, {"source": str(side)}],
+    job = parse_job({"version": 1, "name": "spot", "sequence": {"shots_per_render": 2}, "music": {"source": str(music)},
+                     "shots": [{"source": str(stereo)}, {"source": str(side)}, {"source": str(side)}],
                      "deliverables": [{"preset": "broadcast-prores-hq-1080p25", "overrides": {
                          "video": {"width": 320, "height": 180}, "audio": {"layout": "source", "tracks": "5.1"}}}]},
                     tmp_path)
     output = json.loads(finish(job, tmp_path / "out").read_text())["outputs"][0]
     assert output["qc"]["status"] == "pass"
     samples = _channels(Path(output["path"]))
-    assert samples.shape == (6, 96000)
-    first, second = samples[:, 2400:45600], samples[:, 50400:93600]
-    assert _dominant_hz(first[:2]) == [2000, 3000]
-    assert max(np.abs(first[2:]).max(axis=1)) < 1e-4
-    assert _dominant_hz(second) == list(FIVE_ONE_HZ)
+    assert samples.shape == (6, 144000)
+    seconds = [samples[:, 48000 * second + 2400 : 48000 * second + 45600] for second in range(3)]
+    assert _dominant_hz(seconds[0][:2]) == [2000, 3000]
+    assert np.abs(seconds[0][2:]).max() == 0
+    assert _dominant_hz(seconds[1]) == _dominant_hz(seconds[2]) == list(FIVE_ONE_HZ)
+    # The bed's left (4 kHz) on L only, its right (5 kHz) on R only, all through.
+    spectrum = np.abs(np.fft.rfft(samples[:, :48000 * 2], axis=1))
+    bins = [round(hz * 2) for hz in (4000, 5000)]
+    bed = spectrum[:, bins] / spectrum[:, bins].max()
+    assert np.allclose(bed, [[1, 0], [0, 1]] + [[0, 0]] * 4, atol=1e-3)
 
 
 def test_five_one_without_a_five_one_source_is_a_job_error_and_source_layout_falls_back_to_stereo(stereo_source, tmp_path):
