@@ -558,6 +558,15 @@ def test_five_one_passes_through_channel_for_channel(tmp_path):
         assert np.allclose(levels, source_db - 3.01 + gain, atol=0.5 if path == web else 0.02)
         assert measure(programme, 48000, channel_weights(list(FIVE_ONE))).integrated_lufs == pytest.approx(target, abs=tolerance)
     assert not np.any(_channels(broadcast)[6:])
+    # QC of the files on their own: ``source`` is read from the file, the eight mono tracks are
+    # joined as L R C LFE Ls Rs by the preset's layout.
+    for path, overrides, target in ((web, {"layout": "source", "tracks": "5.1"}, -14.0),
+                                    (broadcast, {"layout": "5.1", "tracks": "8-mono"}, -23.0)):
+        preset = get_preset("web-h264-1080p" if path == web else "broadcast-prores-hq-1080p25")
+        checks = {check.name: check for check in run_qc(path, preset.with_overrides(
+            {"video": small, "audio": overrides})).checks}
+        assert (checks["conformance"].status, checks["loudness"].status) == ("pass", "pass")
+        assert checks["loudness"].value == pytest.approx(target, abs=0.3)
 
 
 def test_five_one_programme_from_stereo_and_five_one_shots(tmp_path):
