@@ -610,3 +610,40 @@ def test_five_one_without_a_five_one_source_is_a_job_error_and_source_layout_fal
     expected = preflight(_job(stereo_source, [{"preset": "broadcast-prores-hq-1080p25", "overrides": overrides}],
                               tmp_path), tmp_path / "out").outputs[0].expected
     assert (expected.channels, expected.layout, expected.audio_tracks) == (2, "stereo", (("FL", "FR"),))
+
+
+REAL_FIVE_ONE_CLIPS = {name: Path("../shared/devclips") / name for name in (
+    "ai_infinitetalk_dubbing_a.mp4", "real_vggsound_whale_shark.mp4", "mp3_in_mp4_outdoor.mp4")}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not all(path.exists() for path in REAL_FIVE_ONE_CLIPS.values()),
+                    reason="development clips not present (../shared/devclips)")
+def test_real_sound_as_five_one_into_xdcam_and_aac(tmp_path):
+    """A 5.1 source built from real clips (speech on C, a whale-shark ambience on L/R and, low-passed,
+    on the LFE, an outdoor recording on Ls/Rs): each output channel is its source channel scaled by
+    the one loudness gain (correlation with it, and with no other), and the programme meets R 128
+    and the streaming target measured with BS.1770's 5.1 weights."""
+    speech, ambience, outdoor = (str(path.resolve()) for path in REAL_FIVE_ONE_CLIPS.values())
+    source = tmp_path / "real51.mov"
+    run_ffmpeg(["-i", speech, "-i", ambience, "-i", outdoor, "-filter_complex",
+                "[0:a]pan=mono|c0=c0[c];[1:a]asplit[lr][low];[low]pan=mono|c0=0.5*c0+0.5*c1,lowpass=f=120[lfe];"
+                "[lr][c][lfe][2:a]join=inputs=4:channel_layout=5.1:map=0.0-FL|0.1-FR|1.0-FC|2.0-LFE|3.0-BL|3.1-BR,"
+                "aresample=48000[a]",
+                "-map", "0:v", "-map", "[a]", "-t", "6", "-c:v", "copy", "-c:a", "pcm_s24le", str(source)])
+    job = _job(source, [{"preset": "xdcam-hd422-1080i25-mxf", "overrides": {"audio": {"layout": "5.1"}}},
+                        {"preset": "web-h264-1080p", "overrides": {"video": {"width": 640, "height": 320},
+                                                                   "audio": {"layout": "source", "tracks": "5.1"}}}],
+               tmp_path)
+    outputs = json.loads(finish(job, tmp_path / "out").read_text())["outputs"]
+    source_samples = _channels(source)[:, 4800:4800 + 48000 * 5]
+    for output, target, matching in zip(outputs, (-23.0, -14.0), (0.9999, 0.97), strict=True):
+        samples = _channels(Path(output["path"]))
+        programme = samples[:6, 4800:4800 + 48000 * 5]
+        correlation = np.corrcoef(np.concatenate([programme, source_samples]))[:6, 6:]
+        assert np.all(np.diag(correlation) > matching), np.diag(correlation)
+        # Real channels correlate with each other (L with R, Ls with Rs): each output channel must
+        # correlate with every source channel as its own source channel does.
+        assert np.allclose(correlation, np.corrcoef(source_samples), atol=1 - matching), correlation
+        assert measure(samples[:6], 48000, channel_weights(list(FIVE_ONE))).integrated_lufs == pytest.approx(
+            target, abs=0.1 if target == -23.0 else 0.5)
