@@ -86,8 +86,7 @@ def measure_tracks(path: str | Path, programme_tracks: tuple[int, ...], loudness
     """Decode every audio stream of ``path``: each one's level, and (with ``loudness``) the loudness
     of the programme made of the audio streams numbered ``programme_tracks`` (0: the first audio
     stream), whose channels are ``programme_channels`` in order, from ``programme_start_sample`` on
-    (after a leader). Levels and sample counts are of
-    whole tracks, leader included.
+    (after a leader). Levels and sample counts are of whole tracks, leader included.
 
     Raises:
         MediaError: the file has fewer audio streams than the programme needs, or they do not decode.

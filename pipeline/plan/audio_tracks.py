@@ -17,13 +17,10 @@ name (``FL``, ``FR``, ``FC``, ``LFE``, ``BL``, ``BR``) or None for digital silen
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pipeline.errors import JobError
 from pipeline.media.probe import MediaInfo
 from pipeline.model.presets import AudioSpec, Preset
 
-ProgrammeLayout = Literal["stereo", "5.1"]
 PROGRAMME_CHANNELS: dict[str, tuple[str, ...]] = {
     "stereo": ("FL", "FR"),
     "5.1": ("FL", "FR", "FC", "LFE", "BL", "BR"),

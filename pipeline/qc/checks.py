@@ -40,7 +40,7 @@ from pipeline.prestage.stutter import COPY_RATIO, psnr_db, repeated_frames
 from pipeline.plan.hdr import COLOUR_TAGS
 from pipeline.plan.audio_tracks import programme_channels, programme_tracks, resolve_for_file, track_contents
 from pipeline.plan.leader import leader_frames
-from pipeline.analysis.track_levels import ProgrammeAssembler, programme_meter
+from pipeline.analysis.track_levels import STEREO, ProgrammeAssembler, programme_meter
 
 QC_SCHEMA_VERSION = 1
 Status = Literal["pass", "warn", "fail"]
@@ -468,7 +468,7 @@ def _leader_length(preset: Preset, expected: ExpectedOutput | None, frame_rate: 
 
 
 def _decode(path: Path, info: MediaInfo, programme: tuple[int, ...] = (0,), leader: tuple[int, int] = (0, 0),
-            legalised: bool = False, channels: tuple[str, ...] = ("FL", "FR"),
+            legalised: bool = False, channels: tuple[str, ...] = STEREO,
             ) -> tuple[_PictureStats, _SoundStats | None, list[tuple[float, bytes]]]:
     """The one decode: picture and the programme's audio streams demuxed together, each frame
     measured as it comes (the programme's tracks joined first where it spans two). The ``leader``'s
