@@ -569,10 +569,11 @@ def test_five_one_passes_through_channel_for_channel(tmp_path):
         assert checks["loudness"].value == pytest.approx(target, abs=0.3)
 
 
-def test_five_one_programme_from_stereo_and_five_one_shots(tmp_path):
-    """``layout: source`` with a stereo shot and then two 5.1(side) shots, rendered in windows of two
-    shots, under a stereo music bed: 5.1, the stereo shot and the bed on L and R only (no upmix),
-    the 5.1 shots channel for channel (side surrounds on the back ones)."""
+@pytest.mark.parametrize("shots_per_render", [8, pytest.param(2, marks=pytest.mark.slow)])
+def test_five_one_programme_from_stereo_and_five_one_shots(shots_per_render, tmp_path):
+    """``layout: source`` with a stereo shot and then two 5.1(side) shots under a stereo music bed, in
+    one render and (slow) in windows of two shots: 5.1, the stereo shot and the bed on L and R only
+    (no upmix), the 5.1 shots channel for channel (side surrounds on the back ones)."""
     stereo, music = tmp_path / "stereo.mov", tmp_path / "music.wav"
     run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1",
                 "-f", "lavfi", "-i", "aevalsrc=0.1*sin(2*PI*2000*t)|0.1*sin(2*PI*3000*t):s=48000:d=1",
@@ -580,7 +581,8 @@ def test_five_one_programme_from_stereo_and_five_one_shots(tmp_path):
     run_ffmpeg(["-f", "lavfi", "-i", "aevalsrc=0.02*sin(2*PI*4000*t)|0.02*sin(2*PI*5000*t):s=48000:d=3", str(music)])
     side = _five_one_source(tmp_path / "side.mov", "5.1(side)")
     assert probe(side).audio.layout == "5.1(side)"
-    job = parse_job({"version": 1, "name": "spot", "sequence": {"shots_per_render": 2}, "music": {"source": str(music)},
+    job = parse_job({"version": 1, "name": "spot", "sequence": {"shots_per_render": shots_per_render},
+                     "music": {"source": str(music)},
                      "shots": [{"source": str(stereo)}, {"source": str(side)}, {"source": str(side)}],
                      "deliverables": [{"preset": "broadcast-prores-hq-1080p25", "overrides": {
                          "video": {"width": 320, "height": 180}, "audio": {"layout": "source", "tracks": "5.1"}}}]},
