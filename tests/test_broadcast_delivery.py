@@ -649,3 +649,29 @@ def test_real_sound_as_five_one_into_xdcam_and_aac(tmp_path):
         assert np.allclose(correlation, np.corrcoef(source_samples), atol=1 - matching), correlation
         assert measure(samples[:6], 48000, channel_weights(list(FIVE_ONE))).integrated_lufs == pytest.approx(
             target, abs=0.1 if target == -23.0 else 0.5)
+
+
+def test_five_one_leader_tone_identifies_each_channel(tmp_path):
+    """A leader before a 5.1 programme carries the EBU multichannel line-up, read back in quarter
+    seconds: 3 s of 1 kHz on the five main channels, half a second of silence, then L, C, R, Rs, Ls
+    each alone for half a second (half a second apart), again from 8.5 s; 80 Hz on the LFE all
+    through the bars; all at -18 dBFS peak (-21 dB RMS); silence under the slate."""
+    source = _five_one_source(tmp_path / "five_one.mov")
+    job = _job(source, [{"preset": "broadcast-prores-hq-1080p25", "overrides": {
+        "video": {"width": 320, "height": 180}, "audio": {"layout": "5.1", "tracks": "5.1"},
+        "leader": {"bars_seconds": 9, "slate_seconds": 1, "black_seconds": 0}}}], tmp_path)
+    output = json.loads(finish(job, tmp_path / "out").read_text())["outputs"][0]
+    assert output["qc"]["status"] == "pass"
+    samples = _channels(Path(output["path"]))
+    ident = {"FL": 3.5, "FC": 4.5, "FR": 5.5, "BR": 6.5, "BL": 7.5}
+    for quarter in range(40):
+        start = quarter / 4
+        window = samples[:6, 12000 * quarter + 1200 : 12000 * quarter + 10800]
+        levels = [_rms_db(channel) if np.any(channel) else None for channel in window]
+        cycle = start % 8.5
+        wanted = [None] * 6 if start >= 9 else [
+            -21.0 if name == "LFE" or cycle < 3 or ident[name] <= cycle < ident[name] + 0.5 else None
+            for name in FIVE_ONE]
+        assert [None if level is None else round(level, 1) for level in levels] == wanted, start
+        sounding = [number for number, level in enumerate(levels) if level is not None]
+        assert _dominant_hz(window[sounding]) == [80 if FIVE_ONE[n] == "LFE" else 1000 for n in sounding]

@@ -47,8 +47,7 @@ def resolve_programme_layout(preset: Preset, shot_media: list[MediaInfo], index:
 
     Raises:
         JobError: a 5.1 programme without any 5.1 source (nothing to pass through: postprod does not
-            invent surround sound), or with a leader (its tone is laid out in stereo only); the
-            message names ``deliverables.N``.
+            invent surround sound); the message names ``deliverables.N``.
     """
     audio = preset.audio
     five_one = any(is_five_one(info) for info in shot_media)
@@ -61,9 +60,6 @@ def resolve_programme_layout(preset: Preset, shot_media: list[MediaInfo], index:
         raise JobError(f"{where}: audio.layout 5.1 needs a shot whose sound is 5.1, and every shot's is stereo, "
                        "mono or silent; postprod does not upmix. Use audio.layout: source to deliver stereo "
                        "from stereo sources and 5.1 from 5.1 ones")
-    if audio.layout == "5.1" and preset.leader is not None:
-        raise JobError(f"{where}: a leader before a 5.1 programme is not built (its line-up tone is stereo); "
-                       "leave the leader out or deliver stereo")
     return preset.model_copy(update={"audio": audio})
 
 

@@ -465,7 +465,8 @@ def _leader(job: Job, index: int, preset: Preset, picture: PictureFormat, timeli
     if len(job.shots) > job.sequence.shots_per_render:
         raise JobError(f"deliverables.{index}.leader ({preset.name}): a leader needs the sequence in one "
                        f"render; raise sequence.shots_per_render to at least {len(job.shots)}")
-    return plan_leader(preset.leader, job.slate, picture, timeline.frame_count, path.with_name(f".{path.name}.leader"))
+    return plan_leader(preset.leader, job.slate, picture, timeline.frame_count, path.with_name(f".{path.name}.leader"),
+                       preset.audio.layout)
 
 
 def _caption_files(job: Job, preset: Preset, timeline: Timeline, sequence_rate: Fraction,
