@@ -2,9 +2,9 @@
 
 ffmpeg's ``mov_text`` encoder takes ASS events and reads ASS markup in them: ``{\\...}`` is an
 override block (dropped, or turned into a style box) and ``\\n`` / ``\\N`` a line break. Its SubRip
-and WebVTT readers do not keep text literal either (measured: SubRip's ``{\\b1}`` turns into a bold
-style box and vanishes from the text; WebVTT escapes ``{`` as ``\\{`` and the encoder then writes
-the backslash, and puts a word joiner after every backslash of the text).
+and WebVTT readers do not keep text literal either (measured: through SubRip, ``{\\b1}`` vanishes
+from the text and ``\\N`` and ``\\n`` become line breaks; WebVTT escapes ``{`` as ``\\{``, which the
+encoder writes with its backslash, and puts a word joiner after every backslash of the text).
 So the cues reach the encoder as an ASS script written here, each caption's text made
 literal for that one parser: an empty-effect override block ``{\\r}`` (reset to the default style,
 which the cue already has) after every ``{`` and every ``\\``, so neither can start a tag or a line
