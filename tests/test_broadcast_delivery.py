@@ -23,9 +23,10 @@ from pipeline.plan.cutdown import cutdown_overlays
 from pipeline.errors import JobError
 from pipeline.jobs.finish import finish, preflight
 from pipeline.model.job import parse_job
-from pipeline.analysis.loudness import measure
+from pipeline.analysis.loudness import channel_weights, measure
 from pipeline.media.runner import run_ffmpeg
-from pipeline.model.presets import AudioSpec, TimecodeSpec, get_preset
+from pipeline.model.presets import AudioSpec, TimecodeSpec, get_preset, load_presets
+from pipeline.plan.planner import plan_job, resolve_preset
 from pipeline.media.probe import probe
 from pipeline.qc.checks import run_qc
 from pipeline.model.timebase import parse_time
@@ -66,18 +67,34 @@ def test_impossible_timecodes_are_refused(spec, rate, problem):
         file_start_timecode(spec, rate)
 
 
-@pytest.mark.parametrize(("tracks", "second_pair", "contents", "programme"), [
-    ("stereo", "silent", ("programme",), (0,)),
-    ("stereo+stereo", "copy", ("programme", "programme"), (0,)),
-    ("stereo+stereo", "silent", ("programme", "silent"), (0,)),
-    ("8-mono", "copy", ("left", "right", "left", "right") + ("silent",) * 4, (0, 1)),
-    ("8-mono", "silent", ("left", "right") + ("silent",) * 6, (0, 1)),
+L, R, C, LFE, LS, RS = "FL", "FR", "FC", "LFE", "BL", "BR"
+SILENT = (None,)
+
+
+@pytest.mark.parametrize(("layout", "tracks", "second_pair", "contents", "programme"), [
+    ("stereo", "stereo", "silent", ((L, R),), (0,)),
+    ("stereo", "stereo+stereo", "copy", ((L, R), (L, R)), (0,)),
+    ("stereo", "stereo+stereo", "silent", ((L, R), (None, None)), (0,)),
+    ("stereo", "8-mono", "copy", ((L,), (R,), (L,), (R,)) + (SILENT,) * 4, (0, 1)),
+    ("stereo", "8-mono", "silent", ((L,), (R,)) + (SILENT,) * 6, (0, 1)),
+    ("5.1", "5.1", "silent", ((L, R, C, LFE, LS, RS),), (0,)),
+    ("5.1", "8-mono", "copy", ((L,), (R,), (C,), (LFE,), (LS,), (RS,), SILENT, SILENT), (0, 1, 2, 3, 4, 5)),
 ])
-def test_track_layouts(tracks, second_pair, contents, programme):
-    spec = AudioSpec(encoder="pcm_s24le", codec="pcm_s24le", tracks=tracks, second_pair=second_pair)
+def test_track_layouts(layout, tracks, second_pair, contents, programme):
+    spec = AudioSpec(encoder="pcm_s24le", codec="pcm_s24le", layout=layout, tracks=tracks, second_pair=second_pair)
     assert track_contents(spec) == contents
     assert programme_tracks(spec) == programme
-    assert spec.channels == (1 if tracks == "8-mono" else 2)
+    assert spec.channels == len(contents[0])
+
+
+@pytest.mark.parametrize(("audio", "problem"), [
+    ({"layout": "stereo", "tracks": "5.1"}, "tracks: 5.1 needs layout 5.1 or source"),
+    ({"layout": "5.1", "tracks": "stereo+stereo"}, "tracks: layout 5.1 lays the programme out as 5.1 or 8-mono, not stereo\\+stereo"),
+    ({"layout": "source", "tracks": "stereo+stereo"}, "tracks: layout source lays the programme out as 5.1 or 8-mono"),
+])
+def test_impossible_track_layouts_are_refused(audio, problem):
+    with pytest.raises(ValueError, match=problem):
+        AudioSpec(encoder="pcm_s24le", codec="pcm_s24le", **audio)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +198,7 @@ def test_verification_catches_a_wrong_timecode_field_order_or_track(mxf_delivery
     wrong = [
         replace(expected, timecode="10:00:00:01"),
         replace(expected, field_order="progressive"),
-        replace(expected, audio_tracks=("left", "right", "silent", "right") + ("silent",) * 4),
+        replace(expected, audio_tracks=((L,), (R,), SILENT, (R,)) + (SILENT,) * 4),
     ]
     problems = [find_mismatches(path, each)[1] for each in wrong]
     assert problems == [
@@ -429,3 +446,232 @@ def test_qc_of_a_file_on_its_own_skips_the_leader_its_preset_describes(leader_de
     assert report.frame_count == 25  # the programme's frames only
     assert [checks[name].status for name in ("conformance", "black", "freeze", "silence", "loudness")] == ["pass"] * 5
     assert checks["loudness"].value == pytest.approx(-23.0, abs=0.5)
+
+
+SUBTITLE_TEXT = ("{\\an8}Fish & chips\\N <i>now</i>", "C:\\new {x} \\h 5 < 6 && 7 > 3",
+                 "Zürich, 東京 — «ok»\nsecond line")
+
+
+def test_soft_subtitle_track_carries_caption_text_literally(stereo_source, tmp_path):
+    """Braces, backslashes (ASS tags, ``\\N``, ``\\n``), markup-like text, ampersands, non-ASCII and
+    line breaks come back from the MP4's mov_text track exactly, on the planned frames."""
+    job = parse_job({
+        "version": 1, "name": "spot", "shots": [{"source": str(stereo_source)}],
+        "overlays": [{"kind": "captions", "deliverables": [], "cues": [
+            {"start": 0.08, "end": 0.4, "text": SUBTITLE_TEXT[0]}, {"start": 0.4, "end": 0.6, "text": SUBTITLE_TEXT[1]},
+            {"start": 0.72, "end": 0.96, "text": SUBTITLE_TEXT[2]}]}],
+        "deliverables": [{"preset": "web-h264-1080p", "overrides": {
+            "video": {"width": 320, "height": 180}, "caption_files": {"track": True, "formats": ["vtt"]}}}]}, tmp_path)
+    output = json.loads(finish(job, tmp_path / "out").read_text())["outputs"][0]
+    with av.open(output["path"]) as container:
+        (stream,) = container.streams.subtitles
+        assert stream.codec_context.name == "mov_text"
+        cues = []
+        for packet in container.demux(stream):
+            payload = bytes(packet)
+            length = int.from_bytes(payload[:2], "big")
+            if length:
+                # Plain text only: no style boxes after it.
+                assert len(payload) == 2 + length
+                start = packet.pts * stream.time_base
+                cues.append((round(start * 25), round((start + packet.duration * stream.time_base) * 25),
+                             payload[2:].decode()))
+    assert cues == [(2, 10, SUBTITLE_TEXT[0]), (10, 15, SUBTITLE_TEXT[1]), (18, 24, SUBTITLE_TEXT[2])]
+    # SubRip cannot carry "<i>" literally (see test_caption_files_read_back_cue_by_cue): WebVTT only.
+    assert [entry["format"] for entry in output["caption_files"]] == ["vtt"]
+
+    plan = plan_job(job, {stereo_source: probe(stereo_source)}, load_presets(), tmp_path / "out")
+    expected = plan.outputs[0].expected
+    wrong = replace(expected, subtitle_cues=(*expected.subtitle_cues[:2],
+                                             replace(expected.subtitle_cues[2], text="Zurich")))
+    assert find_mismatches(Path(output["path"]), wrong)[1] == [
+        f"subtitle track cue 3: text {SUBTITLE_TEXT[2]!r}, planned 'Zurich'"]
+
+
+def test_soft_subtitle_track_is_mp4_only():
+    with pytest.raises(JobError, match=r"deliverables.0.overrides: caption_files.track: a soft subtitle track is "
+                                       r"written into MP4 only; this preset's container is mov"):
+        resolve_preset(parse_job({"version": 1, "name": "spot", "shots": [{"source": "/nonexistent/a.mp4"}],
+                                  "deliverables": [{"preset": "broadcast-prores-hq-1080p25",
+                                                    "overrides": {"caption_files": {"track": True}}}]}, Path("/")),
+                       0, load_presets())
+
+
+FIVE_ONE = ("FL", "FR", "FC", "LFE", "BL", "BR")
+FIVE_ONE_HZ = (300, 500, 700, 60, 1100, 1300)
+"""A distinct sine per source channel, so the channel each one lands on shows."""
+FIVE_ONE_AMPLITUDE = (0.1, 0.08, 0.12, 0.1, 0.05, 0.04)
+
+
+def _five_one_source(path: Path, layout: str = "5.1") -> Path:
+    exprs = "|".join(f"{amplitude}*sin(2*PI*{hz}*t)" for hz, amplitude in zip(FIVE_ONE_HZ, FIVE_ONE_AMPLITUDE))
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1",
+                "-f", "lavfi", "-i", f"aevalsrc={exprs}:s=48000:d=1:c={layout}",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", str(path)])
+    return path
+
+
+def _channels(path: Path) -> np.ndarray:
+    """Every channel of every audio track, in order, as float (channels, samples)."""
+    tracks = []
+    with av.open(str(path)) as container:
+        for stream in container.streams.audio:
+            resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
+            container.seek(0)
+            tracks.append(np.concatenate([converted.to_ndarray() for frame in container.decode(stream)
+                                          for converted in resampler.resample(frame)], axis=1))
+    length = min(track.shape[1] for track in tracks)
+    return np.concatenate([track[:, :length] for track in tracks])
+
+
+def _dominant_hz(samples: np.ndarray) -> list[int]:
+    """The strongest frequency of each channel (0.9 s at 48 kHz resolves 1.1 Hz)."""
+    spectrum = np.abs(np.fft.rfft(samples, axis=1))
+    return [round(hz) for hz in np.fft.rfftfreq(samples.shape[1], 1 / 48000)[spectrum.argmax(axis=1)]]
+
+
+def test_five_one_passes_through_channel_for_channel(tmp_path):
+    """L stays L and LFE stays LFE, in one AAC 5.1 track (MP4) and in eight mono PCM tracks (MOV,
+    7-8 silent); the levels between channels are kept, and the programme meets its target measured
+    with BS.1770's 5.1 weights (surrounds +1.5 dB, LFE left out)."""
+    source = _five_one_source(tmp_path / "five_one.mov")
+    small = {"width": 320, "height": 180}
+    job = _job(source, [
+        {"preset": "web-h264-1080p", "overrides": {"video": small, "audio": {"layout": "source", "tracks": "5.1"}}},
+        {"preset": "broadcast-prores-hq-1080p25",
+         "overrides": {"video": small, "audio": {"layout": "5.1", "tracks": "8-mono"}}},
+    ], tmp_path)
+    outputs = json.loads(finish(job, tmp_path / "out").read_text())["outputs"]
+    assert [output["qc"]["status"] for output in outputs] == ["pass", "pass"]
+    web, broadcast = (Path(output["path"]) for output in outputs)
+    assert [(track.codec, track.layout) for track in probe(web).audio_tracks] == [("aac", "5.1")]
+    assert [(track.channels, track.layout) for track in probe(broadcast).audio_tracks] == [(1, "1 channels")] * 8
+    source_samples = _channels(source)
+    source_db = 20 * np.log10(FIVE_ONE_AMPLITUDE)
+    for path, target, tolerance in ((web, -14.0, 0.3), (broadcast, -23.0, 0.05)):
+        samples = _channels(path)
+        programme = samples[:6, 2400:45600]
+        assert _dominant_hz(programme) == _dominant_hz(source_samples[:, 2400:45600]) == list(FIVE_ONE_HZ)
+        levels = [_rms_db(channel) for channel in programme]
+        gain = levels[0] - (source_db[0] - 3.01)
+        # AAC band-limits the LFE channel (to 120 Hz) and codes the rest lossily: within 0.5 dB.
+        assert np.allclose(levels, source_db - 3.01 + gain, atol=0.5 if path == web else 0.02)
+        assert measure(programme, 48000, channel_weights(list(FIVE_ONE))).integrated_lufs == pytest.approx(target, abs=tolerance)
+    assert not np.any(_channels(broadcast)[6:])
+    # QC of the files on their own: ``source`` is read from the file, the eight mono tracks are
+    # joined as L R C LFE Ls Rs by the preset's layout.
+    for path, overrides, target in ((web, {"layout": "source", "tracks": "5.1"}, -14.0),
+                                    (broadcast, {"layout": "5.1", "tracks": "8-mono"}, -23.0)):
+        preset = get_preset("web-h264-1080p" if path == web else "broadcast-prores-hq-1080p25")
+        checks = {check.name: check for check in run_qc(path, preset.with_overrides(
+            {"video": small, "audio": overrides})).checks}
+        assert (checks["conformance"].status, checks["loudness"].status) == ("pass", "pass")
+        assert checks["loudness"].value == pytest.approx(target, abs=0.3)
+
+
+@pytest.mark.parametrize("shots_per_render", [8, pytest.param(2, marks=pytest.mark.slow)])
+def test_five_one_programme_from_stereo_and_five_one_shots(shots_per_render, tmp_path):
+    """``layout: source`` with a stereo shot and then two 5.1(side) shots under a stereo music bed, in
+    one render and (slow) in windows of two shots: 5.1, the stereo shot and the bed on L and R only
+    (no upmix), the 5.1 shots channel for channel (side surrounds on the back ones)."""
+    stereo, music = tmp_path / "stereo.mov", tmp_path / "music.wav"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1",
+                "-f", "lavfi", "-i", "aevalsrc=0.1*sin(2*PI*2000*t)|0.1*sin(2*PI*3000*t):s=48000:d=1",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", str(stereo)])
+    run_ffmpeg(["-f", "lavfi", "-i", "aevalsrc=0.02*sin(2*PI*4000*t)|0.02*sin(2*PI*5000*t):s=48000:d=3", str(music)])
+    side = _five_one_source(tmp_path / "side.mov", "5.1(side)")
+    assert probe(side).audio.layout == "5.1(side)"
+    job = parse_job({"version": 1, "name": "spot", "sequence": {"shots_per_render": shots_per_render},
+                     "music": {"source": str(music)},
+                     "shots": [{"source": str(stereo)}, {"source": str(side)}, {"source": str(side)}],
+                     "deliverables": [{"preset": "broadcast-prores-hq-1080p25", "overrides": {
+                         "video": {"width": 320, "height": 180}, "audio": {"layout": "source", "tracks": "5.1"}}}]},
+                    tmp_path)
+    output = json.loads(finish(job, tmp_path / "out").read_text())["outputs"][0]
+    assert output["qc"]["status"] == "pass"
+    samples = _channels(Path(output["path"]))
+    assert samples.shape == (6, 144000)
+    seconds = [samples[:, 48000 * second + 2400 : 48000 * second + 45600] for second in range(3)]
+    assert _dominant_hz(seconds[0][:2]) == [2000, 3000]
+    assert np.abs(seconds[0][2:]).max() == 0
+    assert _dominant_hz(seconds[1]) == _dominant_hz(seconds[2]) == list(FIVE_ONE_HZ)
+    # The bed's left (4 kHz) on L only, its right (5 kHz) on R only, all through.
+    spectrum = np.abs(np.fft.rfft(samples[:, :48000 * 2], axis=1))
+    bins = [round(hz * 2) for hz in (4000, 5000)]
+    bed = spectrum[:, bins] / spectrum[:, bins].max()
+    assert np.allclose(bed, [[1, 0], [0, 1]] + [[0, 0]] * 4, atol=1e-3)
+
+
+def test_five_one_without_a_five_one_source_is_a_job_error_and_source_layout_falls_back_to_stereo(stereo_source, tmp_path):
+    overrides = {"video": {"width": 320, "height": 180}, "audio": {"layout": "5.1", "tracks": "5.1"}}
+    with pytest.raises(JobError, match=r"deliverables.0 \(broadcast-prores-hq-1080p25\): audio.layout 5.1 needs a "
+                                       r"shot whose sound is 5.1.*postprod does not upmix"):
+        preflight(_job(stereo_source, [{"preset": "broadcast-prores-hq-1080p25", "overrides": overrides}], tmp_path),
+                  tmp_path / "out")
+    overrides["audio"]["layout"] = "source"
+    expected = preflight(_job(stereo_source, [{"preset": "broadcast-prores-hq-1080p25", "overrides": overrides}],
+                              tmp_path), tmp_path / "out").outputs[0].expected
+    assert (expected.channels, expected.layout, expected.audio_tracks) == (2, "stereo", (("FL", "FR"),))
+
+
+REAL_FIVE_ONE_CLIPS = {name: Path("../shared/devclips") / name for name in (
+    "ai_infinitetalk_dubbing_a.mp4", "real_vggsound_whale_shark.mp4", "mp3_in_mp4_outdoor.mp4")}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not all(path.exists() for path in REAL_FIVE_ONE_CLIPS.values()),
+                    reason="development clips not present (../shared/devclips)")
+def test_real_sound_as_five_one_into_xdcam_and_aac(tmp_path):
+    """A 5.1 source built from real clips (speech on C, a whale-shark ambience on L/R and, low-passed,
+    on the LFE, an outdoor recording on Ls/Rs): each output channel is its source channel scaled by
+    the one loudness gain (correlation with it, and with no other), and the programme meets R 128
+    and the streaming target measured with BS.1770's 5.1 weights."""
+    speech, ambience, outdoor = (str(path.resolve()) for path in REAL_FIVE_ONE_CLIPS.values())
+    source = tmp_path / "real51.mov"
+    run_ffmpeg(["-i", speech, "-i", ambience, "-i", outdoor, "-filter_complex",
+                "[0:a]pan=mono|c0=c0[c];[1:a]asplit[lr][low];[low]pan=mono|c0=0.5*c0+0.5*c1,lowpass=f=120[lfe];"
+                "[lr][c][lfe][2:a]join=inputs=4:channel_layout=5.1:map=0.0-FL|0.1-FR|1.0-FC|2.0-LFE|3.0-BL|3.1-BR,"
+                "aresample=48000[a]",
+                "-map", "0:v", "-map", "[a]", "-t", "6", "-c:v", "copy", "-c:a", "pcm_s24le", str(source)])
+    job = _job(source, [{"preset": "xdcam-hd422-1080i25-mxf", "overrides": {"audio": {"layout": "5.1"}}},
+                        {"preset": "web-h264-1080p", "overrides": {"video": {"width": 640, "height": 320},
+                                                                   "audio": {"layout": "source", "tracks": "5.1"}}}],
+               tmp_path)
+    outputs = json.loads(finish(job, tmp_path / "out").read_text())["outputs"]
+    source_samples = _channels(source)[:, 4800:4800 + 48000 * 5]
+    for output, target, matching in zip(outputs, (-23.0, -14.0), (0.9999, 0.97), strict=True):
+        samples = _channels(Path(output["path"]))
+        programme = samples[:6, 4800:4800 + 48000 * 5]
+        correlation = np.corrcoef(np.concatenate([programme, source_samples]))[:6, 6:]
+        assert np.all(np.diag(correlation) > matching), np.diag(correlation)
+        # Real channels correlate with each other (L with R, Ls with Rs): each output channel must
+        # correlate with every source channel as its own source channel does.
+        assert np.allclose(correlation, np.corrcoef(source_samples), atol=1 - matching), correlation
+        assert measure(samples[:6], 48000, channel_weights(list(FIVE_ONE))).integrated_lufs == pytest.approx(
+            target, abs=0.1 if target == -23.0 else 0.5)
+
+
+def test_five_one_leader_tone_identifies_each_channel(tmp_path):
+    """A leader before a 5.1 programme carries the EBU multichannel line-up, read back in quarter
+    seconds: 3 s of 1 kHz on the five main channels, half a second of silence, then L, C, R, Rs, Ls
+    each alone for half a second (half a second apart), again from 8.5 s; 80 Hz on the LFE all
+    through the bars; all at -18 dBFS peak (-21 dB RMS); silence under the slate."""
+    source = _five_one_source(tmp_path / "five_one.mov")
+    job = _job(source, [{"preset": "broadcast-prores-hq-1080p25", "overrides": {
+        "video": {"width": 320, "height": 180}, "audio": {"layout": "5.1", "tracks": "5.1"},
+        "leader": {"bars_seconds": 9, "slate_seconds": 1, "black_seconds": 0}}}], tmp_path)
+    output = json.loads(finish(job, tmp_path / "out").read_text())["outputs"][0]
+    assert output["qc"]["status"] == "pass"
+    samples = _channels(Path(output["path"]))
+    ident = {"FL": 3.5, "FC": 4.5, "FR": 5.5, "BR": 6.5, "BL": 7.5}
+    for quarter in range(40):
+        start = quarter / 4
+        window = samples[:6, 12000 * quarter + 1200 : 12000 * quarter + 10800]
+        levels = [_rms_db(channel) if np.any(channel) else None for channel in window]
+        cycle = start % 8.5
+        wanted = [None] * 6 if start >= 9 else [
+            -21.0 if name == "LFE" or cycle < 3 or ident[name] <= cycle < ident[name] + 0.5 else None
+            for name in FIVE_ONE]
+        assert [None if level is None else round(level, 1) for level in levels] == wanted, start
+        sounding = [number for number, level in enumerate(levels) if level is not None]
+        assert _dominant_hz(window[sounding]) == [80 if FIVE_ONE[n] == "LFE" else 1000 for n in sounding]

@@ -1,6 +1,6 @@
 """What each audio track of a file carries, and the programme's loudness, from one decode.
 
-A deliverable may spread its stereo programme over two mono tracks (XDCAM's eight-mono layout) and
+A deliverable may spread its programme over mono tracks (XDCAM's eight-mono layout) and
 carry copies or silence on the others; verification and QC measure the programme over the tracks
 that make it, and each track's level to tell sound from silence.
 """
@@ -17,8 +17,8 @@ import numpy as np
 from pipeline.errors import MediaError
 from pipeline.analysis.loudness import LoudnessMeasurement, LoudnessMeter, channel_weights
 
-PROGRAMME_CHANNELS = ("FL", "FR")
-"""The programme is stereo however it is laid out in tracks."""
+STEREO = ("FL", "FR")
+"""The channels of a stereo programme, however it is laid out in tracks."""
 
 
 @dataclass(frozen=True)
@@ -76,17 +76,17 @@ class ProgrammeAssembler:
         return block[:, skipped:] if skipped < ready else None
 
 
-def programme_meter(rate: int) -> LoudnessMeter:
-    """A BS.1770 meter for the stereo programme."""
-    return LoudnessMeter(rate, channel_weights(list(PROGRAMME_CHANNELS)))
+def programme_meter(rate: int, channels: tuple[str, ...] = STEREO) -> LoudnessMeter:
+    """A BS.1770 meter for a programme of ``channels`` (ffmpeg's names: ``FL``, ``FC``, ``LFE``...)."""
+    return LoudnessMeter(rate, channel_weights(list(channels)))
 
 
 def measure_tracks(path: str | Path, programme_tracks: tuple[int, ...], loudness: bool = True,
-                   programme_start_sample: int = 0) -> TrackLevels:
+                   programme_start_sample: int = 0, programme_channels: tuple[str, ...] = STEREO) -> TrackLevels:
     """Decode every audio stream of ``path``: each one's level, and (with ``loudness``) the loudness
     of the programme made of the audio streams numbered ``programme_tracks`` (0: the first audio
-    stream) from ``programme_start_sample`` on (after a leader). Levels and sample counts are of
-    whole tracks, leader included.
+    stream), whose channels are ``programme_channels`` in order, from ``programme_start_sample`` on
+    (after a leader). Levels and sample counts are of whole tracks, leader included.
 
     Raises:
         MediaError: the file has fewer audio streams than the programme needs, or they do not decode.
@@ -98,7 +98,7 @@ def measure_tracks(path: str | Path, programme_tracks: tuple[int, ...], loudness
                 raise MediaError(path, f"has {len(streams)} audio stream(s); the programme needs "
                                        f"{max(programme_tracks) + 1}")
             assembler = ProgrammeAssembler([streams[number] for number in programme_tracks], programme_start_sample)
-            meter = programme_meter(assembler.rate) if loudness else None
+            meter = programme_meter(assembler.rate, programme_channels) if loudness else None
             squares = {stream.index: np.zeros(stream.channels) for stream in streams}
             counts = dict.fromkeys(squares, 0)
             resamplers = {stream.index: av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)

@@ -23,6 +23,7 @@ from pipeline.media.probe import AudioStreamInfo, MediaInfo
 from pipeline.media.runner import run_ffmpeg
 from pipeline.model.job import Job
 from pipeline.model.presets import Preset
+from pipeline.plan.audio_tracks import resolve_programme_layout
 from pipeline.plan.planner import plan_programme_audio, resolve_preset, sound_encode_args
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,9 @@ def _codec_overshoots(job, media, presets, scratch: Path, music, sync_correction
     for index, deliverable in enumerate(job.deliverables):
         label, correction = deliverable.label, corrected[deliverable.label]
         encoded = scratch / f"{plan.wav_paths[label].stem}.encoded.mkv"
-        run_ffmpeg(sound_encode_args(resolve_preset(job, index, presets), plan.wav_paths[label], encoded))
+        shot_media = [media[shot.source] for shot in job.shots]
+        preset = resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index)
+        run_ffmpeg(sound_encode_args(preset, plan.wav_paths[label], encoded))
         peak = measure_file(encoded).true_peak_dbtp
         limit = correction.target.max_true_peak_dbtp
         if peak is None or peak <= limit - CODEC_PEAK_MARGIN_DB:

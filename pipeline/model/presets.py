@@ -233,29 +233,40 @@ class AudioSpec(_Model):
     """Codec name the output must probe as."""
     sample_rate: int = Field(default=48000, gt=0)
     """Samples per second."""
-    layout: Literal["stereo"] = "stereo"
-    """Channel layout of the programme sound; stereo (5.1 programmes are a later addition)."""
-    tracks: Literal["stereo", "stereo+stereo", "8-mono"] = "stereo"
-    """How the programme is laid out in audio tracks (see :mod:`pipeline.plan.audio_tracks`): one stereo
-    track; two stereo tracks (the programme, then :attr:`second_pair`); or eight mono tracks (1-2 the
-    programme's left and right, 3-4 :attr:`second_pair`, 5-8 silent), as XDCAM HD422 carries them."""
+    layout: Literal["stereo", "5.1", "source"] = "stereo"
+    """Channel layout of the programme: ``stereo`` (5.1 sources downmixed); ``5.1`` (L R C LFE Ls Rs
+    passed through from 5.1 sources; stereo and mono shots on L and R, the rest silent; a job error
+    when no shot's sound is 5.1); or ``source`` (5.1 when a shot's sound is 5.1, else stereo). See
+    :mod:`pipeline.plan.audio_tracks`."""
+    tracks: Literal["stereo", "stereo+stereo", "8-mono", "5.1"] = "stereo"
+    """How the programme is laid out in audio tracks (see :mod:`pipeline.plan.audio_tracks`). Stereo:
+    one stereo track; two stereo tracks (the programme, then :attr:`second_pair`); or eight mono
+    tracks (1-2 the programme's left and right, 3-4 :attr:`second_pair`, 5-8 silent), as XDCAM HD422
+    carries them. 5.1: one six-channel track (``5.1``), or eight mono tracks (1-6 L R C LFE Ls Rs, 7-8
+    silent). With ``layout: source``, ``5.1`` becomes ``stereo`` for stereo sources."""
     second_pair: Literal["copy", "silent"] = "silent"
-    """What the second pair of a ``stereo+stereo`` or ``8-mono`` layout carries: a copy of the
-    programme or silence."""
+    """What the second pair of a stereo programme's ``stereo+stereo`` or ``8-mono`` layout carries: a
+    copy of the programme or silence. A 5.1 programme has none (tracks 7-8 of its ``8-mono`` are silent)."""
     options: EncoderOptions = Field(default_factory=dict)
     """Encoder options, each passed as ``-KEY:a VALUE``; see :mod:`pipeline.model.encoder_options`."""
 
     @model_validator(mode="after")
     def _valid_for_encoder(self) -> AudioSpec:
         problems = check_encoder_options(self.encoder, self.options)
+        five_one_tracks = ("5.1", "8-mono")
+        if self.layout == "stereo" and self.tracks == "5.1":
+            problems.append("tracks: 5.1 needs layout 5.1 or source")
+        if self.layout != "stereo" and self.tracks not in five_one_tracks:
+            problems.append(f"tracks: layout {self.layout} lays the programme out as {' or '.join(five_one_tracks)}, "
+                            f"not {self.tracks}")
         if problems:
             raise ValueError("\n".join(problems))
         return self
 
     @property
     def channels(self) -> int:
-        """Channel count of each audio track."""
-        return 1 if self.tracks == "8-mono" else {"stereo": 2}[self.layout]
+        """Channel count of each audio track; a ``source`` layout not yet resolved counts as stereo."""
+        return 1 if self.tracks == "8-mono" else 6 if self.layout == "5.1" else 2
 
 
 LOUDNESS_STANDARDS: dict[str, dict[str, float]] = {
@@ -368,6 +379,9 @@ class CaptionFilesSpec(_Model):
     """``srt`` (SubRip), ``vtt`` (WebVTT), ``ttml`` (EBU-TT-D, EBU Tech 3380)."""
     language: str = Field(default="en", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     """BCP 47 language of the captions, written into the EBU-TT-D document."""
+    track: bool = False
+    """Also carry the captions as a soft subtitle track (``mov_text``) inside the file, which players
+    can switch on; MP4 only (see :mod:`pipeline.plan.subtitle_track`)."""
 
 
 class Preset(_Model):
@@ -402,6 +416,13 @@ class Preset(_Model):
     leader: LeaderSpec | None = None
     """Bars, tone, slate and black before the programme; None: the file starts with the programme.
     QC and loudness measure the programme only."""
+
+    @model_validator(mode="after")
+    def _subtitle_track_fits(self) -> Preset:
+        if self.caption_files is not None and self.caption_files.track and self.container != "mp4":
+            raise ValueError(f"caption_files.track: a soft subtitle track is written into MP4 only; this "
+                             f"preset's container is {self.container}")
+        return self
 
     @property
     def extension(self) -> str:

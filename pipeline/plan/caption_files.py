@@ -174,17 +174,23 @@ def read_back(file: CaptionFile, path: Path) -> list[tuple[Fraction, Fraction, s
 
 def caption_file_problems(file: CaptionFile, path: Path, captions: tuple[TimedCaption, ...],
                           rate: Fraction) -> list[str]:
-    """Every way the file at ``path`` differs from ``captions``, cue by cue: count, first and end
-    frame (each time read back to the nearest frame), and text."""
-    cues = read_back(file, path)
+    """Every way the file at ``path`` differs from ``captions``, cue by cue (see :func:`cue_problems`)."""
+    return cue_problems(file.format, read_back(file, path), captions, rate)
+
+
+def cue_problems(name: str, cues: list[tuple[Fraction, Fraction, str]], captions: tuple[TimedCaption, ...],
+                 rate: Fraction) -> list[str]:
+    """Every way ``cues`` read back (start s, end s, text) differ from ``captions``: count, first
+    and end frame (each time read back to the nearest frame), and text; each problem starts with
+    ``name``."""
     problems = []
     if len(cues) != len(captions):
-        problems.append(f"{file.format}: {len(cues)} cues read back, {len(captions)} planned")
+        problems.append(f"{name}: {len(cues)} cues read back, {len(captions)} planned")
     for number, ((start_s, end_s, text), caption) in enumerate(zip(cues, captions), start=1):
         frames = (round_half_up(start_s * rate), round_half_up(end_s * rate))
         if frames != (caption.start_frame, caption.end_frame):
-            problems.append(f"{file.format} cue {number}: frames {frames}, planned "
+            problems.append(f"{name} cue {number}: frames {frames}, planned "
                             f"{(caption.start_frame, caption.end_frame)}")
         if text != _lines(caption.text):
-            problems.append(f"{file.format} cue {number}: text {text!r}, planned {_lines(caption.text)!r}")
+            problems.append(f"{name} cue {number}: text {text!r}, planned {_lines(caption.text)!r}")
     return problems

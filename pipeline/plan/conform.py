@@ -4,8 +4,9 @@ Picture: timestamps from zero, constant frame rate (duplicate/drop), the shot's 
 scaled to fit (pad) or fill (crop) the raster, BT.709 limited range, tagged. Rotation is applied by
 ffmpeg's decoder before these filters run, so they see the picture as displayed.
 
-Sound: 48 kHz stereo, the stream's start-time offset against the picture kept (silence in front when
-the audio starts late), trimmed or padded to the picture's length to the sample.
+Sound: 48 kHz, stereo or 5.1 as the programme is (see :func:`to_layout`), the stream's start-time
+offset against the picture kept (silence in front when the audio starts late), trimmed or padded to
+the picture's length to the sample.
 """
 
 from __future__ import annotations
@@ -222,16 +223,31 @@ def to_stereo(stream, channels: int, sample_rate: int):
     return stream.filter("aformat", sample_rates=sample_rate, channel_layouts="stereo")
 
 
+def to_layout(stream, channels: int, sample_rate: int, layout: str = "stereo"):
+    """:func:`to_stereo`, or for a 5.1 programme: 5.1 sound kept channel for channel (``5.1(side)``'s
+    side surrounds become the back ones), anything else made stereo and put on L and R with C, LFE
+    and the surrounds silent (no upmix: that would invent a surround image nobody mixed)."""
+    if layout == "stereo":
+        return to_stereo(stream, channels, sample_rate)
+    if channels <= 2:
+        return to_stereo(stream, channels, sample_rate).filter("aeval", exprs="val(0)|val(1)|0|0|0|0",
+                                                               channel_layout="5.1")
+    stream = stream.filter("aresample", sample_rate, resampler="soxr")
+    return stream.filter("aformat", sample_rates=sample_rate, channel_layouts="5.1")
+
+
 def conform_audio(
-    stream, media: MediaInfo, span: ShotSpan, sample_rate: int, sync_correction_s: Fraction = Fraction(0)
+    stream, media: MediaInfo, span: ShotSpan, sample_rate: int, sync_correction_s: Fraction = Fraction(0),
+    layout: str = "stereo",
 ):
-    """The shot's sound at ``sample_rate`` stereo: exactly ``span.sample_count`` samples, in sync.
+    """The shot's sound at ``sample_rate`` in the programme's ``layout`` (see :func:`to_layout`):
+    exactly ``span.sample_count`` samples, in sync.
 
     ``sync_correction_s`` moves the sound later (positive) or earlier (negative) against its picture.
     A shot that plays faster (``span.speed``) has its sound time-stretched by the same factor, pitch kept.
     """
     audio: AudioStreamInfo = media.audio
-    stream = tempo(to_stereo(stream, audio.channels, sample_rate), span.speed).filter("asetpts", "PTS-STARTPTS")
+    stream = tempo(to_layout(stream, audio.channels, sample_rate, layout), span.speed).filter("asetpts", "PTS-STARTPTS")
     offset = audio_offset_samples(media, sample_rate, sync_correction_s, span.speed)
     if offset > 0:
         stream = stream.filter("adelay", delays=f"{offset}S", all=1)

@@ -27,6 +27,13 @@ from pipeline.plan.workfiles import FontLink, PreparedFile, TextFile
 
 TONE_HZ = 1000
 """Line-up tone frequency."""
+LFE_TONE_HZ = 80
+"""Line-up tone of a 5.1 programme's LFE channel."""
+FIVE_ONE_TONE_S = 3
+"""A 5.1 line-up cycle starts with this much tone on the five main channels, then half a second of
+silence, then each main channel named by a half-second burst and half a second of silence."""
+FIVE_ONE_IDENT_ORDER = {"FL": 0, "FC": 1, "FR": 2, "BR": 3, "BL": 4}
+"""Where each main channel's burst comes in the cycle: clockwise from front left (L, C, R, Rs, Ls)."""
 BARS_SOURCES = {"ebu": "pal75bars", "smpte": "smptehdbars"}
 """ffmpeg sources of the bars patterns."""
 SLATE_BACKGROUND = "0x1c2430"
@@ -60,6 +67,8 @@ class LeaderPlan:
     """The folder libass reads the slate's font from."""
     files: tuple[PreparedFile, ...]
     """The script and the font link, made before ffmpeg starts."""
+    layout: str = "stereo"
+    """The programme's channel layout, which the tone is laid out in (see :func:`line_up_tone`)."""
 
     @property
     def frame_count(self) -> int:
@@ -77,7 +86,7 @@ def leader_frames(spec: LeaderSpec, rate: Fraction) -> int:
 
 
 def plan_leader(spec: LeaderSpec, slate: Slate, picture: PictureFormat, programme_frames: int,
-                work_dir: Path) -> LeaderPlan:
+                work_dir: Path, layout: str = "stereo") -> LeaderPlan:
     """Time the leader at the deliverable's rate and write its slate.
 
     The slate shows the job's fields, the programme's duration, and the whole seconds left until
@@ -93,7 +102,7 @@ def plan_leader(spec: LeaderSpec, slate: Slate, picture: PictureFormat, programm
     fonts_dir = work_dir / "fonts"
     text = _slate_script(slate, picture, programme_frames, spec)
     return LeaderPlan(spec, picture, bars, slate_frames, black, script, fonts_dir,
-                      (TextFile(script, text), FontLink(fonts_dir / f"slate{font.suffix.lower()}", font)))
+                      (TextFile(script, text), FontLink(fonts_dir / f"slate{font.suffix.lower()}", font)), layout)
 
 
 def slate_fields(slate: Slate, picture: PictureFormat, programme_frames: int) -> list[tuple[str, str]]:
@@ -153,14 +162,39 @@ def _requests(plan: LeaderPlan, sample_rate: int) -> list[tuple[str, str]]:
     :func:`leader_streams` takes them."""
     picture = plan.picture
     raster = f"size={picture.width}x{picture.height}:rate={format_rate(picture.frame_rate)}"
-    amplitude = f"{10 ** (plan.spec.tone_dbfs / 20):.6f}*sin(2*PI*{TONE_HZ}*t)"
     requests = [("video", f"{BARS_SOURCES[plan.spec.bars]}={raster}"),
                 ("video", f"color=color={SLATE_BACKGROUND}:{raster}")]
     if plan.black_frames:
         requests.append(("video", f"color=color={BLACK}:{raster}"))
     # Spelt unlike conform.silence(), so the two never merge into one ffmpeg-python node.
-    return requests + [("audio", f"aevalsrc={amplitude}|{amplitude}:s={sample_rate}:c=stereo"),
-                       ("audio", f"anullsrc=channel_layout=stereo:sample_rate={sample_rate}")]
+    return requests + [("audio", f"aevalsrc={line_up_tone(plan.spec.tone_dbfs, plan.layout)}:s={sample_rate}:"
+                                 f"c={plan.layout}"),
+                       ("audio", f"anullsrc=channel_layout={plan.layout}:sample_rate={sample_rate}")]
+
+
+def line_up_tone(tone_dbfs: float, layout: str) -> str:
+    """``aevalsrc`` channel expressions of the line-up tone, escaped for a lavfi source description.
+
+    Stereo: 1 kHz on both channels. 5.1, the EBU multichannel line-up: a repeating cycle of
+    :data:`FIVE_ONE_TONE_S` of 1 kHz on the five main channels, half a second of silence, then each
+    main channel identified in turn (clockwise from front left) by a half-second burst followed by
+    half a second of silence; the LFE carries :data:`LFE_TONE_HZ` throughout. All at ``tone_dbfs``.
+    """
+    amplitude = f"{10 ** (tone_dbfs / 20):.6f}"
+    tone = f"{amplitude}*sin(2*PI*{TONE_HZ}*t)"
+    if layout == "stereo":
+        return f"{tone}|{tone}"
+    cycle = FIVE_ONE_TONE_S + Fraction(1, 2) + len(FIVE_ONE_IDENT_ORDER)
+    position = f"mod(t\\,{float(cycle)})"
+    expressions = []
+    for name in ("FL", "FR", "FC", "LFE", "BL", "BR"):
+        if name == "LFE":
+            expressions.append(f"{amplitude}*sin(2*PI*{LFE_TONE_HZ}*t)")
+            continue
+        burst = FIVE_ONE_TONE_S + Fraction(1, 2) + FIVE_ONE_IDENT_ORDER[name]
+        expressions.append(f"{tone}*(lt({position}\\,{FIVE_ONE_TONE_S})+gte({position}\\,{float(burst)})"
+                           f"*lt({position}\\,{float(burst + Fraction(1, 2))}))")
+    return "|".join(expressions)
 
 
 class LeaderSources:

@@ -14,16 +14,24 @@ from pathlib import Path
 import ffmpeg
 from pydantic import ValidationError
 
-from pipeline.plan.audio_tracks import TRACK_FILTERS, TrackContent, lay_out_tracks, programme_tracks, track_contents
+from pipeline.plan.audio_tracks import (
+    TRACK_FILTERS,
+    TrackContent,
+    lay_out_tracks,
+    programme_tracks,
+    resolve_programme_layout,
+    track_contents,
+)
 from pipeline.plan.caption_files import CaptionFile, plan_caption_files, shifted
 from pipeline.plan.caption_timing import TimedCaption
+from pipeline.plan.subtitle_track import subtitle_track
 from pipeline.plan.conform import (
     PictureFormat,
     conform_audio,
     conform_video,
     full_chroma,
     silence,
-    to_stereo,
+    to_layout,
 )
 from pipeline.plan.enhance import EnhanceSettings, apply_job_enhance, shot_speeds
 from pipeline.errors import JobError
@@ -123,15 +131,17 @@ class ExpectedOutput:
     """Start timecode the file's timecode track must carry; None: no track expected."""
     field_order: str = "progressive"
     """``progressive`` or ``tt`` (interlaced, top field first) as the decoder reports it."""
-    audio_tracks: tuple[TrackContent, ...] = ("programme",)
+    audio_tracks: tuple[TrackContent, ...] = (("FL", "FR"),)
     """What each audio stream carries, in order (see :mod:`pipeline.plan.audio_tracks`)."""
     programme_tracks: tuple[int, ...] = (0,)
-    """Audio streams that together make the stereo programme (loudness is measured over them)."""
+    """Audio streams that together make the programme (loudness is measured over them)."""
     programme_start_frame: int = 0
     """First frame of the programme: the leader's length (0 without one). Loudness and QC measure
     the file from here."""
     programme_start_sample: int = 0
     """First audio sample of the programme."""
+    subtitle_cues: tuple[TimedCaption, ...] = ()
+    """The cues its soft subtitle track must carry (see :mod:`pipeline.plan.subtitle_track`); none: no track."""
 
     @property
     def duration_s(self) -> Fraction:
@@ -277,8 +287,9 @@ def _expected(preset: Preset, picture: PictureFormat, timeline: Timeline, timeco
 
 def probed_layout(preset: Preset) -> str:
     """The channel layout each audio track probes as. MXF's sound descriptor records a channel
-    count, not a layout, so ffmpeg names an MXF track by its count (``2 channels``)."""
-    if preset.container == "mxf":
+    count, not a layout, so ffmpeg names an MXF track by its count (``2 channels``); so does a MOV
+    of several mono tracks (measured: ``1 channels``)."""
+    if preset.container == "mxf" or (preset.container == "mov" and preset.audio.tracks == "8-mono"):
         return f"{preset.audio.channels} channels"
     return "mono" if preset.audio.channels == 1 else preset.audio.layout
 
@@ -371,7 +382,7 @@ def plan_job(
     sequence_rate = sequence_rate_of(job, media)
     deliverables = []
     for index, deliverable in enumerate(job.deliverables):
-        preset = resolve_preset(job, index, presets)
+        preset = resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index)
         check_hdr_sources(preset.video.colour, [info.video for info in shot_media], f"deliverables.{index}.preset")
         picture = picture_format(preset, shot_media[0])
         timeline = _deliverable_timeline(job, shot_media, preset, picture, sequence_rate)
@@ -389,6 +400,8 @@ def plan_job(
             caption_files=caption_files,
             captions=captions,
         )
+        if preset.caption_files is not None and preset.caption_files.track:
+            output = replace(output, expected=replace(output.expected, subtitle_cues=captions))
         output = _with_loudness(output, (loudness or {}).get(deliverable.label))
         output = replace(output, provenance=_provenance(job, shot_media, preset, picture, output))
         framings = {
@@ -452,7 +465,8 @@ def _leader(job: Job, index: int, preset: Preset, picture: PictureFormat, timeli
     if len(job.shots) > job.sequence.shots_per_render:
         raise JobError(f"deliverables.{index}.leader ({preset.name}): a leader needs the sequence in one "
                        f"render; raise sequence.shots_per_render to at least {len(job.shots)}")
-    return plan_leader(preset.leader, job.slate, picture, timeline.frame_count, path.with_name(f".{path.name}.leader"))
+    return plan_leader(preset.leader, job.slate, picture, timeline.frame_count, path.with_name(f".{path.name}.leader"),
+                       preset.audio.layout)
 
 
 def _caption_files(job: Job, preset: Preset, timeline: Timeline, sequence_rate: Fraction,
@@ -557,7 +571,7 @@ def _render_plan(
             fill = job.shots[shot].fill or job.sequence.fill
             framing = (item.framings or {}).get(job.shots[shot].source)
             video_segments.append(conform_video(video_branch, info.video, span, shot_picture, fill, framing))
-            audio_segments.append(_shot_sound(job, shot, info, span, audio_branch, item.timeline, sync_corrections))
+            audio_segments.append(_shot_sound(job, shot, info, span, audio_branch, item, sync_corrections))
         video = _assemble_picture(video_segments, item.timeline)
         audio = _programme_sound(job, audio_segments, item, None if music is None else music[branch], music_audio)
         video = apply_overlays(video, item.overlays, logos, item.timeline.start_frame)
@@ -570,12 +584,15 @@ def _render_plan(
         video = video.filter("format", item.picture.pix_fmt)
         if item.output.preset.video.field_order == "tff":
             video = video.filter("setfield", "tff")
+        subtitles, subtitle_args, subtitle_script = subtitle_track(
+            item.output.preset.container, item.output.expected.subtitle_cues, item.picture.frame_rate, item.output.path)
+        prepared += subtitle_script
         output_nodes.append(
             ffmpeg.output(
-                video, *lay_out_tracks(audio, item.output.preset.audio), str(item.output.partial_path),
+                video, *lay_out_tracks(audio, item.output.preset.audio), *subtitles, str(item.output.partial_path),
                 **{**_encoder_args(item.output.preset, item.picture,
                                    item.output.expected.timecode if item.output.preset.timecode else None),
-                   **_hdr10_args(item.output.preset, shot_media)},
+                   **_hdr10_args(item.output.preset, shot_media), **subtitle_args},
             )
         )
     first_output = group[0].output.partial_path
@@ -717,7 +734,10 @@ def _join_plan(
     args = _encoder_args(preset, item.picture, item.output.expected.timecode)
     args = {key: value for key, value in args.items() if not key.endswith(":v") or key == "tag:v"}
     args["c:v"] = "copy"
-    node = ffmpeg.output(joined.video, *lay_out_tracks(audio, preset.audio), str(item.output.partial_path), **args)
+    subtitles, subtitle_args, subtitle_script = subtitle_track(
+        preset.container, item.output.expected.subtitle_cues, item.picture.frame_rate, item.output.path)
+    node = ffmpeg.output(joined.video, *lay_out_tracks(audio, preset.audio), *subtitles, str(item.output.partial_path),
+                         **args, **subtitle_args)
     return RenderPlan(
         args=tuple(node.compile(cmd=[])),
         outputs=(item.output,),
@@ -727,7 +747,7 @@ def _join_plan(
                  "alimiter") + TRACK_FILTERS,
         title=f"{item.output.deliverable} (joining {len(parts)} windows)",
         consumes=tuple(part for part, _ in parts),
-        prepared_files=(TextFile(concat_list, listing),),
+        prepared_files=(TextFile(concat_list, listing), *subtitle_script),
     )
 
 
@@ -736,14 +756,16 @@ def _concat_quote(path: Path) -> str:
     return "'" + str(path.resolve()).replace("'", "'\\''") + "'"
 
 
-def _shot_sound(job: Job, shot: int, info: MediaInfo, span: ShotSpan, branch, timeline: Timeline,
+def _shot_sound(job: Job, shot: int, info: MediaInfo, span: ShotSpan, branch, item: _Deliverable,
                 sync_corrections: dict[Path, Fraction]):
-    """One shot's sound conformed to the timeline, or silence for a silent source."""
+    """One shot's sound conformed to the deliverable's timeline and programme layout, or silence for
+    a silent source."""
+    rate, layout = item.timeline.sample_rate, item.output.preset.audio.layout
     if info.audio is None:
-        # The silence source is shared by every deliverable; each takes it at its own rate.
-        return branch.filter("aresample", timeline.sample_rate).filter("atrim", end_sample=span.sample_count)
+        # The silence source is shared by every deliverable; each takes it at its own rate and layout.
+        return to_layout(branch, 2, rate, layout).filter("atrim", end_sample=span.sample_count)
     correction = sync_corrections.get(job.shots[shot].source, Fraction(0))
-    return conform_audio(branch, info, span, timeline.sample_rate, correction)
+    return conform_audio(branch, info, span, rate, correction, layout)
 
 
 def _programme_sound(job: Job, segments: list, item: _Deliverable, music_branch, music_audio: AudioStreamInfo | None):
@@ -826,7 +848,7 @@ def _mix_music(program, music, music_audio: AudioStreamInfo, job: Job, item: _De
     total = timeline.sample_count
     fade = frames_to_samples(job.music.fade_out_frames, item.sequence_rate, timeline.sample_rate)
     bed = (
-        to_stereo(music, music_audio.channels, timeline.sample_rate)
+        to_layout(music, music_audio.channels, timeline.sample_rate, item.output.preset.audio.layout)
         .filter("volume", f"{job.music.gain_db}dB")
         .filter("asetpts", "PTS-STARTPTS")
         .filter("atrim", end_sample=total)
@@ -1005,7 +1027,7 @@ def plan_programme_audio(
     sequence_rate = sequence_rate_of(job, media)
     group = []
     for index, deliverable in enumerate(job.deliverables):
-        preset = resolve_preset(job, index, presets)
+        preset = resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index)
         if preset.loudness is None:
             continue
         picture = picture_format(preset, shot_media[0])
@@ -1022,7 +1044,7 @@ def plan_programme_audio(
     nodes = []
     for branch, item in enumerate(group):
         segments = [
-            _shot_sound(job, shot, info, span, shot_inputs.take(shot)[1], item.timeline, corrections)
+            _shot_sound(job, shot, info, span, shot_inputs.take(shot)[1], item, corrections)
             for shot, (info, span) in enumerate(zip(shot_media, item.timeline.spans, strict=True))
         ]
         audio = _programme_sound(job, segments, item, None if music_streams is None else music_streams[branch], music)

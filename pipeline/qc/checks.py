@@ -38,9 +38,9 @@ from pipeline.model.timebase import frames_to_timecode, frames_to_samples
 from pipeline.plan.legalise import touched_share
 from pipeline.prestage.stutter import COPY_RATIO, psnr_db, repeated_frames
 from pipeline.plan.hdr import COLOUR_TAGS
-from pipeline.plan.audio_tracks import programme_tracks, track_contents
+from pipeline.plan.audio_tracks import programme_channels, programme_tracks, resolve_for_file, track_contents
 from pipeline.plan.leader import leader_frames
-from pipeline.analysis.track_levels import ProgrammeAssembler, programme_meter
+from pipeline.analysis.track_levels import STEREO, ProgrammeAssembler, programme_meter
 
 QC_SCHEMA_VERSION = 1
 Status = Literal["pass", "warn", "fail"]
@@ -354,9 +354,9 @@ def _out_of_gamut_share(ycbcr: tuple[np.ndarray, np.ndarray, np.ndarray], weight
 class _SoundStats:
     """Loudness meter plus a 10 ms min/max envelope, fed as the audio decodes."""
 
-    def __init__(self, streams: list[av.audio.stream.AudioStream]):
-        # One stream is measured with its own layout's weights; tracks joined into a programme as stereo.
-        self.meter = meter_for(streams[0]) if len(streams) == 1 else programme_meter(streams[0].rate)
+    def __init__(self, streams: list[av.audio.stream.AudioStream], channels: tuple[str, ...]):
+        # One stream is measured with its own layout's weights; mono tracks joined as the programme's channels.
+        self.meter = meter_for(streams[0]) if len(streams) == 1 else programme_meter(streams[0].rate, channels)
         self.rate = streams[0].rate
         self.block = int(ENVELOPE_BLOCK_S * self.rate)
         self._pending = np.zeros((sum(stream.channels for stream in streams), 0), np.float32)
@@ -416,9 +416,11 @@ def run_qc(
     started = time.monotonic()
     path = Path(path)
     info = info or probe(path)
+    preset = resolve_for_file(preset, info)
     frame_rate = info.video.frame_rate
     leader = _leader_length(preset, expected, frame_rate, info)
-    picture, sound, thumbnails = _decode(path, info, programme_tracks(preset.audio), leader, preset.video.legalise)
+    picture, sound, thumbnails = _decode(path, info, programme_tracks(preset.audio), leader, preset.video.legalise,
+                                         programme_channels(preset.audio))
     frame_count = len(picture.times)
     duration_s = frame_count / float(frame_rate)
     loudness = sound.meter.result() if sound else None
@@ -466,7 +468,8 @@ def _leader_length(preset: Preset, expected: ExpectedOutput | None, frame_rate: 
 
 
 def _decode(path: Path, info: MediaInfo, programme: tuple[int, ...] = (0,), leader: tuple[int, int] = (0, 0),
-            legalised: bool = False) -> tuple[_PictureStats, _SoundStats | None, list[tuple[float, bytes]]]:
+            legalised: bool = False, channels: tuple[str, ...] = STEREO,
+            ) -> tuple[_PictureStats, _SoundStats | None, list[tuple[float, bytes]]]:
     """The one decode: picture and the programme's audio streams demuxed together, each frame
     measured as it comes (the programme's tracks joined first where it spans two). The ``leader``'s
     frames and samples are decoded but not measured; ``legalised`` also measures how much of each
@@ -488,7 +491,7 @@ def _decode(path: Path, info: MediaInfo, programme: tuple[int, ...] = (0,), lead
                              if number < len(container.streams.audio)]
             resamplers = {}
             if audio_streams:
-                sound = _SoundStats(audio_streams)
+                sound = _SoundStats(audio_streams, channels)
                 assembler = ProgrammeAssembler(audio_streams, leader[1])
                 resamplers = {stream.index: av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
                               for stream in audio_streams}

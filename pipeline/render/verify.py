@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.media.isobmff import is_faststart
+from pipeline.media.text_track import read_text_track
+from pipeline.plan.caption_files import cue_problems
 from pipeline.analysis.loudness import loudness_problems
 from pipeline.plan.planner import ExpectedOutput
 from pipeline.media.probe import MediaInfo, probe
@@ -61,29 +63,33 @@ def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, li
                   (expected.audio_codec, expected.channels, expected.layout))
         if len(info.audio_tracks) == len(expected.audio_tracks):
             problems += _track_problems(path, expected)
+    if expected.subtitle_cues:
+        problems += cue_problems("subtitle track", read_text_track(path), expected.subtitle_cues, expected.frame_rate)
     return info, problems
 
 
 def _track_problems(path: Path, expected: ExpectedOutput) -> list[str]:
-    """One decode of every track: sample counts, silent tracks silent, each other track at the level
-    of the programme channel(s) it carries, and where promised the programme's loudness."""
+    """One decode of every track: sample counts, silent tracks silent, each other track's channels
+    at the levels of the programme channels they carry, and where promised the programme's loudness."""
+    channels = tuple(name for number in expected.programme_tracks for name in expected.audio_tracks[number])
     levels = measure_tracks(path, expected.programme_tracks, loudness=expected.loudness is not None,
-                            programme_start_sample=expected.programme_start_sample)
-    left, right = (level for number in expected.programme_tracks for level in levels.tracks[number].rms_dbfs)
-    wanted = {"programme": (left, right), "left": (left,), "right": (right,)}
+                            programme_start_sample=expected.programme_start_sample, programme_channels=channels)
+    programme = dict(zip(channels, (level for number in expected.programme_tracks
+                                    for level in levels.tracks[number].rms_dbfs), strict=True))
     problems = []
     for number, (track, content) in enumerate(zip(levels.tracks, expected.audio_tracks, strict=True), start=1):
         if abs(track.sample_count - expected.sample_count) > expected.sample_tolerance:
             problems.append(f"audio track {number} samples: expected {expected.sample_count} "
                             f"(±{expected.sample_tolerance}), got {track.sample_count}")
         measured = ", ".join(f"{level:.2f}" for level in track.rms_dbfs)
-        if content == "silent":
+        if all(name is None for name in content):
             if not track.silent:
                 problems.append(f"audio track {number}: expected silence, got sound ({measured} dBFS RMS)")
-        elif len(track.rms_dbfs) != len(wanted[content]) or not all(
-                map(_same_level, track.rms_dbfs, wanted[content])):
-            problems.append(f"audio track {number}: expected the programme's {content} "
-                            f"({', '.join(f'{level:.2f}' for level in wanted[content])} dBFS RMS), got {measured}")
+            continue
+        wanted = tuple(programme[name] for name in content)
+        if len(track.rms_dbfs) != len(wanted) or not all(map(_same_level, track.rms_dbfs, wanted)):
+            problems.append(f"audio track {number}: expected the programme's {' '.join(content)} "
+                            f"({', '.join(f'{level:.2f}' for level in wanted)} dBFS RMS), got {measured}")
     if levels.programme is not None:
         problems += loudness_problems(levels.programme, expected.loudness)
     return problems
