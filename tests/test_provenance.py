@@ -27,7 +27,7 @@ from pipeline.media.content_credentials import (
 from pipeline.errors import JobError, VerificationError
 from pipeline.jobs.finish import finish
 from pipeline.model.job import load_job
-from pipeline.plan.overlays import SafeBox
+from pipeline.plan.overlay_layout import SafeBox
 from pipeline.model.presets import load_presets
 from pipeline.media.probe import probe
 from pipeline.model.provenance import COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, TRAINED_ALGORITHMIC_MEDIA

@@ -1,7 +1,7 @@
 """Caption files beside a deliverable: SubRip, WebVTT and EBU-TT-D (TTML), timed to that deliverable.
 
 The cues are the job's captions overlays as the deliverable shows them (see
-:func:`pipeline.plan.overlays.timed_captions`: shot speeds applied, the leader's length added), each
+:func:`pipeline.plan.overlay_timing.timed_captions`: shot speeds applied, the leader's length added), each
 boundary on the deliverable's frame grid written to the millisecond. After writing, each file is
 read back and compared cue by cue with what was planned.
 """
