@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 import pipeline
 from pipeline.errors import JobError, VerificationError
+from pipeline.files import partial_path
 from pipeline.model.provenance import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
     GENERATED_SOURCE_TYPES,
@@ -266,12 +267,12 @@ def _credentials(reader: c2pa.Reader, sidecar: Path | None) -> Credentials:
 
 def signing_path(final: Path) -> Path:
     """The hidden partial name a deliverable is signed into before it replaces the verified file."""
-    return final.with_name(f".{final.name}.signing.partial")
+    return partial_path(final, "signing")
 
 
 def sidecar_partial_path(final: Path) -> Path:
     """The hidden partial name a sidecar is written under until the deliverable is put in place."""
-    return final.with_name(f".{sidecar_path(final).name}.partial")
+    return partial_path(sidecar_path(final))
 
 
 def sidecar_path(path: Path) -> Path:
