@@ -86,12 +86,20 @@ class OverlayPlan:
 
 @dataclass(frozen=True)
 class PixelLayer:
+    """A logo, motion graphic or timecode layer: composited by ffmpeg rather than drawn by libass."""
+
     timed: TimedOverlay
+    """The overlay and its frames."""
     picture: PictureFormat
+    """The deliverable's raster and rate."""
     box: SafeBox
+    """The safe area it is anchored in."""
     source: Path | None
+    """The logo's still or the motion graphic's render; None for timecode."""
     style: Style | None
+    """The text style (timecode's font, size and colours)."""
     sequence_rate: Fraction
+    """The rate the job's fade lengths are given at."""
     source_start_frame: int
     """Sequence frame showing the source's first frame (a motion graphic's file may start late)."""
 

@@ -21,10 +21,16 @@ from pipeline.timeline.sequence import Timeline
 
 @dataclass(frozen=True)
 class TimedOverlay:
+    """An overlay with the frames it shows on."""
+
     overlay: Overlay
+    """The overlay as the job gives it."""
     number: int
+    """Its index in ``job.overlays`` (error messages name it ``overlays.N``)."""
     start_frame: int
+    """Its first frame, in the deliverable's sequence frames."""
     end_frame: int
+    """The frame after its last."""
 
 
 def timed_captions(job: Job, timeline: Timeline, sequence_rate: Fraction) -> tuple[TimedCaption, ...]:
