@@ -81,7 +81,7 @@ def main() -> None:
                     samples.append(_timed(lambda: sign(output.partial_path, output.path, plan, config)))
                     for leftover in folder.glob("*.c2pa*"):
                         leftover.unlink()
-                    for leftover in folder.glob(".*.c2pa.partial"):
+                    for leftover in folder.glob(".*.c2pa.*.partial"):
                         leftover.unlink()
             encode_s = statistics.median(encode)
             embed_s, sidecar_s = statistics.median(embedded), statistics.median(sidecar)

@@ -52,7 +52,6 @@ decode per source in :mod:`pipeline.media.source_decode`; moving these onto it t
 MAX_MODULE_LINES = 550
 LONG_MODULES = {
     "pipeline.analysis.sync": "measurement, drift and the fixed-file check: to split",
-    "pipeline.plan.overlays": "text layout, captions and graphics placement: to split",
     "pipeline.plan.planner": "picture, sound and output planning: to split",
     "pipeline.qc.checks": "one module per check family: to split",
 }

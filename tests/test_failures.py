@@ -23,6 +23,7 @@ import flows.finish_job  # imports Prefect, whose console log handler takes the 
 import flows.nightly_batch
 import pipeline.render.renderer
 from pipeline.errors import FFmpegError, IncompleteRenderError
+from pipeline.files import partial_path
 from pipeline.jobs.finish import preflight
 from pipeline.model.job import job_for_clips
 from pipeline.render.locks import LOCK_NAME, LockedError, item_lock, output_folder_lock
@@ -251,7 +252,7 @@ def test_a_full_disk_while_writing_the_qc_report_leaves_nothing_half_done(tiny_c
     real_write_text = Path.write_text
 
     def write_text(self, *args, **kwargs):
-        if self.name.endswith(".qc.html.partial"):
+        if self == partial_path(out / "full.qc.html"):
             real_write_text(self, "<html>half", encoding="utf-8")
             raise OSError(errno.ENOSPC, "No space left on device", str(self))
         return real_write_text(self, *args, **kwargs)
@@ -261,7 +262,7 @@ def test_a_full_disk_while_writing_the_qc_report_leaves_nothing_half_done(tiny_c
     assert main(["run", str(job_file), "--out", str(out), "--allow-read", str(tiny_clip.parent)]) == 4
 
     err = _unwrapped(capfd.readouterr().err)
-    assert _unwrapped(f"postprod: error: {out}/.full.qc.html.partial: could not be written (No space left on "
+    assert _unwrapped(f"postprod: error: {partial_path(out / 'full.qc.html')}: could not be written (No space left on "
                       "device); the job's outputs were removed") in err
     assert "Traceback" not in err
     assert list(out.iterdir()) == [], "no partial report, no deliverable without a manifest"

@@ -21,7 +21,7 @@ from pipeline.errors import JobError, MediaError
 from pipeline.inputs import check_input_file
 from pipeline.model.job import load_job
 from pipeline.model.job_file import MAX_JOB_FILE_BYTES
-from pipeline.plan.overlays import font_face, wrap
+from pipeline.plan.overlay_layout import font_face, wrap
 from pipeline.plan.fonts import default_font_path
 
 CHEAP_PRESET = "master-prores-4444"

@@ -24,7 +24,8 @@ from pipeline.errors import JobError
 from pipeline.jobs.finish import finish, preflight, probe_sources
 from pipeline.plan.fonts import default_font_path
 from pipeline.model.job import load_job
-from pipeline.plan.overlays import SafeBox, escape_ass_text, fit_text, font_face
+from pipeline.plan.ass_script import escape_ass_text
+from pipeline.plan.overlay_layout import SafeBox, fit_text, font_face
 from pipeline.plan.planner import plan_job
 from pipeline.model.presets import load_presets
 from pipeline.jobs.still import render_still

@@ -17,17 +17,19 @@ import numpy as np
 import pytest
 import yaml
 
+import pipeline.media.content_credentials as content_credentials
 from pipeline.media.content_credentials import (
     CERT_VARIABLE,
     KEY_VARIABLE,
     TRUST_VARIABLE,
     read_credentials,
     signing_config,
+    source_credentials,
 )
 from pipeline.errors import JobError, VerificationError
 from pipeline.jobs.finish import finish
 from pipeline.model.job import load_job
-from pipeline.plan.overlays import SafeBox
+from pipeline.plan.overlay_layout import SafeBox
 from pipeline.model.presets import load_presets
 from pipeline.media.probe import probe
 from pipeline.model.provenance import COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, TRAINED_ALGORITHMIC_MEDIA
@@ -129,6 +131,52 @@ def test_deliverable_credentials_validate_and_carry_the_generated_source(signed_
     assert "Example Generator Inc" in source_entry["credentials"]["signer"]
     assert output_entry["credentials"]["status"] == "embedded"
     assert output_entry["credentials"]["manifest"]["validation_state"] == "Trusted"
+
+
+def _count_source_reads(monkeypatch, source: Path) -> dict[str, int]:
+    """Count the two ways signing reads a source in full: as an ingredient (hashed to validate its
+    manifest) and for its own credentials."""
+    reads = {"ingredient": 0, "credentials": 0}
+    add_ingredient, read = c2pa.Builder.add_ingredient, content_credentials.read_credentials
+
+    def counted_ingredient(builder, definition, mime, stream):
+        reads["ingredient"] += definition["title"] == source.name
+        return add_ingredient(builder, definition, mime, stream)
+
+    def counted_read(path, *args, **kwargs):
+        reads["credentials"] += path == source
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(c2pa.Builder, "add_ingredient", counted_ingredient)
+    monkeypatch.setattr(content_credentials, "read_credentials", counted_read)
+    return reads
+
+
+def test_a_job_reads_each_source_once_however_many_deliverables_it_signs(signing, generated_source,
+                                                                          monkeypatch, tmp_path):
+    source = tmp_path / "fresh.mp4"  # a file of its own: no earlier test's reading of it to reuse
+    shutil.copyfile(generated_source, source)
+    reads = _count_source_reads(monkeypatch, source)
+    deliverables = [SMALL_WEB, {**SMALL_WEB, "name": "again"}, {**SMALL_WEB, "name": "third"}]
+    manifest = json.loads(finish(load_job(_job(tmp_path, [source], deliverables)), tmp_path / "out").read_text())
+    assert reads == {"ingredient": 1, "credentials": 1}
+    assert [output["credentials"]["status"] for output in manifest["outputs"]] == ["embedded"] * 3
+    assert manifest["inputs"][0]["credentials"]["ai_generated"] is True
+    for name in ("web", "again", "third"):
+        found = read_credentials(tmp_path / "out" / f"cred_{name}.mp4", trust_anchors=signing.root.read_bytes())
+        assert found.validation_state == "Trusted" and found.ingredients == (source.name,)
+        assert found.digital_source_types == (TRAINED_ALGORITHMIC_MEDIA,)
+
+
+def test_a_source_changed_on_disk_is_read_again(generated_source, make_colour_clip, monkeypatch, tmp_path):
+    source = tmp_path / "changing.mp4"
+    shutil.copyfile(generated_source, source)
+    reads = _count_source_reads(monkeypatch, source)
+    assert source_credentials(source).ai_generated and source_credentials(source).ai_generated
+    assert reads["credentials"] == 1
+    shutil.copyfile(make_colour_clip(GREY, seconds=Fraction(1), size="160x90", rate=24), source)
+    assert source_credentials(source) is None
+    assert reads["credentials"] == 2
 
 
 def test_a_tampered_deliverable_fails_validation(signed_web, signing, tmp_path):

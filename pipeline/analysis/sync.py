@@ -41,6 +41,7 @@ import av
 import numpy as np
 
 from pipeline.errors import JobError, MediaError, VerificationError
+from pipeline.files import partial_path
 from pipeline.media.isobmff import is_faststart
 from pipeline.media.runner import require_capabilities, run_ffmpeg
 from pipeline.analysis.onsets import ENVELOPE_RATE_HZ, PictureEvents, SoundOnsets, picture_events, sound_onsets
@@ -713,7 +714,7 @@ def fix_sync(
     sample_count = decoded_audio_samples(path)
     with av.open(str(path), metadata_errors="ignore") as container:
         bit_rate = container.streams.audio[0].bit_rate if not info.audio.codec.startswith("pcm_") else None
-    partial = out_path.with_name(f".{out_path.name}.partial")
+    partial = partial_path(out_path)
     args = fix_sync_args(
         path, info, offset_ms, sample_count, partial, muxer=muxer, audio_bit_rate=bit_rate,
         faststart=muxer in ("mp4", "mov") and is_faststart(path), drift_ms_per_min=drift_ms_per_min,

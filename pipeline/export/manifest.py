@@ -16,7 +16,7 @@ from pipeline.media.probe import MediaInfo
 from pipeline.render.renderer import RenderedOutput
 from pipeline.analysis.sync import SyncReport
 from pipeline.analysis.cache import AnalysisRecord
-from pipeline.media.content_credentials import read_credentials
+from pipeline.media.content_credentials import source_credentials
 from pipeline.export.otio_export import SkippedExport
 from pipeline.plan.legalise import OPERATOR as LEGALISER_OPERATOR
 from pipeline.model.presets import Preset
@@ -126,7 +126,7 @@ def build_manifest(
 
 def _credentials_entry(path: Path) -> dict[str, Any] | None:
     """A source's own C2PA manifest, summarised; None when it carries none."""
-    credentials = read_credentials(path)
+    credentials = source_credentials(path)
     return credentials.to_dict() if credentials else None
 
 

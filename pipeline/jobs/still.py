@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pipeline.analysis.cache import AnalysisCache
 from pipeline.errors import JobError
+from pipeline.files import partial_path
 from pipeline.jobs.finish import analyse_sources, probe_music, probe_sources
 from pipeline.model.job import Job
 from pipeline.media.runner import run_ffmpeg
@@ -81,7 +82,7 @@ def render_still(job: Job, deliverable: str, at: str, out_path: Path,
         end_s = Fraction(expected.frame_count) / expected.frame_rate
         raise JobError(f"--at: {at} is at or after the end of the sequence ({float(end_s):.3f} s, "
                        f"{expected.frame_count} frames)")
-    partial = out_path.with_name(f".{out_path.name}.partial")
+    partial = partial_path(out_path)
     try:
         args, graph_files = still_args(render_plan, frame, partial)
         with prepared(render_plan.prepared_files + graph_files):

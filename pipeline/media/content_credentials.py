@@ -13,6 +13,8 @@ hash (MXF, Matroska) get no credentials, and the job manifest says why.
 
 from __future__ import annotations
 
+import functools
+import io
 import logging
 import os
 from collections.abc import Mapping
@@ -26,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 import pipeline
 from pipeline.errors import JobError, VerificationError
+from pipeline.files import partial_path
 from pipeline.model.provenance import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
     GENERATED_SOURCE_TYPES,
@@ -45,6 +48,8 @@ ACCEPTED_STATES = ("Valid", "Trusted")
 _CURVE_ALGORITHMS = {"secp256r1": c2pa.C2paSigningAlg.ES256, "secp384r1": c2pa.C2paSigningAlg.ES384,
                      "secp521r1": c2pa.C2paSigningAlg.ES512}
 _warned_unsigned = False
+_SOURCE_MEMO_SIZE = 256
+"""Source versions whose ingredient and credentials a process keeps (a few KB each)."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,31 @@ def _context(trust_anchors: bytes | None) -> c2pa.Context:
                                    "verify": {"verify_trust": True}})
 
 
+def source_credentials(source: Path) -> Credentials | None:
+    """:func:`read_credentials` of a job's source, read once per process for each version of the
+    file (and of its sidecar): every deliverable of a job and its manifest share one read.
+
+    A signed source is hashed in full to validate its manifest, so each reading costs a pass over
+    the file; its size, modification time and inode (and its sidecar's) say whether an earlier
+    reading still holds.
+    """
+    return _source_credentials(source, _version(source), _version(sidecar_path(source)))
+
+
+@functools.lru_cache(maxsize=_SOURCE_MEMO_SIZE)
+def _source_credentials(source: Path, version: tuple[int, ...], sidecar_version: tuple[int, ...]) -> Credentials | None:
+    return read_credentials(source)
+
+
+def _version(path: Path) -> tuple[int, ...]:
+    """What says a file changed: its size, modification time and inode; () when it is missing."""
+    try:
+        status = path.stat()
+    except OSError:
+        return ()
+    return status.st_size, status.st_mtime_ns, status.st_ino
+
+
 def read_credentials(path: Path, trust_anchors: bytes | None = None) -> Credentials | None:
     """The C2PA manifest ``path`` carries, or the one in a ``PATH.c2pa`` sidecar beside it.
 
@@ -237,12 +267,12 @@ def _credentials(reader: c2pa.Reader, sidecar: Path | None) -> Credentials:
 
 def signing_path(final: Path) -> Path:
     """The hidden partial name a deliverable is signed into before it replaces the verified file."""
-    return final.with_name(f".{final.name}.signing.partial")
+    return partial_path(final, "signing")
 
 
 def sidecar_partial_path(final: Path) -> Path:
     """The hidden partial name a sidecar is written under until the deliverable is put in place."""
-    return final.with_name(f".{sidecar_path(final).name}.partial")
+    return partial_path(sidecar_path(final))
 
 
 def sidecar_path(path: Path) -> Path:
@@ -283,10 +313,8 @@ def sign(partial: Path, final: Path, plan: ProvenancePlan, config: SigningConfig
         with builder:
             for number, source in enumerate(plan.sources):
                 relationship = "parentOf" if len(plan.sources) == 1 else "componentOf"
-                with source.open("rb") as stream:
-                    builder.add_ingredient({"title": source.name, "relationship": relationship,
-                                            "label": f"source{number}"},
-                                           MIME_TYPES.get(source.suffix.lower(), "video/mp4"), stream)
+                archive = _ingredient_archive(source, _version(source), relationship, f"source{number}")
+                builder.add_ingredient_from_archive(io.BytesIO(archive))
             signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(
                 config.algorithm, config.certificate_chain, config.private_key, config.timestamp_url))
             with signer:
@@ -335,10 +363,26 @@ def validate(path: Path, trust_anchors: bytes | None, mime: str, sidecar: Path |
         return Credentials("", None, (), (), "", (), "Invalid", (_first_line(error),), sidecar)
 
 
+@functools.lru_cache(maxsize=_SOURCE_MEMO_SIZE)
+def _ingredient_archive(source: Path, version: tuple[int, ...], relationship: str, label: str) -> bytes:
+    """``source`` as a C2PA ingredient (its own manifest validated and carried along), archived so
+    that every deliverable of a job signed from it reuses one reading of the file.
+
+    Raises:
+        c2pa.C2paError, OSError: the source cannot be read as an ingredient.
+    """
+    archive = io.BytesIO()
+    with c2pa.Builder.from_json({"title": source.name}) as builder, source.open("rb") as stream:
+        builder.add_ingredient({"title": source.name, "relationship": relationship, "label": label},
+                               MIME_TYPES.get(source.suffix.lower(), "video/mp4"), stream)
+        builder.write_ingredient_archive(label, archive)
+    return archive.getvalue()
+
+
 def _manifest_definition(final: Path, plan: ProvenancePlan) -> dict[str, Any]:
     generated = plan.declared_ai_generated or any(
         credentials is not None and credentials.ai_generated
-        for credentials in map(read_credentials, plan.sources)
+        for credentials in map(source_credentials, plan.sources)
     )
     actions: list[dict[str, Any]] = []
     if len(plan.sources) == 1:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.files import partial_path
 from pipeline.media.runner import Progress, ProgressCallback, open_ffmpeg_pipe
 from pipeline.media.probe import MediaInfo, VideoStreamInfo
 from pipeline.model.timebase import format_rate
@@ -187,7 +188,7 @@ def encode_intermediate(
     Raises:
         FFmpegError: ffmpeg failed (the sound codec cannot go into .mov, the disk is full...).
     """
-    partial = target.with_name(f"{target.name}.partial")
+    partial = partial_path(target)
     try:
         written = _encode(frames, spec, partial, on_progress)
         os.replace(partial, target)

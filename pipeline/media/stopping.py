@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pipeline.errors import StoppedError
+from pipeline.files import PARTIAL_SUFFIX, is_own_partial, is_stale_partial
 
-PARTIAL_GLOB = ".*.partial"
+PARTIAL_GLOB = f".*{PARTIAL_SUFFIX}"
 """Files written under a temporary name (ffmpeg's outputs, reports, the manifest) before their rename."""
 COMMIT_WAIT_S = 5.0
 """How long a stop waits for a rename already under way (renames take microseconds)."""
@@ -100,22 +101,22 @@ def remove_in_flight() -> list[Path]:
     """Remove the files renders had in flight; for a stop, after ffmpeg ended."""
     with _held_lock:
         paths = [path for paths in _flying.values() for path in paths]
-    removed = []
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-            removed.append(path)
-    return removed
+    return _remove(paths)
 
 
-def remove_partials(folder: Path) -> list[Path]:
-    """Remove the partial files in ``folder``; only its lock's holder may call this.
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Remove the partial files in ``folder`` that no process writes any more (a dead process's
+    leftovers, see :func:`pipeline.files.is_stale_partial`); only its lock's holder may call this.
 
     Returns:
         What was removed.
     """
+    return _remove(path for path in folder.glob(PARTIAL_GLOB) if is_stale_partial(path))
+
+
+def _remove(paths: Iterable[Path]) -> list[Path]:
     removed = []
-    for path in folder.glob(PARTIAL_GLOB):
+    for path in paths:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
             removed.append(path)
@@ -129,5 +130,8 @@ def held_folders() -> list[Path]:
 
 
 def remove_held_partials() -> list[Path]:
-    """Remove the partial files in every folder this process holds; for a stop, after ffmpeg ended."""
-    return [path for folder in held_folders() for path in remove_partials(folder)]
+    """Remove this process's partial files in every folder it holds, and those no process writes
+    any more (its stopped workers'); for a stop, after ffmpeg and the workers ended. A live
+    process's (on a machine the lock does not span) are left to it."""
+    return _remove(path for folder in held_folders() for path in folder.glob(PARTIAL_GLOB)
+                   if is_own_partial(path) or is_stale_partial(path))

@@ -1,7 +1,7 @@
 """Caption files beside a deliverable: SubRip, WebVTT and EBU-TT-D (TTML), timed to that deliverable.
 
 The cues are the job's captions overlays as the deliverable shows them (see
-:func:`pipeline.plan.overlays.timed_captions`: shot speeds applied, the leader's length added), each
+:func:`pipeline.plan.overlay_timing.timed_captions`: shot speeds applied, the leader's length added), each
 boundary on the deliverable's frame grid written to the millisecond. After writing, each file is
 read back and compared cue by cue with what was planned.
 """
@@ -19,6 +19,7 @@ from typing import Literal
 from pipeline.plan.caption_timing import TimedCaption
 from pipeline.model.captions import parse_srt, parse_webvtt
 from pipeline.errors import JobError
+from pipeline.files import partial_path
 from pipeline.model.timebase import round_half_up
 
 CaptionFormat = Literal["srt", "vtt", "ttml"]
@@ -46,7 +47,7 @@ class CaptionFile:
     @property
     def partial_path(self) -> Path:
         """Where it is written until it has been read back."""
-        return self.path.with_name(f".{self.path.name}.partial")
+        return partial_path(self.path)
 
 
 def shifted(captions: tuple[TimedCaption, ...], frames: int) -> tuple[TimedCaption, ...]:

@@ -3,7 +3,7 @@
 Planned as data (frame counts, the slate's ASS script and font link) and built as ffmpeg-python
 streams that the planner puts in front of the programme. The slate's fields are user text: they
 are written into an ASS script for libass as literal text (see
-:func:`pipeline.plan.overlays.escape_ass_text`), never into filter arguments.
+:func:`pipeline.plan.ass_script.escape_ass_text`), never into filter arguments.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pipeline.plan.hdr import output_colour
 from pipeline.errors import JobError
 from pipeline.plan.fonts import default_font_path
 from pipeline.model.job import Slate
-from pipeline.plan.overlays import ass_time, escape_ass_text, fit_text, font_face
+from pipeline.plan.ass_script import ass_time, escape_ass_text
+from pipeline.plan.overlay_layout import fit_text, font_face
 from pipeline.model.presets import LeaderSpec
 from pipeline.model.timebase import format_rate, frames_to_samples, round_half_up
 from pipeline.timeline.timecode_track import timecode_at

@@ -35,6 +35,7 @@ from pipeline.plan.conform import (
 )
 from pipeline.plan.enhance import EnhanceSettings, apply_job_enhance, shot_speeds
 from pipeline.errors import JobError
+from pipeline.files import partial_path
 from pipeline.model.job import Deliverable, Job
 from pipeline.analysis.loudness import LoudnessCorrection, oversampling_factor
 from pipeline.plan.overlays import (
@@ -339,11 +340,6 @@ def sound_encode_args(preset: Preset, wav: Path, encoded: Path) -> list[str]:
             "-ac", str(audio.channels), "-f", "matroska", str(encoded)]
 
 
-def _partial_path(path: Path) -> Path:
-    """A name no one mistakes for a finished deliverable; the container is given with ``-f``."""
-    return path.with_name(f".{path.name}.partial")
-
-
 def plan_job(
     job: Job,
     media: dict[Path, MediaInfo],
@@ -393,7 +389,7 @@ def plan_job(
             deliverable=deliverable.label,
             preset=preset,
             path=path,
-            partial_path=_partial_path(path),
+            partial_path=partial_path(path),
             expected=_expected(preset, picture, timeline,
                                deliverable_timecode(preset, picture.frame_rate, index,
                                                     leader.frame_count if leader else 0), leader),

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pipeline.errors import PostprodError
-from pipeline.media.stopping import holding, remove_partials
+from pipeline.media.stopping import holding, remove_stale_partials
 
 LOCK_NAME = ".postprod.lock"
 """The lock file in an output folder while a job writes there; it holds the writer's process id."""
@@ -40,8 +40,8 @@ def _holder(lock_path: Path) -> str:
 def output_folder_lock(folder: Path, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold ``folder``'s lock for the block, waiting for another holder to finish first.
 
-    Partial files already in the folder are a dead process's leftovers, and are removed once the
-    lock is held.
+    Partial files already in the folder that no process writes any more (a dead process's
+    leftovers) are removed once the lock is held; a live writer's on another machine are left.
 
     Args:
         folder: The job's output folder (made if missing).
@@ -69,7 +69,7 @@ def output_folder_lock(folder: Path, on_wait: Callable[[str], None] | None = Non
     try:
         os.ftruncate(descriptor, 0)
         os.write(descriptor, f"{os.getpid()}\n".encode("ascii"))
-        remove_partials(folder)
+        remove_stale_partials(folder)
         with holding(folder):
             yield
     finally:
