@@ -3,7 +3,7 @@ its pictures with every other clip's speech.
 
 Truth: the clips are taken as in sync as published (their makers show them as lip-sync results),
 so a clip whose sound is moved ``s`` ms later should measure ``+s`` ms. Each shifted copy is made
-by ``pipeline.analysis.sync.fix_sync`` (picture copied bit for bit, sound shifted sample-accurately and
+by ``pipeline.analysis.sync_fix.fix_sync`` (picture copied bit for bit, sound shifted sample-accurately and
 re-encoded), so the sound path is measured end to end; the picture, identical in every copy, is
 analysed once per clip (event signals and mouth tracks) and the full decision chain of
 ``measure_sync`` (``pipeline.analysis.sync.content_offset``: event pairs, event correlation, lips) runs on
