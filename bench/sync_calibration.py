@@ -60,7 +60,8 @@ class Row:
     lip_offset_ms: int | None
     lip_correlation: float | None
     lip_confidence: float | None
-    lip_segments: int | None
+    lip_windows: str | None
+    """Windows agreeing with the lip match, of those counted ("3/4")."""
 
     @property
     def error_ms(self) -> int | None:
@@ -83,7 +84,8 @@ def measure_clip(clip: str, scratch: Path) -> tuple[list[Row], tuple]:
         rows.append(Row(clip, "tuning" if clip in TUNING else "validation", shift, found.offset_ms,
                         found.method, found.confidence, verdict, found.reason,
                         lips.offset_ms if lips else None, lips.correlation if lips else None,
-                        lips.confidence if lips else None, lips.agreeing_segments if lips else None))
+                        lips.confidence if lips else None,
+                        f"{lips.agreeing_windows}/{lips.windows}" if lips else None))
         print(clip, shift, found.offset_ms, found.method, flush=True)
         if shifted != path:
             shifted.unlink()
@@ -127,11 +129,13 @@ def main() -> None:
                            "method": found.method, "confidence": found.confidence,
                            "lip_correlation": found.lips.correlation if found.lips else None,
                            "lip_confidence": found.lips.confidence if found.lips else None,
-                           "lip_segments": found.lips.agreeing_segments if found.lips else None})
+                           "lip_offset_ms": found.lips.offset_ms if found.lips else None,
+                           "lip_windows": (f"{found.lips.agreeing_windows}/{found.lips.windows}"
+                                           if found.lips else None)})
 
     table = Table(title="Talking clips, sound shifted by a known amount (truth: +shift)")
     for column in ("clip", "set", "shift ms", "estimate ms", "error ms", "method", "confidence", "verdict",
-                   "lip lag ms", "lip corr", "lip z", "parts"):
+                   "lip lag ms", "lip corr", "lip z", "windows"):
         table.add_column(column)
     for row in rows:
         table.add_row(row.clip, row.split, f"{row.shift_ms:+d}",
@@ -141,7 +145,7 @@ def main() -> None:
                       "-" if row.lip_offset_ms is None else f"{row.lip_offset_ms:+d}",
                       "-" if row.lip_correlation is None else f"{row.lip_correlation:.2f}",
                       "-" if row.lip_confidence is None else f"{row.lip_confidence:.1f}",
-                      "-" if row.lip_segments is None else str(row.lip_segments))
+                      row.lip_windows or "-")
     console.print(table)
     result = {
         "tuning": summary([row for row in rows if row.split == "tuning"]),
