@@ -84,6 +84,9 @@ NULL_GUARD_S = 1.0
 NULL_STEP_MS = 10
 """Step between the unrelated alignments the peak is compared with, in milliseconds."""
 MIN_FRAMES = 25
+MIN_HEARD_SHARE = 0.8
+"""Share of a face's frames that must have sound at the best lag: a match found on the few frames
+that still meet the sound at a far lag (a picture longer than its sound) is not evidence."""
 """Fewest frames with a mouth and sound both present that a correlation is computed from."""
 WINDOW_S = 2.0
 """The clip is also cut into windows this long, each matched on its own; a window counts when it
@@ -149,13 +152,18 @@ class LipMatch:
     agreeing_windows: int
     """Windows whose own best lag lies within one frame of :attr:`offset_ms`."""
     at_search_edge: bool
-    """The best peak sits on the edge of the searched range: the true offset may lie beyond."""
+    """The best peak lies within a frame of the edge of the searched range: the true offset may lie beyond."""
+    heard_share: float
+    """Share of the face's frames that meet the sound at :attr:`offset_ms`."""
 
     def weakness(self) -> str | None:
         """Why this match is not good enough to report, or None when it is."""
         where = f"the best match ({self.offset_ms:+d} ms, face {self.face + 1} of {self.faces})"
         if self.at_search_edge:
             return f"{where} lies at the edge of the search range: the offset may be larger"
+        if self.heard_share < MIN_HEARD_SHARE:
+            return (f"{where} leaves {1 - self.heard_share:.0%} of the face's frames without sound "
+                    f"(at most {1 - MIN_HEARD_SHARE:.0%})")
         if self.correlation < MIN_CORRELATION or self.confidence < MIN_CONFIDENCE:
             return (f"weak lip evidence: {where} correlates {self.correlation:.2f} with the speech, "
                     f"{self.confidence:.1f} standard deviations above unrelated alignments "
@@ -389,10 +397,12 @@ def match_lips(mouths: MouthTracks, speech: SpeechActivity, max_offset_ms: int) 
         if match is None:
             continue
         offset_ms, correlation, confidence, windows, agreeing = match
+        seen_at = positions[np.isfinite(opening)] + offset_ms
         candidate = LipMatch(
             offset_ms=offset_ms, correlation=correlation, confidence=confidence, face=face,
-            faces=len(followed), frames=int(np.isfinite(opening).sum()), windows=windows,
-            agreeing_windows=agreeing, at_search_edge=abs(offset_ms) == max_offset_ms,
+            faces=len(followed), frames=len(seen_at), windows=windows, agreeing_windows=agreeing,
+            at_search_edge=abs(offset_ms) > max_offset_ms - frame_s * ENVELOPE_RATE_HZ,
+            heard_share=float(np.mean((seen_at >= 0) & (seen_at < len(sound[0])))),
         )
         if best is None or candidate.confidence > best.confidence:
             best = candidate
