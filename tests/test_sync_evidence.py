@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import postprod.cli as cli
-from pipeline.analysis.lipsync import MouthTracks, match_lips, mouth_tracks, speech_activity
+from pipeline.analysis.lipsync import MouthTracks, SpeechActivity, match_lips, mouth_tracks, speech_activity
 from pipeline.media.runner import run_ffmpeg
 from pipeline.media.probe import probe
 from pipeline.analysis.sync import fix_sync, measure_sync
@@ -202,3 +202,17 @@ def test_a_mouth_that_follows_the_speech_is_answered_at_its_lag_and_not_with_oth
     assert lips.agreeing_windows >= 3
     other = match_lips(MouthTracks(mouths.frame_times_s[:100], mouths.openings[:, :100]), other_speech, 500)
     assert other is not None and other.weakness() is not None
+
+
+@needs_devclips
+def test_a_match_on_the_few_frames_that_meet_a_short_sound_or_at_the_search_edge_is_no_evidence(two_speeches):
+    """A mouth whose sound stops halfway, and a true lag at the very edge of the search range:
+    strong matches, neither reported."""
+    speech, _ = two_speeches
+    mouths = _mouth_following(speech, 0, 7.5, seed=7)
+    half = SpeechActivity(speech.start_s, speech.level_db[:3600])
+    short = match_lips(mouths, half, 500)
+    assert short is not None and short.heard_share < 0.6
+    assert "without sound" in short.weakness()
+    edge = match_lips(_mouth_following(speech, 490, 7.5, seed=8), speech, 500)
+    assert edge is not None and edge.at_search_edge and "edge" in edge.weakness()
