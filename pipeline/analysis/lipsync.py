@@ -27,7 +27,6 @@ and other analyses alike; :func:`mouth_tracks` decodes a file for it.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -406,8 +405,6 @@ def match_lips(mouths: MouthTracks, speech: SpeechActivity, max_offset_ms: int) 
         )
         if best is None or candidate.confidence > best.confidence:
             best = candidate
-    if best is not None:
-        best = dataclasses.replace(best, faces=len(followed))
     return best
 
 
