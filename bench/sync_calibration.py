@@ -3,12 +3,17 @@ its pictures with every other clip's speech.
 
 Truth: the clips are taken as in sync as published (their makers show them as lip-sync results),
 so a clip whose sound is moved ``s`` ms later should measure ``+s`` ms. Each shifted copy is made
-by ``pipeline.analysis.sync.fix_sync`` (picture copied bit for bit, sound shifted sample-accurately and
+by ``pipeline.analysis.sync_fix.fix_sync`` (picture copied bit for bit, sound shifted sample-accurately and
 re-encoded), so the sound path is measured end to end; the picture, identical in every copy, is
 analysed once per clip (event signals and mouth tracks) and the full decision chain of
 ``measure_sync`` (``pipeline.analysis.sync.content_offset``: event pairs, event correlation, lips) runs on
-each copy's sound. Mismatched pairs give clip A's pictures clip B's speech: any determined answer
-there is a false determination.
+each copy's sound. Mismatched pairs give clip A's pictures clip B's speech, moved in time by each of
+the shifts as well (the sound analyses' start times moved, which is what shifting the file does to
+them): any determined answer there is a false determination.
+
+Besides the error against the shift, each answer's tracking error is given: the estimate less the
+clip's own unshifted lip lag less the shift, which says how well the estimate follows a change of
+sync whatever the clip's own offset as published.
 
 The clips are split into a tuning set (looked at while choosing the lip-sync thresholds) and a
 held-out validation set; the summary reports both.
@@ -21,6 +26,7 @@ Run from the repository root (needs ../shared/devclips/)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -60,7 +66,8 @@ class Row:
     lip_offset_ms: int | None
     lip_correlation: float | None
     lip_confidence: float | None
-    lip_segments: int | None
+    lip_windows: str | None
+    """Windows agreeing with the lip match, of those counted ("3/4")."""
 
     @property
     def error_ms(self) -> int | None:
@@ -83,16 +90,26 @@ def measure_clip(clip: str, scratch: Path) -> tuple[list[Row], tuple]:
         rows.append(Row(clip, "tuning" if clip in TUNING else "validation", shift, found.offset_ms,
                         found.method, found.confidence, verdict, found.reason,
                         lips.offset_ms if lips else None, lips.correlation if lips else None,
-                        lips.confidence if lips else None, lips.agreeing_segments if lips else None))
+                        lips.confidence if lips else None,
+                        f"{lips.agreeing_windows}/{lips.windows}" if lips else None))
         print(clip, shift, found.offset_ms, found.method, flush=True)
         if shifted != path:
             shifted.unlink()
     return rows, (picture, mouths, sound_onsets(path), speech_activity(path))
 
 
+def tracking_error_ms(row: Row, rows: list[Row]) -> int | None:
+    """A lip answer less its clip's unshifted lip lag less the shift; None for other answers."""
+    unshifted = next(other for other in rows if other.clip == row.clip and other.shift_ms == 0)
+    if row.method != "lip_sync" or unshifted.lip_offset_ms is None:
+        return None
+    return row.offset_ms - unshifted.lip_offset_ms - row.shift_ms
+
+
 def summary(rows: list[Row]) -> dict:
     determined = [row for row in rows if row.offset_ms is not None]
     errors = [abs(row.error_ms) for row in determined]
+    tracking = [abs(error) for row in determined if (error := tracking_error_ms(row, rows)) is not None]
     return {
         "cases": len(rows),
         "determined": len(determined),
@@ -100,6 +117,7 @@ def summary(rows: list[Row]) -> dict:
         "within_one_frame": sum(error <= ONE_FRAME_MS for error in errors),
         "beyond_two_frames": sum(error > 2 * ONE_FRAME_MS for error in errors),
         "largest_error_ms": max(errors, default=None),
+        "largest_tracking_error_ms": max(tracking, default=None),
     }
 
 
@@ -119,19 +137,25 @@ def main() -> None:
             clip_rows, analyses[clip] = measure_clip(clip, Path(scratch))
             rows += clip_rows
     mismatched = []
-    for picture_clip, sound_clip in itertools.permutations(analyses, 2):
+    for (picture_clip, sound_clip), shift in itertools.product(itertools.permutations(analyses, 2), SHIFTS_MS):
         picture, mouths, _, _ = analyses[picture_clip]
         _, _, sound, speech = analyses[sound_clip]
+        sound = dataclasses.replace(sound, start_s=sound.start_s + shift / 1000)
+        speech = speech and dataclasses.replace(speech, start_s=speech.start_s + shift / 1000)
         found = content_offset(picture, sound, lambda: lip_evidence(mouths, speech))
-        mismatched.append({"pictures": picture_clip, "sound": sound_clip, "offset_ms": found.offset_ms,
+        mismatched.append({"pictures": picture_clip, "sound": sound_clip, "shift_ms": shift,
+                           "split": "tuning" if picture_clip in TUNING else "validation",
+                           "offset_ms": found.offset_ms,
                            "method": found.method, "confidence": found.confidence,
                            "lip_correlation": found.lips.correlation if found.lips else None,
                            "lip_confidence": found.lips.confidence if found.lips else None,
-                           "lip_segments": found.lips.agreeing_segments if found.lips else None})
+                           "lip_offset_ms": found.lips.offset_ms if found.lips else None,
+                           "lip_windows": (f"{found.lips.agreeing_windows}/{found.lips.windows}"
+                                           if found.lips else None)})
 
     table = Table(title="Talking clips, sound shifted by a known amount (truth: +shift)")
     for column in ("clip", "set", "shift ms", "estimate ms", "error ms", "method", "confidence", "verdict",
-                   "lip lag ms", "lip corr", "lip z", "parts"):
+                   "lip lag ms", "lip corr", "lip z", "windows"):
         table.add_column(column)
     for row in rows:
         table.add_row(row.clip, row.split, f"{row.shift_ms:+d}",
@@ -141,13 +165,15 @@ def main() -> None:
                       "-" if row.lip_offset_ms is None else f"{row.lip_offset_ms:+d}",
                       "-" if row.lip_correlation is None else f"{row.lip_correlation:.2f}",
                       "-" if row.lip_confidence is None else f"{row.lip_confidence:.1f}",
-                      "-" if row.lip_segments is None else str(row.lip_segments))
+                      row.lip_windows or "-")
     console.print(table)
     result = {
         "tuning": summary([row for row in rows if row.split == "tuning"]),
         "validation": summary([row for row in rows if row.split == "validation"]),
-        "mismatched": {"pairs": len(mismatched),
-                       "determined": sum(pair["offset_ms"] is not None for pair in mismatched)},
+        "mismatched": {split: {"pairs": sum(pair["split"] == split for pair in mismatched),
+                               "determined": sum(pair["split"] == split and pair["offset_ms"] is not None
+                                                 for pair in mismatched)}
+                       for split in ("tuning", "validation")},
         "seconds": round(time.perf_counter() - started, 1),
     }
     console.print_json(data=result)

@@ -39,7 +39,8 @@ text writer and the checks that open untrusted inputs safely."""
 
 PYAV_OUTSIDE_MEDIA = {
     "pipeline.analysis.onsets": "decodes sound and picture at the analysis rate in one pass of its own",
-    "pipeline.analysis.sync": "decodes sound windows and reads packet timestamps of the files it checks",
+    "pipeline.analysis.sync_report": "reads the frame rate and audio frame size the streams declare",
+    "pipeline.analysis.sync_fix": "reads the source's audio bit rate to re-encode the shifted sound like it",
     "pipeline.analysis.loudness": "decodes a deliverable's sound to meter it",
     "pipeline.analysis.lipsync": "decodes frames at the face tracker's size in a pass of its own",
     "pipeline.analysis.track_levels": "decodes every audio track of a deliverable once, for levels and loudness",
@@ -51,7 +52,6 @@ decode per source in :mod:`pipeline.media.source_decode`; moving these onto it t
 
 MAX_MODULE_LINES = 550
 LONG_MODULES = {
-    "pipeline.analysis.sync": "measurement, drift and the fixed-file check: to split",
     "pipeline.plan.planner": "picture, sound and output planning: to split",
     "pipeline.qc.checks": "one module per check family: to split",
 }

@@ -27,13 +27,12 @@ from pipeline.analysis.sync import (
     EBU_R37,
     ITU_BT1359,
     STANDARDS,
-    audio_shift_filter,
     custom_standard,
     fix_report,
     fix_sync,
-    fix_sync_args,
     measure_sync,
 )
+from pipeline.analysis.sync_fix import audio_shift_filter, fix_sync_args
 from pipeline.media.synth import SHAPES, ClipContent, ClipShape, ImpactScene, resound, synthesize_impacts
 
 GRID_SHIFTS_MS = (-500, -250, -120, -60, -40, -20, 0, 20, 40, 60, 120, 250, 500)

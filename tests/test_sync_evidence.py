@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import postprod.cli as cli
-from pipeline.analysis.lipsync import MouthTracks, match_lips, mouth_tracks, speech_activity
+from pipeline.analysis.lipsync import MouthTracks, SpeechActivity, match_lips, mouth_tracks, speech_activity
 from pipeline.media.runner import run_ffmpeg
 from pipeline.media.probe import probe
 from pipeline.analysis.sync import fix_sync, measure_sync
@@ -170,3 +170,49 @@ def test_portrait_talking_clip_is_followed():
     mouths = mouth_tracks(path, probe(path).video.rotation % 360)
     assert mouths is not None
     assert np.isfinite(mouths.openings).sum(axis=1).max() >= 0.9 * len(mouths.frame_times_s)
+
+
+def _mouth_following(speech, lead_ms: int, seconds: float, seed: int) -> MouthTracks:
+    """A 25 fps mouth that opens with the speech level ``lead_ms`` before the sound has it, with
+    landmark jitter: a talking face whose sound comes ``lead_ms`` late."""
+    rng = np.random.default_rng(seed)
+    times = np.arange(0, seconds, 1 / 25)
+    at = np.clip(np.round((times + lead_ms / 1000 - speech.start_s) * 1000).astype(int), 0, len(speech.level_db) - 1)
+    opening = np.maximum(speech.level_db[at] + 60, 0) / 200 + rng.normal(0, 0.01, len(times))
+    return MouthTracks(frame_times_s=times, openings=opening[None])
+
+
+@pytest.fixture(scope="module")
+def two_speeches():
+    """The speech of the LatentSync comparison clip, and another speaker's."""
+    return (speech_activity(DEVCLIPS / "ai_latentsync_compare_1.mp4"),
+            speech_activity(DEVCLIPS / "speech_face_2.mp4"))
+
+
+@needs_devclips
+@pytest.mark.parametrize("late_ms", [-160, 0, 120])
+def test_a_mouth_that_follows_the_speech_is_answered_at_its_lag_and_not_with_other_speech(two_speeches, late_ms):
+    """The windows of the clip agree on the lag of a mouth that follows the speech; the same mouth
+    with another clip's speech finds peaks that the windows do not agree on."""
+    speech, other_speech = two_speeches
+    mouths = _mouth_following(speech, late_ms, 7.5, seed=abs(late_ms))
+    lips = match_lips(mouths, speech, 500)
+    assert lips is not None and lips.weakness() is None, lips.weakness()
+    assert abs(lips.offset_ms - late_ms) <= ONE_FRAME_MS / 2
+    assert lips.agreeing_windows >= 3
+    other = match_lips(MouthTracks(mouths.frame_times_s[:100], mouths.openings[:, :100]), other_speech, 500)
+    assert other is not None and other.weakness() is not None
+
+
+@needs_devclips
+def test_a_match_on_the_few_frames_that_meet_a_short_sound_or_at_the_search_edge_is_no_evidence(two_speeches):
+    """A mouth whose sound stops halfway, and a true lag at the very edge of the search range:
+    strong matches, neither reported."""
+    speech, _ = two_speeches
+    mouths = _mouth_following(speech, 0, 7.5, seed=7)
+    half = SpeechActivity(speech.start_s, speech.level_db[:3600])
+    short = match_lips(mouths, half, 500)
+    assert short is not None and short.heard_share < 0.6
+    assert "without sound" in short.weakness()
+    edge = match_lips(_mouth_following(speech, 490, 7.5, seed=8), speech, 500)
+    assert edge is not None and edge.at_search_edge and "edge" in edge.weakness()

@@ -9,20 +9,26 @@ not change when the face comes closer; frames where the face is not seen are lef
 Sound: the speech-band (300 Hz to 3.4 kHz) energy of the mono mix in decibels, on a 1 kHz grid in
 presentation time, each value averaged over one frame interval as a frame integrates light.
 
-Both lose their slow trends (a face coming closer, a voice getting louder) and are correlated at
-every millisecond of lag within the search range. The face that talks is the one whose mouth
-follows the sound best. The confidence is how far the best peak stands above the correlations of
-the same mouth with the same sound at unrelated alignments (every circular shift more than a
-second beyond the search range): a z-score, so it means the same for a 5 s clip and a 60 s one.
-A match is reported only when it is strong, stands out, and is found again within a frame by at
-least two of the clip's three thirds on their own: a mouth chatting over someone else's speech
-finds some peak, rarely the same one in every part.
+Each side gives two signals: its level (less its slow trend: a face coming closer, a voice getting
+louder) and its rise (how fast the mouth opens, how fast the speech gets louder). The two pairs are
+correlated at every millisecond of lag within the search range and the two correlations averaged:
+the levels carry the syllables, the rises date their starts more sharply, and together they stand
+further above chance than either alone (bench/sync_calibration.py). The face that talks is the one
+whose mouth follows the sound best. The confidence is how far the best peak stands above the
+correlations of the same mouth with the same sound at unrelated alignments (every circular shift
+more than a second beyond the search range): a z-score, so it means the same for a 5 s clip and a
+60 s one. A match is reported only when it is strong, stands out, and is found again within a frame
+by at least two, and at least half, of the clip's 2 s windows on their own: a mouth chatting over
+someone else's speech finds some peak, rarely the same one all through the clip.
+
+The picture pass, :func:`follow_mouths`, consumes frames as they come, so one decode can feed it
+and other analyses alike; :func:`mouth_tracks` decodes a file for it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,16 +83,23 @@ NULL_GUARD_S = 1.0
 NULL_STEP_MS = 10
 """Step between the unrelated alignments the peak is compared with, in milliseconds."""
 MIN_FRAMES = 25
+MIN_HEARD_SHARE = 0.8
+"""Share of a face's frames that must have sound at the best lag: a match found on the few frames
+that still meet the sound at a far lag (a picture longer than its sound) is not evidence."""
 """Fewest frames with a mouth and sound both present that a correlation is computed from."""
-SEGMENTS = 3
-"""The clip is also cut into this many equal parts, each matched on its own ..."""
-MIN_AGREEING_SEGMENTS = 2
-"""... and at least this many must find their best lag within one frame of the whole clip's."""
-MIN_CORRELATION = 0.35
+WINDOW_S = 2.0
+"""The clip is also cut into windows this long, each matched on its own; a window counts when it
+holds most of its frames and, at every lag, half of them have both a mouth and sound ..."""
+MIN_AGREEING_WINDOWS = 2
+MIN_AGREEING_SHARE = 0.5
+"""... and at least this many of the counted windows, and this share of them, must find their best
+lag within one frame of the whole clip's."""
+MIN_CORRELATION = 0.3
 MIN_CONFIDENCE = 2.5
-"""Correlation and z-score the peak needs. Chosen on the development talking clips, each clip's
-pictures paired with every other clip's speech: with the agreement of the parts they let none of
-those pairs through (bench/sync_calibration.py)."""
+"""Correlation (the mean of the level and rise correlations) and z-score the peak needs. Chosen on
+the tuning clips of bench/sync_calibration.py, each clip's pictures paired with every other clip's
+speech shifted by -300..+300 ms: with the agreement of the windows they let none of those 450
+pairs through, nor any of the 540 of the held-out clips."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,23 +146,30 @@ class LipMatch:
     """Faces followed long enough to be compared."""
     frames: int
     """Frames in which that face's mouth was seen."""
-    agreeing_segments: int
-    """Parts of the clip whose own best lag lies within one frame of :attr:`offset_ms`."""
+    windows: int
+    """Windows of the clip (:data:`WINDOW_S`) with enough mouth and sound to be matched on their own."""
+    agreeing_windows: int
+    """Windows whose own best lag lies within one frame of :attr:`offset_ms`."""
     at_search_edge: bool
-    """The best peak sits on the edge of the searched range: the true offset may lie beyond."""
+    """The best peak lies within a frame of the edge of the searched range: the true offset may lie beyond."""
+    heard_share: float
+    """Share of the face's frames that meet the sound at :attr:`offset_ms`."""
 
     def weakness(self) -> str | None:
         """Why this match is not good enough to report, or None when it is."""
         where = f"the best match ({self.offset_ms:+d} ms, face {self.face + 1} of {self.faces})"
         if self.at_search_edge:
             return f"{where} lies at the edge of the search range: the offset may be larger"
+        if self.heard_share < MIN_HEARD_SHARE:
+            return (f"{where} leaves {1 - self.heard_share:.0%} of the face's frames without sound "
+                    f"(at most {1 - MIN_HEARD_SHARE:.0%})")
         if self.correlation < MIN_CORRELATION or self.confidence < MIN_CONFIDENCE:
             return (f"weak lip evidence: {where} correlates {self.correlation:.2f} with the speech, "
                     f"{self.confidence:.1f} standard deviations above unrelated alignments "
                     f"(needs {MIN_CORRELATION} and {MIN_CONFIDENCE})")
-        if self.agreeing_segments < MIN_AGREEING_SEGMENTS:
-            return (f"inconsistent lip evidence: only {self.agreeing_segments} of {SEGMENTS} parts of the "
-                    f"clip agree with {where}, needs {MIN_AGREEING_SEGMENTS}")
+        if self.agreeing_windows < max(MIN_AGREEING_WINDOWS, MIN_AGREEING_SHARE * self.windows):
+            return (f"inconsistent lip evidence: {self.agreeing_windows} of {self.windows} {WINDOW_S:g} s "
+                    f"windows of the clip agree with {where}, needs {MIN_AGREEING_WINDOWS} and half")
         return None
 
     def describe(self) -> str:
@@ -157,7 +177,7 @@ class LipMatch:
         return (f"the mouth of face {self.face + 1} of {self.faces} follows the speech best at "
                 f"{self.offset_ms:+d} ms over {self.frames} frames: correlation {self.correlation:.2f}, "
                 f"{self.confidence:.1f} standard deviations above unrelated alignments, "
-                f"{self.agreeing_segments} of {SEGMENTS} parts of the clip agree")
+                f"{self.agreeing_windows} of {self.windows} {WINDOW_S:g} s windows of the clip agree")
 
 
 @functools.cache
@@ -249,6 +269,25 @@ def mouth_tracks(path: Path, rotation: int = 0) -> MouthTracks | None:
     Raises:
         MediaError: the video cannot be decoded.
     """
+    if face_model_path() is None or landmark_model_path() is None:
+        return None
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            return follow_mouths(container.decode(stream), rotation)
+    except av.error.FFmpegError as error:
+        raise MediaError(path, f"video does not decode ({error.strerror or error})") from error
+
+
+def follow_mouths(frames: Iterable[av.VideoFrame], rotation: int = 0) -> MouthTracks | None:
+    """Follow the mouth of every face in ``frames`` (decoded pictures in presentation order; frames
+    without a time are skipped), or None when the face models are not installed.
+
+    Args:
+        frames: The pictures, consumed one at a time.
+        rotation: Clockwise display rotation of the video in degrees (0, 90, 180, 270).
+    """
     detector_model, mesh_model = face_model_path(), landmark_model_path()
     if detector_model is None or mesh_model is None:
         return None
@@ -256,33 +295,27 @@ def mouth_tracks(path: Path, rotation: int = 0) -> MouthTracks | None:
     tracks: list[_Track] = []
     times: list[float] = []
     just_lost = False
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                if frame.time is None:
-                    continue
-                index = len(times)
-                times.append(float(frame.time))
-                detect = just_lost or index % DETECT_EVERY_FRAMES == 0
-                if not detect and all(track.lost for track in tracks):
-                    continue
-                rgb = _display_rgb(frame, rotation)
-                if detect:
-                    _pick_up_faces(detector, rgb, tracks)
-                    just_lost = False
-                for track in tracks:
-                    if track.lost:
-                        continue
-                    points = mesh.landmarks(rgb, track.centre, track.side, track.angle)
-                    if points is None:
-                        track.lost = just_lost = True
-                        continue
-                    track.openings[index] = _mouth_opening(points)
-                    track.centre, track.side, track.angle = _crop_from_points(points)
-    except av.error.FFmpegError as error:
-        raise MediaError(path, f"video does not decode ({error.strerror or error})") from error
+    for frame in frames:
+        if frame.time is None:
+            continue
+        index = len(times)
+        times.append(float(frame.time))
+        detect = just_lost or index % DETECT_EVERY_FRAMES == 0
+        if not detect and all(track.lost for track in tracks):
+            continue
+        rgb = _display_rgb(frame, rotation)
+        if detect:
+            _pick_up_faces(detector, rgb, tracks)
+            just_lost = False
+        for track in tracks:
+            if track.lost:
+                continue
+            points = mesh.landmarks(rgb, track.centre, track.side, track.angle)
+            if points is None:
+                track.lost = just_lost = True
+                continue
+            track.openings[index] = _mouth_opening(points)
+            track.centre, track.side, track.angle = _crop_from_points(points)
     openings = np.full((len(tracks), len(times)), np.nan)
     for row, track in enumerate(tracks):
         for index, value in track.openings.items():
@@ -352,66 +385,102 @@ def match_lips(mouths: MouthTracks, speech: SpeechActivity, max_offset_ms: int) 
     frame_s = mouths.frame_interval_s
     if frame_s <= 0 or len(speech.level_db) < 2 * (max_offset_ms + NULL_GUARD_S * 1000):
         return None
-    sound = _without_trend(_frame_average(speech.level_db, frame_s), round(TREND_S * ENVELOPE_RATE_HZ))
-    frame_trend = max(3, round(TREND_S / frame_s))
+    sound = _sound_signals(speech.level_db, frame_s)
+    positions = np.round((mouths.frame_times_s - speech.start_s) * ENVELOPE_RATE_HZ).astype(int)
     lags = np.arange(-max_offset_ms, max_offset_ms + 1)
     best: LipMatch | None = None
     followed = [row for row in mouths.openings if np.isfinite(row).sum() * frame_s >= MIN_TRACK_S]
     for face, opening in enumerate(followed):
-        seen = np.isfinite(opening)
-        mouth = np.where(seen, opening, 0.0)
-        mouth[seen] = _without_trend(mouth[seen], frame_trend)
-        match = _match_face(mouths.frame_times_s, mouth, seen, sound, speech.start_s, lags, frame_s)
+        mouth = _mouth_signals(opening, max(3, round(TREND_S / frame_s)))
+        match = _match_face(mouths.frame_times_s, mouth, sound, positions, lags, frame_s)
         if match is None:
             continue
-        offset_ms, correlation, confidence, segments = match
+        offset_ms, correlation, confidence, windows, agreeing = match
+        seen_at = positions[np.isfinite(opening)] + offset_ms
         candidate = LipMatch(
             offset_ms=offset_ms, correlation=correlation, confidence=confidence, face=face,
-            faces=len(followed), frames=int(seen.sum()), agreeing_segments=segments,
-            at_search_edge=abs(offset_ms) == max_offset_ms,
+            faces=len(followed), frames=len(seen_at), windows=windows, agreeing_windows=agreeing,
+            at_search_edge=abs(offset_ms) > max_offset_ms - frame_s * ENVELOPE_RATE_HZ,
+            heard_share=float(np.mean((seen_at >= 0) & (seen_at < len(sound[0])))),
         )
         if best is None or candidate.confidence > best.confidence:
             best = candidate
-    if best is not None:
-        best = dataclasses.replace(best, faces=len(followed))
     return best
 
 
+Signals = tuple[np.ndarray, np.ndarray]
+"""A level and its rise: per frame for a mouth (NaN where it is not seen), per millisecond for the sound."""
+
+
+def _sound_signals(level_db: np.ndarray, frame_s: float) -> Signals:
+    """The speech level averaged over a frame interval, less its trend, and how fast it rises."""
+    averaged = _frame_average(level_db, frame_s)
+    rise = _frame_average(np.gradient(averaged), frame_s)
+    return _without_trend(averaged, round(TREND_S * ENVELOPE_RATE_HZ)), rise
+
+
+def _mouth_signals(opening: np.ndarray, trend_frames: int) -> Signals:
+    """The mouth opening less its trend, and how fast it opens (half the change from the frame
+    before to the frame after; NaN where either is not seen)."""
+    seen = np.isfinite(opening)
+    level = np.full_like(opening, np.nan)
+    level[seen] = _without_trend(opening[seen], trend_frames)
+    rise = np.full_like(opening, np.nan)
+    rise[1:-1] = (opening[2:] - opening[:-2]) / 2
+    return level, rise
+
+
+def _correlation(
+    mouth: Signals, sound: Signals, positions: np.ndarray, lags: np.ndarray, min_count: int,
+    circular: bool = False,
+) -> np.ndarray | None:
+    """Mean of the level and rise correlations at every lag; None when too few frames count."""
+    curves = [_lagged_correlation(picture, heard, positions, lags, min_count, circular)
+              for picture, heard in zip(mouth, sound)]
+    if any(curve is None for curve in curves):
+        return None
+    return np.mean(curves, axis=0)
+
+
 def _match_face(
-    times_s: np.ndarray, mouth: np.ndarray, seen: np.ndarray, sound: np.ndarray, sound_start_s: float,
-    lags: np.ndarray, frame_s: float,
-) -> tuple[int, float, float, int] | None:
-    """(best lag, its correlation, its z-score against unrelated alignments, agreeing segments) of
-    one mouth, or None when too few frames have both a mouth and sound."""
-    positions = np.round((times_s - sound_start_s) * ENVELOPE_RATE_HZ).astype(int)
-    correlation = _lagged_correlation(mouth, seen, sound, positions, lags)
+    times_s: np.ndarray, mouth: Signals, sound: Signals, positions: np.ndarray, lags: np.ndarray,
+    frame_s: float,
+) -> tuple[int, float, float, int, int] | None:
+    """(best lag, its correlation, its z-score against unrelated alignments, windows counted,
+    windows agreeing) of one mouth, or None when too few frames have both a mouth and sound."""
+    correlation = _correlation(mouth, sound, positions, lags, MIN_FRAMES)
     if correlation is None:
         return None
     best = int(np.argmax(correlation))
     guard = int(lags[-1] + NULL_GUARD_S * ENVELOPE_RATE_HZ)
-    unrelated_lags = np.arange(guard, len(sound) - guard + 1, NULL_STEP_MS)
-    unrelated = _lagged_correlation(mouth, seen, sound, positions, unrelated_lags, circular=True)
+    unrelated_lags = np.arange(guard, len(sound[0]) - guard + 1, NULL_STEP_MS)
+    unrelated = _correlation(mouth, sound, positions, unrelated_lags, MIN_FRAMES, circular=True)
     if unrelated is None or len(unrelated) < 2 or unrelated.std() <= 0:
         return None
     confidence = float((correlation[best] - unrelated.mean()) / unrelated.std())
-    edges = np.linspace(times_s[0], times_s[-1], SEGMENTS + 1)
-    edges[-1] = np.inf
-    agreeing = 0
-    for start, end in zip(edges[:-1], edges[1:]):
-        part = (times_s >= start) & (times_s < end)
-        part_correlation = _lagged_correlation(mouth[part], seen[part], sound, positions[part], lags)
-        if part_correlation is not None:
-            part_best = lags[int(np.argmax(part_correlation))]
-            agreeing += abs(int(part_best) - int(lags[best])) <= frame_s * ENVELOPE_RATE_HZ
-    return int(lags[best]), float(correlation[best]), confidence, agreeing
+    windows = agreeing = 0
+    for start in np.arange(times_s[0], times_s[-1], WINDOW_S):
+        part = (times_s >= start) & (times_s < start + WINDOW_S)
+        if part.sum() < 0.8 * WINDOW_S / frame_s:
+            continue
+        window_mouth = (mouth[0][part], mouth[1][part])
+        window_correlation = _correlation(window_mouth, sound, positions[part], lags, int(part.sum()) // 2)
+        if window_correlation is None:
+            continue
+        windows += 1
+        window_best = lags[int(np.argmax(window_correlation))]
+        agreeing += abs(int(window_best) - int(lags[best])) <= frame_s * ENVELOPE_RATE_HZ
+    return int(lags[best]), float(correlation[best]), confidence, windows, agreeing
 
 
 def _lagged_correlation(
-    mouth: np.ndarray, seen: np.ndarray, sound: np.ndarray, positions: np.ndarray, lags: np.ndarray,
+    mouth: np.ndarray, sound: np.ndarray, positions: np.ndarray, lags: np.ndarray, min_count: int,
     circular: bool = False,
 ) -> np.ndarray | None:
-    """Pearson correlation of the seen mouth values with the sound ``lag`` ms after each frame, for
-    every lag; outside the sound a frame does not count (``circular``: the sound wraps around)."""
+    """Pearson correlation of the seen (finite) mouth values with the sound ``lag`` ms after each
+    frame, for every lag; outside the sound a frame does not count (``circular``: the sound wraps
+    around). None when at some lag fewer than ``min_count`` frames count."""
+    seen = np.isfinite(mouth)
     at = positions[None, :] + lags[:, None]
     if circular:
         inside = np.broadcast_to(seen, at.shape)
@@ -419,9 +488,9 @@ def _lagged_correlation(
     else:
         inside = seen & (at >= 0) & (at < len(sound))
     count = inside.sum(axis=1)
-    if not len(count) or count.min() < MIN_FRAMES:
+    if not len(count) or count.min() < max(1, min_count):
         return None
-    picture = np.where(inside, mouth, 0.0)
+    picture = np.where(inside, np.where(seen, mouth, 0.0), 0.0)
     heard = np.where(inside, sound[np.clip(at, 0, len(sound) - 1)], 0.0)
     picture = np.where(inside, picture - (picture.sum(axis=1) / count)[:, None], 0.0)
     heard = np.where(inside, heard - (heard.sum(axis=1) / count)[:, None], 0.0)
