@@ -56,7 +56,6 @@ LONG_MODULES = {
     "pipeline.analysis.reframe": "subject analysis, camera path and crop expressions: three modules",
     "pipeline.analysis.sync": "measurement, drift and the fixed-file check: to split",
     "pipeline.plan.overlays": "text layout, captions and graphics placement: to split",
-    "pipeline.plan.planner": "picture, sound and output planning: to split",
     "pipeline.qc.checks": "one module per check family: to split",
 }
 """Modules over :data:`MAX_MODULE_LINES` and how each is to be split (left for later: the move kept

@@ -60,6 +60,28 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def analysis_key(analysis: str, source: Path, parameters: Mapping[str, Any]) -> str:
+    """The key a result is filed under: SHA-256 over the source's content hash, the analysis's name
+    and parameters and :func:`code_fingerprint`. The on-disk cache and the Prefect flow's cached
+    analysis tasks both use it, so the two never disagree about what is the same analysis.
+
+    Raises:
+        MediaError: the source cannot be read.
+    """
+    return hashlib.sha256(json.dumps(
+        {"analysis": analysis, "source": sha256_of_input(source), "parameters": parameters, "code": code_fingerprint()},
+        sort_keys=True, default=str,
+    ).encode()).hexdigest()
+
+
+def naming(result: Result, source: Path) -> Result:
+    """A cached result that names the file it analysed (a dataclass with a ``path``) handed back
+    naming ``source``: the same content may have been analysed under another name."""
+    if dataclasses.is_dataclass(result) and any(item.name == "path" for item in dataclasses.fields(result)):
+        return dataclasses.replace(result, path=source)
+    return result
+
+
 @dataclass
 class AnalysisCache:
     """A job's view of the cache: results in, results out, and a record of which were hits."""
@@ -84,19 +106,13 @@ class AnalysisCache:
                        compute: Callable[[], Result]) -> Result:
         """The cached result of ``analysis`` of ``source`` with ``parameters``, else ``compute()``'s,
         which is then stored. A cache entry that cannot be read is computed again, never trusted.
-
-        A result that names the file it analysed (a dataclass with a ``path``) is handed back naming
-        ``source``: the same content may have been analysed under another name.
+        A hit is handed back :func:`naming` ``source``.
         """
         if self.folder is None:
             result = compute()
             self.records.append(AnalysisRecord(source, analysis, False))
             return result
-        key = hashlib.sha256(json.dumps(
-            {"analysis": analysis, "source": sha256_of_input(source), "parameters": parameters, "code": code_fingerprint()},
-            sort_keys=True, default=str,
-        ).encode()).hexdigest()
-        entry = self.folder / analysis / f"{key}.pickle"
+        entry = self.folder / analysis / f"{analysis_key(analysis, source, parameters)}.pickle"
         try:
             with entry.open("rb") as handle:
                 result = pickle.load(handle)
@@ -106,9 +122,7 @@ class AnalysisCache:
             log.warning("analysis cache: %s unreadable (%s); analysing %s again", entry, error, source.name)
         else:
             self.records.append(AnalysisRecord(source, analysis, True))
-            if dataclasses.is_dataclass(result) and any(item.name == "path" for item in dataclasses.fields(result)):
-                result = dataclasses.replace(result, path=source)
-            return result
+            return naming(result, source)
         result = compute()
         self.records.append(AnalysisRecord(source, analysis, False))
         self._store(entry, result)

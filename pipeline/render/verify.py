@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipeline.media.isobmff import is_faststart
 from pipeline.analysis.loudness import loudness_problems
-from pipeline.plan.planner import ExpectedOutput
+from pipeline.plan.outputs import ExpectedOutput
 from pipeline.media.probe import MediaInfo, probe
 from pipeline.analysis.track_levels import measure_tracks
 
