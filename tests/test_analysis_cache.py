@@ -12,7 +12,7 @@ from fractions import Fraction
 import pytest
 
 from pipeline.analysis.cache import CACHE_DIR_VARIABLE
-from pipeline.jobs import finish as finish_module
+from pipeline.jobs import analyses as analyses_module
 from pipeline.jobs.finish import finish
 from pipeline.media.synth import SHAPES, ClipContent, synthesize
 from pipeline.model.job import parse_job
@@ -34,13 +34,13 @@ def analysis_calls(monkeypatch) -> dict[str, int]:
     """How many times each analysis really ran (decoded its source)."""
     calls = {"sync": 0, "reframe": 0, "sound-activity": 0}
     for name, function in (("sync", "measure_sync"), ("reframe", "analyse"), ("sound-activity", "sound_activity")):
-        original = getattr(finish_module, function)
+        original = getattr(analyses_module, function)
 
         def counted(*args, _name=name, _original=original, **kwargs):
             calls[_name] += 1
             return _original(*args, **kwargs)
 
-        monkeypatch.setattr(finish_module, function, counted)
+        monkeypatch.setattr(analyses_module, function, counted)
     return calls
 
 

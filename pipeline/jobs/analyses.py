@@ -125,5 +125,7 @@ def sound_activities(job: Job, media: Mapping[Path, MediaInfo],
     """
     if not any(deliverable.cutdowns for deliverable in job.deliverables):
         return {}
-    return {source: analyse_source("sound-activity", source, {}, lambda source=source: sound_activity(source, media[source]))
-            for source in unique_sources(job)}
+    return {
+        source: analyse_source("sound-activity", source, {}, lambda source=source: sound_activity(source, media[source]))
+        for source in unique_sources(job)
+    }

@@ -9,15 +9,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pipeline.analysis.cache import AnalysisCache, AnalysisRecord
+from pipeline.jobs.job_qc import QcOutcome
 from pipeline.media.runner import Progress
 from pipeline.plan.outputs import RenderPlan
 from pipeline.render.renderer import RenderedOutput, render
-
-if TYPE_CHECKING:
-    from pipeline.jobs.finish import QcOutcome
 
 Result = TypeVar("Result")
 RenderProgress = Callable[[RenderPlan, Progress], None]
