@@ -205,7 +205,8 @@ def picture_format(preset: Preset, first_shot: MediaInfo) -> PictureFormat:
 
 
 def expected_output(preset: Preset, picture: PictureFormat, timeline: Timeline, timecode: str | None = None,
-              leader: LeaderPlan | None = None) -> ExpectedOutput:
+                    leader: LeaderPlan | None = None) -> ExpectedOutput:
+    """What a deliverable of ``preset`` over ``timeline`` (after any leader) must probe as."""
     leader_frames = leader.frame_count if leader else 0
     leader_samples = leader.sample_count(preset.audio.sample_rate) if leader else 0
     return ExpectedOutput(
@@ -260,6 +261,8 @@ def deliverable_timecode(preset: Preset, rate: Fraction, index: int, leader_fram
 
 
 def encoder_args(preset: Preset, picture: PictureFormat, timecode: str | None = None) -> dict[str, str]:
+    """The output options of a deliverable's encode: container, encoders and their options, GOP,
+    colour tags, sound rate and channels, faststart, start timecode."""
     video, audio = preset.video, preset.audio
     args: dict[str, str] = {"f": preset.container, "c:v": video.encoder, "c:a": audio.encoder}
     args.update({f"{key}:v": str(value) for key, value in video.options.items()})

@@ -31,7 +31,8 @@ def shot_sound(job: Job, shot: int, info: MediaInfo, span: ShotSpan, branch, tim
     return conform_audio(branch, info, span, timeline.sample_rate, correction)
 
 
-def programme_sound(job: Job, segments: list, item: PlannedDeliverable, music_branch, music_audio: AudioStreamInfo | None):
+def programme_sound(job: Job, segments: list, item: PlannedDeliverable, music_branch,
+                    music_audio: AudioStreamInfo | None):
     """The shots' sound joined, the music bed mixed under it, and the loudness correction applied:
     the same chain for the encode and for the loudness measurement, so what is measured is what ships."""
     audio = _assemble_sound(segments, item.timeline)
@@ -56,6 +57,7 @@ def _assemble_sound(segments: list, timeline: Timeline):
 
 
 def music_branches(job: Job, count: int):
+    """The music bed's sound as ``count`` branches (one per deliverable), or None without a bed."""
     if job.music is None:
         return None
     music = ffmpeg.input(str(job.music.source)).audio

@@ -49,6 +49,7 @@ def one_graph_render(
     sync_corrections: dict[Path, Fraction],
     group: list[PlannedDeliverable],
 ) -> RenderPlan:
+    """One ffmpeg invocation that decodes the shots once and encodes every deliverable of ``group``."""
     shot_inputs = ShotInputs(job, shot_media, sync_corrections, group)
     music = music_branches(job, len(group))
     logos = LogoInputs([item.overlays for item in group])

@@ -35,6 +35,9 @@ def deliverable_timeline(
 
 @dataclass(frozen=True)
 class PlannedDeliverable:
+    """One deliverable as a render graph builds it: its output, raster and timeline, and what is
+    framed, drawn and led in on it."""
+
     output: OutputPlan
     picture: PictureFormat
     timeline: Timeline
