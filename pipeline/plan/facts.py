@@ -46,6 +46,11 @@ class JobFacts:
         for name in ("media", "sync_corrections", "reframe", "sound_activity", "loudness"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
+    def __reduce__(self):
+        """Pickled as plain dicts (a read-only mapping view does not pickle), rebuilt read-only."""
+        return JobFacts, (dict(self.media), self.music, dict(self.sync_corrections), dict(self.reframe),
+                          dict(self.sound_activity), dict(self.loudness))
+
     def with_loudness(self, loudness: Mapping[str, LoudnessCorrection] | None) -> JobFacts:
         """The same facts with other loudness corrections (a cut-down's, a limiter pass's)."""
         return replace(self, loudness=loudness or {})
