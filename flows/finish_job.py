@@ -146,7 +146,10 @@ class PrefectSteps:
         ]
         create_table_artifact(table=rows, key=_artifact_key(job_name), description=f"QC of {job_name}")
         for outcome in outcomes.values():
-            get_run_logger().info("QC %s", outcome.report.summary())
+            self.note(f"QC {outcome.report.summary()}")
+
+    def note(self, message: str) -> None:
+        get_run_logger().info("%s", message)
 
     @staticmethod
     def _task(name: str, function: Callable[..., Result], retry: bool):

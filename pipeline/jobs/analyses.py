@@ -4,7 +4,6 @@ step runner backs with a cache keyed by the source's content (:mod:`pipeline.job
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from pathlib import Path
@@ -23,7 +22,6 @@ Result = TypeVar("Result")
 Analyse = Callable[[str, Path, Mapping[str, Any], Callable[[], Result]], Result]
 """``analyse(analysis, source, parameters, compute)``: ``compute()``'s result, or the same
 analysis's result from a cache (see :meth:`pipeline.analysis.cache.AnalysisCache.get_or_compute`)."""
-log = logging.getLogger(__name__)
 
 
 def unique_sources(job: Job) -> list[Path]:
@@ -84,9 +82,6 @@ def check_sync(job: Job, media: Mapping[Path, MediaInfo], analyse_source: Analys
     corrections = {}
     if job.sync.policy == "fix":
         corrections = {path: -Fraction(report.offset_ms, 1000) for path, report in out_of_sync.items()}
-    for path, report in reports.items():
-        offset = f"{report.offset_ms:+d} ms" if report.offset_ms is not None else "no offset"
-        log.info("sync %s: %s, %s%s", path.name, report.verdict, offset, ", corrected" if path in corrections else "")
     return reports, corrections
 
 
@@ -110,8 +105,6 @@ def analyse_sources(job: Job, media: Mapping[Path, MediaInfo], presets: dict[str
         source_aspect = info.video.display_aspect_ratio
         if every_source or any(Fraction(shape.width, shape.height) != source_aspect for shape in shapes):
             analyses[path] = analyse_source("reframe", path, {}, lambda path=path, info=info: analyse(path, info))
-            log.info("analysed %s: %d shot(s), active area %s", path.name,
-                     len(analyses[path].cut_times_s) + 1, analyses[path].active)
     return analyses
 
 
@@ -126,6 +119,7 @@ def sound_activities(job: Job, media: Mapping[Path, MediaInfo],
     if not any(deliverable.cutdowns for deliverable in job.deliverables):
         return {}
     return {
-        source: analyse_source("sound-activity", source, {}, lambda source=source: sound_activity(source, media[source]))
+        source: analyse_source("sound-activity", source, {},
+                               lambda source=source: sound_activity(source, media[source]))
         for source in unique_sources(job)
     }

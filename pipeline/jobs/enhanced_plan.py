@@ -11,7 +11,6 @@ never with one render.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from pipeline.plan.planner import plan_job
 from pipeline.prestage.enhance_stage import StageKey, make_intermediate, stage_key
 from pipeline.timeline.sequence import sequence_rate, shot_bounds_s
 
-log = logging.getLogger(__name__)
 
 
 def _needs(job: Job, media: Mapping[Path, MediaInfo], presets: dict[str, Preset]) -> list[tuple[StageKey | None, ...]]:
@@ -62,7 +60,6 @@ def make_intermediates(programmes: list[Job], media: Mapping[Path, MediaInfo], p
     try:
         for key in keys:
             made[key] = make_intermediate(key, media[key.source], out_dir / key.file_name(programmes[0].name))
-            log.info("made the enhanced intermediate of %s: %s", key.source.name, made[key].name)
     except BaseException:
         for path in made.values():
             path.unlink(missing_ok=True)
@@ -108,7 +105,8 @@ def plan_enhanced_job(
         substitutes = {source: intermediates[key] for source, key in zip(sources, keys, strict=True) if key is not None}
         read.update(dict.fromkeys(substitutes.values()))
         group_job = job.model_copy(update={
-            "shots": [_retarget(shot, number, media[shot.source], substitutes) for number, shot in enumerate(job.shots)],
+            "shots": [_retarget(shot, number, media[shot.source], substitutes)
+                      for number, shot in enumerate(job.shots)],
             "deliverables": [job.deliverables[index] for index in indices],
             "sequence": sequence,
         })

@@ -4,7 +4,6 @@ limited result, and, for lossy deliverables, from their programme encoded as it 
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -24,8 +23,6 @@ from pipeline.model.presets import Preset
 from pipeline.plan.facts import JobFacts
 from pipeline.plan.outputs import resolve_preset, sound_encode_args
 from pipeline.plan.programme_sound import plan_programme_audio
-
-log = logging.getLogger(__name__)
 
 
 def loudness_corrections(job: Job, facts: JobFacts, presets: dict[str, Preset]) -> dict[str, LoudnessCorrection]:
@@ -84,8 +81,6 @@ def loudness_corrections(job: Job, facts: JobFacts, presets: dict[str, Preset]) 
                 passes.pop(label, None)
             _settle_limiters(programme, lowered, corrections, passes)
             checked = set(lowered)
-    for label, correction in corrections.items():
-        log.info("loudness %s: %s", label, correction.reason)
     return corrections
 
 

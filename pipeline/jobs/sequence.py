@@ -46,9 +46,14 @@ def finish_steps(job: Job, folder: Path, steps: StepRunner, presets: dict[str, P
     media = dict(zip(sources, steps.each("probe-source", probe, sources), strict=True))
     music = steps.step("probe-music", probe_music, job, retry=True) if job.music else None
     sync_reports, sync_corrections = check_sync(job, media, steps.analyse)
+    for path, report in sync_reports.items():
+        offset = f"{report.offset_ms:+d} ms" if report.offset_ms is not None else "no offset"
+        steps.note(f"sync {path.name}: {report.verdict}, {offset}{', corrected' if path in sync_corrections else ''}")
     probed = time.monotonic()
     presets = presets or load_presets()
     reframe = analyse_sources(job, media, presets, steps.analyse)
+    for path, analysis in reframe.items():
+        steps.note(f"analysed {path.name}: {len(analysis.cut_times_s) + 1} shot(s), active area {analysis.active}")
     facts = JobFacts(media, music, sync_corrections, reframe)
     plan = plan_with_analysis(job, facts, presets, folder, steps, one_process=one_process)
     with recorded_or_removed(plan, folder):
@@ -96,6 +101,9 @@ def plan_with_analysis(job: Job, facts: JobFacts, presets: dict[str, Preset], ou
     programmes = [programme for programme in programmes if programme.deliverables]
     loudness = [steps.step("measure-loudness", loudness_corrections, programme, facts, presets, retry=True)
                 if measure_loudness else {} for programme in programmes]
+    for corrections in loudness:
+        for label, correction in corrections.items():
+            steps.note(f"loudness {label}: {correction.reason}")
     intermediates = steps.step("enhance", make_intermediates, programmes, facts.media, presets, out_dir, retry=True)
     try:
         renders = tuple(

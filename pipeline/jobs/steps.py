@@ -46,6 +46,10 @@ class StepRunner(Protocol):
         """Render and verify every plan (one waiting for those whose intermediates it reads); the
         outputs in plan order."""
 
+    def note(self, message: str) -> None:
+        """Log what a step found (a sync verdict, an analysis, a loudness correction): in the
+        process's log, or in the run's logs in the Prefect UI."""
+
     def report_qc(self, job_name: str, outcomes: dict[str, QcOutcome]) -> None:
         """Show the QC verdicts (a log line each; a table in the Prefect UI)."""
 
@@ -81,6 +85,9 @@ class DirectSteps:
             rendered += render(plan, on_progress=report)
         return rendered
 
+    def note(self, message: str) -> None:
+        log.info("%s", message)
+
     def report_qc(self, job_name: str, outcomes: dict[str, QcOutcome]) -> None:
         for outcome in outcomes.values():
-            log.info("QC %s", outcome.report.summary())
+            self.note(f"QC {outcome.report.summary()}")
