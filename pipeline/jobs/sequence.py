@@ -65,6 +65,8 @@ def finish_steps(job: Job, folder: Path, steps: StepRunner, presets: dict[str, P
         finished = time.monotonic()
         conformed_paths = [output.plan.path for output in conformed]
         exports = steps.step("export-editorial", write_editorial_exports, job, media, folder, conformed_paths or None)
+        for export in exports.skipped:
+            steps.note(f"{export.path.name} not written: {export.reason}")
         qc = steps.step("qc", quality_check, job, rendered, sync_reports, sync_corrections, folder)
         steps.report_qc(job.name, qc)
         timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)

@@ -47,8 +47,8 @@ class StepRunner(Protocol):
         outputs in plan order."""
 
     def note(self, message: str) -> None:
-        """Log what a step found (a sync verdict, an analysis, a loudness correction): in the
-        process's log, or in the run's logs in the Prefect UI."""
+        """Log what a step found (a sync verdict, an analysis, a loudness correction, an export
+        left out): in the process's log, or in the run's logs in the Prefect UI."""
 
     def report_qc(self, job_name: str, outcomes: dict[str, QcOutcome]) -> None:
         """Show the QC verdicts (a log line each; a table in the Prefect UI)."""
