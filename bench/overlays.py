@@ -28,9 +28,10 @@ from rich.console import Console
 from rich.table import Table
 
 from machine import print_machine
-from pipeline.jobs.finish import probe_sources
+from pipeline.jobs.analyses import probe_sources
 from pipeline.model.job import parse_job
 from pipeline.media.runner import run_ffmpeg
+from pipeline.plan.facts import JobFacts
 from pipeline.plan.planner import plan_job
 from pipeline.model.presets import load_presets
 from pipeline.media.synth import SHAPES, synthesize
@@ -86,7 +87,7 @@ def main() -> None:
         jobs = {"plain": parse_job(base, folder),
                 "overlays": parse_job({**base, "overlays": _overlays(folder, options.seconds)}, folder)}
         media = probe_sources(jobs["plain"])
-        plans = {name: plan_job(job, media, load_presets(), folder / name).renders[0] for name, job in jobs.items()}
+        plans = {name: plan_job(job, JobFacts(media), load_presets(), folder / name).renders[0] for name, job in jobs.items()}
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in plans}
         for round_number in range(options.repeat):
             order = list(plans) if round_number % 2 == 0 else list(reversed(plans))

@@ -29,9 +29,10 @@ from rich.table import Table
 
 from machine import print_machine
 from pipeline.media.content_credentials import sign, signing_config
-from pipeline.jobs.finish import probe_sources
+from pipeline.jobs.analyses import probe_sources
 from pipeline.model.job import parse_job
 from pipeline.media.runner import run_ffmpeg
+from pipeline.plan.facts import JobFacts
 from pipeline.plan.planner import plan_job
 from pipeline.model.presets import load_presets
 from pipeline.media.synth import SHAPES, synthesize
@@ -68,7 +69,7 @@ def main() -> None:
         for preset in PRESETS:
             job = parse_job({"version": 1, "name": "bench", "shots": [{"source": str(clip)}],
                              "deliverables": [{"preset": preset}]}, folder)
-            render_plan = plan_job(job, probe_sources(job), load_presets(), folder).renders[0]
+            render_plan = plan_job(job, JobFacts(probe_sources(job)), load_presets(), folder).renders[0]
             output = render_plan.outputs[0]
             encode = [_timed(lambda: run_ffmpeg(list(render_plan.args))) for _ in range(options.repeat)]
             encoded = output.partial_path.with_name(f"encoded{output.path.suffix}")

@@ -62,7 +62,8 @@ def main() -> None:
     print(f"{'analyse (cuts, faces, saliency, bars)':40s} {analyse_wall:8.2f} {analyse_cpu:8.2f} {SECONDS / analyse_wall:11.1f}")
     print(f"{'camera path 9:16':40s} {path_wall:8.3f}")
 
-    from pipeline.jobs.finish import plan_with_analysis
+    from pipeline.jobs.sequence import plan_with_analysis
+    from pipeline.plan.facts import JobFacts
     from pipeline.model.job import parse_job
     from pipeline.model.presets import load_presets
 
@@ -70,7 +71,8 @@ def main() -> None:
     for fit in ("center", "smart"):
         job = parse_job({"version": 1, "name": f"b-{fit}", "shots": [{"source": str(clip)}],
                          "deliverables": [{"preset": "tiktok-9x16", "overrides": {"video": {"fit": fit}}}]}, folder)
-        plan = plan_with_analysis(job, {clip: media}, load_presets(), folder / "out", {clip: analysis})
+        plan = plan_with_analysis(job, JobFacts({clip: media}, reframe={clip: analysis}), load_presets(),
+                                  folder / "out", measure_loudness=False)
         args = list(plan.renders[0].args)
         renders[fit] = [*args[:-1], str(folder / f"{fit}.mp4")]
         # The same graph without encoding or writing: the filters' own cost.

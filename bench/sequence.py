@@ -107,8 +107,9 @@ finish(job, out_dir)
 RENDER_ONLY_SCRIPT = """
 import sys
 from pathlib import Path
-from pipeline.jobs.finish import probe_sources
+from pipeline.jobs.analyses import probe_sources
 from pipeline.model.job import parse_job
+from pipeline.plan.facts import JobFacts
 from pipeline.plan.planner import plan_job
 from pipeline.model.presets import load_presets
 from pipeline.render.renderer import remove_intermediates, render
@@ -119,7 +120,7 @@ job = parse_job({
     "shots": [{"source": shot, "transition": transition} for shot in shots],
     "deliverables": [{"preset": preset, "overrides": {"loudness": None}}],
 }, Path.cwd())
-plan = plan_job(job, probe_sources(job), load_presets(), out_dir)
+plan = plan_job(job, JobFacts(probe_sources(job)), load_presets(), out_dir)
 try:
     for render_plan in plan.renders:
         render(render_plan)

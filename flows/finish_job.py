@@ -1,55 +1,55 @@
-"""The ``finish_job`` flow: probe sources in parallel, check sync, analyse for reframing, measure
-loudness, plan, render and verify (independent renders side by side, up to the machine's render
-slots), QC every deliverable (a Prefect artifact), export the cut for editors (OTIO, EDL, FCP
-XML), write the manifest.
+"""The ``finish_job`` flow: the job's steps (:mod:`pipeline.jobs.sequence`, the same sequence the
+library path runs) with each step a Prefect task: probing (sources side by side), the sync check,
+the reframing and cut-down analyses, the loudness passes, the enhance pre-stage, planning, renders
+(independent ones side by side, up to the machine's render slots), editorial exports and QC (a
+table artifact).
+
+Only transient faults are retried: bad input and failed verification fail at once, since running
+them again cannot help. Analyses are cached by content: a task's cache key is the on-disk cache's
+key (:func:`pipeline.analysis.cache.analysis_key`: the source's SHA-256, the analysis's parameters
+and the analysis code's fingerprint) and its result is persisted under the analysis cache folder,
+so a rerun (another preset, a second job over the same clip) analyses nothing. Renders are never
+cached: their outputs are files.
 
 With no ``PREFECT_API_URL`` set, Prefect runs it on a temporary local server; with one set, the run
-reports to that server. Only transient faults are retried: bad input and failed verification fail
-at once, since running them again cannot help.
+reports to that server.
 """
 
 from __future__ import annotations
 
-import time
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
-from prefect.cache_policies import NO_CACHE
+from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
+from prefect.filesystems import LocalFileSystem
 
 from flows.scale import submit_renders
-from pipeline.analysis.cache import AnalysisCache
+from pipeline.analysis.cache import AnalysisCache, AnalysisRecord, analysis_key, naming
 from pipeline.errors import StoppedError, is_transient
-from pipeline.jobs.loudness_plan import loudness_corrections
-from pipeline.jobs.finish import (
-    RenderProgress,
-    analyse_sources,
-    check_sync,
-    enforce_qc_policy,
-    manifest_path,
-    output_dir_for,
-    plan_with_analysis,
-    probe_music,
-    quality_check,
-    recorded_or_removed,
-    unique_sources,
-)
-from pipeline.model.job import Job
-from pipeline.export.manifest import Timings, build_manifest, write_manifest
+from pipeline.jobs.job_outputs import output_dir_for
+from pipeline.jobs.job_qc import QcOutcome
+from pipeline.jobs.sequence import finish_steps
+from pipeline.jobs.steps import RenderProgress
 from pipeline.media.runner import Progress
-from pipeline.export.otio_export import write_editorial_exports, EditorialExports
-from pipeline.plan.planner import RenderPlan
-from pipeline.model.presets import load_presets
-from pipeline.media.probe import AudioStreamInfo, MediaInfo, probe
-from pipeline.render.renderer import RenderedOutput, remove_intermediates, render
-from pipeline.service.resources import default_render_slots, machine_slot
+from pipeline.model.job import Job
+from pipeline.plan.outputs import RenderPlan
 from pipeline.render.locks import output_folder_lock
+from pipeline.render.renderer import RenderedOutput, render
+from pipeline.service.resources import default_render_slots, machine_slot
 
 progress_listener: ContextVar[RenderProgress | None] = ContextVar("progress_listener", default=None)
 """Set by a caller in the same process (the CLI's progress bars) to watch renders."""
 
 PROGRESS_LOG_STEP = 0.1
+STEP_RETRIES = 2
+"""Retries of a step that failed transiently (an I/O fault, ffmpeg stopped from outside)."""
+STEP_RETRY_DELAY_S = 2
+Result = TypeVar("Result")
 
 
 def _progress_listener() -> RenderProgress | None:
@@ -70,43 +70,7 @@ def _is_transient(task, task_run, state) -> bool:
     return False
 
 
-@task(name="probe-source", cache_policy=NO_CACHE)
-def probe_source(path: Path) -> MediaInfo:
-    """Probe one source; bad media fails here, before any render starts."""
-    return probe(path)
-
-
-@task(name="probe-music", cache_policy=NO_CACHE)
-def probe_music_task(job: Job) -> AudioStreamInfo | None:
-    """Probe the music bed; a bad file fails here, before any render starts."""
-    return probe_music(job)
-
-
-@task(name="analyse-sources", cache_policy=NO_CACHE)
-def analyse_task(job: Job, media: dict[Path, MediaInfo], presets, cache: AnalysisCache) -> dict:
-    """Reframing analysis (cuts, subjects, burned-in bars) of the sources that need it, once each
-    (and never again for a source whose analysis ``cache`` holds)."""
-    analyses = analyse_sources(job, media, presets, cache)
-    for path, analysis in analyses.items():
-        get_run_logger().info("analysed %s: %d shot(s), active area %s", path.name,
-                              len(analysis.cut_times_s) + 1, analysis.active)
-    return analyses
-
-
-@task(name="check-sync", cache_policy=NO_CACHE)
-def check_sync_task(job: Job, media: dict[Path, MediaInfo], cache: AnalysisCache):
-    """Measure sound against picture in every source (unless ``cache`` holds the measurement) and
-    apply the job's sync policy."""
-    reports, corrections = check_sync(job, media, cache)
-    logger = get_run_logger()
-    for path, report in reports.items():
-        offset = f"{report.offset_ms:+d} ms" if report.offset_ms is not None else "no offset"
-        logger.info("sync %s: %s, %s%s", path.name, report.verdict, offset,
-                    ", corrected" if path in corrections else "")
-    return reports, corrections
-
-
-@task(name="render", retries=2, retry_delay_seconds=2, retry_condition_fn=_is_transient,
+@task(name="render", retries=STEP_RETRIES, retry_delay_seconds=STEP_RETRY_DELAY_S, retry_condition_fn=_is_transient,
       cache_policy=NO_CACHE)
 def render_task(render_plan: RenderPlan) -> list[RenderedOutput]:
     """One ffmpeg invocation and the verification of what it wrote."""
@@ -132,16 +96,75 @@ def render_task(render_plan: RenderPlan) -> list[RenderedOutput]:
     return rendered
 
 
-@task(name="export-editorial", cache_policy=NO_CACHE)
-def export_editorial(
-    job: Job, media: dict[Path, MediaInfo], out_dir: Path, conformed_media: list[Path] | None = None
-) -> EditorialExports:
-    """The assembled cut as OpenTimelineIO, CMX 3600 EDL and FCP 7 XML, for editors to relink; a
-    format that cannot express the cut is skipped with a warning."""
-    exports = write_editorial_exports(job, media, out_dir, conformed_media)
-    for export in exports.skipped:
-        get_run_logger().warning("%s not written: %s", export.path.name, export.reason)
-    return exports
+class PrefectSteps:
+    """The flow's step runner: every step a named task, analyses cached by content as Prefect
+    results in ``cache``'s folder (none when the cache is off)."""
+
+    def __init__(self, cache: AnalysisCache) -> None:
+        self.records: list[AnalysisRecord] = []
+        self._cache_folder = cache.folder
+        self._result_storage: str | None = None
+
+    def step(self, name: str, function: Callable[..., Result], *args: Any, retry: bool = False) -> Result:
+        return self._task(name, function, retry)(*args)
+
+    def each(self, name: str, function: Callable[[Any], Result], items: Sequence[Any]) -> list[Result]:
+        step = self._task(name, function, retry=True)
+        futures = [step.submit(item) for item in items]
+        return [future.result() for future in futures]
+
+    def analyse(self, analysis: str, source: Path, parameters: Mapping[str, Any],
+                compute: Callable[[], Result]) -> Result:
+        options: dict[str, Any] = {"cache_policy": NO_CACHE}
+        if self._cache_folder is not None:
+            key = analysis_key(analysis, source, parameters)
+            options = {"cache_policy": CacheKeyFnPolicy(cache_key_fn=lambda *_: key), "persist_result": True,
+                       "result_storage": self._storage()}
+        step = self._task(analysis, compute, retry=True).with_options(
+            task_run_name=f"{analysis}-{source.name}", **options)
+        state = step(return_state=True)
+        result = state.result()
+        cached = state.name == "Cached"
+        self.records.append(AnalysisRecord(source, analysis, cached))
+        return naming(result, source) if cached else result
+
+    def render(self, renders: Sequence[RenderPlan]) -> list[RenderedOutput]:
+        return [output for outputs in submit_renders(render_task, renders) for output in outputs]
+
+    def report_qc(self, job_name: str, outcomes: dict[str, QcOutcome]) -> None:
+        rows = [
+            {
+                "deliverable": label,
+                "status": outcome.report.status,
+                "policy": outcome.report.policy,
+                "integrated_lufs": outcome.report.loudness.integrated_lufs if outcome.report.loudness else None,
+                "true_peak_dbtp": outcome.report.loudness.true_peak_dbtp if outcome.report.loudness else None,
+                "not_passed": ", ".join(f"{c.name} {c.status}" for c in outcome.report.checks if c.status != "pass"),
+                "report": str(outcome.json_path),
+            }
+            for label, outcome in outcomes.items()
+        ]
+        create_table_artifact(table=rows, key=_artifact_key(job_name), description=f"QC of {job_name}")
+        for outcome in outcomes.values():
+            self.note(f"QC {outcome.report.summary()}")
+
+    def note(self, message: str) -> None:
+        get_run_logger().info("%s", message)
+
+    @staticmethod
+    def _task(name: str, function: Callable[..., Result], retry: bool):
+        return task(function, name=name, cache_policy=NO_CACHE, retries=STEP_RETRIES if retry else 0,
+                    retry_delay_seconds=STEP_RETRY_DELAY_S, retry_condition_fn=_is_transient)
+
+    def _storage(self) -> str:
+        """A local file system block for the cached results, saved once per run: Prefect persists
+        task results only to a block the server knows. Named by the folder, so jobs with different
+        cache folders on one server keep apart."""
+        if self._result_storage is None:
+            name = "postprod-analyses-" + hashlib.sha256(str(self._cache_folder).encode()).hexdigest()[:12]
+            LocalFileSystem(basepath=str(self._cache_folder / "prefect")).save(name, overwrite=True)
+            self._result_storage = f"local-file-system/{name}"
+        return self._result_storage
 
 
 @flow(name="finish-job", log_prints=True)
@@ -151,81 +174,11 @@ def finish_job(job: Job, out_dir: Path | None = None, one_process: bool = True) 
     The job holds its output folder's lock throughout: a second run into the folder waits.
     """
     folder = output_dir_for(job, out_dir)
+    steps = PrefectSteps(AnalysisCache.from_environment())
     with output_folder_lock(folder, on_wait=get_run_logger().warning):
-        return _finish_job(job, folder, one_process)
-
-
-def _finish_job(job: Job, folder: Path, one_process: bool) -> Path:
-    started = time.monotonic()
-    sources = unique_sources(job)
-    futures = [probe_source.submit(source) for source in sources]
-    music = probe_music_task.submit(job) if job.music else None
-    media = {source: future.result() for source, future in zip(sources, futures, strict=True)}
-    cache = AnalysisCache.from_environment()
-    sync_reports, sync_corrections = check_sync_task(job, media, cache)
-    probed = time.monotonic()
-    presets = load_presets()
-    analyses = analyse_task(job, media, presets, cache)
-    music_info = music.result() if music else None
-    loudness = measure_loudness_task(job, media, presets, music_info, sync_corrections)
-    plan = plan_with_analysis(
-        job, media, presets, folder, analyses, cache, music=music_info,
-        sync_corrections=sync_corrections, one_process=one_process, loudness=loudness,
-    )
-    rendered: list[RenderedOutput] = []
-    conformed: list[RenderedOutput] = []
-    with recorded_or_removed(plan, folder):
-        try:
-            for outputs in submit_renders(render_task, plan.renders):
-                rendered += outputs
-            for outputs in submit_renders(render_task, plan.editorial_media):
-                conformed += outputs
-        finally:
-            remove_intermediates(plan)
-        finished = time.monotonic()
-        conformed_paths = [output.plan.path for output in conformed]
-        exports = export_editorial(job, media, folder, conformed_paths or None)
-        qc = qc_task(job, rendered, sync_reports, sync_corrections, folder)
-        timings = Timings(probe_s=probed - started, render_s=finished - probed, total_s=time.monotonic() - started)
-        path = write_manifest(
-            build_manifest(job.name, media, rendered, [*exports.written, *conformed_paths], sync_reports, timings,
-                           qc=qc, skipped_exports=exports.skipped, analyses=cache.records),
-            manifest_path(job, folder),
-        )
+        path = finish_steps(job, folder, steps, one_process=one_process)
     get_run_logger().info("manifest: %s", path)
-    enforce_qc_policy(qc)
     return path
-
-
-@task(name="measure-loudness", cache_policy=NO_CACHE)
-def measure_loudness_task(job, media, presets, music, sync_corrections):
-    """Each deliverable's programme sound measured as mixed, and the gain (and limiter) that meets its target."""
-    corrections = loudness_corrections(job, media, presets, music=music, sync_corrections=sync_corrections)
-    for label, correction in corrections.items():
-        get_run_logger().info("loudness %s: %s", label, correction.reason)
-    return corrections
-
-
-@task(name="qc", cache_policy=NO_CACHE)
-def qc_task(job, rendered, sync_reports, sync_corrections, out_dir):
-    """QC every deliverable, write the reports, and publish the summary as a table artifact."""
-    outcomes = quality_check(job, rendered, sync_reports, sync_corrections, out_dir)
-    rows = [
-        {
-            "deliverable": label,
-            "status": outcome.report.status,
-            "policy": outcome.report.policy,
-            "integrated_lufs": outcome.report.loudness.integrated_lufs if outcome.report.loudness else None,
-            "true_peak_dbtp": outcome.report.loudness.true_peak_dbtp if outcome.report.loudness else None,
-            "not_passed": ", ".join(f"{c.name} {c.status}" for c in outcome.report.checks if c.status != "pass"),
-            "report": str(outcome.json_path),
-        }
-        for label, outcome in outcomes.items()
-    ]
-    create_table_artifact(table=rows, key=_artifact_key(job.name), description=f"QC of {job.name}")
-    for outcome in outcomes.values():
-        get_run_logger().info("QC %s", outcome.report.summary())
-    return outcomes
 
 
 def _artifact_key(job_name: str) -> str:

@@ -44,7 +44,7 @@ from pipeline.service.batch import (
 )
 from pipeline.plan.admission import JobAccess, check_job_access
 from pipeline.errors import JobError
-from pipeline.jobs.finish import manifest_path
+from pipeline.jobs.job_outputs import manifest_path
 from pipeline.service.fingerprint import (
     job_fingerprint,
     job_inputs,

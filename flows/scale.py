@@ -16,7 +16,7 @@ from prefect import Task
 from prefect.futures import PrefectFuture, wait
 from prefect_dask import DaskTaskRunner
 
-from pipeline.plan.planner import RenderPlan
+from pipeline.plan.outputs import RenderPlan
 from pipeline.render.renderer import RenderedOutput
 from pipeline.service.resources import uses_gpu
 

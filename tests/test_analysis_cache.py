@@ -13,7 +13,7 @@ from fractions import Fraction
 import pytest
 
 from pipeline.analysis.cache import CACHE_DIR_VARIABLE
-from pipeline.jobs import finish as finish_module
+from pipeline.jobs import analyses as analyses_module
 from pipeline.jobs.finish import finish
 from pipeline.media.source_decode import decode_tally, reset_decode_tally
 from pipeline.media.synth import SHAPES, ClipContent, synthesize
@@ -36,13 +36,13 @@ def analysis_calls(monkeypatch) -> Callable[[], dict[str, int]]:
     """How many times each analysis really ran: sync's measurements, and the source pass's picture
     decodes (reframing) and sound decodes (cut-down sound activity), over every source."""
     sync_calls = []
-    original = finish_module.measure_sync
+    original = analyses_module.measure_sync
 
     def counted(*args, **kwargs):
         sync_calls.append(args)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(finish_module, "measure_sync", counted)
+    monkeypatch.setattr(analyses_module, "measure_sync", counted)
     reset_decode_tally()
 
     def calls() -> dict[str, int]:

@@ -52,7 +52,6 @@ decode per source in :mod:`pipeline.media.source_decode`; moving these onto it t
 
 MAX_MODULE_LINES = 550
 LONG_MODULES = {
-    "pipeline.plan.planner": "picture, sound and output planning: to split",
     "pipeline.qc.checks": "one module per check family: to split",
 }
 """Modules over :data:`MAX_MODULE_LINES` and how each is to be split (left for later: the move kept

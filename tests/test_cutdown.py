@@ -15,13 +15,17 @@ import pytest
 
 from pipeline.analysis.sound_activity import LEVEL_WINDOW_S, SoundActivity, sound_activity
 from pipeline.plan.cutdown import Unit, choose_pieces, units_of
-from pipeline.jobs.finish import analyse_sources, finish, plan_with_analysis
+from pipeline.analysis.cache import AnalysisCache
+from pipeline.jobs.analyses import analyse_sources
+from pipeline.jobs.finish import finish
+from pipeline.jobs.sequence import plan_with_analysis
 from pipeline.model.job import parse_job
 from pipeline.media.runner import run_ffmpeg
 from pipeline.analysis.loudness import measure_file
 from pipeline.model.presets import load_presets
 from pipeline.model.timebase import parse_time
 from pipeline.media.probe import probe
+from pipeline.plan.facts import JobFacts
 
 RATE = 24
 SHOT_SECONDS = (7, 9, 6, 10, 8)
@@ -61,9 +65,10 @@ def test_cutdowns_hit_their_frame_counts_on_shot_boundaries_or_quiet_points(sequ
     job = _job(sequence_source, tmp_path, cutdowns=[6, 15, 30])
     media = {sequence_source: probe(sequence_source)}
     presets = load_presets()
-    analyses = analyse_sources(job, media, presets)
+    analyses, _ = analyse_sources(job, media, presets, AnalysisCache(None).get_or_compute)
     assert analyses[sequence_source].cut_times_s == pytest.approx((7, 16, 22, 32), abs=0.5 / RATE)
-    plan = plan_with_analysis(job, media, presets, tmp_path / "out", analyses)
+    plan = plan_with_analysis(job, JobFacts(media, reframe=analyses), presets, tmp_path / "out",
+                              measure_loudness=False)
     counts = {output.deliverable: output.expected.frame_count for output in plan.outputs}
     assert counts == {"tiktok-9x16": 40 * RATE, "tiktok-9x16-6s": 6 * RATE, "tiktok-9x16-15s": 15 * RATE,
                       "tiktok-9x16-30s": 30 * RATE}
@@ -107,7 +112,8 @@ def test_a_cutdown_longer_than_the_sequence_is_a_job_error(sequence_source, tmp_
     job = _job(sequence_source, tmp_path, duration_s=41)
     with pytest.raises(JobError, match=r"tiktok-9x16.*fewer than the 984"):
         media = {sequence_source: probe(sequence_source)}
-        plan_with_analysis(job, media, load_presets(), tmp_path, {})  # the length alone decides
+        # The length alone decides.
+        plan_with_analysis(job, JobFacts(media), load_presets(), tmp_path, measure_loudness=False)
 
 
 def test_a_remainder_with_no_quiet_window_is_split_between_two_units():

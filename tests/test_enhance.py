@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from pipeline.plan.enhance import EnhanceSettings, speed_factor
-from pipeline.jobs.enhanced_plan import plan_enhanced_job
 from pipeline.errors import JobError
-from pipeline.jobs.finish import finish, plan_with_analysis
+from pipeline.jobs.finish import finish
+from pipeline.jobs.sequence import plan_with_analysis
 from pipeline.media.frames import IntermediateSpec, decode_frames, encode_intermediate, working_format
 from pipeline.model.job import parse_job
 from pipeline.prestage.learned_upscale import OnnxUpscaler
@@ -24,6 +24,7 @@ from pipeline.plan.planner import plan_job
 from pipeline.model.presets import load_presets
 from pipeline.media.probe import decoded_audio_samples, probe
 from pipeline.render.renderer import remove_intermediates
+from pipeline.plan.facts import JobFacts
 from tests.measure import decode_audio, frames_rgb
 
 PRESET = "master-prores-4444"
@@ -108,17 +109,17 @@ def test_native_modes_reach_the_ffmpeg_graph(tmp_path):
         "sharpen": ({"width": 320, "height": 180, "sharpen": 0.4}, "unsharp="),
     }
     for video, expected in cases.values():
-        plan = plan_job(_job(tmp_path, [source], video), media, load_presets(), tmp_path)
+        plan = plan_job(_job(tmp_path, [source], video), JobFacts(media), load_presets(), tmp_path)
         graph = " ".join(plan.renders[0].args)
         assert expected in graph
-    plain = " ".join(plan_job(_job(tmp_path, [source], {}), media, load_presets(), tmp_path).renders[0].args)
+    plain = " ".join(plan_job(_job(tmp_path, [source], {}), JobFacts(media), load_presets(), tmp_path).renders[0].args)
     assert "minterpolate" not in plain and "framerate=" not in plain and "zscale" not in plain
 
 
 def test_job_level_enhance_overrides_the_preset(tmp_path):
     source = _testsrc(tmp_path / "small24b.mp4", "24", 12)
     job = _job(tmp_path, [source], {"frame_rate": 30}, enhance={"rate_conversion": "mci"})
-    plan = plan_job(job, {source: probe(source)}, load_presets(), tmp_path)
+    plan = plan_job(job, JobFacts({source: probe(source)}), load_presets(), tmp_path)
     assert "minterpolate=fps=30" in " ".join(plan.renders[0].args)
 
 
@@ -203,7 +204,8 @@ def test_flow_into_a_higher_rate_counts_a_dissolve_at_the_sequence_rate(tmp_path
                      "shots": [{"source": str(first), "transition": {"type": "dissolve", "frames": 10}},
                                {"source": str(second)}]}, tmp_path)
     out = tmp_path / "out"
-    plan = plan_enhanced_job(job, {path: probe(path) for path in (first, second)}, load_presets(), out)
+    plan = plan_with_analysis(job, JobFacts({path: probe(path) for path in (first, second)}), load_presets(), out,
+                              measure_loudness=False)
     remove_intermediates(plan)
     # 10 frames at the sequence's 25 fps (the first source's, not its 50 fps intermediate's) overlap
     # 0.4 s: two 1 s shots make 1.6 s, 80 frames at 50 fps.
@@ -226,10 +228,12 @@ def test_enhanced_sources_are_shared_by_cutdowns_and_removed_only_with_the_job(t
 
     # A cut-down longer than the sequence fails after the whole-length deliverable's sources were enhanced.
     with pytest.raises(JobError):
-        plan_with_analysis(job_with_cutdown(5), media, load_presets(), out, {}, one_process=False)
+        plan_with_analysis(job_with_cutdown(5), JobFacts(media), load_presets(), out, one_process=False,
+                           measure_loudness=False)
     assert not list(out.glob(".*enhanced*"))
 
-    plan = plan_with_analysis(job_with_cutdown(1), media, load_presets(), out, {}, one_process=False)
+    plan = plan_with_analysis(job_with_cutdown(1), JobFacts(media), load_presets(), out, one_process=False,
+                              measure_loudness=False)
     enhanced = sorted(out.glob(".*enhanced*"))
     assert len(enhanced) == 2  # one per source, made once for the whole length and the cut-down
     assert sorted(plan.scratch_files) == enhanced

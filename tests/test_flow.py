@@ -9,12 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from prefect import flow
 from prefect.testing.utilities import prefect_test_harness
 
 import pipeline.render.renderer
-from flows.finish_job import finish_job
+from flows.finish_job import PrefectSteps, finish_job
+from pipeline.analysis.cache import CACHE_DIR_VARIABLE, AnalysisCache
 from pipeline.errors import FFmpegError
-from pipeline.model.job import job_for_clips
+from pipeline.jobs import analyses
+from pipeline.media.synth import ClipContent
+from pipeline.model.job import job_for_clips, parse_job
 from pipeline.media.probe import probe
 from postprod.cli import main
 from tests.measure import frames_rgb
@@ -59,6 +63,70 @@ def test_cli_run_finishes_a_job_file(make_clip, tmp_path, capsys):
     ]
     assert all(output["qc"]["passed"] for output in manifest["outputs"])
     assert [Path(p).name for p in manifest["editorial"]] == ["spot.otio", "spot.edl", "spot.xml"]
+
+
+def test_an_analysis_task_is_cached_by_content_and_parameters(make_colour_clip, tmp_path):
+    """The flow's analysis task computes once per content and parameters: a renamed copy of the
+    clip is a hit (the result renamed with it), another parameter is a miss, and the records say
+    which came from the cache."""
+    clip = make_colour_clip("red", seconds=Fraction(1))
+    copy = tmp_path / "copy.mp4"
+    copy.write_bytes(clip.read_bytes())
+    computed = []
+
+    @flow
+    def analyse_three_times(folder: Path) -> PrefectSteps:
+        steps = PrefectSteps(AnalysisCache(folder))
+        for source, parameters in ((clip, {"n": 1}), (copy, {"n": 1}), (clip, {"n": 2})):
+            def compute(source=source):
+                computed.append(source)
+                return probe(source)
+
+            assert steps.analyse("probe", source, parameters, compute).path == source
+        return steps
+
+    steps = analyse_three_times(tmp_path / "cache")
+    assert computed == [clip, clip]
+    assert [record.from_cache for record in steps.records] == [False, True, False]
+    assert analyse_three_times(tmp_path / "cache").records[0].from_cache, "a new run reads the persisted result"
+    assert computed == [clip, clip]
+
+
+@pytest.mark.slow
+def test_a_flow_rerun_with_a_preset_changed_analyses_nothing(make_clip, tmp_path, monkeypatch):
+    """The flow's analysis tasks are cached by the source's content, the analysis's parameters and
+    code: the second run, another preset setting over a renamed copy of the clip, decodes nothing
+    for sync or reframing, and its manifest says so."""
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
+    calls = {"measure_sync": 0, "analyse": 0}
+    for name in calls:
+        def counted(*args, _name=name, _original=getattr(analyses, name)):
+            calls[_name] += 1
+            return _original(*args)
+        monkeypatch.setattr(analyses, name, counted)
+    clip = make_clip("mono44k-1280x720-24", seconds=Fraction(2), width=320, height=180,
+                     content=ClipContent(event_times_s=(Fraction(1, 2), Fraction(5, 4))))
+
+    def run(source, crf: int, out: str) -> dict:
+        # A smart crop needs the reframing analysis; no loudness target and no cut-down keep it short
+        # (the cut-downs' sound activity is cached by the same task, see tests/test_analysis_cache.py).
+        small = {"preset": "review-540p", "overrides": {"video": {
+            "width": 90, "height": 160, "fit": "smart", "options": {"preset": "ultrafast", "crf": crf}}}}
+        job = parse_job({"version": 1, "name": "cached", "shots": [{"source": str(source)}], "deliverables": [small]},
+                        tmp_path)
+        return json.loads(finish_job(job=job, out_dir=tmp_path / out).read_text())
+
+    first = run(clip, 20, "first")
+    assert calls == {"measure_sync": 1, "analyse": 1}
+    assert {entry["analysis"]: entry["from_cache"] for entry in first["analyses"]} == {"sync": False, "reframe": False}
+    copy = tmp_path / "renamed.mp4"
+    copy.write_bytes(clip.read_bytes())
+    second = run(copy, 24, "second")
+    assert calls == {"measure_sync": 1, "analyse": 1}, "a cached analysis decoded again"
+    assert {entry["analysis"]: entry["from_cache"] for entry in second["analyses"]} == {"sync": True, "reframe": True}
+    # The cached measurement is the one made, naming the file it now stands for.
+    assert second["inputs"][0]["sync"] == {**first["inputs"][0]["sync"], "path": str(copy)}
+    assert [output["probe"]["video"]["frame_count"] for output in second["outputs"]] == [48]
 
 
 def _flaky_ffmpeg(monkeypatch, returncode: int) -> list[int]:

@@ -12,14 +12,15 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.jobs.finish import probe_sources
+from pipeline.jobs.analyses import probe_sources
+from pipeline.jobs.sequence import plan_with_analysis
 from pipeline.model.job import parse_job
 from pipeline.media.runner import run_ffmpeg
 from pipeline.media.motion_synth import PAN_SPEED, SceneRenderer, write_clip
-from pipeline.jobs.enhanced_plan import plan_enhanced_job
 from pipeline.model.presets import load_presets
 from pipeline.media.probe import probe
 from pipeline.render.renderer import render
+from pipeline.plan.facts import JobFacts
 from tests.measure import frames_rgb, psnr
 
 DEVCLIPS = Path("../shared/devclips")
@@ -79,7 +80,7 @@ def test_15_fps_mkv_through_flow_has_frames_at_the_right_instants(tmp_path):
                           "overrides": {"video": {"frame_rate": 30, "rate_conversion": "flow"}}}],
     }, tmp_path)
     # Render only: the editorial exports cannot count 15 fps timecode (a separate limitation).
-    plan = plan_enhanced_job(job, probe_sources(job), load_presets(), tmp_path / "out")
+    plan = plan_with_analysis(job, JobFacts(probe_sources(job)), load_presets(), tmp_path / "out", measure_loudness=False)
     [output] = [rendered.plan.path for render_plan in plan.renders for rendered in render(render_plan)]
     info = probe(output).video
     assert info.frame_rate == 30 and info.frame_count == 60 and info.duration_s == 2

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from pipeline.errors import JobError
 from pipeline.model.job import load_job, parse_job
-from pipeline.plan.planner import resolve_preset
+from pipeline.plan.outputs import resolve_preset
 from pipeline.model.presets import (
     BUILTIN_PRESETS_DIR,
     USER_PRESETS_ENV_VAR,

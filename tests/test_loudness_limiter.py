@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import JobError
-from pipeline.jobs.finish import finish, probe_sources
+from pipeline.jobs.analyses import probe_sources
+from pipeline.jobs.finish import finish
 from pipeline.jobs.loudness_plan import loudness_corrections
 from pipeline.model.job import parse_job
 from pipeline.analysis.loudness import measure_file
 from pipeline.model.presets import load_presets
+from pipeline.plan.facts import JobFacts
 
 DEVCLIPS = Path("../shared/devclips")
 pytestmark = pytest.mark.skipif(not DEVCLIPS.is_dir(), reason="../shared/devclips is absent")
@@ -42,7 +44,7 @@ def test_a_target_the_peak_ceiling_cannot_allow_is_explained(tmp_path):
     with pytest.raises(JobError, match=r"-6.0 LUFS cannot be reached under the true-peak ceiling .* peaks stand "
                                        r"18\.\d dB over its loudness, the target and ceiling allow 4\.0"):
         job = _job(tmp_path, -6.0)
-        loudness_corrections(job, probe_sources(job), load_presets())
+        loudness_corrections(job, JobFacts(probe_sources(job)), load_presets())
 
 
 def test_an_encoder_that_lifts_the_peaks_gets_a_lower_ceiling(tmp_path):
@@ -54,7 +56,7 @@ def test_an_encoder_that_lifts_the_peaks_gets_a_lower_ceiling(tmp_path):
         "shots": [{"source": str((DEVCLIPS / "real_vggsound_whale_shark.mp4").resolve()), "out": "4"}],
         "deliverables": [{"preset": "web-h264-1080p", "overrides": {"video": {"width": 320, "height": 180}}}],
     }, tmp_path)
-    corrections = loudness_corrections(job, probe_sources(job), load_presets())
+    corrections = loudness_corrections(job, JobFacts(probe_sources(job)), load_presets())
     (correction,) = corrections.values()
     assert correction.limiter_ceiling_dbtp < -2.0 and "encoded, its peaks reached" in correction.reason
     finish(job, tmp_path / "out")

@@ -23,7 +23,7 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from pipeline.jobs.finish import probe_sources
+from pipeline.jobs.analyses import probe_sources
 from pipeline.model.job import parse_job
 from pipeline.export.otio_export import adapt_for_format, build_otio_timeline, write_editorial_exports
 from pipeline.timeline.sequence import build_timeline

@@ -21,7 +21,8 @@ import yaml
 from PIL import Image, ImageDraw, ImageFont, features
 
 from pipeline.errors import JobError
-from pipeline.jobs.finish import finish, preflight, probe_sources
+from pipeline.jobs.analyses import probe_sources
+from pipeline.jobs.finish import finish, preflight
 from pipeline.plan.fonts import default_font_path
 from pipeline.model.job import load_job
 from pipeline.plan.ass_script import escape_ass_text
@@ -30,6 +31,7 @@ from pipeline.plan.planner import plan_job
 from pipeline.model.presets import load_presets
 from pipeline.jobs.still import render_still
 from pipeline.plan.workfiles import GraphicsRender
+from pipeline.plan.facts import JobFacts
 from tests.glyph_outlines import draw_glyphs, nominal_glyphs, shaped_glyphs
 
 GREY = "#808080"
@@ -313,7 +315,7 @@ def test_frame_command_matches_the_rendered_deliverable(tmp_path, grey_clip, mon
     finish(load_job(job), tmp_path / "out")
     frames = _luma_frames(tmp_path / "out" / "ov_wide.mp4")
     if graph_in_a_file:  # as a long sequence's graph is: -/filter_complex FILE
-        monkeypatch.setattr("pipeline.plan.planner.FILTER_GRAPH_ARGUMENT_MAX", 100)
+        monkeypatch.setattr("pipeline.plan.render_graph.FILTER_GRAPH_ARGUMENT_MAX", 100)
     still = render_still(load_job(job), "wide", "00:00:00:10", tmp_path / "frame.png")
     grey = np.asarray(Image.open(still).convert("L")).astype(int)
     assert (np.abs(grey - frames[10]) > 8).mean() < 0.002
@@ -411,7 +413,7 @@ def test_windowed_render_draws_each_frame_of_a_motion_graphic_once(tmp_path, gre
          "start": "12f", "end": "50f", "opacity": 0.5},
     ], shots=_three_dissolved_shots(grey_clip), sequence={"shots_per_render": 2})
     job = load_job(job_path)
-    plan = plan_job(job, probe_sources(job), load_presets(), tmp_path / "out")
+    plan = plan_job(job, JobFacts(probe_sources(job)), load_presets(), tmp_path / "out")
     pieces = sorted((item.first_frame, item.end_frame) for render in plan.renders
                     for item in render.prepared_files if isinstance(item, GraphicsRender))
     assert len(pieces) == 2 and pieces[0][0] == 0 and pieces[0][1] == pieces[1][0] and pieces[1][1] == 38

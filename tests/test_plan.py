@@ -16,6 +16,7 @@ from pipeline.model.job import parse_job
 from pipeline.plan.planner import plan_job
 from pipeline.model.presets import load_presets
 from pipeline.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
+from pipeline.plan.facts import JobFacts
 
 PROJECT = Path("/nonexistent/project")
 """Sources of planning-only tests live nowhere: planning must not touch files."""
@@ -61,10 +62,10 @@ def _job(shots: list[dict], presets: list[str], base_dir: Path = PROJECT):
     )
 
 
-def _plan(shots: list[dict], presets: list[str], video: VideoStreamInfo, **options):
+def _plan(shots: list[dict], presets: list[str], video: VideoStreamInfo, one_process: bool = True):
     job = _job(shots, presets)
     media = {shot.source: _media(shot.source, video) for shot in job.shots}
-    return plan_job(job, media, load_presets(), PROJECT / "out", **options)
+    return plan_job(job, JobFacts(media), load_presets(), PROJECT / "out", one_process=one_process)
 
 
 def _input_files(args: tuple[str, ...]) -> list[str]:
@@ -160,7 +161,7 @@ def test_awkward_file_names_are_single_arguments():
     out_dir = Path("/nonexistent/out dir; [final]")
     job = _job([{"source": AWKWARD_NAME}], ["prores-proxy-1080p"])
     source = job.shots[0].source
-    plan = plan_job(job, {source: _media(source, _video_stream(1280, 720))}, load_presets(), out_dir)
+    plan = plan_job(job, JobFacts({source: _media(source, _video_stream(1280, 720))}), load_presets(), out_dir)
 
     (render,) = plan.renders
     (output,) = render.outputs
@@ -225,12 +226,12 @@ def test_a_filter_graph_too_long_for_one_argument_goes_through_a_file(make_colou
     """Past the argument-length threshold the graph is read from a prepared file, and renders the same."""
     import json
 
-    from pipeline.plan import planner
+    from pipeline.plan import render_graph
     clip = make_colour_clip("blue", seconds=Fraction(1))
     job = _job([{"source": str(clip), "transition": {"type": "dissolve", "frames": 6}}, {"source": str(clip)}],
                ["review-540p"], base_dir=tmp_path)
-    monkeypatch.setattr(planner, "FILTER_GRAPH_ARGUMENT_MAX", 100)
-    (render,) = plan_job(job, {clip: probe(clip)}, load_presets(), tmp_path / "out").renders
+    monkeypatch.setattr(render_graph, "FILTER_GRAPH_ARGUMENT_MAX", 100)
+    (render,) = plan_job(job, JobFacts({clip: probe(clip)}), load_presets(), tmp_path / "out").renders
     assert "-filter_complex" not in render.args
     script = Path(render.args[render.args.index("-/filter_complex") + 1])
     assert script in [file.path for file in render.prepared_files]
@@ -250,7 +251,7 @@ def test_music_fade_is_counted_at_the_sequence_rate_not_the_deliverables():
     )
     shot = _media(PROJECT / "a.mp4", _video_stream(1280, 720, frame_rate=Fraction(24)))
     bed = shot.audio
-    plan = plan_job(job, {shot.path: shot}, load_presets(), PROJECT / "out", music=bed, one_process=False)
+    plan = plan_job(job, JobFacts({shot.path: shot}, music=bed), load_presets(), PROJECT / "out", one_process=False)
     fades = [re.findall(r"afade=[^;\[]*", render.args[render.args.index("-filter_complex") + 1])
              for render in plan.renders]
     assert [len(found) for found in fades] == [1, 1]
@@ -274,7 +275,7 @@ def test_broadcast_renders_legalise_last_and_prepare_their_lut():
 
     job = _job([{"source": f"{name}.mp4"} for name in "abcd"], ["broadcast-prores-hq-1080p25"])
     job = job.model_copy(update={"sequence": job.sequence.model_copy(update={"shots_per_render": 2})})
-    windowed = plan_job(job, {shot.source: _media(shot.source, video) for shot in job.shots}, load_presets(),
+    windowed = plan_job(job, JobFacts({shot.source: _media(shot.source, video) for shot in job.shots}), load_presets(),
                         PROJECT / "out")
     windows = [plan for plan in windowed.renders if plan.intermediates]
     assert len(windows) >= 2

@@ -60,6 +60,28 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def analysis_key(analysis: str, source: Path, parameters: Mapping[str, Any]) -> str:
+    """The key a result is filed under: SHA-256 over the source's content hash, the analysis's name
+    and parameters and :func:`code_fingerprint`. The on-disk cache and the Prefect flow's cached
+    analysis tasks both use it, so the two never disagree about what is the same analysis.
+
+    Raises:
+        MediaError: the source cannot be read.
+    """
+    return hashlib.sha256(json.dumps(
+        {"analysis": analysis, "source": sha256_of_input(source), "parameters": parameters, "code": code_fingerprint()},
+        sort_keys=True, default=str,
+    ).encode()).hexdigest()
+
+
+def naming(result: Result, source: Path) -> Result:
+    """A cached result that names the file it analysed (a dataclass with a ``path``) handed back
+    naming ``source``: the same content may have been analysed under another name."""
+    if dataclasses.is_dataclass(result) and any(item.name == "path" for item in dataclasses.fields(result)):
+        return dataclasses.replace(result, path=source)
+    return result
+
+
 @dataclass
 class AnalysisCache:
     """A job's view of the cache: results in, results out, and a record of which were hits."""
@@ -88,9 +110,7 @@ class AnalysisCache:
                        compute: Callable[[], Result]) -> Result:
         """The cached result of ``analysis`` of ``source`` with ``parameters``, else ``compute()``'s,
         which is then stored. A cache entry that cannot be read is computed again, never trusted.
-
-        A result that names the file it analysed (a dataclass with a ``path``) is handed back naming
-        ``source``: the same content may have been analysed under another name.
+        A hit is handed back :func:`naming` ``source``.
         """
         known = (analysis, source, json.dumps(parameters, sort_keys=True, default=str))
         if known not in self._known:
@@ -113,26 +133,15 @@ class AnalysisCache:
             log.warning("analysis cache: %s unreadable (%s); analysing %s again", entry, error, source.name)
         else:
             self.records.append(AnalysisRecord(source, analysis, True))
-            if dataclasses.is_dataclass(result) and any(item.name == "path" for item in dataclasses.fields(result)):
-                result = dataclasses.replace(result, path=source)
-            return result
+            return naming(result, source)
         result = compute()
         self.records.append(AnalysisRecord(source, analysis, False))
         self._store(entry, result)
         return result
 
-    def holds(self, analysis: str, source: Path, parameters: Mapping[str, Any]) -> bool:
-        """Whether the cache has a result of ``analysis`` of ``source`` with ``parameters`` (so a
-        pass feeding several analyses can leave out those it need not compute)."""
-        return self.folder is not None and self._entry(self.folder, analysis, source, parameters).is_file()
-
     @staticmethod
     def _entry(folder: Path, analysis: str, source: Path, parameters: Mapping[str, Any]) -> Path:
-        key = hashlib.sha256(json.dumps(
-            {"analysis": analysis, "source": sha256_of_input(source), "parameters": parameters, "code": code_fingerprint()},
-            sort_keys=True, default=str,
-        ).encode()).hexdigest()
-        return folder / analysis / f"{key}.pickle"
+        return folder / analysis / f"{analysis_key(analysis, source, parameters)}.pickle"
 
     @staticmethod
     def _store(entry: Path, result: Any) -> None:

@@ -1,11 +1,12 @@
 """Every analysis a job needs of one source, from one decode of it.
 
 A job asks for some of: the reframing analysis (cuts, subjects, motion, bars: smart framing,
-another aspect ratio, cut-downs) and the sound activity (cut-downs). :func:`analyse_source` reads
-what the analysis cache holds, and decodes the source once for all the rest: one picture pass and
-one sound pass together (:func:`pipeline.media.source_decode.decode_source`), each analysis taking
-the frames or samples it declared, at its own size and rate. A source whose analyses are all
-cached is not decoded at all.
+another aspect ratio, cut-downs) and the sound activity (cut-downs). :func:`analyse_source` asks
+the job's cache for each (the on-disk analysis cache, or the flow's cached tasks); the first one
+the cache lacks decodes the source once for every analysis asked for: one picture pass and one
+sound pass together (:func:`pipeline.media.source_decode.decode_source`), each analysis taking the
+frames or samples it declared, at its own size and rate. A source whose analyses are all cached is
+not decoded at all.
 
 The sync check (:mod:`pipeline.analysis.sync`) still decodes on its own: its picture events and
 sound onsets are measured inside :func:`~pipeline.analysis.sync.measure_sync` from the file's path.
@@ -13,10 +14,11 @@ sound onsets are measured inside :func:`~pipeline.analysis.sync.measure_sync` fr
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pipeline.analysis.cache import AnalysisCache
 from pipeline.analysis.reframe.analysis import ReframeAnalysis, ReframeMeter
 from pipeline.analysis.sound_activity import SoundActivity, SoundActivityMeter
 from pipeline.media.probe import MediaInfo
@@ -49,29 +51,36 @@ class SourceFacts:
     """The sound activity."""
 
 
-def analyse_source(path: Path, media: MediaInfo, needs: SourceNeeds, cache: AnalysisCache) -> SourceFacts:
-    """The analyses ``needs`` asks for, from ``cache`` where it holds them, the rest from one decode.
+def analyse_source(path: Path, media: MediaInfo, needs: SourceNeeds,
+                   analyse: Callable[[str, Path, Mapping[str, Any], Callable[[], Any]], Any]) -> SourceFacts:
+    """The analyses ``needs`` asks for, each through ``analyse(name, path, parameters, compute)``
+    (a cache: :meth:`pipeline.analysis.cache.AnalysisCache.get_or_compute` or a step runner's), the
+    first one it has to compute decoding the source once for all of them.
 
     Raises:
         MediaError: the source does not decode.
     """
     wanted = [name for name, needed in ((REFRAME, needs.reframe), (SOUND_ACTIVITY, needs.sound_activity)) if needed]
-    pending = _PendingPass(path, media, {name for name in wanted if not cache.holds(name, path, {})})
-    found = {name: cache.get_or_compute(name, path, {}, lambda name=name: pending.result(name)) for name in wanted}
+    pending = _PendingPass(path, media, wanted)
+    found = {name: analyse(name, path, {}, lambda name=name: pending.result(name)) for name in wanted}
     return SourceFacts(reframe=found.get(REFRAME), sound_activity=found.get(SOUND_ACTIVITY))
 
 
 class _PendingPass:
-    """The one decode of a source for the analyses the cache lacks, run when the first is asked for."""
+    """The one decode of a source, run when the first analysis the cache lacks is asked for.
 
-    def __init__(self, path: Path, media: MediaInfo, planned: set[str]) -> None:
-        self._path, self._media, self._planned = path, media, planned
+    Analyses are asked for in order; the pass then measures the one asked for and every one after
+    it (their cache is still to be asked, and most often lacks them too). Those before it were
+    answered by the cache.
+    """
+
+    def __init__(self, path: Path, media: MediaInfo, order: list[str]) -> None:
+        self._path, self._media, self._order = path, media, order
         self._results: dict[str, ReframeAnalysis | SoundActivity | None] = {}
 
     def result(self, name: str) -> ReframeAnalysis | SoundActivity | None:
         if name not in self._results:
-            # A cache entry that turned out unreadable is computed by a pass of its own.
-            self._run(self._planned - self._results.keys() if name in self._planned else {name})
+            self._run(set(self._order[self._order.index(name):]))
         return self._results[name]
 
     def _run(self, names: set[str]) -> None:

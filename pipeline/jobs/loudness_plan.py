@@ -4,10 +4,8 @@ limited result, and, for lossy deliverables, from their programme encoded as it 
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from dataclasses import replace
-from fractions import Fraction
 from pathlib import Path
 
 from pipeline.analysis.loudness import (
@@ -19,24 +17,16 @@ from pipeline.analysis.loudness import (
     refine_gain,
 )
 from pipeline.errors import JobError
-from pipeline.media.probe import AudioStreamInfo, MediaInfo
 from pipeline.media.runner import run_ffmpeg
 from pipeline.model.job import Job
 from pipeline.model.presets import Preset
 from pipeline.plan.audio_tracks import resolve_programme_layout
-from pipeline.plan.planner import plan_programme_audio, resolve_preset, sound_encode_args
+from pipeline.plan.facts import JobFacts
+from pipeline.plan.outputs import resolve_preset, sound_encode_args
+from pipeline.plan.programme_sound import plan_programme_audio
 
-log = logging.getLogger(__name__)
 
-
-def loudness_corrections(
-    job: Job,
-    media: dict[Path, MediaInfo],
-    presets: dict[str, Preset],
-    *,
-    music: AudioStreamInfo | None = None,
-    sync_corrections: dict[Path, Fraction] | None = None,
-) -> dict[str, LoudnessCorrection]:
+def loudness_corrections(job: Job, facts: JobFacts, presets: dict[str, Preset]) -> dict[str, LoudnessCorrection]:
     """Measure each deliverable's programme sound as it will be mixed and plan what meets its target.
 
     One audio-only ffmpeg run writes every programme with a loudness target as float WAV to a
@@ -48,7 +38,8 @@ def loudness_corrections(
     much, and is trimmed again.
 
     Returns:
-        Corrections by deliverable label; deliverables without a target are absent.
+        Corrections by deliverable label; deliverables without a target are absent. The ``facts``'
+        own loudness corrections are not used.
     """
     lossy = {
         deliverable.label: not resolve_preset(job, index, presets).audio.codec.startswith("pcm")
@@ -59,14 +50,14 @@ def loudness_corrections(
         for index, deliverable in enumerate(job.deliverables)
     }
     with tempfile.TemporaryDirectory(prefix="postprod-loudness-") as scratch:
-        measured = _measure_programmes(job, media, presets, Path(scratch), music, sync_corrections, None)
+        measured = _measure_programmes(job, facts.with_loudness(None), presets, Path(scratch))
         corrections = {
             label: plan_correction(measurement, targets[label], lossy[label])
             for label, measurement in measured.items()
         }
         limited = {label: c for label, c in corrections.items() if c.limiter_ceiling_dbtp is not None}
         passes: dict[str, LimitedPass] = {}
-        programme = (job, media, presets, Path(scratch), music, sync_corrections)
+        programme = (job, facts, presets, Path(scratch))
         _settle_limiters(programme, limited, corrections, passes)
         # A lossy encoder lifts peaks by more than its usual headroom on some sound (noise, dense
         # highs): encode each settled programme as its deliverable will be, lower the ceiling of any
@@ -91,8 +82,6 @@ def loudness_corrections(
                 passes.pop(label, None)
             _settle_limiters(programme, lowered, corrections, passes)
             checked = set(lowered)
-    for label, correction in corrections.items():
-        log.info("loudness %s: %s", label, correction.reason)
     return corrections
 
 
@@ -104,10 +93,11 @@ def _settle_limiters(programme: tuple, limited: dict[str, LoudnessCorrection],
     Raises:
         JobError: a target cannot be met under its ceiling (:func:`limiter_shortfall` says why).
     """
+    job, facts, presets, scratch = programme
     for _ in range(LIMITER_PASSES):
         if not limited:
             return
-        again = _measure_programmes(*programme, limited)
+        again = _measure_programmes(job, facts.with_loudness(limited), presets, scratch)
         for label, correction in limited.items():
             shortfall = limiter_shortfall(correction, again[label], passes.get(label))
             if shortfall is not None:
@@ -138,15 +128,14 @@ CODEC_CHECKS = 5
 """Encodes of a lossy programme at most, each followed by lowering its ceiling where it peaked over."""
 
 
-def _codec_overshoots(job, media, presets, scratch: Path, music, sync_corrections,
+def _codec_overshoots(job: Job, facts: JobFacts, presets: dict[str, Preset], scratch: Path,
                       corrected: dict[str, LoudnessCorrection]) -> dict[str, LoudnessCorrection]:
     """The corrections whose programme, encoded as its deliverable's sound, peaks over the limit,
     each with a limiter ceiling lowered by the overshoot (and :data:`CODEC_PEAK_MARGIN_DB`)."""
     if not corrected:
         return {}
     job = job.model_copy(update={"deliverables": [d for d in job.deliverables if d.label in corrected]})
-    plan = plan_programme_audio(job, media, presets, scratch, music=music, sync_corrections=sync_corrections,
-                                loudness=corrected)
+    plan = plan_programme_audio(job, facts.with_loudness(corrected), presets, scratch)
     run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s))
     lowered = {}
     for index, deliverable in enumerate(job.deliverables):
@@ -173,14 +162,12 @@ def _codec_overshoots(job, media, presets, scratch: Path, music, sync_correction
     return lowered
 
 
-def _measure_programmes(job, media, presets, scratch: Path, music, sync_corrections, loudness) -> dict:
-    """Mix and measure each deliverable's programme; with ``loudness`` (a limiter pass), only those
-    deliverables, with their corrections applied."""
-    if loudness:
-        job = job.model_copy(update={"deliverables": [d for d in job.deliverables if d.label in loudness]})
-    plan = plan_programme_audio(
-        job, media, presets, scratch, music=music, sync_corrections=sync_corrections, loudness=loudness
-    )
+def _measure_programmes(job: Job, facts: JobFacts, presets: dict[str, Preset], scratch: Path) -> dict:
+    """Mix and measure each deliverable's programme; with loudness corrections in ``facts`` (a
+    limiter pass), only those deliverables, with their corrections applied."""
+    if facts.loudness:
+        job = job.model_copy(update={"deliverables": [d for d in job.deliverables if d.label in facts.loudness]})
+    plan = plan_programme_audio(job, facts, presets, scratch)
     if not plan.wav_paths:
         return {}
     run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s))

@@ -17,10 +17,13 @@ from pathlib import Path
 from pipeline.analysis.cache import AnalysisCache
 from pipeline.errors import JobError
 from pipeline.files import partial_path
-from pipeline.jobs.finish import analyse_sources, probe_music, probe_sources
+from pipeline.jobs.analyses import analyse_sources, probe_music, probe_sources
 from pipeline.model.job import Job
 from pipeline.media.runner import run_ffmpeg
-from pipeline.plan.planner import RenderPlan, long_graph_through_file, plan_job
+from pipeline.plan.facts import JobFacts
+from pipeline.plan.outputs import RenderPlan
+from pipeline.plan.planner import plan_job
+from pipeline.plan.render_graph import long_graph_through_file
 from pipeline.model.presets import Preset, load_presets
 from pipeline.model.timebase import parse_time
 from pipeline.plan.workfiles import TextFile
@@ -70,8 +73,8 @@ def render_still(job: Job, deliverable: str, at: str, out_path: Path,
     out_path = out_path.resolve()
     presets = presets or load_presets()
     media = probe_sources(single)
-    plan = plan_job(single, media, presets, out_path.parent, music=probe_music(single),
-                    reframe=analyse_sources(single, media, presets, AnalysisCache.from_environment()))
+    reframe, _ = analyse_sources(single, media, presets, AnalysisCache.from_environment().get_or_compute)
+    plan = plan_job(single, JobFacts(media, music=probe_music(single), reframe=reframe), presets, out_path.parent)
     render_plan = plan.renders[0]
     expected = render_plan.outputs[0].expected
     try:

@@ -29,7 +29,7 @@ from pathlib import Path
 from pipeline.errors import JobError
 from pipeline.inputs import check_input_file, display_path
 from pipeline.model.job import Job
-from pipeline.plan.planner import resolve_preset
+from pipeline.plan.outputs import resolve_preset
 from pipeline.model.presets import Preset
 
 READ_ROOTS_ENV_VAR = "POSTPROD_READ_ROOTS"

@@ -30,7 +30,7 @@ import numpy as np
 from pipeline.errors import MediaError
 from pipeline.media.isobmff import is_faststart
 from pipeline.analysis.loudness import LoudnessCorrection, LoudnessMeasurement, loudness_problems, meter_for
-from pipeline.plan.planner import BRANDS, ExpectedOutput, probed_layout
+from pipeline.plan.outputs import BRANDS, ExpectedOutput, probed_layout
 from pipeline.model.presets import Preset
 from pipeline.media.probe import MediaInfo, probe
 from pipeline.analysis.sync import SyncReport

@@ -31,7 +31,7 @@ from pipeline.media.content_credentials import (
 from pipeline.plan.caption_files import caption_file_problems
 from pipeline.errors import VerificationError, FFmpegError, IncompleteRenderError, MediaError
 from pipeline.media.runner import ProgressCallback, require_capabilities, run_ffmpeg
-from pipeline.plan.planner import JobPlan, OutputPlan, RenderPlan
+from pipeline.plan.outputs import JobPlan, OutputPlan, RenderPlan
 from pipeline.media.probe import MediaInfo, probe
 from pipeline.render.verify import find_mismatches
 from pipeline.render.prepare import prepared

@@ -8,7 +8,7 @@ from pipeline.media.isobmff import is_faststart
 from pipeline.media.text_track import read_text_track
 from pipeline.plan.caption_files import cue_problems
 from pipeline.analysis.loudness import loudness_problems
-from pipeline.plan.planner import ExpectedOutput
+from pipeline.plan.outputs import ExpectedOutput
 from pipeline.media.probe import MediaInfo, probe
 from pipeline.analysis.track_levels import measure_tracks
 

@@ -1,0 +1,140 @@
+"""The job's look at its inputs before planning: probing, the sync check, the reframing and
+cut-down analyses. Each analysis of a source goes through an :data:`Analyse` function, which the
+step runner backs with a cache keyed by the source's content (:mod:`pipeline.jobs.steps`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pipeline.analysis.reframe import ReframeAnalysis
+from pipeline.analysis.sound_activity import SoundActivity, sound_activity
+from pipeline.analysis.source_pass import SourceNeeds, analyse_source
+from pipeline.analysis.sync import STANDARDS, SyncReport, measure_sync
+from pipeline.errors import MediaError
+from pipeline.media.probe import AudioStreamInfo, MediaInfo, probe, probe_audio
+from pipeline.model.job import Job
+from pipeline.model.presets import Preset
+from pipeline.plan.outputs import picture_format, resolve_preset
+
+Result = TypeVar("Result")
+Analyse = Callable[[str, Path, Mapping[str, Any], Callable[[], Result]], Result]
+"""``analyse(analysis, source, parameters, compute)``: ``compute()``'s result, or the same
+analysis's result from a cache (see :meth:`pipeline.analysis.cache.AnalysisCache.get_or_compute`)."""
+
+
+def unique_sources(job: Job) -> list[Path]:
+    """Each source file once, in first-use order."""
+    return list(dict.fromkeys(shot.source for shot in job.shots))
+
+
+def expanded(job: Job) -> Job:
+    """``job`` with each deliverable's cut-downs listed as deliverables of their own."""
+    return job.model_copy(update={"deliverables": [each for d in job.deliverables for each in d.expanded()]})
+
+
+def probe_sources(job: Job) -> dict[Path, MediaInfo]:
+    """Probe each source once.
+
+    Raises:
+        MediaError: a source is missing, unreadable or unsupported.
+    """
+    return {source: probe(source) for source in unique_sources(job)}
+
+
+def probe_music(job: Job) -> AudioStreamInfo | None:
+    """Probe the job's music bed, if it has one.
+
+    Raises:
+        MediaError: the music file is missing, unreadable or silent.
+    """
+    return probe_audio(job.music.source) if job.music else None
+
+
+def check_sync(job: Job, media: Mapping[Path, MediaInfo], analyse_source: Analyse,
+               ) -> tuple[dict[Path, SyncReport], dict[Path, Fraction]]:
+    """Measure every source with sound and apply the job's sync policy.
+
+    Returns:
+        The reports by source, and the corrections (seconds to move each source's sound) that the
+        ``fix`` policy asks the planner to apply: out-of-sync sources only, undetermined ones left be.
+
+    Raises:
+        MediaError: the policy is ``fail`` and a source's sound is out of sync; the message gives
+            the measured offset and the standard's limits.
+    """
+    standard = STANDARDS[job.sync.standard]
+    reports = {
+        path: analyse_source("sync", path, {"standard": job.sync.standard},
+                             lambda path=path, info=info: measure_sync(path, info, standard))
+        for path, info in media.items() if info.audio is not None
+    }
+    out_of_sync = {path: report for path, report in reports.items() if report.verdict == "out_of_sync"}
+    if job.sync.policy == "fail" and out_of_sync:
+        path, report = next(iter(out_of_sync.items()))
+        raise MediaError(
+            path,
+            f"sound is {abs(report.offset_ms)} ms {'late' if report.offset_ms > 0 else 'early'} "
+            f"(confidence {report.confidence:.2f}), outside {standard.title}: it may lead by "
+            f"{standard.max_lead_ms} ms and lag by {standard.max_lag_ms} ms (sync policy: fail)",
+        )
+    corrections = {}
+    if job.sync.policy == "fix":
+        corrections = {path: -Fraction(report.offset_ms, 1000) for path, report in out_of_sync.items()}
+    return reports, corrections
+
+
+def analyse_sources(job: Job, media: Mapping[Path, MediaInfo], presets: dict[str, Preset], analyse: Analyse,
+                    ) -> tuple[dict[Path, ReframeAnalysis], dict[Path, SoundActivity | None]]:
+    """Reframing analysis (cuts, subjects, motion, burned-in bars) of each source that needs it, and
+    with cut-downs each source's sound activity: what the cache lacks from one decode of the source
+    (:mod:`pipeline.analysis.source_pass`).
+
+    A source needs the reframing analysis when a deliverable is ``smart`` or a cut-down, or has
+    another aspect ratio than the source (burned-in bars then matter); it serves every deliverable.
+
+    Returns:
+        The reframing analyses and the sound activities (empty without cut-downs), by source.
+
+    Raises:
+        MediaError: a source does not decode.
+    """
+    every = expanded(job)
+    resolved = [resolve_preset(every, index, presets) for index in range(len(every.deliverables))]
+    shapes = [picture_format(preset, next(iter(media.values()))) for preset in resolved]
+    every_source = any(preset.video.fit == "smart" for preset in resolved) or any(
+        deliverable.duration_s for deliverable in every.deliverables)
+    cutdowns = any(deliverable.cutdowns for deliverable in job.deliverables)
+    reframe, activity = {}, {}
+    for path, info in media.items():
+        source_aspect = info.video.display_aspect_ratio
+        needs = SourceNeeds(
+            reframe=every_source or any(Fraction(shape.width, shape.height) != source_aspect for shape in shapes),
+            sound_activity=cutdowns,
+        )
+        found = analyse_source(path, info, needs, analyse)
+        if needs.reframe:
+            reframe[path] = found.reframe
+        if needs.sound_activity:
+            activity[path] = found.sound_activity
+    return reframe, activity
+
+
+def sound_activities(job: Job, media: Mapping[Path, MediaInfo],
+                     analyse_source: Analyse) -> dict[Path, SoundActivity | None]:
+    """Each source's sound level and onsets, where cut-downs choose their pieces by them; nothing
+    for a job without cut-downs. (:func:`analyse_sources` measures them in its pass; this is for a
+    plan made without it.)
+
+    Raises:
+        MediaError: a source's sound does not decode.
+    """
+    if not any(deliverable.cutdowns for deliverable in job.deliverables):
+        return {}
+    return {
+        source: analyse_source("sound-activity", source, {},
+                               lambda source=source: sound_activity(source, media[source]))
+        for source in unique_sources(job)
+    }

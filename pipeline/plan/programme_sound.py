@@ -1,0 +1,193 @@
+"""A deliverable's programme sound: the shots' sound conformed and joined, the music bed mixed under
+it, the loudness correction (gain and true-peak limiter) applied, and the audio-only render that
+writes the programmes for measuring. The encode and the measurement share this one chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import ffmpeg
+
+from pipeline.analysis.loudness import LoudnessCorrection, oversampling_factor
+from pipeline.media.probe import AudioStreamInfo, MediaInfo
+from pipeline.model.job import Job
+from pipeline.model.presets import Preset
+from pipeline.model.timebase import frames_to_samples
+from pipeline.plan.audio_tracks import resolve_programme_layout
+from pipeline.plan.conform import conform_audio, to_layout
+from pipeline.plan.facts import JobFacts
+from pipeline.plan.outputs import OutputPlan, expected_output, picture_format, resolve_preset
+from pipeline.plan.shot_inputs import PlannedDeliverable, ShotInputs, deliverable_timeline
+from pipeline.timeline.sequence import ShotSpan, Timeline, sequence_rate as sequence_rate_of
+
+
+def shot_sound(job: Job, shot: int, info: MediaInfo, span: ShotSpan, branch, item: PlannedDeliverable,
+               sync_corrections: dict[Path, Fraction]):
+    """One shot's sound conformed to the deliverable's timeline and programme layout, or silence for
+    a silent source."""
+    rate, layout = item.timeline.sample_rate, item.output.preset.audio.layout
+    if info.audio is None:
+        # The silence source is shared by every deliverable; each takes it at its own rate and layout.
+        return to_layout(branch, 2, rate, layout).filter("atrim", end_sample=span.sample_count)
+    correction = sync_corrections.get(job.shots[shot].source, Fraction(0))
+    return conform_audio(branch, info, span, rate, correction, layout)
+
+
+def programme_sound(job: Job, segments: list, item: PlannedDeliverable, music_branch,
+                    music_audio: AudioStreamInfo | None):
+    """The shots' sound joined, the music bed mixed under it, and the loudness correction applied:
+    the same chain for the encode and for the loudness measurement, so what is measured is what ships."""
+    audio = _assemble_sound(segments, item.timeline)
+    if music_branch is not None:
+        audio = mix_music(audio, music_branch, music_audio, job, item)
+    return normalise_loudness(audio, item.output.loudness, item.timeline)
+
+
+def _assemble_sound(segments: list, timeline: Timeline):
+    """Join shots' sound: an equal-power crossfade over each audio overlap, concat at each cut."""
+    sound = segments[0]
+    for number, join in enumerate(timeline.joins):
+        incoming = segments[number + 1]
+        if join.crossfade_samples:
+            # Quarter-sine curves in and out sum to constant power.
+            sound = ffmpeg.filter(
+                [sound, incoming], "acrossfade", ns=join.crossfade_samples, c1="qsin", c2="qsin"
+            )
+        else:
+            sound = ffmpeg.concat(sound, incoming, v=0, a=1)
+    return sound
+
+
+def music_branches(job: Job, count: int):
+    """The music bed's sound as ``count`` branches (one per deliverable), or None without a bed."""
+    if job.music is None:
+        return None
+    music = ffmpeg.input(str(job.music.source)).audio
+    return music.asplit() if count > 1 else [music]
+
+
+def mix_music(program, music, music_audio: AudioStreamInfo, job: Job, item: PlannedDeliverable):
+    """The music bed at its gain, cut to the sequence and faded out, mixed under the programme. The
+    fade's frames are counted at the sequence rate, whatever the deliverable's own rate."""
+    timeline = item.timeline
+    total = timeline.sample_count
+    fade = frames_to_samples(job.music.fade_out_frames, item.sequence_rate, timeline.sample_rate)
+    bed = (
+        to_layout(music, music_audio.channels, timeline.sample_rate, item.output.preset.audio.layout)
+        .filter("volume", f"{job.music.gain_db}dB")
+        .filter("asetpts", "PTS-STARTPTS")
+        .filter("atrim", end_sample=total)
+        .filter("apad", whole_len=total)
+    )
+    if fade:
+        bed = bed.filter("afade", type="out", start_sample=max(0, total - fade), nb_samples=min(fade, total))
+    return ffmpeg.filter([program, bed], "amix", inputs=2, duration="first", normalize=0)
+
+
+LIMITER_ATTACK_MS = 1.0
+"""Look-ahead of the true-peak limiter: short, so only the peaks themselves are held down."""
+
+
+LIMITER_RELEASE_MS = 100.0
+"""Recovery of the true-peak limiter: long enough not to pump on a tone under clicks."""
+
+
+PROGRAMME_AUDIO_CODEC = "pcm_f32le"
+"""Measurement renders keep the mixed programme as 32-bit float: no clipping, no rounding."""
+
+
+def with_loudness(output: OutputPlan, correction: LoudnessCorrection | None) -> OutputPlan:
+    """The output with its loudness correction, and the target it must then be verified against."""
+    if correction is None or not correction.applies:
+        return output
+    return replace(output, loudness=correction, expected=replace(output.expected, loudness=correction.target))
+
+
+def normalise_loudness(audio, correction: LoudnessCorrection | None, timeline: Timeline):
+    """The programme sound with its loudness gain, then (only if the correction says so) a true-peak
+    limiter: the sound oversampled to at least 192 kHz, peak-limited there (``alimiter`` with its
+    look-ahead delay compensated), and resampled back, cut to the exact sample count again."""
+    if correction is None or not correction.applies:
+        return audio
+    # Float samples: a gain above 0 dB must not clip before the limiter sees it.
+    audio = audio.filter("aformat", sample_fmts="fltp").filter("volume", f"{correction.gain_db:.4f}dB")
+    if correction.limiter_ceiling_dbtp is None:
+        return audio
+    rate = timeline.sample_rate
+    return (
+        audio.filter("aresample", rate * oversampling_factor(rate), resampler="soxr")
+        .filter(
+            "alimiter",
+            limit=f"{10 ** (correction.limiter_ceiling_dbtp / 20):.6f}",
+            attack=LIMITER_ATTACK_MS,
+            release=LIMITER_RELEASE_MS,
+            level=0,
+            latency=1,
+        )
+        .filter("aresample", rate, resampler="soxr")
+        .filter("apad", whole_len=timeline.sample_count)
+        .filter("atrim", end_sample=timeline.sample_count)
+    )
+
+
+@dataclass(frozen=True)
+class ProgrammeAudioPlan:
+    """One audio-only ffmpeg run that writes each deliverable's mixed programme sound, for measuring."""
+
+    args: tuple[str, ...]
+    """ffmpeg arguments after the binary name."""
+    wav_paths: dict[str, Path]
+    """The float WAV written for each deliverable label."""
+    duration_s: Fraction
+    """Longest programme, in seconds, for progress."""
+
+
+def plan_programme_audio(
+    job: Job,
+    facts: JobFacts,
+    presets: dict[str, Preset],
+    scratch_dir: Path,
+) -> ProgrammeAudioPlan:
+    """The sound of every deliverable that has a loudness target, exactly as its encode will mix it
+    (conformed shots, crossfades, music bed, and the facts' loudness correction), as float WAV files in
+    ``scratch_dir``. No picture is decoded.
+
+    Deliverables without a loudness target are left out; the plan may then write nothing (no
+    ``wav_paths``), and must not be run.
+    """
+    media = facts.media
+    shot_media = [media[shot.source] for shot in job.shots]
+    sequence_rate = sequence_rate_of(job, media)
+    group = []
+    for index, deliverable in enumerate(job.deliverables):
+        preset = resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index)
+        if preset.loudness is None:
+            continue
+        picture = picture_format(preset, shot_media[0])
+        timeline = deliverable_timeline(job, shot_media, preset, picture, sequence_rate)
+        path = scratch_dir / f"{len(group):03d}.wav"
+        output = OutputPlan(deliverable.label, preset, path, path, expected_output(preset, picture, timeline))
+        output = with_loudness(output, facts.loudness.get(deliverable.label))
+        group.append(PlannedDeliverable(output, picture, timeline, sequence_rate))
+    if not group:
+        return ProgrammeAudioPlan(args=(), wav_paths={}, duration_s=Fraction(0))
+    corrections = facts.sync_corrections
+    shot_inputs = ShotInputs(job, shot_media, corrections, group)
+    music_streams = music_branches(job, len(group))
+    nodes = []
+    for branch, item in enumerate(group):
+        segments = [
+            shot_sound(job, shot, info, span, shot_inputs.take(shot)[1], item, corrections)
+            for shot, (info, span) in enumerate(zip(shot_media, item.timeline.spans, strict=True))
+        ]
+        audio = programme_sound(job, segments, item, None if music_streams is None else music_streams[branch],
+                                 facts.music)
+        nodes.append(ffmpeg.output(audio, str(item.output.path), f="wav", acodec=PROGRAMME_AUDIO_CODEC))
+    args = ffmpeg.merge_outputs(*nodes).compile(cmd=[])
+    return ProgrammeAudioPlan(
+        args=tuple(args),
+        wav_paths={item.output.deliverable: item.output.path for item in group},
+        duration_s=max(item.output.expected.duration_s for item in group),
+    )
