@@ -44,9 +44,7 @@ PYAV_OUTSIDE_MEDIA = {
     "pipeline.analysis.sync": "decodes sound windows and reads packet timestamps of the files it checks",
     "pipeline.analysis.loudness": "decodes a deliverable's sound to meter it",
     "pipeline.analysis.lipsync": "decodes frames at the face tracker's size in a pass of its own",
-    "pipeline.analysis.track_levels": "decodes every audio track of a deliverable once, for levels and loudness",
     "pipeline.plan.cutdown": "decodes the programme sound for its activity envelope (sound_activity)",
-    "pipeline.qc.checks": "decodes sampled frames for the picture checks",
 }
 """Modules outside ``media/`` that open files with PyAV, and why. Moving these onto one shared
 decoder in ``media/`` (one decode per source feeding every analysis) is the next step."""
@@ -57,7 +55,6 @@ LONG_MODULES = {
     "pipeline.analysis.sync": "measurement, drift and the fixed-file check: to split",
     "pipeline.plan.overlays": "text layout, captions and graphics placement: to split",
     "pipeline.plan.planner": "picture, sound and output planning: to split",
-    "pipeline.qc.checks": "one module per check family: to split",
 }
 """Modules over :data:`MAX_MODULE_LINES` and how each is to be split (left for later: the move kept
 files whole so that concurrent edits follow them)."""

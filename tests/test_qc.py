@@ -23,7 +23,8 @@ from pipeline.model.job import parse_job
 from pipeline.analysis.loudness import measure, measure_file
 from pipeline.media.runner import run_ffmpeg
 from pipeline.model.presets import get_preset, load_presets
-from pipeline.qc.checks import QC_SCHEMA_VERSION, run_qc
+from pipeline.qc.checks import run_qc
+from pipeline.qc.report import QC_SCHEMA_VERSION
 from pipeline.qc.html_report import write_html
 from postprod.cli import main
 
