@@ -23,7 +23,7 @@ from pipeline.errors import QcFailedError
 from pipeline.jobs.finish import finish
 from pipeline.model.job import parse_job
 from pipeline.analysis.loudness import measure, measure_file
-from pipeline.media.output_decode import DECODE_PASSES
+from pipeline.media.output_decode import counting_decodes
 from pipeline.media.runner import run_ffmpeg
 from pipeline.model.presets import get_preset, load_presets
 from pipeline.qc.checks import run_qc
@@ -175,11 +175,10 @@ def clean_finish(tmp_path_factory) -> tuple[dict, list[str], Counter]:
         opened.append(Path(file).name)
         return real_open(file, *args, **kwargs)
 
-    DECODE_PASSES.clear()
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, counting_decodes() as passes:
         patch.setattr(av, "open", counting_open)
         manifest = _finish(source, ["broadcast-prores-hq-1080p25", "web-h264-1080p"], folder)
-    return manifest, opened, Counter(DECODE_PASSES)
+    return manifest, opened, passes
 
 
 def test_each_deliverable_is_decoded_once_for_verification_and_qc(clean_finish):

@@ -1,14 +1,15 @@
 """One decode of a finished file: its picture and every audio track, demuxed together.
 
 Verification and QC both measure what this pass yields (:mod:`pipeline.render.measure`), so a
-deliverable is decoded once after it is written. Every pass is counted in :data:`DECODE_PASSES`,
-which is how tests and benchmarks prove that nothing decodes an output twice.
+deliverable is decoded once after it is written. Inside :func:`counting_decodes` every pass is
+counted, which is how tests and benchmarks prove that nothing decodes an output twice.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -19,8 +20,18 @@ import numpy as np
 
 from pipeline.errors import MediaError
 
-DECODE_PASSES: Counter[tuple[str, str]] = Counter()
-"""Whole-stream decode passes made here, by (file name, ``picture`` or ``sound``)."""
+_counters: list[Counter[tuple[str, str]]] = []
+
+
+@contextmanager
+def counting_decodes() -> Iterator[Counter[tuple[str, str]]]:
+    """Count the decode passes made inside the block, by (file name, ``picture`` or ``sound``)."""
+    counter: Counter[tuple[str, str]] = Counter()
+    _counters.append(counter)
+    try:
+        yield counter
+    finally:
+        _counters.remove(counter)
 
 
 @dataclass(frozen=True)
@@ -94,12 +105,12 @@ class OutputDecode:
 
     def __iter__(self) -> Iterator[PictureFrame | SoundBlock]:
         streams = [*([self._video] if self._video else []), *self._audio]
-        name = self.path.name
         if self._video:
             self._video.thread_type = "AUTO"
-            DECODE_PASSES[name, "picture"] += 1
-        if self._audio:
-            DECODE_PASSES[name, "sound"] += 1
+        kinds = [kind for kind, present in (("picture", self._video is not None), ("sound", bool(self._audio)))
+                 if present]
+        for counter in _counters:
+            counter.update((self.path.name, kind) for kind in kinds)
         track_of = {stream.index: number for number, stream in enumerate(self._audio)}
         resamplers = {stream.index: av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
                       for stream in self._audio}

@@ -104,7 +104,8 @@ class QcReport:
     waveform: np.ndarray
     """Peak envelope, shape (2, blocks): minimum and maximum of all channels per 10 ms."""
     analysis_s: float
-    """Seconds the decode, measures and checks took (verification's decode included when QC reused it)."""
+    """Seconds QC took: its checks, and its decode when it made one (verification's decode, which
+    QC reuses for a deliverable finished here, is timed as verification)."""
     decoded_by: Literal["verification", "qc"] = "qc"
     """Which step decoded the file: verification, whose measures QC reused, or QC itself (a file
     checked on its own)."""

@@ -6,7 +6,6 @@ without decoding the file again (:class:`MeasuredOutput` travels with the render
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,8 +26,6 @@ class MeasuredOutput:
     """Track levels and the programme's loudness and envelope; None without an audio stream."""
     programme_start: tuple[int, int]
     """Frames and samples of leader left out of the programme's measures."""
-    decode_s: float
-    """Wall-clock seconds the decode and measuring took."""
 
 
 def measure_output(
@@ -52,7 +49,6 @@ def measure_output(
     Raises:
         MediaError: the file does not open or does not decode.
     """
-    started = time.monotonic()
     frames, samples = programme_start
     duration_s = info.video.duration_s - Fraction(frames) / info.video.frame_rate
     picture = PictureMeter(duration_s, full_range=info.video.color_range == "pc", skip_frames=frames,
@@ -64,5 +60,4 @@ def measure_output(
                 picture.add(item)
             else:
                 sound.feed(item.track, item.samples)
-    return MeasuredOutput(picture.result(), sound.result() if sound else None, programme_start,
-                          time.monotonic() - started)
+    return MeasuredOutput(picture.result(), sound.result() if sound else None, programme_start)
