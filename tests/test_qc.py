@@ -198,6 +198,20 @@ def test_each_deliverable_is_decoded_once_for_verification_and_qc(clean_finish):
         assert analysis["decode_passes"] == 1 and analysis["decoded_by"] == "verification"
 
 
+def test_qc_on_verifications_measures_matches_qc_decoding_the_file_itself(clean_finish):
+    """The same verdicts and values whether QC reuses verification's measures or decodes the
+    finished file on its own (``postprod qc``); only the sources' sync check is the job's."""
+    manifest = clean_finish[0]
+    for output in manifest["outputs"]:
+        reused = json.loads(Path(output["qc"]["report"]).read_text())
+        preset = get_preset(output["preset"]).with_overrides(_small(output["preset"]))
+        own = run_qc(output["path"], preset).to_dict()
+        assert own["analysis"]["decoded_by"] == "qc"
+        assert [(c["name"], c["status"], c["value"], c["faults"]) for c in own["checks"]] == [
+            (c["name"], c["status"], c["value"], c["faults"]) for c in reused["checks"] if c["name"] != "sync"]
+        assert own["loudness"] | {"correction": None} == reused["loudness"] | {"correction": None}
+
+
 def test_clean_clip_passes_every_check_and_a_limited_gain_says_so(clean_finish):
     """-40 LUFS with clicks at 0 dBFS: the gain alone would put the peaks far over the limit."""
     manifest = clean_finish[0]
