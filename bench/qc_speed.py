@@ -1,12 +1,12 @@
 """QC speed: what checking a deliverable costs after it is written, against ffmpeg's own detectors.
 
-A 12 s Sora 2 shaped clip (pipeline.media.synth: 1280x720 24 fps, 96 kHz sound) is finished into
+An 8 s Sora 2 shaped clip (pipeline.media.synth: 1280x720 24 fps, 96 kHz sound) is finished into
 ``web-h264-1080p`` at 1280x720 and at 1920x1080, and ``broadcast-prores-hq-1080p25``.
 
-Part 1, verification and QC as ``finish`` runs them, per deliverable: wall and CPU seconds of the
-renderer's verification call and of QC's ``run_qc`` call (timed by wrapping them), and how often the
-output file was opened with PyAV (a probe, plus one per decode pass; counted by wrapping
-``av.open``). ``--baseline DIR`` runs the same job with the code of another tree (for example an
+Part 1, verification and QC as ``finish`` runs them, per deliverable (medians of the rounds, the
+trees interleaved): wall and CPU seconds (this process, all threads) of the renderer's verification
+call and of QC's ``run_qc`` call (timed by wrapping them), and how often the output file was opened
+with PyAV (a probe, plus one per decode pass; counted by wrapping ``av.open``). ``--baseline DIR`` runs the same job with the code of another tree (for example an
 export of an older commit: ``git archive COMMIT | tar -x -C DIR``) for a before/after table.
 
 Part 2, QC of a finished file on its own (``postprod qc``), rounds interleaved, medians reported:
@@ -152,16 +152,18 @@ def _decode_only(path: Path) -> None:
                 pass
 
 
-def _verify_and_qc_table(runs: dict[str, dict]) -> Table:
+def _verify_and_qc_table(runs: dict[str, list[dict]]) -> Table:
+    """Medians over the rounds of each code's wall and CPU seconds; opens of the first round."""
     table = Table("deliverable", "code", "verify wall / CPU s", "QC wall / CPU s", "verify + QC wall / CPU s",
                   "opens of partial / final file")
     for number, (label, _) in enumerate(DELIVERABLES):
-        for code, outputs in runs.items():
-            output = outputs[f"d{number}"]
-            both = [a + b for a, b in zip(output["verify"], output["qc"], strict=True)]
-            table.add_row(label, code, *(" / ".join(f"{value:.2f}" for value in step)
-                                         for step in (output["verify"], output["qc"], both)),
-                          " / ".join(map(str, output["opens"])))
+        for code, rounds in runs.items():
+            outputs = [round_[f"d{number}"] for round_ in rounds]
+            steps = {step: [output[step] for output in outputs] for step in ("verify", "qc")}
+            steps["both"] = [[a + b for a, b in zip(*pair, strict=True)] for pair in zip(*steps.values(), strict=True)]
+            cells = [" / ".join(f"{statistics.median(values):.2f}" for values in zip(*samples, strict=True))
+                     for samples in steps.values()]
+            table.add_row(label, code, *cells, " / ".join(map(str, outputs[0]["opens"])))
     return table
 
 
@@ -197,7 +199,7 @@ def main() -> None:
     from bench.machine import print_machine
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=12)
+    parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--baseline", type=Path, help="a tree with older code to compare verification and QC with")
@@ -205,15 +207,16 @@ def main() -> None:
     os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
     console = Console(width=150)
     print_machine(console)
+    trees = {**({"before": args.baseline.resolve()} if args.baseline else {}), "this tree": ROOT}
     with tempfile.TemporaryDirectory() as scratch:
-        runs = {}
-        if args.baseline:
-            (Path(scratch) / "before").mkdir()
-            runs["before"] = _finish_with(args.baseline.resolve(), Path(scratch) / "before", args.seconds)
-        (Path(scratch) / "now").mkdir()
-        runs["this tree"] = _finish_with(ROOT, Path(scratch) / "now", args.seconds)
+        runs: dict[str, list[dict]] = {code: [] for code in trees}
+        for number in range(args.repeat):
+            for code, tree in trees.items():
+                folder = Path(scratch) / f"{code}-{number}"
+                folder.mkdir()
+                runs[code].append(_finish_with(tree, folder, args.seconds))
         console.print(_verify_and_qc_table(runs))
-        console.print(_standalone_qc_table(runs["this tree"], args.repeat, args.seconds))
+        console.print(_standalone_qc_table(runs["this tree"][-1], args.repeat, args.seconds))
 
 
 if __name__ == "__main__":
