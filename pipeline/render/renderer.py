@@ -55,7 +55,8 @@ class RenderedOutput:
     encode_s: float
     """Wall-clock seconds of the ffmpeg run that wrote it (shared by its sibling outputs)."""
     verify_s: float
-    """Wall-clock seconds spent verifying it (signing and validating its credentials included)."""
+    """Wall-clock seconds spent verifying it: its one decode (measured for QC too), and signing and
+    validating its credentials."""
     measured: MeasuredOutput
     """Its picture and sound measures from verification's decode, for QC to judge."""
     credentials: SignedCredentials | None = None
