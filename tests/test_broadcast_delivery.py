@@ -31,7 +31,7 @@ from pipeline.media.probe import probe
 from pipeline.qc.checks import run_qc
 from pipeline.model.timebase import parse_time
 from pipeline.timeline.timecode_track import file_start_timecode, programme_start_frame, timecode_at
-from pipeline.render.verify import find_mismatches
+from pipeline.render.verify import verify_output
 
 NTSC = Fraction(30000, 1001)
 LEFT_OVER_RIGHT_DB = 6.0
@@ -194,13 +194,13 @@ def test_verification_catches_a_wrong_timecode_field_order_or_track(mxf_delivery
     job, folder, paths = mxf_delivery
     expected = preflight(job, folder / "out").outputs[0].expected
     path = paths["xdcam-hd422-1080i25-mxf"]
-    assert find_mismatches(path, expected)[1] == []
+    assert verify_output(path, expected).mismatches == ()
     wrong = [
         replace(expected, timecode="10:00:00:01"),
         replace(expected, field_order="progressive"),
         replace(expected, audio_tracks=((L,), (R,), SILENT, (R,)) + (SILENT,) * 4),
     ]
-    problems = [find_mismatches(path, each)[1] for each in wrong]
+    problems = [list(verify_output(path, each).mismatches) for each in wrong]
     assert problems == [
         ["start timecode: expected 10:00:00:01, got 10:00:00:00"],
         ["field order: expected progressive, got tt"],

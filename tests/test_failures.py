@@ -29,6 +29,7 @@ from pipeline.model.job import job_for_clips
 from pipeline.render.locks import LOCK_NAME, LockedError, item_lock, output_folder_lock
 from pipeline.media.probe import probe
 from pipeline.render.renderer import render
+from pipeline.render.verify import Verification
 from pipeline.media.synth import ClipShape, synthesize
 from postprod.cli import main
 
@@ -274,8 +275,8 @@ def test_a_failed_verification_prints_one_message_without_a_traceback(tiny_clip,
     job_file, out = tmp_path / "job.yaml", tmp_path / "out"
     job_file.write_text(yaml.safe_dump({"version": 1, "name": "off", "shots": [{"source": str(tiny_clip)}],
                                         "deliverables": [SMALL_REVIEW]}))
-    monkeypatch.setattr(pipeline.render.renderer, "find_mismatches",
-                        lambda path, expected: (probe(path), ["frame count: expected 24, got 23"]))
+    monkeypatch.setattr(pipeline.render.renderer, "verify_output", lambda path, expected, legalised: Verification(
+        probe(path), measured=None, mismatches=("frame count: expected 24, got 23",)))
 
     assert main(["run", str(job_file), "--out", str(out), "--allow-read", str(tiny_clip.parent)]) == 4
 

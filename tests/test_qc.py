@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -21,9 +23,11 @@ from pipeline.errors import QcFailedError
 from pipeline.jobs.finish import finish
 from pipeline.model.job import parse_job
 from pipeline.analysis.loudness import measure, measure_file
+from pipeline.media.output_decode import counting_decodes
 from pipeline.media.runner import run_ffmpeg
 from pipeline.model.presets import get_preset, load_presets
-from pipeline.qc.checks import QC_SCHEMA_VERSION, run_qc
+from pipeline.qc.checks import run_qc
+from pipeline.qc.report import QC_SCHEMA_VERSION
 from pipeline.qc.html_report import write_html
 from postprod.cli import main
 
@@ -158,10 +162,59 @@ def _assert_normalised(manifest: dict) -> None:
         assert output["qc"]["status"] != "fail", output["qc"]
 
 
-def test_clean_clip_passes_every_check_and_a_limited_gain_says_so(tmp_path):
+@pytest.fixture(scope="module")
+def clean_finish(tmp_path_factory) -> tuple[dict, list[str], Counter]:
+    """A clean clip finished into two deliverables, with every ``av.open`` and every decode pass of
+    :mod:`pipeline.media.output_decode` made while finishing counted: (manifest, names opened, passes)."""
+    folder = tmp_path_factory.mktemp("clean")
+    source = _clean_source(folder, -40.0, click=True)
+    opened: list[str] = []
+    real_open = av.open
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(Path(file).name)
+        return real_open(file, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch, counting_decodes() as passes:
+        patch.setattr(av, "open", counting_open)
+        manifest = _finish(source, ["broadcast-prores-hq-1080p25", "web-h264-1080p"], folder)
+    return manifest, opened, passes
+
+
+def test_each_deliverable_is_decoded_once_for_verification_and_qc(clean_finish):
+    """One picture and one sound decode per deliverable, made by verification on the partial file
+    and reused by QC; the only other opening is verification's probe (no full decode)."""
+    manifest, opened, passes = clean_finish
+    names = [Path(output["path"]).name for output in manifest["outputs"]]
+    assert len(names) == 2
+    for name in names:
+        partial = f".{name}.partial"
+        assert passes[partial, "picture"] == 1 and passes[partial, "sound"] == 1, passes
+        assert opened.count(partial) == 2, f"{partial}: probe and the one decode, got {opened.count(partial)} opens"
+        assert opened.count(name) == 0, f"{name} was opened again after verification"
+    assert sum(passes.values()) == 2 * len(names), passes
+    for output in manifest["outputs"]:
+        analysis = json.loads(Path(output["qc"]["report"]).read_text())["analysis"]
+        assert analysis["decode_passes"] == 1 and analysis["decoded_by"] == "verification"
+
+
+def test_qc_on_verifications_measures_matches_qc_decoding_the_file_itself(clean_finish):
+    """The same verdicts and values whether QC reuses verification's measures or decodes the
+    finished file on its own (``postprod qc``); only the sources' sync check is the job's."""
+    manifest = clean_finish[0]
+    for output in manifest["outputs"]:
+        reused = json.loads(Path(output["qc"]["report"]).read_text())
+        preset = get_preset(output["preset"]).with_overrides(_small(output["preset"]))
+        own = run_qc(output["path"], preset).to_dict()
+        assert own["analysis"]["decoded_by"] == "qc"
+        assert [(c["name"], c["status"], c["value"], c["faults"]) for c in own["checks"]] == [
+            (c["name"], c["status"], c["value"], c["faults"]) for c in reused["checks"] if c["name"] != "sync"]
+        assert own["loudness"] | {"correction": None} == reused["loudness"] | {"correction": None}
+
+
+def test_clean_clip_passes_every_check_and_a_limited_gain_says_so(clean_finish):
     """-40 LUFS with clicks at 0 dBFS: the gain alone would put the peaks far over the limit."""
-    source = _clean_source(tmp_path, -40.0, click=True)
-    manifest = _finish(source, ["broadcast-prores-hq-1080p25", "web-h264-1080p"], tmp_path)
+    manifest = clean_finish[0]
     _assert_normalised(manifest)
     for output in manifest["outputs"]:
         assert output["loudness"]["mode"] == "linear+limiter"

@@ -25,7 +25,8 @@ from pipeline.media.motion_synth import write_clip
 from pipeline.model.presets import get_preset
 from pipeline.media.probe import probe
 from pipeline.qc.checks import run_qc
-from pipeline.prestage.stutter import destuttered, detect_stutter, measure_pairs, repeated_frames
+from pipeline.analysis.stutter import repeated_frames
+from pipeline.prestage.stutter import destuttered, detect_stutter, measure_pairs
 from tests.measure import psnr
 
 DEVCLIPS = Path("../shared/devclips")

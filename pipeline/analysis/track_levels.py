@@ -1,24 +1,27 @@
-"""What each audio track of a file carries, and the programme's loudness, from one decode.
+"""What each audio track of a file carries, the programme's loudness and its peak envelope, measured
+as the file decodes.
 
 A deliverable may spread its programme over mono tracks (XDCAM's eight-mono layout) and
-carry copies or silence on the others; verification and QC measure the programme over the tracks
-that make it, and each track's level to tell sound from silence.
+carry copies or silence on the others; verification measures each track's level (to tell sound from
+silence and copies from the programme) and the programme's loudness over the tracks that make it;
+QC reads the same measurement for its loudness, true peak and silence checks.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
+from fractions import Fraction
 
-import av
 import numpy as np
 
-from pipeline.errors import MediaError
 from pipeline.analysis.loudness import LoudnessMeasurement, LoudnessMeter, channel_weights
+from pipeline.media.output_decode import AudioTrackFormat
 
 STEREO = ("FL", "FR")
 """The channels of a stereo programme, however it is laid out in tracks."""
+ENVELOPE_BLOCK_S = Fraction(1, 100)
+"""The programme's peak envelope has one minimum and maximum per 10 ms."""
 
 
 @dataclass(frozen=True)
@@ -38,33 +41,42 @@ class TrackLevel:
         return all(math.isinf(level) for level in self.rms_dbfs)
 
 
-@dataclass(frozen=True)
-class TrackLevels:
-    """Every audio track's level and the programme's loudness."""
+@dataclass(frozen=True, eq=False)
+class SoundMeasures:
+    """Every audio track's level, and the programme's loudness and envelope after any leader."""
 
     tracks: tuple[TrackLevel, ...]
-    """One per audio stream, in order."""
+    """One per audio stream, in order (leader included)."""
     programme: LoudnessMeasurement | None
-    """BS.1770 loudness of the programme tracks together; None when not asked for."""
+    """BS.1770 loudness of the programme; None when the file has none of its tracks."""
+    programme_samples: int
+    """Programme samples per channel after the leader."""
+    sample_rate: int
+    """The programme's samples per second."""
+    envelope: np.ndarray
+    """Shape (2, blocks): minimum and maximum of all programme channels per :data:`ENVELOPE_BLOCK_S`."""
 
 
 class ProgrammeAssembler:
-    """Joins the programme's tracks (one stereo stream, or two mono streams) into stereo blocks.
+    """Joins the programme's tracks (one stream, or two mono streams) into blocks of all its channels.
 
     Packets of different streams arrive interleaved, each stream at its own pace; samples are held
-    per stream until every programme stream has some, then handed on side by side. The first
+    per track until every programme track has some, then handed on side by side. The first
     ``skip`` samples (a leader before the programme) are dropped.
     """
 
-    def __init__(self, streams: list, skip: int = 0):
-        self.streams = {stream.index: position for position, stream in enumerate(streams)}
-        self.rate = streams[0].rate
-        self._pending = [np.zeros((stream.channels, 0), np.float32) for stream in streams]
+    def __init__(self, tracks: dict[int, int], skip: int = 0):
+        """Args:
+            tracks: Channel count of each programme track, by track number, in programme order.
+            skip: Samples to drop from the start.
+        """
+        self.tracks = {number: position for position, number in enumerate(tracks)}
+        self._pending = [np.zeros((channels, 0), np.float32) for channels in tracks.values()]
         self._skip = skip
 
-    def add(self, stream_index: int, samples: np.ndarray) -> np.ndarray | None:
-        """Add one stream's samples (channels, n); the programme samples now complete, if any."""
-        position = self.streams[stream_index]
+    def add(self, track: int, samples: np.ndarray) -> np.ndarray | None:
+        """Add one track's samples (channels, n); the programme samples now complete, if any."""
+        position = self.tracks[track]
         self._pending[position] = np.concatenate([self._pending[position], samples], axis=1)
         ready = min(pending.shape[1] for pending in self._pending)
         if not ready:
@@ -76,61 +88,79 @@ class ProgrammeAssembler:
         return block[:, skipped:] if skipped < ready else None
 
 
-def programme_meter(rate: int, channels: tuple[str, ...] = STEREO) -> LoudnessMeter:
-    """A BS.1770 meter for a programme of ``channels`` (ffmpeg's names: ``FL``, ``FC``, ``LFE``...)."""
-    return LoudnessMeter(rate, channel_weights(list(channels)))
+class _Envelope:
+    """Minimum and maximum of all channels per block, fed as the sound decodes."""
+
+    def __init__(self, block: int, channels: int):
+        self.block = block
+        self._pending = np.zeros((channels, 0), np.float32)
+        self._minima: list[np.ndarray] = []
+        self._maxima: list[np.ndarray] = []
+
+    def feed(self, samples: np.ndarray) -> None:
+        self._pending = np.concatenate([self._pending, samples], axis=1)
+        whole = self._pending.shape[1] // self.block
+        if whole:
+            blocks = self._pending[:, : whole * self.block].reshape(-1, whole, self.block)
+            self._minima.append(blocks.min(axis=(0, 2)))
+            self._maxima.append(blocks.max(axis=(0, 2)))
+            self._pending = self._pending[:, whole * self.block :]
+
+    def result(self) -> np.ndarray:
+        minima, maxima = list(self._minima), list(self._maxima)
+        if self._pending.shape[1]:
+            minima.append(np.array([self._pending.min()]))
+            maxima.append(np.array([self._pending.max()]))
+        if not minima:
+            return np.zeros((2, 0), np.float32)
+        return np.stack([np.concatenate(minima), np.concatenate(maxima)])
 
 
-def measure_tracks(path: str | Path, programme_tracks: tuple[int, ...], loudness: bool = True,
-                   programme_start_sample: int = 0, programme_channels: tuple[str, ...] = STEREO) -> TrackLevels:
-    """Decode every audio stream of ``path``: each one's level, and (with ``loudness``) the loudness
-    of the programme made of the audio streams numbered ``programme_tracks`` (0: the first audio
-    stream), whose channels are ``programme_channels`` in order, from ``programme_start_sample`` on
-    (after a leader). Levels and sample counts are of whole tracks, leader included.
+class SoundMeter:
+    """Measures every track and the programme from one decode's :class:`~pipeline.media.output_decode.SoundBlock` s."""
 
-    Raises:
-        MediaError: the file has fewer audio streams than the programme needs, or they do not decode.
-    """
-    try:
-        with av.open(str(path)) as container:
-            streams = list(container.streams.audio)
-            if len(streams) <= max(programme_tracks):
-                raise MediaError(path, f"has {len(streams)} audio stream(s); the programme needs "
-                                       f"{max(programme_tracks) + 1}")
-            assembler = ProgrammeAssembler([streams[number] for number in programme_tracks], programme_start_sample)
-            meter = programme_meter(assembler.rate, programme_channels) if loudness else None
-            squares = {stream.index: np.zeros(stream.channels) for stream in streams}
-            counts = dict.fromkeys(squares, 0)
-            resamplers = {stream.index: av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
-                          for stream in streams}
+    def __init__(self, tracks: tuple[AudioTrackFormat, ...], programme_tracks: tuple[int, ...],
+                 programme_start_sample: int = 0, programme_channels: tuple[str, ...] = STEREO):
+        """Args:
+            tracks: Every audio track's format.
+            programme_tracks: The tracks that make the programme (those the file lacks are left out).
+            programme_start_sample: Samples of leader before the programme, left out of its measures.
+            programme_channels: The programme's channels in track order (ffmpeg's names: ``FL``,
+                ``FC``, ``LFE``...), for the loudness weights when it spans several tracks.
+        """
+        programme = [number for number in programme_tracks if number < len(tracks)]
+        self._squares = [np.zeros(len(track.channel_names)) for track in tracks]
+        self._counts = [0] * len(tracks)
+        self._assembler = ProgrammeAssembler({number: len(tracks[number].channel_names) for number in programme},
+                                             programme_start_sample) if programme else None
+        # One track is weighted by its own layout; mono tracks joined as the programme's channels.
+        names = tracks[programme[0]].channel_names if len(programme) == 1 else programme_channels
+        self._rate = tracks[programme[0]].sample_rate if programme else 0
+        self._meter = LoudnessMeter(self._rate, channel_weights(list(names))) if programme else None
+        self._envelope = _Envelope(int(ENVELOPE_BLOCK_S * self._rate), len(names)) if programme else None
+        self._programme_samples = 0
 
-            def take(index: int, samples: np.ndarray) -> None:
-                squares[index] += np.square(samples, dtype=np.float64).sum(axis=1)
-                counts[index] += samples.shape[1]
-                if meter is not None and index in assembler.streams:
-                    block = assembler.add(index, samples)
-                    if block is not None:
-                        meter.feed(block)
+    def feed(self, track: int, samples: np.ndarray) -> None:
+        """Add decoded samples of ``track``, float full scale 1.0, shape (channels, n)."""
+        self._squares[track] += np.square(samples, dtype=np.float64).sum(axis=1)
+        self._counts[track] += samples.shape[1]
+        if self._assembler is not None and track in self._assembler.tracks:
+            block = self._assembler.add(track, samples)
+            if block is not None:
+                self._programme_samples += block.shape[1]
+                self._meter.feed(block)
+                self._envelope.feed(block)
 
-            for packet in container.demux(*streams):
-                for frame in packet.decode():
-                    for converted in resamplers[packet.stream.index].resample(frame):
-                        take(packet.stream.index, converted.to_ndarray())
-            for index, resampler in resamplers.items():
-                for converted in resampler.resample(None):
-                    take(index, converted.to_ndarray())
-            order = [stream.index for stream in streams]
-    except av.error.FFmpegError as error:
-        raise MediaError(path, f"audio does not decode ({error.strerror or error})") from error
-    tracks = tuple(
-        TrackLevel(
-            channels=len(squares[index]),
-            sample_count=counts[index],
-            rms_dbfs=tuple(_dbfs(total, counts[index]) for total in squares[index]),
+    def result(self) -> SoundMeasures:
+        """What the whole decode measured."""
+        tracks = tuple(
+            TrackLevel(len(squares), count, tuple(_dbfs(total, count) for total in squares))
+            for squares, count in zip(self._squares, self._counts, strict=True)
         )
-        for index in order
-    )
-    return TrackLevels(tracks, meter.result() if meter is not None else None)
+        if self._meter is None:
+            return SoundMeasures(tracks, None, 0, 0, np.zeros((2, 0), np.float32))
+        return SoundMeasures(tracks, self._meter.result(), self._programme_samples, self._rate,
+                             self._envelope.result())
 
 
 def _dbfs(sum_of_squares: float, count: int) -> float:

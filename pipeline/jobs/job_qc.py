@@ -36,7 +36,8 @@ def quality_check(
     sync_corrections: dict[Path, Fraction],
     out_dir: Path,
 ) -> dict[str, QcOutcome]:
-    """QC every deliverable (one decode each), write ``NAME.qc.json`` beside it and ``JOB.qc.html``.
+    """QC every deliverable on verification's measures (no second decode), write ``NAME.qc.json``
+    beside it and ``JOB.qc.html``.
 
     The sync check judges the sources' measured sync (a corrected source counts as in sync); the
     policy is the job's ``qc.policy``, else the deliverable's preset's.
@@ -47,7 +48,7 @@ def quality_check(
         plan = output.plan
         reports.append(run_qc(
             plan.path, plan.preset, expected=plan.expected, correction=plan.loudness, sync=sync,
-            policy=job.qc.policy, info=output.info,
+            policy=job.qc.policy, info=output.info, measured=output.measured,
             out_of_sync="warn" if job.sync.policy == "report" else "fail",
         ))
     html_path = write_html(job.name, reports, out_dir / f"{job.name}.qc.html")

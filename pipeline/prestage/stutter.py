@@ -5,14 +5,16 @@ frames around them.
 Generated clips stutter: the model hands out near-copies of a frame while the camera keeps moving,
 and the next frame then jumps twice as far (Sora 2 samples often repeat a third of their frames).
 A repeat is a frame (nearly) identical to its predecessor where the motion around it says it should
-have moved: it is a near copy (:data:`COPY_PSNR_DB`) and its difference from its predecessor is a
-small share (:data:`COPY_RATIO`) of what the frame pairs either side of it differ by. The test is
+have moved: it is a near copy (:data:`~pipeline.analysis.stutter.COPY_PSNR_DB`) and its difference
+from its predecessor is a small share (:data:`~pipeline.analysis.stutter.COPY_RATIO`) of what the
+frame pairs either side of it differ by. The test is
 mainly relative, so it holds for a talking head whose frames differ by half an 8-bit level as well
 as for a fast pan: a still shot with grain differs about as much between every pair of frames and
 has no repeats; slow motion that eases into a stop has no moving pair after it. Optical flow is no
 help in telling them apart: on footage with a still background and a moving face, or under water,
 the flow of most pixels is near zero for the moving pairs as well, and compensating it leaves as
-much difference as it takes away. QC's stutter check uses the same :func:`repeated_frames`.
+much difference as it takes away. The test itself is :func:`pipeline.analysis.stutter.repeated_frames`,
+which QC's stutter check uses too.
 
 Rebuilding keeps every frame in its place (unlike ffmpeg's ``mpdecimate``, which drops them and
 breaks constant frame rate): a run of ``k`` repeats between true frames A and B becomes the frames at
@@ -21,7 +23,7 @@ breaks constant frame rate): a run of ``k`` repeats between true frames A and B 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +32,7 @@ import cv2
 import numpy as np
 
 from pipeline.media.frames import Frame, RawFormat, decode_frames
+from pipeline.analysis.stutter import psnr_db, repeated_frames
 from pipeline.prestage.interpolate import FlowInterpolator
 from pipeline.media.probe import MediaInfo, probe
 
@@ -38,24 +41,6 @@ ANALYSIS_WIDTH = 480
 MOTION_PERCENTILE = 75
 """Flow length percentile reported as a pair's motion: high enough for an object crossing a quarter
 of the picture, low enough to ignore the flat areas where flow wanders on grain."""
-COPY_RATIO = 0.45
-"""A frame repeats its predecessor when their mean absolute difference is at most this share of the
-difference of each moving pair either side. Tuned on half the development clips with repeats
-inserted: 0.3 to 0.5 find the same 98 % of them with no false hit on real motion; the higher end
-keeps a repeat next to a slowly moving pair (a talking head between words) ..."""
-COPY_PSNR_DB = 40.0
-"""... and the two are at least this alike (PSNR of the analysed luma): a near copy, not motion that
-slowed down for a few frames between two fast ones."""
-MIN_MOVING_DIFFERENCE = 0.15
-"""Mean absolute difference (8-bit levels) a pair must reach to count as moving: below it a repeat
-would be invisible (a talking head between words differs by 0.2 at QC's 160 px analysis width)."""
-MAX_MOVING_DIFFERENCE = 40.0
-"""... and may reach at most: a larger one is a cut or a flash, which says nothing of the motion
-(the fastest development clip, an 8 fps gallop, differs by 33 between frames)."""
-MAX_RUN = 6
-"""Longest run of repeats rebuilt; a longer hold is a freeze, left as it is."""
-IDENTICAL_PSNR_DB = 100.0
-"""PSNR given to two identical frames."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +52,8 @@ class PairStats:
     difference: float
     """Mean absolute 8-bit luma difference."""
     psnr_db: float
-    """PSNR of the frame against its predecessor, dB (:data:`IDENTICAL_PSNR_DB` when identical)."""
+    """PSNR of the frame against its predecessor, dB
+    (:data:`~pipeline.analysis.stutter.IDENTICAL_PSNR_DB` when identical)."""
 
 
 @dataclass(frozen=True)
@@ -125,51 +111,6 @@ def measure_pairs(lumas: Iterable[np.ndarray], scale: float) -> list[PairStats |
             ))
         previous = luma
     return stats
-
-
-def psnr_db(difference: np.ndarray) -> float:
-    """PSNR of two 8-bit pictures from their absolute difference, dB."""
-    mean_square = float(np.mean(np.square(difference, dtype=np.float32)))
-    return IDENTICAL_PSNR_DB if mean_square == 0 else min(IDENTICAL_PSNR_DB, 10 * np.log10(255**2 / mean_square))
-
-
-def repeated_frames(differences: Sequence[float], psnrs_db: Sequence[float]) -> tuple[int, ...]:
-    """Indices of the frames that repeat their predecessor while the picture around them moves.
-
-    Args:
-        differences: Per frame, its mean absolute 8-bit luma difference from its predecessor (the
-            first frame's value is not read).
-        psnrs_db: Per frame, its PSNR against its predecessor (the first frame's is not read).
-
-    A run of up to :data:`MAX_RUN` frames counts when each of them is a near copy of its
-    predecessor (:data:`COPY_PSNR_DB`) differing by at most :data:`COPY_RATIO` of both the pair
-    before the run and the pair after it, and both of those move (between
-    :data:`MIN_MOVING_DIFFERENCE` and :data:`MAX_MOVING_DIFFERENCE`).
-    """
-
-    def moves(difference: float) -> bool:
-        return MIN_MOVING_DIFFERENCE <= difference <= MAX_MOVING_DIFFERENCE
-
-    repeats: list[int] = []
-    index = 2
-    while index < len(differences):
-        before = differences[index - 1]
-        if not moves(before) or differences[index] > COPY_RATIO * before:
-            index += 1
-            continue
-        end = index
-        while end + 1 < len(differences) and end + 1 - index < MAX_RUN and differences[end + 1] <= COPY_RATIO * before:
-            end += 1
-        if end + 1 < len(differences):
-            after = differences[end + 1]
-            limit = COPY_RATIO * min(before, after)
-            if moves(after) and all(differences[run] <= limit and psnrs_db[run] >= COPY_PSNR_DB
-                                    for run in range(index, end + 1)):
-                repeats.extend(range(index, end + 1))
-                index = end + 2
-                continue
-        index += 1
-    return tuple(repeats)
 
 
 def detect_stutter(source: Path, media: MediaInfo | None = None) -> StutterReport:

@@ -14,7 +14,7 @@ import numpy as np
 from markupsafe import Markup
 
 from pipeline.files import write_text_atomically
-from pipeline.qc.checks import QcReport, thumbnail_data_uri
+from pipeline.qc.report import QcReport, thumbnail_data_uri
 
 CHART_WIDTH = 900
 CHART_HEIGHT = 160

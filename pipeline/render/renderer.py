@@ -33,7 +33,8 @@ from pipeline.errors import VerificationError, FFmpegError, IncompleteRenderErro
 from pipeline.media.runner import ProgressCallback, require_capabilities, run_ffmpeg
 from pipeline.plan.outputs import JobPlan, OutputPlan, RenderPlan
 from pipeline.media.probe import MediaInfo, probe
-from pipeline.render.verify import find_mismatches
+from pipeline.render.measure import MeasuredOutput
+from pipeline.render.verify import Verification, verify_output
 from pipeline.render.prepare import prepared
 from pipeline.media.stopping import committing, in_flight
 
@@ -54,7 +55,10 @@ class RenderedOutput:
     encode_s: float
     """Wall-clock seconds of the ffmpeg run that wrote it (shared by its sibling outputs)."""
     verify_s: float
-    """Wall-clock seconds spent verifying it (signing and validating its credentials included)."""
+    """Wall-clock seconds spent verifying it: its one decode (measured for QC too), and signing and
+    validating its credentials."""
+    measured: MeasuredOutput
+    """Its picture and sound measures from verification's decode, for QC to judge."""
     credentials: SignedCredentials | None = None
     """Its content credentials; None for working files that are not signed."""
 
@@ -104,13 +108,13 @@ def _inputs_open_fine(error: FFmpegError) -> bool:
     return True
 
 
-def _check_written(output: OutputPlan) -> tuple[MediaInfo, list[str]]:
+def _check_written(output: OutputPlan) -> Verification:
     """Verify what ffmpeg wrote for ``output``; a missing or unopenable file means it was cut short."""
     partial = output.partial_path
     if not partial.is_file() or partial.stat().st_size == 0:
         raise IncompleteRenderError(output.path, "ffmpeg exited without writing it")
     try:
-        return find_mismatches(partial, output.expected)
+        return verify_output(partial, output.expected, legalised=output.preset.video.legalise)
     except MediaError as error:
         raise IncompleteRenderError(output.path, f"what ffmpeg wrote does not open: {error.problem}") from error
 
@@ -161,25 +165,25 @@ def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> lis
             checked = []
             for output in plan.outputs:
                 verify_started = time.monotonic()
-                info, mismatches = _check_written(output)
-                if mismatches:
-                    raise VerificationError(output.path, mismatches)
+                verification = _check_written(output)
+                if verification.mismatches:
+                    raise VerificationError(output.path, list(verification.mismatches))
                 _write_caption_files(output)
                 credentials, sidecar = _sign(output, signing)
                 if sidecar is not None:
                     sidecars.append(sidecar)
-                checked.append((output, info, time.monotonic() - verify_started, credentials, sidecar))
+                checked.append((output, verification, time.monotonic() - verify_started, credentials, sidecar))
             rendered = []
             with committing():
-                for output, info, verify_s, credentials, sidecar in checked:
+                for output, verification, verify_s, credentials, sidecar in checked:
                     os.replace(output.partial_path, output.path)
                     for file in output.caption_files:
                         os.replace(file.partial_path, file.path)
                     if sidecar is not None:
                         os.replace(sidecar, credentials.sidecar)
                     log.info("verified and wrote %s", output.path)
-                    rendered.append(RenderedOutput(output, replace(info, path=output.path), encode_s, verify_s,
-                                                   credentials))
+                    rendered.append(RenderedOutput(output, replace(verification.info, path=output.path), encode_s,
+                                                   verify_s, verification.measured, credentials))
         except BaseException:
             _remove_partials(plan, sidecars)
             raise

@@ -1,25 +1,61 @@
-"""Check a rendered file against the properties its plan promised."""
+"""Check a rendered file against the properties its plan promised.
+
+The container facts come from the probe; the sound's sample counts, track levels and loudness from
+the one decode of the file (:func:`pipeline.render.measure.measure_output`) whose measures QC reuses.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.media.isobmff import is_faststart
 from pipeline.media.text_track import read_text_track
 from pipeline.plan.caption_files import cue_problems
 from pipeline.analysis.loudness import loudness_problems
+from pipeline.analysis.track_levels import SoundMeasures
 from pipeline.plan.outputs import ExpectedOutput
 from pipeline.media.probe import MediaInfo, probe
-from pipeline.analysis.track_levels import measure_tracks
+from pipeline.render.measure import MeasuredOutput, measure_output
 
 COPY_MATCH_DB = 0.01
 """A track that carries the programme (or one of its channels) has that channel's RMS level within
 this much, in dB."""
 
 
-def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, list[str]]:
-    """Probe ``path`` and list every way it differs from ``expected`` (empty when it conforms)."""
+@dataclass(frozen=True, eq=False)
+class Verification:
+    """A rendered file's probe, its one decode's measures, and how it differs from its plan."""
+
+    info: MediaInfo
+    """What the file probes as."""
+    measured: MeasuredOutput
+    """Its picture and sound measures (QC judges them)."""
+    mismatches: tuple[str, ...]
+    """Every way it differs from what was expected; empty when it conforms."""
+
+
+def verify_output(path: Path, expected: ExpectedOutput, *, legalised: bool = False) -> Verification:
+    """Probe and decode ``path`` once, and list every way it differs from ``expected``.
+
+    Args:
+        path: The rendered file.
+        expected: What its plan promised.
+        legalised: Its preset legalises the picture (QC reports how much the legaliser changed).
+
+    Raises:
+        MediaError: the file does not open or does not decode.
+    """
     info = probe(path)
+    channels = tuple(name for number in expected.programme_tracks for name in expected.audio_tracks[number])
+    measured = measure_output(path, info, expected.programme_tracks,
+                              (expected.programme_start_frame, expected.programme_start_sample),
+                              programme_channels=channels, legalised=legalised)
+    return Verification(info, measured, tuple(_mismatches(path, info, measured, expected)))
+
+
+def _mismatches(path: Path, info: MediaInfo, measured: MeasuredOutput, expected: ExpectedOutput) -> list[str]:
+    """The probe's facts and the decode's sound measures against ``expected``."""
     video, audio = info.video, info.audio
     problems: list[str] = []
 
@@ -61,19 +97,17 @@ def find_mismatches(path: Path, expected: ExpectedOutput) -> tuple[MediaInfo, li
         for number, track in enumerate(info.audio_tracks[1:], start=2):
             check(f"audio track {number} codec, channels, layout", (track.codec, track.channels, track.layout),
                   (expected.audio_codec, expected.channels, expected.layout))
-        if len(info.audio_tracks) == len(expected.audio_tracks):
-            problems += _track_problems(path, expected)
+        if len(info.audio_tracks) == len(expected.audio_tracks) and measured.sound is not None:
+            problems += _track_problems(measured.sound, expected)
     if expected.subtitle_cues:
         problems += cue_problems("subtitle track", read_text_track(path), expected.subtitle_cues, expected.frame_rate)
-    return info, problems
+    return problems
 
 
-def _track_problems(path: Path, expected: ExpectedOutput) -> list[str]:
-    """One decode of every track: sample counts, silent tracks silent, each other track's channels
-    at the levels of the programme channels they carry, and where promised the programme's loudness."""
+def _track_problems(levels: SoundMeasures, expected: ExpectedOutput) -> list[str]:
+    """Sample counts, silent tracks silent, each other track's channels at the levels of the
+    programme channels they carry, and where promised the programme's loudness."""
     channels = tuple(name for number in expected.programme_tracks for name in expected.audio_tracks[number])
-    levels = measure_tracks(path, expected.programme_tracks, loudness=expected.loudness is not None,
-                            programme_start_sample=expected.programme_start_sample, programme_channels=channels)
     programme = dict(zip(channels, (level for number in expected.programme_tracks
                                     for level in levels.tracks[number].rms_dbfs), strict=True))
     problems = []
@@ -90,7 +124,7 @@ def _track_problems(path: Path, expected: ExpectedOutput) -> list[str]:
         if len(track.rms_dbfs) != len(wanted) or not all(map(_same_level, track.rms_dbfs, wanted)):
             problems.append(f"audio track {number}: expected the programme's {' '.join(content)} "
                             f"({', '.join(f'{level:.2f}' for level in wanted)} dBFS RMS), got {measured}")
-    if levels.programme is not None:
+    if expected.loudness is not None and levels.programme is not None:
         problems += loudness_problems(levels.programme, expected.loudness)
     return problems
 
