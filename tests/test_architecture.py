@@ -10,7 +10,7 @@ so a deferred import cannot hide an upward arrow) and checked against three rule
 3. Only ``pipeline/media/`` runs processes or opens media with PyAV. The analyses that still decode
    their own frames are listed in :data:`PYAV_OUTSIDE_MEDIA`, each with its reason.
 
-Modules stay under :data:`MAX_MODULE_LINES` lines; the ones that do not yet are listed with a plan.
+Modules stay under :data:`MAX_MODULE_LINES` lines.
 """
 
 from __future__ import annotations

@@ -26,7 +26,9 @@ from pipeline.model.job import parse_job
 from pipeline.analysis.loudness import channel_weights, measure
 from pipeline.media.runner import run_ffmpeg
 from pipeline.model.presets import AudioSpec, TimecodeSpec, get_preset, load_presets
-from pipeline.plan.planner import plan_job, resolve_preset
+from pipeline.plan.facts import JobFacts
+from pipeline.plan.outputs import resolve_preset
+from pipeline.plan.planner import plan_job
 from pipeline.media.probe import probe
 from pipeline.qc.checks import run_qc
 from pipeline.model.timebase import parse_time
@@ -480,12 +482,12 @@ def test_soft_subtitle_track_carries_caption_text_literally(stereo_source, tmp_p
     # SubRip cannot carry "<i>" literally (see test_caption_files_read_back_cue_by_cue): WebVTT only.
     assert [entry["format"] for entry in output["caption_files"]] == ["vtt"]
 
-    plan = plan_job(job, {stereo_source: probe(stereo_source)}, load_presets(), tmp_path / "out")
+    plan = plan_job(job, JobFacts({stereo_source: probe(stereo_source)}), load_presets(), tmp_path / "out")
     expected = plan.outputs[0].expected
     wrong = replace(expected, subtitle_cues=(*expected.subtitle_cues[:2],
                                              replace(expected.subtitle_cues[2], text="Zurich")))
-    assert find_mismatches(Path(output["path"]), wrong)[1] == [
-        f"subtitle track cue 3: text {SUBTITLE_TEXT[2]!r}, planned 'Zurich'"]
+    assert verify_output(Path(output["path"]), wrong).mismatches == (
+        f"subtitle track cue 3: text {SUBTITLE_TEXT[2]!r}, planned 'Zurich'",)
 
 
 def test_soft_subtitle_track_is_mp4_only():

@@ -14,7 +14,7 @@ from pipeline.media.probe import MediaInfo
 from pipeline.model.presets import Preset
 from pipeline.plan.audio_tracks import track_contents
 from pipeline.plan.hdr import COLOUR_TAGS
-from pipeline.plan.planner import BRANDS, ExpectedOutput, probed_layout
+from pipeline.plan.outputs import BRANDS, ExpectedOutput, probed_layout
 from pipeline.qc.report import Check
 
 
