@@ -71,7 +71,10 @@ def _counting_open(file, *args, **kwargs):
 
 av.open = _counting_open
 
-from pipeline.jobs.finish import analyse_sources, check_sync, plan_with_analysis  # noqa: E402
+from pipeline.jobs.analyses import analyse_sources, check_sync  # noqa: E402
+from pipeline.jobs.sequence import plan_with_analysis  # noqa: E402
+from pipeline.jobs.steps import DirectSteps  # noqa: E402
+from pipeline.plan.facts import JobFacts  # noqa: E402
 from pipeline.analysis.cache import AnalysisCache  # noqa: E402
 from pipeline.media.probe import probe  # noqa: E402
 from pipeline.model.job import parse_job  # noqa: E402
@@ -126,12 +129,13 @@ def measure(clip: Path, folder: Path) -> dict:
     def analysed(cache: AnalysisCache):
         _reset()
         wall, cpu = time.perf_counter(), _cpu()
-        reports, _ = check_sync(job, media, cache)
+        reports, _ = check_sync(job, media, cache.get_or_compute)
         sync = (time.perf_counter() - wall, _cpu() - cpu, *_decodes_of(clip))
         _reset()
         wall, cpu = time.perf_counter(), _cpu()
-        analyses = analyse_sources(job, media, presets, cache)
-        plan = plan_with_analysis(job, media, presets, folder / "out", analyses, cache)
+        analyses, activity = analyse_sources(job, media, presets, cache.get_or_compute)
+        plan = plan_with_analysis(job, JobFacts(media, reframe=analyses, sound_activity=activity), presets,
+                                  folder / "out", DirectSteps(cache), measure_loudness=False)
         rest = (time.perf_counter() - wall, _cpu() - cpu, *_decodes_of(clip))
         return reports, analyses, plan, sync, rest
 

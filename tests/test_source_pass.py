@@ -18,7 +18,10 @@ from pipeline.analysis.scenes import detect_cuts
 from pipeline.analysis.sound_activity import sound_activity
 from pipeline.analysis.source_pass import SourceNeeds, analyse_source
 from pipeline.errors import MediaError
-from pipeline.jobs.finish import analyse_sources, check_sync, plan_with_analysis
+from pipeline.jobs.analyses import analyse_sources, check_sync
+from pipeline.jobs.sequence import plan_with_analysis
+from pipeline.jobs.steps import DirectSteps
+from pipeline.plan.facts import JobFacts
 from pipeline.media.probe import probe
 from pipeline.media.runner import run_ffmpeg
 from pipeline.media.source_decode import (
@@ -112,7 +115,7 @@ def test_the_shared_pass_finds_what_each_analysis_finds_alone(cut_clip):
     alone_reframe = analyse(cut_clip, media)
     alone_sound = sound_activity(cut_clip, media)
     reset_decode_tally()
-    facts = analyse_source(cut_clip, media, SourceNeeds(reframe=True, sound_activity=True), AnalysisCache(None))
+    facts = analyse_source(cut_clip, media, SourceNeeds(reframe=True, sound_activity=True), AnalysisCache(None).get_or_compute)
     assert decode_tally() == {cut_clip.resolve(): DecodeTally(picture=1, sound=1)}
 
     assert facts.reframe.cut_times_s == alone_reframe.cut_times_s == (1.5,)
@@ -139,10 +142,11 @@ def test_a_job_with_sync_reframing_and_a_cutdown_decodes_each_source_once(cut_cl
     def analyse_job(cache: AnalysisCache):
         media = {path: probe(path) for path in (cut_clip, synced)}
         reset_decode_tally()
-        check_sync(job, media, cache)
+        check_sync(job, media, cache.get_or_compute)
         sync_decodes = decode_tally()
-        analyses = analyse_sources(job, media, presets, cache)
-        plan = plan_with_analysis(job, media, presets, tmp_path / "out", analyses, cache)
+        analyses, activity = analyse_sources(job, media, presets, cache.get_or_compute)
+        plan = plan_with_analysis(job, JobFacts(media, reframe=analyses, sound_activity=activity), presets,
+                                  tmp_path / "out", DirectSteps(cache), measure_loudness=False)
         tally = decode_tally()
         return sync_decodes, tally, analyses, plan
 
@@ -179,7 +183,7 @@ def test_on_real_clips_the_shared_pass_matches_each_analysis_alone(name):
     if not path.exists():
         pytest.skip(f"development clips not present ({DEVCLIPS})")
     media = probe(path)
-    facts = analyse_source(path, media, SourceNeeds(reframe=True, sound_activity=True), AnalysisCache(None))
+    facts = analyse_source(path, media, SourceNeeds(reframe=True, sound_activity=True), AnalysisCache(None).get_or_compute)
     alone = analyse(path, media)
     assert facts.reframe.cut_times_s == alone.cut_times_s
     np.testing.assert_array_equal(facts.reframe.subject_boxes, alone.subject_boxes)
