@@ -123,7 +123,9 @@ def add_service_commands(commands) -> None:
         out_default = (os.environ.get(out_env) or None) if out_env else None
         sub.add_argument("--out", type=Path, required=out_default is None, default=out_default,
                          help="output root; each job writes into OUT/JOB/" + (f" (${out_env})" if out_env else ""))
-        sub.add_argument("--concurrency", type=int, default=2, help="jobs finished side by side (default 2)")
+        sub.add_argument("--concurrency", type=int,
+                         help="jobs finished side by side (default: this machine's render slots, "
+                              "$POSTPROD_RENDER_SLOTS or one per core and 4 GiB of memory)")
         sub.add_argument("--preset", action="append",
                          help=f"preset for loose clips, repeat for more (default {', '.join(DEFAULT_CLIP_PRESETS)}; "
                               "an inbox's _template.yaml wins)")
