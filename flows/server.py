@@ -27,7 +27,7 @@ import httpx
 import psutil
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from pipeline.errors import PostprodError
+from pipeline.errors import JobError, PostprodError
 
 SERVER_HOME_ENV = "POSTPROD_SERVER_HOME"
 SERVER_MODE_ENV = "POSTPROD_PREFECT_SERVER"
@@ -83,11 +83,11 @@ def server_mode(environ: Mapping[str, str] = os.environ) -> str:
     """``background`` (the default) or ``temporary``, from ``$POSTPROD_PREFECT_SERVER``.
 
     Raises:
-        ServerError: any other value.
+        JobError: any other value (a usage error, exit 2).
     """
     mode = environ.get(SERVER_MODE_ENV) or BACKGROUND
     if mode not in (BACKGROUND, TEMPORARY):
-        raise ServerError(f"{SERVER_MODE_ENV}={mode!r}: expected {BACKGROUND!r} or {TEMPORARY!r}")
+        raise JobError(f"{SERVER_MODE_ENV}={mode!r}: expected {BACKGROUND!r} or {TEMPORARY!r}")
     return mode
 
 
