@@ -11,6 +11,7 @@ suite does, so it leaves no server behind).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -207,12 +208,29 @@ def _start(home: Path, port: int | None, startup_timeout_s: float) -> Background
 
 
 def _terminate(process: subprocess.Popen | psutil.Process) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except (subprocess.TimeoutExpired, psutil.TimeoutExpired):
-        process.kill()
-        process.wait()
+    """SIGTERM, then SIGKILL if the process has not ended after :data:`STOP_TIMEOUT_S`."""
+    process = psutil.Process(process.pid) if isinstance(process, subprocess.Popen) else process
+    with contextlib.suppress(psutil.NoSuchProcess):
+        process.terminate()
+        if not _ended(process, STOP_TIMEOUT_S):
+            process.kill()
+            _ended(process, STOP_TIMEOUT_S)
+
+
+def _ended(process: psutil.Process, timeout_s: float) -> bool:
+    """Wait until the process has exited: reaped if it is our child; a zombie another parent has
+    yet to reap counts as ended (``wait`` on a process that is not our child would wait for it)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                with contextlib.suppress(psutil.Error, ChildProcessError):
+                    process.wait(timeout=0)
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(STARTUP_POLL_S)
+    return False
 
 
 def stop_server(home: Path) -> BackgroundServer | None:

@@ -61,7 +61,8 @@ def add_server_command(commands) -> None:
     """Add ``server`` to the ``postprod`` parser's subcommands."""
     parser = commands.add_parser(
         "server", help="the Prefect server postprod starts in the background on first use: start, status, stop")
-    parser.add_argument("action", choices=["start", "status", "stop"])
+    parser.add_argument("action", choices=["start", "status", "stop"],
+                        help="start it now (commands do on first use), say where it runs, or stop it")
     parser.add_argument("--port", type=int, help="port for a server started now (default 4200 when free)")
     parser.add_argument("--json", action="store_true", help="status as JSON")
     parser.set_defaults(handler=cmd_server)
