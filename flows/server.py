@@ -181,21 +181,33 @@ def ensure_server(home: Path, port: int | None = None,
         return _start(home, port, startup_timeout_s), True
 
 
+DETACHED_LAUNCHER = """
+import subprocess, sys
+log_path, argv = sys.argv[1], sys.argv[2:]
+with open(log_path, "w") as log:
+    server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+print(server.pid)
+"""
+"""Starts the server and exits at once, so the server is no child of the command that needed it: the
+command's Ctrl-C (which stops the command's children, see ``postprod/interrupts.py``) and its exit
+leave it running, and its own session keeps the terminal's signals away from it."""
+
+
 def _start(home: Path, port: int | None, startup_timeout_s: float) -> BackgroundServer:
     host = "127.0.0.1"
     port = port or (DEFAULT_PORT if _port_is_free(DEFAULT_PORT, host) else free_port(host))
     url = f"http://{host}:{port}/api"
     log_path = home / LOG_NAME
-    with log_path.open("w") as log_file:
-        # A session of its own: the server outlives this command and ignores its terminal's Ctrl-C.
-        process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-            env=server_environment(home), stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = BackgroundServer(process.pid, psutil.Process(process.pid).create_time(), url, home)
+    launched = subprocess.run(
+        [sys.executable, "-c", DETACHED_LAUNCHER, str(log_path),
+         sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+        env=server_environment(home), stdin=subprocess.DEVNULL, capture_output=True, text=True, check=True,
+    )
+    process = psutil.Process(int(launched.stdout))
+    server = BackgroundServer(process.pid, process.create_time(), url, home)
     deadline = time.monotonic() + startup_timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
+    while time.monotonic() < deadline and _process_of(server) is not None:
         if is_healthy(url, timeout_s=2):
             record = home / f".{RECORD_NAME}.partial"
             record.write_text(json.dumps({"pid": server.pid, "created": server.created, "url": url}))
@@ -207,9 +219,8 @@ def _start(home: Path, port: int | None, startup_timeout_s: float) -> Background
     raise ServerError(f"the Prefect server at {url} did not start:\n{tail}")
 
 
-def _terminate(process: subprocess.Popen | psutil.Process) -> None:
+def _terminate(process: psutil.Process) -> None:
     """SIGTERM, then SIGKILL if the process has not ended after :data:`STOP_TIMEOUT_S`."""
-    process = psutil.Process(process.pid) if isinstance(process, subprocess.Popen) else process
     with contextlib.suppress(psutil.NoSuchProcess):
         process.terminate()
         if not _ended(process, STOP_TIMEOUT_S):

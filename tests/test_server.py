@@ -62,8 +62,16 @@ def prefect_api(tmp_path_factory):
                 APILogWorker.drain_all()  # send the last run logs while the server is there, not retry at exit
         finally:
             assert main(["server", "stop"]) == 0
-        assert not psutil.pid_exists(server.pid), "postprod server stop leaves no server process"
+        assert _ended(server.pid), "postprod server stop leaves no server process"
         assert running_server(home) is None
+
+
+def _ended(pid: int) -> bool:
+    """The process has exited (a zombie its parent, init, has yet to reap counts)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _clip(folder: Path, name: str, seconds: int = 1) -> Path:
