@@ -1,13 +1,18 @@
 """Measure what postprod costs over hand-written ffmpeg commands that make the same deliverables.
 
 A Sora 2 shaped clip (1280x720 24 fps H.264 with 96 kHz AAC, synthesised by ``pipeline.media.synth``) is
-finished into ``broadcast-prores-hq-1080p25`` and ``web-h264-1080p`` five ways:
+finished into ``broadcast-prores-hq-1080p25`` and ``web-h264-1080p`` six ways:
 
 a. two hand-written ffmpeg commands, one per output (the baseline);
 b. one hand-written ffmpeg command that splits the decoded source to both outputs;
+g. postprod's own ffmpeg command for r, run by hand: the graph r plans (accurate scaling, the EBU
+   R 103 legalising LUT of the broadcast preset, timecode), with the files it prepares written once;
+r. postprod's render path alone in a fresh Python process: probe, plan, one ffmpeg (split) and the
+   verification of its outputs, without loudness normalisation (b does none), sync, QC or exports;
 c. the library path, ``pipeline.jobs.finish.finish`` in a fresh Python process (one ffmpeg, split);
 d. the same with ``one_process=False`` (one ffmpeg per output);
-e. ``postprod finish ... --json``, i.e. the Prefect flow on Prefect's temporary local server.
+e. ``postprod finish ... --json``, i.e. the Prefect flow, on postprod's background Prefect server
+   (started by this script before the rounds, in a temporary folder, as after a user's first command).
 
 Each variant runs in child processes, timed end to end (wall clock, so Python start-up, imports,
 probing, verification, hashing, the manifest and Prefect's server are all included), with CPU
@@ -15,9 +20,11 @@ seconds and peak RSS read from ``os.wait4`` (CPU seconds hold up better on a bus
 are interleaved and rotated so machine noise falls on all variants alike; the tables give medians. The outputs of every variant are probed and compared, so the
 comparison is like for like.
 
-Goal: postprod end to end, Prefect overhead included (``postprod finish``/``run``), at most 1.10x
-the hand-written separate commands; both the library (c, d) and the Prefect (e) numbers are
-reported, with a breakdown of where postprod's time goes.
+Goals: the render path (r) at most 1.05x its own command run by hand (g), i.e. what running it through
+postprod costs; b against g is what postprod's graph does beyond the plain hand-written one; postprod end to
+end, Prefect overhead included (``postprod finish``/``run``), at most 1.10x the hand-written separate
+commands; both the library (c, d) and the Prefect (e) numbers are reported, with a breakdown of where
+postprod's time goes.
 
 Run from the repository root::
 
@@ -43,8 +50,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from flows.server import SERVER_HOME_ENV, SERVER_MODE_ENV, ensure_server, free_port, stop_server
 from machine import print_machine
 from pipeline.inputs import sha256_of_input
+from pipeline.jobs.finish import probe_sources
+from pipeline.model.job import job_for_clips
+from pipeline.model.presets import load_presets
+from pipeline.plan.planner import plan_job
+from pipeline.plan.workfiles import TextFile
 from pipeline.media.runner import ffmpeg_executable
 from pipeline.media.probe import probe
 from pipeline.media.synth import SHAPES, synthesize
@@ -54,6 +67,7 @@ PRESETS = ("broadcast-prores-hq-1080p25", "web-h264-1080p")
 EXTENSIONS = {"broadcast": ".mov", "web": ".mp4"}
 """Each variant writes one file of each kind; its extension tells which deliverable it is."""
 GOAL_RATIO = 1.10
+RENDER_PATH_GOAL_RATIO = 1.05
 CONSOLE_WIDTH = 132
 """Wide enough for the tables unwrapped, also when stdout is a pipe or a log file (rich assumes 80)."""
 
@@ -81,7 +95,30 @@ finish(job_for_clips([source], presets, name="clip"), out_dir, one_process=one_p
 """
 """What a script using the library writes; run with ``python -c`` so start-up and imports count."""
 
+RENDER_PATH_SCRIPT = """
+import sys
+from pathlib import Path
+from pipeline.jobs.finish import probe_sources
+from pipeline.model.job import job_for_clips
+from pipeline.model.presets import load_presets
+from pipeline.plan.planner import plan_job
+from pipeline.render.renderer import remove_intermediates, render
+source, out_dir, presets = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+job = job_for_clips([source], presets, name="clip")
+job = job.model_copy(update={"deliverables": [
+    deliverable.model_copy(update={"overrides": {"loudness": None}}) for deliverable in job.deliverables]})
+plan = plan_job(job, probe_sources(job), load_presets(), out_dir)
+try:
+    for render_plan in plan.renders:
+        render(render_plan)
+finally:
+    remove_intermediates(plan)
+"""
+"""The render path alone: probe, plan, one ffmpeg, verification of what it wrote."""
+
 Argv = list[str]
+GRAPH: list[Argv] = []
+"""Variant g's command, planned by :func:`main` once the source exists."""
 
 
 def _ffmpeg(*args: str) -> Argv:
@@ -106,6 +143,31 @@ def hand_split(source: Path, out: Path) -> list[Argv]:
     )]  # fmt: skip
 
 
+def planned_graph(source: Path, out: Path, files: Path) -> Argv:
+    """The ffmpeg command the render path plans for ``source`` into ``out``, with the files it prepares
+    (the legalising LUT) written into ``files`` once, where clearing ``out`` between rounds leaves them."""
+    job = job_for_clips([source], list(PRESETS), name="clip")
+    job = job.model_copy(update={"deliverables": [
+        deliverable.model_copy(update={"overrides": {"loudness": None}}) for deliverable in job.deliverables]})
+    (plan,) = plan_job(job, probe_sources(job), load_presets(), out).renders
+    args = list(plan.args)
+    files.mkdir(parents=True, exist_ok=True)
+    for prepared_file in plan.prepared_files:
+        assert isinstance(prepared_file, TextFile), prepared_file  # these presets prepare a LUT, nothing else
+        kept = files / prepared_file.path.name
+        kept.write_text(prepared_file.text, encoding="utf-8")
+        args = [arg.replace(str(prepared_file.path), str(kept)) for arg in args]
+    # The outputs under their final names (postprod writes a hidden partial file and renames it).
+    args = [str(Path(arg).with_name(Path(arg).name.removeprefix(".").removesuffix(".partial")))
+            if arg.endswith(".partial") else arg for arg in args]
+    return _ffmpeg(*(arg for arg in args if arg not in ("-progress", "pipe:1")))
+
+
+def render_path(source: Path, out: Path) -> list[Argv]:
+    """Variant r: the render path in a fresh interpreter."""
+    return [[sys.executable, "-c", RENDER_PATH_SCRIPT, str(source), str(out), *PRESETS]]
+
+
 def library(one_process: bool) -> Callable[[Path, Path], list[Argv]]:
     """Variants c and d: ``pipeline.jobs.finish.finish`` in a fresh interpreter."""
 
@@ -117,7 +179,7 @@ def library(one_process: bool) -> Callable[[Path, Path], list[Argv]]:
 
 
 def postprod_cli(source: Path, out: Path) -> list[Argv]:
-    """Variant e: the CLI, through the Prefect flow on a temporary local server."""
+    """Variant e: the CLI, through the Prefect flow on the background server :func:`main` started."""
     script = Path(sys.executable).with_name("postprod")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "postprod.cli"]
     presets = [arg for preset in PRESETS for arg in ("--preset", preset)]
@@ -140,12 +202,15 @@ POSTPROD_WORK = "verify (re-probe, decode audio), sha256, manifest"
 VARIANTS = (
     Variant("a", "hand-written, separate", "2 ffmpeg runs, each decoding the source", hand_separate),
     Variant("b", "hand-written, split", "1 ffmpeg run, the source decoded once and split", hand_split),
+    Variant("g", "postprod's graph by hand", "1 ffmpeg run, the command r plans", lambda source, out: [GRAPH[0]]),
+    Variant("r", "postprod render path, split", "python start-up, probe, plan, 1 ffmpeg, verify (no loudness)",
+            render_path),
     Variant("c", "postprod library, split", f"python start-up, probe, plan, 1 ffmpeg, {POSTPROD_WORK}",
             library(one_process=True)),
     Variant("d", "postprod library, separate", f"python start-up, probe, plan, 2 ffmpeg, {POSTPROD_WORK}",
             library(one_process=False)),
     Variant("e", "postprod finish (Prefect)",
-            "c + Prefect imports, temporary server start/stop, task and flow run states", postprod_cli),
+            "c + Prefect imports, task and flow run states on the running background server", postprod_cli),
 )  # fmt: skip
 
 
@@ -291,10 +356,14 @@ def breakdown_table(runs: dict[str, list[Run]]) -> Table:
 def goal_line(runs: dict[str, list[Run]]) -> str:
     baseline_s = median(run.wall_s for run in runs[VARIANTS[0].key])
     verdicts = []
+    for measure in ("wall_s", "cpu_s"):
+        ratio = median(getattr(run, measure) for run in runs["r"]) / median(getattr(run, measure) for run in runs["g"])
+        verdicts.append(f"r/g {measure[:-2]} {ratio:.3f}x {'met' if ratio <= RENDER_PATH_GOAL_RATIO else 'MISSED'}")
     for key in ("c", "e"):
         ratio = median(run.wall_s for run in runs[key]) / baseline_s
         verdicts.append(f"{key} {ratio:.3f}x {'met' if ratio <= GOAL_RATIO else 'MISSED'}")
-    return f"goal: postprod <= {GOAL_RATIO:.2f}x of a end to end: " + "; ".join(verdicts)
+    return (f"goals: render path <= {RENDER_PATH_GOAL_RATIO:.2f}x of g, postprod <= {GOAL_RATIO:.2f}x of a "
+            "end to end: " + "; ".join(verdicts))
 
 
 def parse_args() -> argparse.Namespace:
@@ -315,8 +384,15 @@ def main() -> None:
         source = workdir / "source.mp4"
         console.print(f"synthesising a {args.seconds:g} s {SHAPE} source ...")
         synthesize(SHAPES[SHAPE], source, Fraction(args.seconds))
+        GRAPH.append(planned_graph(source, workdir / "g", workdir / "g-files"))
         console.print(f"running {len(VARIANTS)} variants, {args.repeat} interleaved round(s) ...")
-        runs = time_variants(source, workdir, args.repeat, console)
+        server, _ = ensure_server(workdir / "prefect-server", port=free_port())
+        os.environ.pop(SERVER_MODE_ENV, None)
+        os.environ[SERVER_HOME_ENV] = str(server.home)
+        try:
+            runs = time_variants(source, workdir, args.repeat, console)
+        finally:
+            stop_server(server.home)
         warnings = compare_outputs(workdir)
         hashing_s = hash_seconds(source, workdir / "c")
     title = (f"{' + '.join(PRESETS)} from a {args.seconds:g} s {SHAPE} clip, "

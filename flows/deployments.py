@@ -31,7 +31,7 @@ def nightly_deployment(
     out: Path,
     cron: str = DEFAULT_CRON,
     timezone: str | None = None,
-    concurrency: int = 2,
+    concurrency: int | None = None,
     clip_presets: list[str] | None = None,
     dask: str | None = None,
 ) -> RunnerDeployment:

@@ -67,6 +67,7 @@ from pipeline.media.runner import ffmpeg_version
 from pipeline.model.presets import Preset, load_presets, get_preset
 from pipeline.inputs import display_path
 from pipeline.render.locks import LockedError, item_lock
+from pipeline.service.resources import default_render_slots
 
 ARTIFACT_KEY = "nightly-batch-summary"
 DEFAULT_MAX_ATTEMPTS = 3
@@ -182,7 +183,7 @@ def _dispose(result: ItemResult, item, inbox: Path, in_use: set[Path], max_attem
 def nightly_batch(
     inbox: Path,
     out: Path,
-    concurrency: int = 2,
+    concurrency: int | None = None,
     clip_presets: list[str] | None = None,
     one_process: bool = True,
     dask: str | None = None,
@@ -196,7 +197,9 @@ def nightly_batch(
     Args:
         inbox: Folder of job files and loose clips.
         out: Output root; each job writes into ``out/JOB_NAME/``.
-        concurrency: Jobs finished side by side.
+        concurrency: Jobs finished side by side; None: this machine's render slots
+            (:func:`pipeline.service.resources.default_render_slots`), so every slot has a job's render
+            waiting for it while other jobs probe, analyse or check.
         clip_presets: Presets for loose clips when the inbox has no ``_template.yaml`` (default
             ``web-h264-1080p``).
         one_process: One ffmpeg per job (False: one per deliverable, which can run side by side).
@@ -229,13 +232,14 @@ def nightly_batch(
                                  if item.kind == "job_file" and item.path.resolve() not in wanted))
         items = [item for item in items if item.path.resolve() in wanted]
     entries = load_entries(items, inbox, clip_presets or DEFAULT_CLIP_PRESETS, known_presets=presets.keys())
+    concurrency = max(1, concurrency or default_render_slots())
     logger.info("%d item(s) in %s, %d at a time", len(entries), inbox, concurrency)
     needed_by = [_inputs_of(entry, presets) for entry in entries]
     with dask_scheduler(dask, dask_workers) as address:
         futures = []
         running = []
         for index, entry in enumerate(entries):
-            while len(running) >= max(1, concurrency):
+            while len(running) >= concurrency:
                 running.remove(next(as_completed(running)))
             others = left_out.union(*(paths for other, paths in enumerate(needed_by) if other != index))
             future = finish_item.with_options(task_run_name=f"item-{display_path(entry.item.path.name)}").submit(

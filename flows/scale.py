@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from distributed import LocalCluster
 from prefect import Task
 from prefect.futures import PrefectFuture, wait
-from prefect_dask import DaskTaskRunner
 
 from pipeline.plan.outputs import RenderPlan
 from pipeline.render.renderer import RenderedOutput
 from pipeline.service.resources import uses_gpu
+
+if TYPE_CHECKING:
+    from prefect_dask import DaskTaskRunner
 
 RENDER_TAG = "render"
 GPU_TAG = "gpu"
@@ -53,7 +55,13 @@ def submit_renders(render_task: Task, renders: tuple[RenderPlan, ...] | list[Ren
 
 
 def dask_task_runner(address: str) -> DaskTaskRunner:
-    """A task runner that sends tasks to the Dask scheduler at ``address``."""
+    """A task runner that sends tasks to the Dask scheduler at ``address``.
+
+    prefect-dask and distributed are imported here, not with the module: they cost every command
+    half a CPU second of imports, and only ``--dask`` uses them.
+    """
+    from prefect_dask import DaskTaskRunner
+
     return DaskTaskRunner(address=address)
 
 
@@ -65,5 +73,7 @@ def dask_scheduler(dask: str | None, workers: int) -> Iterator[str | None]:
     if dask != "local":
         yield dask
         return
+    from distributed import LocalCluster
+
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         yield cluster.scheduler_address

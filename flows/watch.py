@@ -31,7 +31,7 @@ def watch(
     inbox: Path,
     out: Path,
     settings: WatchSettings = WatchSettings(),
-    concurrency: int = 2,
+    concurrency: int | None = None,
     clip_presets: list[str] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_batch: Callable[[State], None] | None = None,

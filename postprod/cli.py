@@ -1,6 +1,7 @@
 """``postprod``: probe, list presets, finish clips, run job files and previews, render one frame,
 run the demo, check and fix sync, find stutter, QC any file, reframe a clip, and run the service
-(``batch``, ``serve``, ``watch``; see ``postprod/service_cli.py``).
+(``batch``, ``serve``, ``watch``; see ``postprod/service_cli.py``) and the background Prefect server
+(``server``; see ``postprod/server_cli.py``).
 
 Exit codes (docs/cli.md): 0 ok, 1 a batch with failed items, 2 bad usage, job file or preset,
 3 unreadable or unsupported media, 4 render or verification failure or a failed QC check,
@@ -37,6 +38,7 @@ from pipeline.inputs import display_path
 from postprod import interrupts
 from postprod.console_logs import hide_expected_tracebacks
 from postprod.reframe_cli import add_reframe_command
+from postprod.server_cli import add_server_command, prefect_api
 from postprod.service_cli import add_service_commands
 
 EXIT_OK = 0
@@ -189,7 +191,8 @@ def _run_jobs(jobs, out_dir: Path | None, args: argparse.Namespace) -> int:
         else:
             token = progress_listener.set(listener)
             try:
-                manifests = [finish_job(job=job, out_dir=out_dir, one_process=one_process) for job in jobs]
+                with prefect_api():
+                    manifests = [finish_job(job=job, out_dir=out_dir, one_process=one_process) for job in jobs]
             finally:
                 progress_listener.reset(token)
     documents = [json.loads(Path(path).read_text()) for path in manifests]
@@ -491,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="also measure sound against picture (a second, slower decode)")
     qc_parser.set_defaults(handler=cmd_qc)
     add_service_commands(commands)  # batch, serve, watch
+    add_server_command(commands)
     add_reframe_command(commands)
     return parser
 

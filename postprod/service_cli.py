@@ -17,6 +17,7 @@ from pipeline.errors import JobError
 from pipeline.inputs import display_path
 from pipeline.service.inbox import DEFAULT_CLIP_PRESETS, WatchSettings
 from pipeline.model.presets import get_preset, load_presets
+from postprod.server_cli import prefect_api
 
 EXIT_SOME_FAILED = 1
 stderr = Console(stderr=True)
@@ -60,11 +61,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from flows.nightly_batch import nightly_batch
 
     _check_operator_options(args)
-    state = nightly_batch(
-        inbox=args.inbox, out=args.out, concurrency=args.concurrency, clip_presets=args.preset,
-        one_process=not args.separate_processes, dask=args.dask, dask_workers=args.dask_workers,
-        return_state=True,
-    )
+    with prefect_api():
+        state = nightly_batch(
+            inbox=args.inbox, out=args.out, concurrency=args.concurrency, clip_presets=args.preset,
+            one_process=not args.separate_processes, dask=args.dask, dask_workers=args.dask_workers,
+            return_state=True,
+        )
     # The flow's own summary, not whatever an earlier run left in the folder.
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, BaseException):
@@ -81,20 +83,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.deployments import nightly_deployment, serve_nightly
-    from flows.server import local_prefect_server
+    from flows.server import configured_api_url, ensure_server, server_home
 
     _check_operator_options(args)
     deployment = nightly_deployment(
         args.inbox, args.out, cron=args.cron, timezone=args.timezone, concurrency=args.concurrency,
         clip_presets=args.preset, dask=args.dask,
     )
-    if os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value():
-        stderr.print(f"serving on the configured Prefect server {PREFECT_API_URL.value()}")
+    url = configured_api_url()
+    if url:
+        stderr.print(f"serving on the configured Prefect server {url}")
         serve_nightly(deployment)
         return 0
-    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect")
-    with local_prefect_server(home, port=args.port) as url, temporary_settings({PREFECT_API_URL: url}):
-        stderr.print(f"started a Prefect server at {url.removesuffix('/api')} (UI and API)")
+    # Prefect's temporary server has no scheduler: always postprod's background server here.
+    server, started = ensure_server(server_home(), port=args.port)
+    stderr.print(f"{'started' if started else 'serving on'} the background Prefect server at {server.ui_url} "
+                 f"(UI and API; it stays up after serve ends, `postprod server stop` stops it)")
+    with temporary_settings({PREFECT_API_URL: server.url}):
         serve_nightly(deployment)
     return 0
 
@@ -105,8 +110,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
     _check_operator_options(args)
     stderr.print(f"watching {escape(str(args.inbox))}: a file counts as arrived after {args.settle:g} s unchanged; "
                  f"each batch's summary is {escape(str(args.out))}/batch-summary-<UTC time>.json")
-    watch(args.inbox, args.out, WatchSettings(settle_s=args.settle, poll_s=args.poll),
-          concurrency=args.concurrency, clip_presets=args.preset)
+    with prefect_api():
+        watch(args.inbox, args.out, WatchSettings(settle_s=args.settle, poll_s=args.poll),
+              concurrency=args.concurrency, clip_presets=args.preset)
     return 0
 
 
@@ -117,7 +123,9 @@ def add_service_commands(commands) -> None:
         out_default = (os.environ.get(out_env) or None) if out_env else None
         sub.add_argument("--out", type=Path, required=out_default is None, default=out_default,
                          help="output root; each job writes into OUT/JOB/" + (f" (${out_env})" if out_env else ""))
-        sub.add_argument("--concurrency", type=int, default=2, help="jobs finished side by side (default 2)")
+        sub.add_argument("--concurrency", type=int,
+                         help="jobs finished side by side (default: this machine's render slots, "
+                              "$POSTPROD_RENDER_SLOTS or one per core and 4 GiB of memory)")
         sub.add_argument("--preset", action="append",
                          help=f"preset for loose clips, repeat for more (default {', '.join(DEFAULT_CLIP_PRESETS)}; "
                               "an inbox's _template.yaml wins)")
@@ -135,7 +143,7 @@ def add_service_commands(commands) -> None:
     batch_parser.set_defaults(handler=cmd_batch)
 
     serve_parser = commands.add_parser(
-        "serve", help="run the nightly batch on a schedule (on $PREFECT_API_URL, else a local Prefect server)")
+        "serve", help="run the nightly batch on a schedule (on $PREFECT_API_URL, else postprod's background server)")
     # An empty variable counts as unset (Path("") would be the current folder).
     inbox_default = os.environ.get("POSTPROD_INBOX") or None
     serve_parser.add_argument("--inbox", type=Path, default=inbox_default, required=inbox_default is None,
@@ -143,7 +151,8 @@ def add_service_commands(commands) -> None:
     add_batch_options(serve_parser, out_env="POSTPROD_OUTBOX")
     serve_parser.add_argument("--cron", default="0 2 * * *", help="schedule (default '0 2 * * *', 02:00)")
     serve_parser.add_argument("--timezone", help="IANA time zone of the schedule ($POSTPROD_TIMEZONE, else UTC)")
-    serve_parser.add_argument("--port", type=int, default=4200, help="port of the local server (default 4200)")
+    serve_parser.add_argument("--port", type=int,
+                              help="port of the background server if serve starts it (default 4200 when free)")
     serve_parser.set_defaults(handler=cmd_serve)
 
     watch_parser = commands.add_parser("watch", help="finish each inbox item as soon as it has finished arriving")

@@ -75,3 +75,10 @@ def analysis_cache_per_test(tmp_path_factory, monkeypatch):
     """Each test analyses into a cache of its own: no test reads another's results, and the suite
     never writes into the user's ~/.cache."""
     monkeypatch.setenv("POSTPROD_CACHE_DIR", str(tmp_path_factory.mktemp("analysis-cache")))
+
+
+@pytest.fixture(autouse=True)
+def prefect_temporary_server(monkeypatch):
+    """Commands run in tests use Prefect's temporary server, which ends with the process, not the
+    background server a user's commands share (tests/test_server.py starts and stops one itself)."""
+    monkeypatch.setenv("POSTPROD_PREFECT_SERVER", "temporary")

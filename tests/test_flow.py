@@ -190,14 +190,17 @@ def test_cli_preview_burns_in_running_timecode(make_colour_clip, tmp_path):
 
 
 @pytest.mark.expected_error_logs  # the broken clip's job fails on purpose
-def test_cli_batch_reports_each_item_and_exits_1_when_one_failed(make_clip, tmp_path, capsys):
+def test_cli_batch_reports_each_item_and_exits_1_when_one_failed(make_clip, tmp_path, capsys, caplog,
+                                                                  monkeypatch):
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
     clip = make_clip("sora2-1280x720-24", seconds=Fraction(1))
     (inbox / "good.mp4").write_bytes(clip.read_bytes())
     (inbox / "broken.mp4").write_bytes(clip.read_bytes()[:2000])
+    monkeypatch.setenv("POSTPROD_RENDER_SLOTS", "3")
 
     code = main(["batch", str(inbox), "--out", str(out), "--preset", "review-540p", "--json"])
+    assert "2 item(s) in" in caplog.text and "3 at a time" in caplog.text, "no --concurrency: the render slots"
 
     summary = json.loads(capsys.readouterr().out)
     by_item = {Path(item["item"]).name: item for item in summary["items"]}

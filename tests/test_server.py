@@ -1,7 +1,9 @@
-"""The nightly batch against a real ``prefect server start`` on loopback, started once for the module.
+"""The nightly batch against a real ``prefect server start`` on loopback, started once for the module
+as a user would (``postprod server start``) and stopped the same way at its end.
 
 Deployed and triggered through the API as a user's scheduler would; run in-process against the same
-server for the crash, rerun and Dask checks.
+server for the crash, rerun and Dask checks; a ``postprod finish`` in a process of its own reports to
+it rather than starting a server.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.nightly_batch import ARTIFACT_KEY, nightly_batch
-from flows.server import local_prefect_server, server_environment
+from flows.server import SERVER_HOME_ENV, SERVER_MODE_ENV, free_port, running_server, server_environment
+from postprod.cli import main
 from pipeline.service.batch import SUMMARY_NAME
 from pipeline.media.probe import probe
 from pipeline.media.synth import ClipShape, synthesize
@@ -49,9 +52,26 @@ TEMPLATE = {"deliverables": [{"preset": "review-540p", "overrides": {"video": {"
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect-home")
-    with local_prefect_server(home) as url, temporary_settings({PREFECT_API_URL: url}):
-        yield url, home
-        APILogWorker.drain_all()  # send the last run logs while the server is there, not retry at exit
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SERVER_HOME_ENV, str(home))
+        assert main(["server", "start", "--port", str(free_port())]) == 0
+        server = running_server(home)
+        try:
+            with temporary_settings({PREFECT_API_URL: server.url}):
+                yield server.url, home
+                APILogWorker.drain_all()  # send the last run logs while the server is there, not retry at exit
+        finally:
+            assert main(["server", "stop"]) == 0
+        assert _ended(server.pid), "postprod server stop leaves no server process"
+        assert running_server(home) is None
+
+
+def _ended(pid: int) -> bool:
+    """The process has exited (a zombie its parent, init, has yet to reap counts)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _clip(folder: Path, name: str, seconds: int = 1) -> Path:
@@ -262,6 +282,29 @@ def test_rerun_renders_nothing_and_a_changed_preset_only_its_job(prefect_api, tm
     assert after["tiny-a.yaml"].st_mtime_ns == stats["tiny-a.yaml"].st_mtime_ns
     assert after["tiny-b.yaml"].st_mtime_ns != stats["tiny-b.yaml"].st_mtime_ns
     assert after["tiny-b.yaml"].st_size < stats["tiny-b.yaml"].st_size, "CRF 35 is smaller than CRF 26"
+
+
+def test_a_command_reports_to_the_background_server_instead_of_starting_one(prefect_api, tmp_path):
+    url, home = prefect_api
+    clip = _clip(tmp_path, "clip.mp4")
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("PREFECT_API_URL", SERVER_MODE_ENV)}  # a user's shell: nothing configured
+    with get_client(sync_client=True) as client:
+        before = {run.id for run in client.read_flow_runs()}
+    command = subprocess.run(
+        [sys.executable, "-m", "postprod.cli", "finish", str(clip), "--preset", "review-540p",
+         "--out", str(tmp_path / "out"), "--json"],
+        env={**environment, SERVER_HOME_ENV: str(home)}, capture_output=True, text=True, timeout=300,
+    )
+    assert command.returncode == 0, command.stderr[-3000:]
+    assert "temporary server" not in command.stderr and "started a Prefect server" not in command.stderr
+    with get_client(sync_client=True) as client:
+        (run,) = [run for run in client.read_flow_runs() if run.id not in before]
+        assert client.read_flow(run.flow_id).name == "finish-job"
+    assert run.state.is_completed(), "the command's flow run is on the server, finished"
+    (output,) = json.loads(command.stdout)["outputs"]
+    assert probe(output["path"]).video.frame_count == 24
+    assert running_server(home).url == url, "the same server, still running"
 
 
 @pytest.mark.slow
