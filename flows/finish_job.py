@@ -86,7 +86,7 @@ def probe_music_task(job: Job) -> AudioStreamInfo | None:
 def analyse_task(job: Job, media: dict[Path, MediaInfo], presets, cache: AnalysisCache) -> dict:
     """Reframing analysis (cuts, subjects, burned-in bars) of the sources that need it, once each
     (and never again for a source whose analysis ``cache`` holds)."""
-    analyses = analyse_sources(job, media, presets, cache)
+    analyses = analyse_sources(job, media, presets, cache, sync=True)
     for path, analysis in analyses.items():
         get_run_logger().info("analysed %s: %d shot(s), active area %s", path.name,
                               len(analysis.cut_times_s) + 1, analysis.active)
@@ -162,10 +162,10 @@ def _finish_job(job: Job, folder: Path, one_process: bool) -> Path:
     music = probe_music_task.submit(job) if job.music else None
     media = {source: future.result() for source, future in zip(sources, futures, strict=True)}
     cache = AnalysisCache.from_environment()
-    sync_reports, sync_corrections = check_sync_task(job, media, cache)
-    probed = time.monotonic()
     presets = load_presets()
     analyses = analyse_task(job, media, presets, cache)
+    sync_reports, sync_corrections = check_sync_task(job, media, cache)
+    probed = time.monotonic()
     music_info = music.result() if music else None
     loudness = measure_loudness_task(job, media, presets, music_info, sync_corrections)
     plan = plan_with_analysis(

@@ -47,7 +47,7 @@ from pipeline.model.timebase import seconds_to_frames
 from pipeline.model.presets import Preset, load_presets
 from pipeline.media.probe import AudioStreamInfo, MediaInfo, probe, probe_audio
 from pipeline.render.renderer import RenderedOutput, remove_intermediates, render
-from pipeline.analysis.sync import STANDARDS, SyncReport, measure_sync
+from pipeline.analysis.sync import STANDARDS, SyncReport, SyncStandard, measure_sync
 
 RenderProgress = Callable[[RenderPlan, Progress], None]
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def check_sync(job: Job, media: dict[Path, MediaInfo], cache: AnalysisCache | No
     cache = cache or AnalysisCache(None)
     reports = {
         path: cache.get_or_compute(
-            "sync", path, {"standard": job.sync.standard}, lambda path=path, info=info: measure_sync(path, info, standard))
+            "sync", path, {"standard": job.sync.standard}, lambda path=path, info=info: _measure_sync(path, info, standard, cache))
         for path, info in media.items() if info.audio is not None
     }
     out_of_sync = {path: report for path, report in reports.items() if report.verdict == "out_of_sync"}
@@ -158,11 +158,19 @@ def check_sync(job: Job, media: dict[Path, MediaInfo], cache: AnalysisCache | No
     return reports, corrections
 
 
+def _measure_sync(path: Path, info: MediaInfo, standard: SyncStandard, cache: AnalysisCache) -> SyncReport:
+    """:func:`measure_sync` from the sync events of the source pass (run by :func:`analyse_sources`)."""
+    events = analyse_source(path, info, SourceNeeds(sync_events=True), cache)
+    return measure_sync(path, info, standard, picture=events.picture_events, sound=events.sound_onsets)
+
+
 def analyse_sources(job: Job, media: dict[Path, MediaInfo], presets: dict[str, Preset],
-                    cache: AnalysisCache | None = None) -> dict[Path, ReframeAnalysis]:
+                    cache: AnalysisCache | None = None, sync: bool = False) -> dict[Path, ReframeAnalysis]:
     """Reframing analysis (cuts, subjects, motion, burned-in bars) of each source that needs it, once,
     and with cut-downs each source's sound activity, from one decode of the source
     (:mod:`pipeline.analysis.source_pass`); the sound activity stays in ``cache`` for planning.
+    With ``sync``, the same decode measures the events :func:`check_sync` (run after) matches, for
+    each source with sound.
 
     A source needs the reframing analysis when a deliverable is ``smart`` or a cut-down, or has
     another aspect ratio than the source (burned-in bars then matter); it serves every deliverable.
@@ -182,7 +190,8 @@ def analyse_sources(job: Job, media: dict[Path, MediaInfo], presets: dict[str, P
     for path, info in media.items():
         source_aspect = info.video.display_aspect_ratio
         reframe = every_source or any(Fraction(shape.width, shape.height) != source_aspect for shape in shapes)
-        facts = analyse_source(path, info, SourceNeeds(reframe=reframe, sound_activity=cutdowns), cache)
+        needs = SourceNeeds(reframe=reframe, sound_activity=cutdowns, sync_events=sync and info.audio is not None)
+        facts = analyse_source(path, info, needs, cache)
         if facts.reframe is not None:
             analyses[path] = facts.reframe
     return analyses
@@ -303,10 +312,10 @@ def _finish(job: Job, folder: Path, presets: dict[str, Preset] | None, one_proce
     started = time.monotonic()
     media = probe_sources(job)
     cache = AnalysisCache.from_environment()
+    presets = presets or load_presets()
+    analyses = analyse_sources(job, media, presets, cache, sync=True)
     sync_reports, sync_corrections = check_sync(job, media, cache)
     probed = time.monotonic()
-    presets = presets or load_presets()
-    analyses = analyse_sources(job, media, presets, cache)
     music = probe_music(job)
     loudness = loudness_corrections(job, media, presets, music=music, sync_corrections=sync_corrections)
     plan: JobPlan = plan_with_analysis(
