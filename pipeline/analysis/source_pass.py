@@ -75,8 +75,11 @@ def analyse_source(path: Path, media: MediaInfo, needs: SourceNeeds, cache: Anal
     asked = ((REFRAME, needs.reframe), (SOUND_ACTIVITY, needs.sound_activity),
              (PICTURE_EVENTS, needs.sync_events), (SOUND_ONSETS, needs.sync_events))
     wanted = [name for name, needed in asked if needed]
-    pending = _PendingPass(path, media, {name for name in wanted if not cache.holds(name, path, {})})
-    found = {name: cache.get_or_compute(name, path, {}, lambda name=name: pending.result(name)) for name in wanted}
+    held = [name for name in wanted if cache.holds(name, path, {})]
+    # Cached ones first: one that turns out unreadable joins the pass for those the cache lacks.
+    in_order = [*held, *(name for name in wanted if name not in held)]
+    pending = _PendingPass(path, media, in_order, len(held))
+    found = {name: cache.get_or_compute(name, path, {}, lambda name=name: pending.result(name)) for name in in_order}
     return SourceFacts(reframe=found.get(REFRAME), sound_activity=found.get(SOUND_ACTIVITY),
                        picture_events=found.get(PICTURE_EVENTS), sound_onsets=found.get(SOUND_ONSETS))
 
@@ -84,14 +87,20 @@ def analyse_source(path: Path, media: MediaInfo, needs: SourceNeeds, cache: Anal
 class _PendingPass:
     """The one decode of a source for the analyses the cache lacks, run when the first is asked for."""
 
-    def __init__(self, path: Path, media: MediaInfo, planned: set[str]) -> None:
-        self._path, self._media, self._planned = path, media, planned
+    def __init__(self, path: Path, media: MediaInfo, in_order: list[str], cached: int) -> None:
+        """``in_order``: the analyses in the order they are asked for, the first ``cached`` of
+        them held by the cache."""
+        self._path, self._media = path, media
+        self._in_order, self._cached = in_order, cached
         self._results: dict[str, Fact] = {}
 
     def result(self, name: str) -> Fact:
         if name not in self._results:
-            # A cache entry that turned out unreadable is computed by a pass of its own.
-            self._run(self._planned - self._results.keys() if name in self._planned else {name})
+            # A cached one asked for turned out unreadable: the pass computes it, the cached ones
+            # after it (they may be unreadable too: one decode beats one per entry) and those the
+            # cache lacks, which are asked for last.
+            first = min(self._in_order.index(name), self._cached)
+            self._run(set(self._in_order[first:]) - self._results.keys())
         return self._results[name]
 
     def _run(self, names: set[str]) -> None:
