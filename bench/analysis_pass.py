@@ -1,8 +1,8 @@
 """Decodes and time of a job's source analyses: sync, smart reframing and a cut-down.
 
 For each development clip, a job with the sync check, a ``smart`` 9:16 deliverable and a 4 s
-cut-down of it is probed and analysed, then planned (the cut-down's sound activity is analysed
-there), with the analysis cache off. Every PyAV decode pass over the source is counted (``av.open``
+cut-down of it is probed, analysed and checked for sync (in the job's order, whichever the code's
+version has), then planned, with the analysis cache off. Every PyAV decode pass over the source is counted (``av.open``
 wrapped: a container's ``decode`` that yields more than the one frame a probe looks at, per stream
 kind, plus the passes of :mod:`pipeline.media.source_decode` where the code has it), and the
 analysis wall and CPU time is measured. A digest of what the analyses found (sync offset, cut times, subject samples, crop path,
@@ -15,6 +15,7 @@ another version of the code, put its checkout first on ``PYTHONPATH``.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import resource
 import sys
@@ -81,6 +82,8 @@ try:
     from pipeline.media.source_decode import decode_tally, reset_decode_tally
 except ImportError:  # a version of the code before the shared pass
     decode_tally = reset_decode_tally = None
+SYNC_IN_PASS = "sync" in inspect.signature(analyse_sources).parameters
+"""Whether this version of the code measures the sync events in the source pass."""
 
 
 def _cpu() -> float:
@@ -126,19 +129,20 @@ def measure(clip: Path, folder: Path) -> dict:
     def analysed(cache: AnalysisCache):
         _reset()
         wall, cpu = time.perf_counter(), _cpu()
-        reports, _ = check_sync(job, media, cache)
-        sync = (time.perf_counter() - wall, _cpu() - cpu, *_decodes_of(clip))
-        _reset()
-        wall, cpu = time.perf_counter(), _cpu()
-        analyses = analyse_sources(job, media, presets, cache)
+        if SYNC_IN_PASS:  # the job's order: the pass measures the sync events, the sync check reads them
+            analyses = analyse_sources(job, media, presets, cache, sync=True)
+            reports, _ = check_sync(job, media, cache)
+        else:
+            reports, _ = check_sync(job, media, cache)
+            analyses = analyse_sources(job, media, presets, cache)
         plan = plan_with_analysis(job, media, presets, folder / "out", analyses, cache)
-        rest = (time.perf_counter() - wall, _cpu() - cpu, *_decodes_of(clip))
-        return reports, analyses, plan, sync, rest
+        whole = (time.perf_counter() - wall, _cpu() - cpu, *_decodes_of(clip))
+        return reports, analyses, plan, whole
 
-    reports, analyses, plan, sync, rest = analysed(AnalysisCache(None))
+    reports, analyses, plan, whole = analysed(AnalysisCache(None))
     cache = AnalysisCache(folder / f"cache-{clip.stem}")
     analysed(cache)
-    *_, cached_sync, cached_rest = analysed(AnalysisCache(folder / f"cache-{clip.stem}"))
+    *_, cached = analysed(AnalysisCache(folder / f"cache-{clip.stem}"))
     analysis = analyses[clip]
     from pipeline.analysis.reframe import camera_path
 
@@ -146,9 +150,9 @@ def measure(clip: Path, folder: Path) -> dict:
     cut = next(render for render in plan.renders if "4s" in render.outputs[0].deliverable)
     report = reports.get(clip)
     return {
-        "clip": clip.name, "sync": sync, "rest": rest,
-        "rerun": (cached_sync[2] + cached_rest[2], cached_sync[3] + cached_rest[3]),
+        "clip": clip.name, "whole": whole, "rerun": cached[2:4],
         "offset_ms": report.offset_ms if report else None,
+        "method": report.method if report else None,
         "cuts": analysis.cut_times_s,
         "subjects": _digest(analysis.sample_times_s, analysis.subject_boxes, analysis.subject_importance,
                             analysis.activity, analysis.active),
@@ -160,19 +164,17 @@ def measure(clip: Path, folder: Path) -> dict:
 def main() -> None:
     names = sys.argv[1:] or CLIPS
     print("decodes: picture/sound (file opens); times: wall/CPU seconds; rerun: a second job with the cache")
-    print(f"{'clip':30s} {'sync decodes':>12s} {'sync s':>11s} {'analyses decodes':>16s} {'analyses s':>11s} "
-          f"{'rerun':>5s} {'offset':>6s} {'cuts':>10s} {'subjects':>10s} {'crop':>10s} {'cut-down':>10s}")
+    print(f"{'clip':30s} {'job decodes':>11s} {'job s':>11s} {'rerun':>5s} {'offset':>6s} {'method':>17s} "
+          f"{'cuts':>10s} {'subjects':>10s} {'crop':>10s} {'cut-down':>10s}")
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     with tempfile.TemporaryDirectory() as scratch:
         for name in names:
             row = measure(DEVCLIPS / name, Path(scratch))
             cuts = ",".join(f"{cut:.2f}" for cut in row["cuts"]) or "-"
-            sync, rest = row["sync"], row["rest"]
-            print(f"{row['clip']:30s} {f'{sync[2]}/{sync[3]} ({sync[4]})':>12s} {sync[0]:5.2f}/{sync[1]:5.2f} "
-                  f"{f'{rest[2]}/{rest[3]} ({rest[4]})':>16s} {rest[0]:5.2f}/{rest[1]:5.2f} "
-                  f"{'{}/{}'.format(*row['rerun']):>5s} {str(row['offset_ms']):>6s} {cuts:>10s} "
-                  f"{row['subjects']:>10s} {row['crop']:>10s} {row['cutdown']:>10s}")
-
+            whole = row["whole"]
+            print(f"{row['clip']:30s} {f'{whole[2]}/{whole[3]} ({whole[4]})':>11s} {whole[0]:5.2f}/{whole[1]:5.2f} "
+                  f"{'{}/{}'.format(*row['rerun']):>5s} {str(row['offset_ms']):>6s} {str(row['method']):>17s} "
+                  f"{cuts:>10s} {row['subjects']:>10s} {row['crop']:>10s} {row['cutdown']:>10s}")
 
 if __name__ == "__main__":
     main()
