@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from pipeline.analysis.cache import AnalysisCache
-from pipeline.analysis.onsets import picture_events, sound_onsets
+from pipeline.analysis.onsets import PictureEventsMeter, SoundOnsetsMeter, picture_events, sound_onsets
 from pipeline.analysis.reframe import analyse, camera_path
-from pipeline.analysis.scenes import detect_cuts
-from pipeline.analysis.sound_activity import sound_activity
+from pipeline.analysis.scenes import CutDetector, detect_cuts
+from pipeline.analysis.sound_activity import SoundActivityMeter, sound_activity
 from pipeline.analysis.source_pass import SourceNeeds, analyse_source
 from pipeline.analysis.sync import measure_sync
 from pipeline.errors import MediaError
@@ -205,6 +205,9 @@ def _first_audio_frame_time_s(path: Path) -> float:
 def test_the_sync_events_of_the_shared_pass_are_those_measured_alone(cut_clip, clip_dir, codec):
     path = clip_dir / f"pass-events-{codec}.mp4"
     run_ffmpeg(["-i", str(cut_clip), "-c:v", "copy", "-c:a", codec, str(path)])
+    # The events take the form the cuts and the sound activity take: one conversion, one resample.
+    assert PictureEventsMeter.picture_need == CutDetector.picture_need
+    assert SoundOnsetsMeter.sound_need == SoundActivityMeter.sound_need
     media = probe(path)
     needs = SourceNeeds(reframe=True, sound_activity=True, sync_events=True)
     facts = analyse_source(path, media, needs, AnalysisCache(None))
