@@ -1,15 +1,14 @@
 """Decodes and time of a job's source analyses: sync, smart reframing and a cut-down.
 
 For each development clip, a job with the sync check, a ``smart`` 9:16 deliverable and a 4 s
-cut-down of it is probed and analysed, then planned (the cut-down's sound activity is analysed
-there), with the analysis cache off. Every PyAV decode pass over the source is counted (``av.open``
+cut-down of it is probed, analysed and checked for sync (in the job's order), then planned, with the analysis cache off. Every PyAV decode pass over the source is counted (``av.open``
 wrapped: a container's ``decode`` that yields more than the one frame a probe looks at, per stream
-kind, plus the passes of :mod:`pipeline.media.source_decode` where the code has it), and the
+kind, plus the passes of :mod:`pipeline.media.source_decode`), and the
 analysis wall and CPU time is measured. A digest of what the analyses found (sync offset, cut times, subject samples, crop path,
 the cut-down's pieces, sound onsets) shows whether two versions of the code agree.
 
-Run from the project root: ``.venv/bin/python bench/analysis_pass.py [CLIP ...]``; to measure
-another version of the code, put its checkout first on ``PYTHONPATH``.
+Run from the project root: ``.venv/bin/python bench/analysis_pass.py [CLIP ...]``. The "before"
+figures in ``bench/README.md`` came from earlier versions of this script run on earlier code.
 """
 
 from __future__ import annotations
@@ -80,10 +79,7 @@ from pipeline.media.probe import probe  # noqa: E402
 from pipeline.model.job import parse_job  # noqa: E402
 from pipeline.model.presets import load_presets  # noqa: E402
 
-try:
-    from pipeline.media.source_decode import decode_tally, reset_decode_tally
-except ImportError:  # a version of the code before the shared pass
-    decode_tally = reset_decode_tally = None
+from pipeline.media.source_decode import decode_tally, reset_decode_tally  # noqa: E402
 
 
 def _cpu() -> float:
@@ -101,19 +97,17 @@ def _digest(*values) -> str:
 def _decodes_of(clip: Path) -> tuple[int, int, int]:
     """(picture decodes, sound decodes, file opens) of ``clip`` since the last :func:`_reset`."""
     counts = Counter({kind: n for (name, kind), n in _decodes.items() if name == clip.name})
-    if decode_tally:
-        tally = decode_tally().get(clip.resolve())
-        if tally:
-            counts["picture"] += tally.picture
-            counts["sound"] += tally.sound
+    tally = decode_tally().get(clip.resolve())
+    if tally:
+        counts["picture"] += tally.picture
+        counts["sound"] += tally.sound
     return counts["picture"], counts["sound"], _opens[clip.name]
 
 
 def _reset() -> None:
     _decodes.clear()
     _opens.clear()
-    if reset_decode_tally:
-        reset_decode_tally()
+    reset_decode_tally()
 
 
 def measure(clip: Path, folder: Path) -> dict:
@@ -129,20 +123,17 @@ def measure(clip: Path, folder: Path) -> dict:
     def analysed(cache: AnalysisCache):
         _reset()
         wall, cpu = time.perf_counter(), _cpu()
-        reports, _ = check_sync(job, media, cache.get_or_compute)
-        sync = (time.perf_counter() - wall, _cpu() - cpu, *_decodes_of(clip))
-        _reset()
-        wall, cpu = time.perf_counter(), _cpu()
-        analyses, activity = analyse_sources(job, media, presets, cache.get_or_compute)
-        plan = plan_with_analysis(job, JobFacts(media, reframe=analyses, sound_activity=activity), presets,
-                                  folder / "out", DirectSteps(cache), measure_loudness=False)
-        rest = (time.perf_counter() - wall, _cpu() - cpu, *_decodes_of(clip))
-        return reports, analyses, plan, sync, rest
+        found = analyse_sources(job, media, presets, cache.get_or_compute, sync=True)
+        reports, _ = check_sync(job, media, cache.get_or_compute, found.sync_events)
+        plan = plan_with_analysis(job, JobFacts(media, reframe=found.reframe, sound_activity=found.sound_activity),
+                                  presets, folder / "out", DirectSteps(cache), measure_loudness=False)
+        whole = (time.perf_counter() - wall, _cpu() - cpu, *_decodes_of(clip))
+        return reports, found.reframe, plan, whole
 
-    reports, analyses, plan, sync, rest = analysed(AnalysisCache(None))
+    reports, analyses, plan, whole = analysed(AnalysisCache(None))
     cache = AnalysisCache(folder / f"cache-{clip.stem}")
     analysed(cache)
-    *_, cached_sync, cached_rest = analysed(AnalysisCache(folder / f"cache-{clip.stem}"))
+    *_, cached = analysed(AnalysisCache(folder / f"cache-{clip.stem}"))
     analysis = analyses[clip]
     from pipeline.analysis.reframe import camera_path
 
@@ -150,9 +141,9 @@ def measure(clip: Path, folder: Path) -> dict:
     cut = next(render for render in plan.renders if "4s" in render.outputs[0].deliverable)
     report = reports.get(clip)
     return {
-        "clip": clip.name, "sync": sync, "rest": rest,
-        "rerun": (cached_sync[2] + cached_rest[2], cached_sync[3] + cached_rest[3]),
+        "clip": clip.name, "whole": whole, "rerun": cached[2:4],
         "offset_ms": report.offset_ms if report else None,
+        "method": report.method if report else None,
         "cuts": analysis.cut_times_s,
         "subjects": _digest(analysis.sample_times_s, analysis.subject_boxes, analysis.subject_importance,
                             analysis.activity, analysis.active),
@@ -164,19 +155,17 @@ def measure(clip: Path, folder: Path) -> dict:
 def main() -> None:
     names = sys.argv[1:] or CLIPS
     print("decodes: picture/sound (file opens); times: wall/CPU seconds; rerun: a second job with the cache")
-    print(f"{'clip':30s} {'sync decodes':>12s} {'sync s':>11s} {'analyses decodes':>16s} {'analyses s':>11s} "
-          f"{'rerun':>5s} {'offset':>6s} {'cuts':>10s} {'subjects':>10s} {'crop':>10s} {'cut-down':>10s}")
+    print(f"{'clip':30s} {'job decodes':>11s} {'job s':>11s} {'rerun':>5s} {'offset':>6s} {'method':>17s} "
+          f"{'cuts':>10s} {'subjects':>10s} {'crop':>10s} {'cut-down':>10s}")
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     with tempfile.TemporaryDirectory() as scratch:
         for name in names:
             row = measure(DEVCLIPS / name, Path(scratch))
             cuts = ",".join(f"{cut:.2f}" for cut in row["cuts"]) or "-"
-            sync, rest = row["sync"], row["rest"]
-            print(f"{row['clip']:30s} {f'{sync[2]}/{sync[3]} ({sync[4]})':>12s} {sync[0]:5.2f}/{sync[1]:5.2f} "
-                  f"{f'{rest[2]}/{rest[3]} ({rest[4]})':>16s} {rest[0]:5.2f}/{rest[1]:5.2f} "
-                  f"{'{}/{}'.format(*row['rerun']):>5s} {str(row['offset_ms']):>6s} {cuts:>10s} "
-                  f"{row['subjects']:>10s} {row['crop']:>10s} {row['cutdown']:>10s}")
-
+            whole = row["whole"]
+            print(f"{row['clip']:30s} {f'{whole[2]}/{whole[3]} ({whole[4]})':>11s} {whole[0]:5.2f}/{whole[1]:5.2f} "
+                  f"{'{}/{}'.format(*row['rerun']):>5s} {str(row['offset_ms']):>6s} {str(row['method']):>17s} "
+                  f"{cuts:>10s} {row['subjects']:>10s} {row['crop']:>10s} {row['cutdown']:>10s}")
 
 if __name__ == "__main__":
     main()

@@ -38,7 +38,6 @@ SHARED = {"pipeline", "pipeline.errors", "pipeline.files", "pipeline.inputs"}
 text writer and the checks that open untrusted inputs safely."""
 
 PYAV_OUTSIDE_MEDIA = {
-    "pipeline.analysis.onsets": "decodes sound and picture at the analysis rate in one pass of its own",
     "pipeline.analysis.sync_report": "reads the frame rate and audio frame size the streams declare",
     "pipeline.analysis.sync_fix": "reads the source's audio bit rate to re-encode the shifted sound like it",
     "pipeline.analysis.loudness": "decodes a deliverable's sound to meter it",

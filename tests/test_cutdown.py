@@ -65,7 +65,7 @@ def test_cutdowns_hit_their_frame_counts_on_shot_boundaries_or_quiet_points(sequ
     job = _job(sequence_source, tmp_path, cutdowns=[6, 15, 30])
     media = {sequence_source: probe(sequence_source)}
     presets = load_presets()
-    analyses, _ = analyse_sources(job, media, presets, AnalysisCache(None).get_or_compute)
+    analyses = analyse_sources(job, media, presets, AnalysisCache(None).get_or_compute).reframe
     assert analyses[sequence_source].cut_times_s == pytest.approx((7, 16, 22, 32), abs=0.5 / RATE)
     plan = plan_with_analysis(job, JobFacts(media, reframe=analyses), presets, tmp_path / "out",
                               measure_loudness=False)

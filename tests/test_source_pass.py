@@ -1,7 +1,7 @@
 """One decode per source: the pass hands each analysis what it declared (frames at its rate and
 size, sound at its rate and layout), a job with sync, smart reframing and a cut-down decodes each
-source's picture once and its sound once for its analyses, a cached source not at all, and the
-shared pass finds exactly what each analysis finds on its own."""
+source's picture once and its sound once for its analyses where the sync events decide, a cached
+source not at all, and the shared pass finds exactly what each analysis finds on its own."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from pipeline.analysis.cache import AnalysisCache
+from pipeline.analysis.onsets import PictureEventsMeter, SoundOnsetsMeter, picture_events, sound_onsets
 from pipeline.analysis.reframe import analyse, camera_path
-from pipeline.analysis.scenes import detect_cuts
-from pipeline.analysis.sound_activity import sound_activity
+from pipeline.analysis.scenes import CutDetector, detect_cuts
+from pipeline.analysis.sound_activity import SoundActivityMeter, sound_activity
 from pipeline.analysis.source_pass import SourceNeeds, analyse_source
+from pipeline.analysis.sync import measure_sync
 from pipeline.errors import MediaError
 from pipeline.jobs.analyses import analyse_sources, check_sync
 from pipeline.jobs.sequence import plan_with_analysis
@@ -142,24 +145,31 @@ def test_a_job_with_sync_reframing_and_a_cutdown_decodes_each_source_once(cut_cl
     def analyse_job(cache: AnalysisCache):
         media = {path: probe(path) for path in (cut_clip, synced)}
         reset_decode_tally()
-        check_sync(job, media, cache.get_or_compute)
-        sync_decodes = decode_tally()
-        analyses, activity = analyse_sources(job, media, presets, cache.get_or_compute)
-        plan = plan_with_analysis(job, JobFacts(media, reframe=analyses, sound_activity=activity), presets,
-                                  tmp_path / "out", DirectSteps(cache), measure_loudness=False)
-        tally = decode_tally()
-        return sync_decodes, tally, analyses, plan
+        found = analyse_sources(job, media, presets, cache.get_or_compute, sync=True)
+        reports, _ = check_sync(job, media, cache.get_or_compute, found.sync_events)
+        plan = plan_with_analysis(job, JobFacts(media, reframe=found.reframe, sound_activity=found.sound_activity),
+                                  presets, tmp_path / "out", DirectSteps(cache), measure_loudness=False)
+        return decode_tally(), reports, found.reframe, plan
 
-    # Sync measures on its own (pipeline.analysis.sync), outside the pass: it adds nothing to the tally.
-    sync_decodes, tally, analyses, plan = analyse_job(AnalysisCache(tmp_path / "cache"))
-    assert sync_decodes == {}
-    assert tally == {cut_clip.resolve(): DecodeTally(1, 1), synced.resolve(): DecodeTally(1, 1)}
+    # Sync takes its events from the pass: where they decide (the synthetic clip's), nothing
+    # decodes the source again. The cut clip's tone bursts come every 0.5 s whatever the picture
+    # does, so its events do not decide and the lip fallback decodes it again: its sound for the
+    # speech (counted), its picture for the faces (decoded on its own, not counted).
+    tally, reports, analyses, plan = analyse_job(AnalysisCache(tmp_path / "cache"))
+    assert reports[synced].method in {"event_pairs", "event_correlation"}
+    assert reports[cut_clip].verdict == "undetermined" and "lips:" in reports[cut_clip].reason
+    assert tally == {synced.resolve(): DecodeTally(1, 1), cut_clip.resolve(): DecodeTally(1, 2)}
+    for path, report in reports.items():
+        alone = measure_sync(path)
+        assert (report.offset_ms, report.verdict, report.method) == (alone.offset_ms, alone.verdict, alone.method)
     cut = next(render for render in plan.renders if render.outputs[0].deliverable.endswith("-2s"))
     assert cut.outputs[0].expected.frame_count == 2 * RATE
 
     # Cached: the second job decodes nothing for its analyses, and plans the same crop and cut.
-    _, tally, cached, cached_plan = analyse_job(AnalysisCache(tmp_path / "cache"))
+    tally, cached_reports, cached, cached_plan = analyse_job(AnalysisCache(tmp_path / "cache"))
     assert tally == {}
+    assert {path: report.offset_ms for path, report in cached_reports.items()} == {
+        path: report.offset_ms for path, report in reports.items()}
     assert camera_path(cached[cut_clip], 9 / 16).shots == camera_path(analyses[cut_clip], 9 / 16).shots
     assert [render.args[1:] for render in cached_plan.renders] == [render.args[1:] for render in plan.renders]
 
@@ -188,3 +198,51 @@ def test_on_real_clips_the_shared_pass_matches_each_analysis_alone(name):
     assert facts.reframe.cut_times_s == alone.cut_times_s
     np.testing.assert_array_equal(facts.reframe.subject_boxes, alone.subject_boxes)
     np.testing.assert_array_equal(facts.sound_activity.onset_times_s, sound_activity(path, media).onset_times_s)
+
+
+def _first_audio_frame_time_s(path: Path) -> float:
+    with av.open(str(path)) as container:
+        return next(frame.time for frame in container.decode(audio=0) if frame.time is not None)
+
+
+@pytest.mark.parametrize("codec", ["aac", "libmp3lame"])
+def test_the_sync_events_of_the_shared_pass_are_those_measured_alone(cut_clip, clip_dir, codec):
+    path = clip_dir / f"pass-events-{codec}.mp4"
+    run_ffmpeg(["-i", str(cut_clip), "-c:v", "copy", "-c:a", codec, str(path)])
+    # The events take the form the cuts and the sound activity take: one conversion, one resample.
+    assert PictureEventsMeter.picture_need == CutDetector.picture_need
+    assert SoundOnsetsMeter.sound_need == SoundActivityMeter.sound_need
+    media = probe(path)
+    needs = SourceNeeds(reframe=True, sound_activity=True, sync_events=True)
+    facts = analyse_source(path, media, needs, AnalysisCache(None).get_or_compute)
+    alone_picture, alone_sound = picture_events(path), sound_onsets(path)
+
+    np.testing.assert_array_equal(facts.picture_events.frame_times_s, alone_picture.frame_times_s)
+    np.testing.assert_array_equal(facts.picture_events.strength, alone_picture.strength)
+    assert facts.picture_events.largest_change == alone_picture.largest_change
+    np.testing.assert_array_equal(facts.sound_onsets.strength, alone_sound.strength)
+    assert (facts.sound_onsets.start_s, facts.sound_onsets.peak_level) == (alone_sound.start_s, alone_sound.peak_level)
+    # The envelope starts where the first decoded sound does (plus the flux's dating), even where
+    # the resampler holds the first frame back (MP3), and the strongest picture event is the cut.
+    assert facts.sound_onsets.start_s == _first_audio_frame_time_s(path) + (16 + 128) / 16000
+    assert facts.picture_events.frame_times_s[np.argmax(facts.picture_events.strength)] == pytest.approx(1.5)
+    report = measure_sync(path, media, picture=facts.picture_events, sound=facts.sound_onsets)
+    alone = measure_sync(path, media)
+    assert (report.offset_ms, report.verdict, report.reason) == (alone.offset_ms, alone.verdict, alone.reason)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["speech_face_2.mp4", "mp3_in_mp4_outdoor.mp4", "real_vggsound_whale_shark.mp4"])
+def test_on_real_clips_sync_from_the_pass_matches_sync_alone(name):
+    path = DEVCLIPS / name
+    if not path.exists():
+        pytest.skip(f"development clips not present ({DEVCLIPS})")
+    media = probe(path)
+    facts = analyse_source(path, media, SourceNeeds(reframe=True, sync_events=True), AnalysisCache(None).get_or_compute)
+    alone_picture, alone_sound = picture_events(path), sound_onsets(path)
+    np.testing.assert_array_equal(facts.picture_events.strength, alone_picture.strength)
+    np.testing.assert_array_equal(facts.sound_onsets.strength, alone_sound.strength)
+    assert facts.sound_onsets.start_s == alone_sound.start_s == _first_audio_frame_time_s(path) + (16 + 128) / 16000
+    report = measure_sync(path, media, picture=facts.picture_events, sound=facts.sound_onsets)
+    alone = measure_sync(path, media)
+    assert (report.offset_ms, report.verdict, report.method) == (alone.offset_ms, alone.verdict, alone.method)

@@ -13,6 +13,9 @@ AAC priming, so a clip whose sound sits with its picture gives events at the sam
   windows taken every millisecond, in mono at 16 kHz: a 1 kHz envelope of onset strength.
 
 Frames are processed as they are decoded, three at a time, so memory stays flat in clip length.
+:class:`PictureEventsMeter` and :class:`SoundOnsetsMeter` take their frames and samples from a
+source pass (:mod:`pipeline.analysis.source_pass`) that feeds every analysis of a source at once;
+:func:`picture_events` and :func:`sound_onsets` are the stand-alone paths.
 """
 
 from __future__ import annotations
@@ -21,11 +24,10 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
-from pipeline.errors import MediaError
+from pipeline.media.source_decode import Image, PictureNeed, SoundNeed, decode_source, has_audio
 
 ENVELOPE_RATE_HZ = 1000
 """Samples per second of the event envelopes that are cross-correlated (1 ms resolution)."""
@@ -64,12 +66,6 @@ EDGE_GUARD_S = 0.05
 stops with the file is an edit, not an event."""
 FLUX_CHUNK_FRAMES = 8192
 """Spectral frames computed at once, bounding memory for long sound tracks."""
-
-_LUMA_PLANE_FORMATS = frozenset(
-    {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "nv12", "nv21", "gray"}
-)
-"""8-bit pixel formats whose first plane is the luma image, usable without conversion."""
-
 
 @dataclass(frozen=True, eq=False)
 class PictureEvents:
@@ -134,57 +130,69 @@ class SoundOnsets:
         return envelope
 
 
+class PictureEventsMeter:
+    """The picture events of frames fed one at a time, as a source pass
+    (:mod:`pipeline.media.source_decode`) hands them out: every frame's luma plane, the form the
+    cut detector takes, so one conversion serves both. Keeps three small frames and a few numbers
+    per frame."""
+
+    picture_need = PictureNeed((Image("luma"),))
+    """Every frame's luma plane."""
+
+    def __init__(self) -> None:
+        self._times: list[float] = []
+        self._block_change: list[float] = []
+        self._mean_change: list[float] = []
+        self._acceleration: list[float] = [0.0]
+        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._recent: deque[np.ndarray] = deque(maxlen=3)
+        self._previous_blocks: np.ndarray | None = None
+
+    def add_picture(self, index: int, time_s: float | None, images: tuple[np.ndarray, ...]) -> None:
+        """Take the next frame's luma plane; a frame without a timestamp has no time to date an
+        event by and is left out."""
+        if time_s is None:
+            return
+        grey = _small_grey(images[0])
+        blocks = _block_means(grey)
+        if self._recent:
+            self._mean_change.append(float(cv2.absdiff(grey, self._recent[-1]).mean()))
+            self._block_change.append(float(np.median(np.abs(blocks - self._previous_blocks))))
+        self._recent.append(grey)
+        self._previous_blocks = blocks
+        if len(self._recent) == 3:
+            self._acceleration.append(_motion_change(self._flow, *self._recent))
+        self._times.append(float(time_s))
+
+    def result(self) -> PictureEvents:
+        """The events of every frame fed so far."""
+        times = self._times
+        # The last frame has no frame after it to judge a change of motion by.
+        acceleration = [*self._acceleration, 0.0] if len(times) > 1 else self._acceleration
+        block_change = self._block_change
+        change = np.array([block_change[0] if block_change else 0.0, *block_change])
+        appearance = np.maximum(0.0, np.diff(change, prepend=change[0]))
+        motion = _without_cuts(np.array(acceleration[: len(times)]), change)
+        return PictureEvents(
+            frame_times_s=np.array(times),
+            strength=np.sqrt(_novelty(appearance, APPEARANCE_FLOOR)) + np.sqrt(_novelty(motion, MOTION_FLOOR)),
+            largest_change=max(self._mean_change, default=0.0),
+        )
+
+
 def picture_events(path: Path) -> PictureEvents:
     """Decode the first video stream and measure the event strength of every frame.
 
     Raises:
         MediaError: the video cannot be decoded.
     """
-    times: list[float] = []
-    block_change: list[float] = []
-    mean_change: list[float] = []
-    acceleration: list[float] = [0.0]
-    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-    recent: deque[np.ndarray] = deque(maxlen=3)
-    previous_blocks = None
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                if frame.time is None:  # no timestamp: nothing to date an event by
-                    continue
-                grey = _small_grey(frame)
-                blocks = _block_means(grey)
-                if recent:
-                    mean_change.append(float(cv2.absdiff(grey, recent[-1]).mean()))
-                    block_change.append(float(np.median(np.abs(blocks - previous_blocks))))
-                recent.append(grey)
-                previous_blocks = blocks
-                if len(recent) == 3:
-                    acceleration.append(_motion_change(flow, *recent))
-                times.append(float(frame.time))
-    except av.error.FFmpegError as error:
-        raise MediaError(path, f"video does not decode ({error.strerror or error})") from error
-    if len(times) > 1:
-        acceleration.append(0.0)
-    change = np.array([block_change[0] if block_change else 0.0, *block_change])
-    appearance = np.maximum(0.0, np.diff(change, prepend=change[0]))
-    motion = _without_cuts(np.array(acceleration[: len(times)]), change)
-    return PictureEvents(
-        frame_times_s=np.array(times),
-        strength=np.sqrt(_novelty(appearance, APPEARANCE_FLOOR)) + np.sqrt(_novelty(motion, MOTION_FLOOR)),
-        largest_change=max(mean_change, default=0.0),
-    )
+    meter = PictureEventsMeter()
+    decode_source(path, [meter])
+    return meter.result()
 
 
-def _small_grey(frame: av.VideoFrame) -> np.ndarray:
-    """The frame's luma at analysis width, uint8, shape (height, ANALYSIS_WIDTH_PX)."""
-    if frame.format.name in _LUMA_PLANE_FORMATS:
-        plane = frame.planes[0]
-        luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
-    else:
-        luma = frame.reformat(format="gray").to_ndarray()
+def _small_grey(luma: np.ndarray) -> np.ndarray:
+    """``luma`` (a frame's 8-bit luma plane) at analysis width, uint8, shape (height, ANALYSIS_WIDTH_PX)."""
     height = max(BLOCK_PX, round(ANALYSIS_WIDTH_PX * luma.shape[0] / luma.shape[1]))
     # Area averaging is quick only for small reduction factors: skipping rows and columns first
     # keeps it so, while each analysis pixel still averages at least 4x4 source pixels.
@@ -253,46 +261,71 @@ def _novelty(cue: np.ndarray, floor: float) -> np.ndarray:
     return rise / max(float(rise.mean()), floor)
 
 
+class SoundOnsetsMeter:
+    """The sound onsets of sound fed one block at a time, as a source pass hands it out: mono at
+    16 kHz, the form the cut-downs' sound activity takes, so one resample serves both.
+
+    The flux is computed over the whole sound at the end, so the samples are kept (64 kB a second).
+    """
+
+    sound_need = SoundNeed(ANALYSIS_RATE_HZ, "mono")
+    """Mono at :data:`ANALYSIS_RATE_HZ`."""
+
+    def __init__(self) -> None:
+        self._blocks: list[np.ndarray] = []
+        self._first_time_s: float | None = None
+
+    def add_sound(self, samples: np.ndarray, time_s: float | None) -> None:
+        """Take the next block of samples."""
+        if self._first_time_s is None and time_s is not None:
+            self._first_time_s = float(time_s)
+        self._blocks.append(samples[0])
+
+    def samples(self) -> tuple[np.ndarray, float]:
+        """The sound fed so far, float32, and its first sample's time in seconds."""
+        samples = np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
+        return samples, self._first_time_s or 0.0
+
+    def result(self) -> SoundOnsets:
+        """The onsets of all the sound fed."""
+        samples, first_time_s = self.samples()
+        hop = ANALYSIS_RATE_HZ // ENVELOPE_RATE_HZ
+        # Flux sample k compares the windows starting at k and k + 1 hops. Log-compressed band energy
+        # jumps as soon as an onset enters a window, so the flux peaks when the onset reaches the
+        # leading edge of the later window: date it there.
+        start_s = first_time_s + (hop + FLUX_WINDOW_SAMPLES) / ANALYSIS_RATE_HZ
+        flux = _spectral_flux(samples, hop)
+        guard = round(EDGE_GUARD_S * ENVELOPE_RATE_HZ)
+        flux[:guard] = 0.0
+        flux[max(0, len(flux) - guard) :] = 0.0
+        return SoundOnsets(start_s=start_s, strength=flux, peak_level=float(np.abs(samples).max(initial=0.0)))
+
+
 def sound_onsets(path: Path) -> SoundOnsets | None:
     """Decode the first audio stream and measure its onset strength; None when there is none.
 
     Raises:
-        MediaError: the audio cannot be decoded.
+        MediaError: the file cannot be opened or its audio cannot be decoded.
     """
-    samples, first_time_s = mono_samples(path)
-    if samples is None:
+    if not has_audio(path):
         return None
-    hop = ANALYSIS_RATE_HZ // ENVELOPE_RATE_HZ
-    # Flux sample k compares the windows starting at k and k + 1 hops. Log-compressed band energy
-    # jumps as soon as an onset enters a window, so the flux peaks when the onset reaches the
-    # leading edge of the later window: date it there.
-    start_s = first_time_s + (hop + FLUX_WINDOW_SAMPLES) / ANALYSIS_RATE_HZ
-    flux = _spectral_flux(samples, hop)
-    guard = round(EDGE_GUARD_S * ENVELOPE_RATE_HZ)
-    flux[:guard] = 0.0
-    flux[max(0, len(flux) - guard) :] = 0.0
-    return SoundOnsets(start_s=start_s, strength=flux, peak_level=float(np.abs(samples).max(initial=0.0)))
+    meter = SoundOnsetsMeter()
+    decode_source(path, sounds=[meter])
+    return meter.result()
 
 
 def mono_samples(path: Path) -> tuple[np.ndarray | None, float]:
-    """The first audio stream mixed to mono float32 at 16 kHz, and its first sample's time in seconds."""
-    chunks: list[np.ndarray] = []
-    first_time_s = None
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                return None, 0.0
-            stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=ANALYSIS_RATE_HZ)
-            for frame in container.decode(stream):
-                if first_time_s is None and frame.time is not None:
-                    first_time_s = float(frame.time)
-                chunks.extend(resampled.to_ndarray()[0] for resampled in resampler.resample(frame))
-            chunks.extend(resampled.to_ndarray()[0] for resampled in resampler.resample(None))
-    except av.error.FFmpegError as error:
-        raise MediaError(path, f"audio does not decode ({error.strerror or error})") from error
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    return samples, first_time_s or 0.0
+    """The first audio stream mixed to mono float32 at 16 kHz, and its first sample's time in
+    seconds; (None, 0.0) when there is none.
+
+    Raises:
+        MediaError: the file cannot be opened or its audio cannot be decoded.
+    """
+    if not has_audio(path):
+        return None, 0.0
+    meter = SoundOnsetsMeter()
+    decode_source(path, sounds=[meter])
+    return meter.samples()
 
 
 def _spectral_flux(samples: np.ndarray, hop: int) -> np.ndarray:

@@ -1,15 +1,16 @@
 """Every analysis a job needs of one source, from one decode of it.
 
 A job asks for some of: the reframing analysis (cuts, subjects, motion, bars: smart framing,
-another aspect ratio, cut-downs) and the sound activity (cut-downs). :func:`analyse_source` asks
-the job's cache for each (the on-disk analysis cache, or the flow's cached tasks); the first one
-the cache lacks decodes the source once for every analysis asked for: one picture pass and one
+another aspect ratio, cut-downs), the sound activity (cut-downs) and the sync events (picture events
+and sound onsets: the sync check of a source with sound). :func:`analyse_source` asks the job's
+cache for each (the on-disk analysis cache, or the flow's cached tasks); the first one the cache
+lacks decodes the source once for it and every one asked for after it: one picture pass and one
 sound pass together (:func:`pipeline.media.source_decode.decode_source`), each analysis taking the
 frames or samples it declared, at its own size and rate. A source whose analyses are all cached is
 not decoded at all.
 
-The sync check (:mod:`pipeline.analysis.sync`) still decodes on its own: its picture events and
-sound onsets are measured inside :func:`~pipeline.analysis.sync.measure_sync` from the file's path.
+The sync check (:func:`pipeline.analysis.sync.measure_sync`) takes the sync events measured here;
+only its talking-face fallback, asked when the events do not decide, decodes the source again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.analysis.onsets import PictureEvents, PictureEventsMeter, SoundOnsets, SoundOnsetsMeter
 from pipeline.analysis.reframe.analysis import ReframeAnalysis, ReframeMeter
 from pipeline.analysis.sound_activity import SoundActivity, SoundActivityMeter
 from pipeline.media.probe import MediaInfo
@@ -28,6 +30,14 @@ REFRAME = "reframe"
 """The reframing analysis's name in the cache and the manifest."""
 SOUND_ACTIVITY = "sound-activity"
 """The sound activity's name in the cache and the manifest."""
+PICTURE_EVENTS = "picture-events"
+"""The sync check's picture events' name in the cache and the manifest."""
+SOUND_ONSETS = "sound-onsets"
+"""The sync check's sound onsets' name in the cache and the manifest."""
+
+
+Fact = ReframeAnalysis | SoundActivity | PictureEvents | SoundOnsets | None
+"""One analysis's result."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,9 @@ class SourceNeeds:
     """The reframing analysis."""
     sound_activity: bool = False
     """The sound activity (None for a source without sound)."""
+    sync_events: bool = False
+    """The picture events and sound onsets the sync check matches (sound onsets None for a
+    source without sound)."""
 
 
 @dataclass(frozen=True)
@@ -49,21 +62,28 @@ class SourceFacts:
     """The reframing analysis."""
     sound_activity: SoundActivity | None = None
     """The sound activity."""
+    picture_events: PictureEvents | None = None
+    """The sync check's picture events."""
+    sound_onsets: SoundOnsets | None = None
+    """The sync check's sound onsets."""
 
 
 def analyse_source(path: Path, media: MediaInfo, needs: SourceNeeds,
                    analyse: Callable[[str, Path, Mapping[str, Any], Callable[[], Any]], Any]) -> SourceFacts:
     """The analyses ``needs`` asks for, each through ``analyse(name, path, parameters, compute)``
     (a cache: :meth:`pipeline.analysis.cache.AnalysisCache.get_or_compute` or a step runner's), the
-    first one it has to compute decoding the source once for all of them.
+    first one it has to compute decoding the source once for it and those after it.
 
     Raises:
         MediaError: the source does not decode.
     """
-    wanted = [name for name, needed in ((REFRAME, needs.reframe), (SOUND_ACTIVITY, needs.sound_activity)) if needed]
+    asked = ((REFRAME, needs.reframe), (SOUND_ACTIVITY, needs.sound_activity),
+             (PICTURE_EVENTS, needs.sync_events), (SOUND_ONSETS, needs.sync_events))
+    wanted = [name for name, needed in asked if needed]
     pending = _PendingPass(path, media, wanted)
     found = {name: analyse(name, path, {}, lambda name=name: pending.result(name)) for name in wanted}
-    return SourceFacts(reframe=found.get(REFRAME), sound_activity=found.get(SOUND_ACTIVITY))
+    return SourceFacts(reframe=found.get(REFRAME), sound_activity=found.get(SOUND_ACTIVITY),
+                       picture_events=found.get(PICTURE_EVENTS), sound_onsets=found.get(SOUND_ONSETS))
 
 
 class _PendingPass:
@@ -76,19 +96,27 @@ class _PendingPass:
 
     def __init__(self, path: Path, media: MediaInfo, order: list[str]) -> None:
         self._path, self._media, self._order = path, media, order
-        self._results: dict[str, ReframeAnalysis | SoundActivity | None] = {}
+        self._results: dict[str, Fact] = {}
 
-    def result(self, name: str) -> ReframeAnalysis | SoundActivity | None:
+    def result(self, name: str) -> Fact:
         if name not in self._results:
             self._run(set(self._order[self._order.index(name):]))
         return self._results[name]
 
     def _run(self, names: set[str]) -> None:
-        reframe = ReframeMeter(self._path, self._media) if REFRAME in names else None
         has_sound = self._media.audio is not None
-        sound = SoundActivityMeter(self._media) if SOUND_ACTIVITY in names and has_sound else None
-        decode_source(self._path, reframe.consumers if reframe else (), [sound] if sound else ())
+        reframe = ReframeMeter(self._path, self._media) if REFRAME in names else None
+        events = PictureEventsMeter() if PICTURE_EVENTS in names else None
+        sound_meters: dict[str, SoundActivityMeter | SoundOnsetsMeter] = {}
+        if SOUND_ACTIVITY in names and has_sound:
+            sound_meters[SOUND_ACTIVITY] = SoundActivityMeter(self._media)
+        if SOUND_ONSETS in names and has_sound:
+            sound_meters[SOUND_ONSETS] = SoundOnsetsMeter()
+        pictures = [*(reframe.consumers if reframe else ()), *([events] if events else ())]
+        decode_source(self._path, pictures, list(sound_meters.values()))
         if reframe is not None:
             self._results[REFRAME] = reframe.result()
-        if SOUND_ACTIVITY in names:
-            self._results[SOUND_ACTIVITY] = sound.result() if sound else None
+        if events is not None:
+            self._results[PICTURE_EVENTS] = events.result()
+        for name in names & {SOUND_ACTIVITY, SOUND_ONSETS}:
+            self._results[name] = sound_meters[name].result() if has_sound else None

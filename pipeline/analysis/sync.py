@@ -87,6 +87,8 @@ def measure_sync(
     media_info: MediaInfo | None = None,
     standard: SyncStandard = EBU_R37,
     max_offset_ms: int = MAX_OFFSET_MS,
+    picture: PictureEvents | None = None,
+    sound: SoundOnsets | None = None,
 ) -> SyncReport:
     """Measure the offset of a clip's sound against its picture and judge it.
 
@@ -96,6 +98,10 @@ def measure_sync(
         standard: The limits to judge against.
         max_offset_ms: Offsets searched either side of zero, in milliseconds (a guard of two frames
             beyond it keeps a peak at the limit itself a true peak).
+        picture: The clip's picture events when already measured (by a source pass,
+            :mod:`pipeline.analysis.source_pass`); None: measured here, from a decode of the picture.
+        sound: Its sound onsets likewise; None: measured here where the clip has sound. Only the
+            talking face, asked when the events do not decide, then still decodes the clip.
 
     Raises:
         MediaError: the file is unreadable or its streams do not decode.
@@ -110,12 +116,14 @@ def measure_sync(
             reason=reason, standard=standard, container=container, drift_ms_per_min=None,
         )
 
-    sound = sound_onsets(path) if info.audio is not None else None
+    if info.audio is None:
+        return undetermined("no audio stream")
+    sound = sound or sound_onsets(path)
     if sound is None:
         return undetermined("no audio stream")
     if sound.peak_level < SILENCE_LEVEL:
         return undetermined("the sound is digital silence (peak below -90 dBFS)")
-    picture = picture_events(path)
+    picture = picture or picture_events(path)
     if picture.largest_change < STILL_PICTURE_LEVEL:
         return undetermined("the picture is static: nothing moves or changes for a sound to match")
     found = content_offset(picture, sound, lambda: lip_match(path, info, max_offset_ms), max_offset_ms)

@@ -5,10 +5,12 @@ step runner backs with a cache keyed by the source's content (:mod:`pipeline.job
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pipeline.analysis.onsets import PictureEvents, SoundOnsets
 from pipeline.analysis.reframe import ReframeAnalysis
 from pipeline.analysis.sound_activity import SoundActivity, sound_activity
 from pipeline.analysis.source_pass import SourceNeeds, analyse_source
@@ -23,6 +25,8 @@ Result = TypeVar("Result")
 Analyse = Callable[[str, Path, Mapping[str, Any], Callable[[], Result]], Result]
 """``analyse(analysis, source, parameters, compute)``: ``compute()``'s result, or the same
 analysis's result from a cache (see :meth:`pipeline.analysis.cache.AnalysisCache.get_or_compute`)."""
+SyncEvents = tuple[PictureEvents, SoundOnsets | None]
+"""A source's picture events and sound onsets, as the sync check matches them."""
 
 
 def unique_sources(job: Job) -> list[Path]:
@@ -53,9 +57,12 @@ def probe_music(job: Job) -> AudioStreamInfo | None:
     return probe_audio(job.music.source) if job.music else None
 
 
-def check_sync(job: Job, media: Mapping[Path, MediaInfo], analyse_source: Analyse,
+def check_sync(job: Job, media: Mapping[Path, MediaInfo], analyse: Analyse,
+               events: Mapping[Path, SyncEvents] | None = None,
                ) -> tuple[dict[Path, SyncReport], dict[Path, Fraction]]:
-    """Measure every source with sound and apply the job's sync policy.
+    """Measure every source with sound and apply the job's sync policy. A source's picture events
+    and sound onsets come from ``events`` where the source pass measured them (see
+    :func:`analyse_sources`); otherwise the sync check decodes the source itself.
 
     Returns:
         The reports by source, and the corrections (seconds to move each source's sound) that the
@@ -66,9 +73,14 @@ def check_sync(job: Job, media: Mapping[Path, MediaInfo], analyse_source: Analys
             the measured offset and the standard's limits.
     """
     standard = STANDARDS[job.sync.standard]
+    events = events or {}
+
+    def measured(path: Path, info: MediaInfo) -> SyncReport:
+        picture, sound = events.get(path, (None, None))
+        return measure_sync(path, info, standard, picture=picture, sound=sound)
+
     reports = {
-        path: analyse_source("sync", path, {"standard": job.sync.standard},
-                             lambda path=path, info=info: measure_sync(path, info, standard))
+        path: analyse("sync", path, {"standard": job.sync.standard}, lambda path=path, info=info: measured(path, info))
         for path, info in media.items() if info.audio is not None
     }
     out_of_sync = {path: report for path, report in reports.items() if report.verdict == "out_of_sync"}
@@ -86,17 +98,27 @@ def check_sync(job: Job, media: Mapping[Path, MediaInfo], analyse_source: Analys
     return reports, corrections
 
 
+@dataclass(frozen=True)
+class SourceAnalyses:
+    """What the one decode of each source found for the job (:func:`analyse_sources`)."""
+
+    reframe: dict[Path, ReframeAnalysis]
+    """The reframing analysis of each source that needs one."""
+    sound_activity: dict[Path, SoundActivity | None]
+    """Each source's sound activity where there are cut-downs (None: no sound); else empty."""
+    sync_events: dict[Path, SyncEvents]
+    """Each source with sound's picture events and sound onsets, for :func:`check_sync`."""
+
+
 def analyse_sources(job: Job, media: Mapping[Path, MediaInfo], presets: dict[str, Preset], analyse: Analyse,
-                    ) -> tuple[dict[Path, ReframeAnalysis], dict[Path, SoundActivity | None]]:
-    """Reframing analysis (cuts, subjects, motion, burned-in bars) of each source that needs it, and
-    with cut-downs each source's sound activity: what the cache lacks from one decode of the source
-    (:mod:`pipeline.analysis.source_pass`).
+                    *, sync: bool = False) -> SourceAnalyses:
+    """The analyses the job needs of each source, what the cache lacks from one decode of the
+    source (:mod:`pipeline.analysis.source_pass`): the reframing analysis (cuts, subjects, motion,
+    burned-in bars) where needed, the sound activity with cut-downs, and with ``sync`` the events
+    the sync check matches, for each source with sound.
 
     A source needs the reframing analysis when a deliverable is ``smart`` or a cut-down, or has
     another aspect ratio than the source (burned-in bars then matter); it serves every deliverable.
-
-    Returns:
-        The reframing analyses and the sound activities (empty without cut-downs), by source.
 
     Raises:
         MediaError: a source does not decode.
@@ -107,19 +129,22 @@ def analyse_sources(job: Job, media: Mapping[Path, MediaInfo], presets: dict[str
     every_source = any(preset.video.fit == "smart" for preset in resolved) or any(
         deliverable.duration_s for deliverable in every.deliverables)
     cutdowns = any(deliverable.cutdowns for deliverable in job.deliverables)
-    reframe, activity = {}, {}
+    found = SourceAnalyses({}, {}, {})
     for path, info in media.items():
         source_aspect = info.video.display_aspect_ratio
         needs = SourceNeeds(
             reframe=every_source or any(Fraction(shape.width, shape.height) != source_aspect for shape in shapes),
             sound_activity=cutdowns,
+            sync_events=sync and info.audio is not None,
         )
-        found = analyse_source(path, info, needs, analyse)
+        facts = analyse_source(path, info, needs, analyse)
         if needs.reframe:
-            reframe[path] = found.reframe
+            found.reframe[path] = facts.reframe
         if needs.sound_activity:
-            activity[path] = found.sound_activity
-    return reframe, activity
+            found.sound_activity[path] = facts.sound_activity
+        if needs.sync_events:
+            found.sync_events[path] = (facts.picture_events, facts.sound_onsets)
+    return found
 
 
 def sound_activities(job: Job, media: Mapping[Path, MediaInfo],

@@ -45,16 +45,16 @@ def finish_steps(job: Job, folder: Path, steps: StepRunner, presets: dict[str, P
     sources = unique_sources(job)
     media = dict(zip(sources, steps.each("probe-source", probe, sources), strict=True))
     music = steps.step("probe-music", probe_music, job, retry=True) if job.music else None
-    sync_reports, sync_corrections = check_sync(job, media, steps.analyse)
+    presets = presets or load_presets()
+    found = analyse_sources(job, media, presets, steps.analyse, sync=True)
+    for path, analysis in found.reframe.items():
+        steps.note(f"analysed {path.name}: {len(analysis.cut_times_s) + 1} shot(s), active area {analysis.active}")
+    sync_reports, sync_corrections = check_sync(job, media, steps.analyse, found.sync_events)
     for path, report in sync_reports.items():
         offset = f"{report.offset_ms:+d} ms" if report.offset_ms is not None else "no offset"
         steps.note(f"sync {path.name}: {report.verdict}, {offset}{', corrected' if path in sync_corrections else ''}")
     probed = time.monotonic()
-    presets = presets or load_presets()
-    reframe, sound_activity = analyse_sources(job, media, presets, steps.analyse)
-    for path, analysis in reframe.items():
-        steps.note(f"analysed {path.name}: {len(analysis.cut_times_s) + 1} shot(s), active area {analysis.active}")
-    facts = JobFacts(media, music, sync_corrections, reframe, sound_activity)
+    facts = JobFacts(media, music, sync_corrections, found.reframe, found.sound_activity)
     plan = plan_with_analysis(job, facts, presets, folder, steps, one_process=one_process)
     with recorded_or_removed(plan, folder):
         try:

@@ -93,8 +93,9 @@ class SoundConsumer(Protocol):
 
     def add_sound(self, samples: np.ndarray, time_s: float | None) -> None:
         """Take the next block of samples, float32, shape (channels, samples), full scale 1.0;
-        ``time_s`` is the presentation time of the decoded frame it came from (None for the
-        resampler's last block, or a frame without a timestamp)."""
+        ``time_s`` is the presentation time of the decoded frame it came from, the earliest where
+        the resampler held a frame back to return it with the next (None for the resampler's last
+        block, or a frame without a timestamp)."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,20 @@ def decode_source(
         raise MediaError(path, f"{kind} does not decode ({error.strerror or error})") from error
 
 
+def has_audio(path: Path) -> bool:
+    """Whether ``path`` has an audio stream (for a stand-alone analysis whose answer without sound
+    is None rather than an error).
+
+    Raises:
+        MediaError: the file cannot be opened.
+    """
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio)
+    except av.error.FFmpegError as error:
+        raise MediaError(path, f"cannot be opened as media ({error.strerror or error})") from error
+
+
 def _stream(path: Path, streams, kind: str):
     if not streams:
         raise MediaError(path, f"has no {kind} stream to analyse")
@@ -216,11 +231,20 @@ class _SoundFeed:
         self._resamplers = {
             need: av.AudioResampler(format="fltp", layout=need.layout, rate=need.rate) for need in self._groups
         }
+        self._held_back: dict[SoundNeed, float | None] = {}
 
     def add(self, frame: av.AudioFrame) -> None:
         for need, resampler in self._resamplers.items():
-            for block in resampler.resample(frame):
-                self._hand_out(need, block.to_ndarray(), frame.time)
+            blocks = resampler.resample(frame)
+            held_back = self._held_back.pop(need, None)
+            if not blocks:
+                # The resampler kept this frame's samples to return them with the next one's: the
+                # next block starts at this frame's time, not at the next frame's.
+                self._held_back[need] = held_back if held_back is not None else frame.time
+                continue
+            for number, block in enumerate(blocks):
+                starts_at = held_back if number == 0 and held_back is not None else frame.time
+                self._hand_out(need, block.to_ndarray(), starts_at)
 
     def flush(self) -> None:
         for need, resampler in self._resamplers.items():
