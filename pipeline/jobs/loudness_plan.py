@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pipeline.analysis.cache import modules_fingerprint
 from pipeline.analysis.loudness import (
     LimitedPass,
     LoudnessCorrection,
@@ -21,17 +22,16 @@ from pipeline.analysis.loudness import (
     plan_correction,
     refine_gain,
 )
-from pipeline.analysis.cache import modules_fingerprint
 from pipeline.errors import JobError
 from pipeline.inputs import sha256_of_input
 from pipeline.jobs.analyses import Analyse
 from pipeline.media.runner import run_ffmpeg
 from pipeline.model.job import Job
 from pipeline.model.presets import Preset
+from pipeline.plan import programme_sound
 from pipeline.plan.audio_tracks import resolve_programme_layout
 from pipeline.plan.facts import JobFacts
 from pipeline.plan.outputs import resolve_preset, sound_encode_args
-from pipeline.plan import programme_sound
 from pipeline.plan.programme_sound import plan_programme_audio
 
 
