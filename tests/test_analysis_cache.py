@@ -1,6 +1,7 @@
 """Analyses cached by content: a rerun with a preset changed, or a second job over the same clip,
-decodes nothing for sync, reframing or cut-down sound activity; changed clips and broken cache
-entries are analysed again; the manifest says which results came from the cache."""
+decodes nothing for sync, reframing or cut-down sound activity and measures no programme loudness;
+changed clips and broken cache entries are analysed again; the manifest says which results came
+from the cache."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from pipeline.analysis.cache import CACHE_DIR_VARIABLE
 from pipeline.jobs import analyses as analyses_module
+from pipeline.jobs import loudness_plan
 from pipeline.jobs.finish import finish
 from pipeline.media.source_decode import decode_tally, reset_decode_tally
 from pipeline.media.synth import SHAPES, ClipContent, synthesize
@@ -33,22 +35,28 @@ def talking_clip(tmp_path_factory):
 
 @pytest.fixture
 def analysis_calls(monkeypatch) -> Callable[[], dict[str, int]]:
-    """How many times each analysis really ran: sync's measurements, and the source pass's picture
-    decodes (reframing) and sound decodes (cut-down sound activity), over every source."""
-    sync_calls = []
-    original = analyses_module.measure_sync
+    """How many times each analysis really ran: sync's measurements, the source pass's picture
+    decodes (reframing) and sound decodes (cut-down sound activity), over every source, and the
+    loudness plan's ffmpeg runs (programme renders and codec-check encodes)."""
+    sync_calls, loudness_runs = [], []
+    original_sync, original_run = analyses_module.measure_sync, loudness_plan.run_ffmpeg
 
-    def counted(*args, **kwargs):
+    def counted_sync(*args, **kwargs):
         sync_calls.append(args)
-        return original(*args, **kwargs)
+        return original_sync(*args, **kwargs)
 
-    monkeypatch.setattr(analyses_module, "measure_sync", counted)
+    def counted_run(*args, **kwargs):
+        loudness_runs.append(args)
+        return original_run(*args, **kwargs)
+
+    monkeypatch.setattr(analyses_module, "measure_sync", counted_sync)
+    monkeypatch.setattr(loudness_plan, "run_ffmpeg", counted_run)
     reset_decode_tally()
 
     def calls() -> dict[str, int]:
         tallies = decode_tally().values()
         return {"sync": len(sync_calls), "reframe": sum(tally.picture for tally in tallies),
-                "sound-activity": sum(tally.sound for tally in tallies)}
+                "sound-activity": sum(tally.sound for tally in tallies), "loudness": len(loudness_runs)}
 
     return calls
 
@@ -69,18 +77,27 @@ def test_a_rerun_with_a_preset_changed_analyses_nothing(talking_clip, analysis_c
     original = tmp_path / "original.mp4"
     shutil.copyfile(talking_clip, original)
     first = finish(_job(original, tmp_path, crf=20), tmp_path / "first")
-    assert analysis_calls() == {"sync": 1, "reframe": 1, "sound-activity": 1}
+    first_calls = analysis_calls()
+    # The whole-length programme and the cut-down are measured, each rendered and encoded at least once.
+    assert {**first_calls, "loudness": 0} == {"sync": 1, "reframe": 1, "sound-activity": 1, "loudness": 0}
+    assert first_calls["loudness"] >= 4
     copy = tmp_path / "renamed.mp4"
     original.rename(copy)
     events = {"picture-events", "sound-onsets"}  # the sync check's, measured in the same decode
-    assert _records(first) == {"sync": False, "reframe": False, "sound-activity": False} | dict.fromkeys(events, False)
+    assert _records(first) == ({"sync": False, "reframe": False, "sound-activity": False, "loudness": False}
+                               | dict.fromkeys(events, False))
     second = finish(_job(copy, tmp_path, crf=24), tmp_path / "second")
-    assert analysis_calls() == {"sync": 1, "reframe": 1, "sound-activity": 1}, "a cached analysis decoded again"
-    assert _records(second) == {"sync": True, "reframe": True, "sound-activity": True} | dict.fromkeys(events, True)
+    assert analysis_calls() == first_calls, "a cached analysis decoded again, or a cached loudness was measured"
+    assert _records(second) == ({"sync": True, "reframe": True, "sound-activity": True, "loudness": True}
+                                | dict.fromkeys(events, True))
     # What came from the cache is what was measured, and names the file under its new name.
     first_sync = json.loads(first.read_text())["inputs"][0]["sync"]
     second_sync = json.loads(second.read_text())["inputs"][0]["sync"]
     assert second_sync == {**first_sync, "path": str(copy)}
+    # The cached loudness corrections are the ones applied: each output carries the first run's.
+    first_loudness = [output["loudness"] for output in json.loads(first.read_text())["outputs"]]
+    second_loudness = [output["loudness"] for output in json.loads(second.read_text())["outputs"]]
+    assert len(first_loudness) == 2 and all(first_loudness) and second_loudness == first_loudness
 
 
 def test_a_changed_clip_or_a_broken_entry_is_analysed_again(talking_clip, analysis_calls, tmp_path, monkeypatch):
@@ -94,12 +111,15 @@ def test_a_changed_clip_or_a_broken_entry_is_analysed_again(talking_clip, analys
     other = ClipContent(event_times_s=(Fraction(3, 4), Fraction(3, 2)))
     synthesize(SMALL_SHAPE, source, Fraction(2), content=other)
     finish(_job(source, tmp_path, crf=20), tmp_path / "two")
-    assert analysis_calls() == {"sync": 2, "reframe": 2, "sound-activity": 2}
+    once = analysis_calls()
+    assert {**once, "loudness": 0} == {"sync": 2, "reframe": 2, "sound-activity": 2, "loudness": 0}
 
     for entry in cache.rglob("*.pickle"):
         entry.write_bytes(b"not a pickle")
     manifest = finish(_job(source, tmp_path, crf=20), tmp_path / "three")
-    assert analysis_calls() == {"sync": 3, "reframe": 3, "sound-activity": 3}
+    again = analysis_calls()
+    assert {**again, "loudness": 0} == {"sync": 3, "reframe": 3, "sound-activity": 3, "loudness": 0}
+    assert again["loudness"] > once["loudness"], "a broken loudness entry was trusted"
     assert not any(_records(manifest).values())
 
 
@@ -108,5 +128,5 @@ def test_the_cache_can_be_switched_off(talking_clip, analysis_calls, tmp_path, m
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     finish(_job(talking_clip, tmp_path, crf=20), tmp_path / "one")
     finish(_job(talking_clip, tmp_path, crf=20), tmp_path / "two")
-    assert analysis_calls() == {"sync": 2, "reframe": 2, "sound-activity": 2}
+    assert {**analysis_calls(), "loudness": 0} == {"sync": 2, "reframe": 2, "sound-activity": 2, "loudness": 0}
     assert not (tmp_path / "xdg").exists()

@@ -16,7 +16,8 @@ import pipeline.render.renderer
 from flows.finish_job import PrefectSteps, finish_job
 from pipeline.analysis.cache import CACHE_DIR_VARIABLE, AnalysisCache
 from pipeline.errors import FFmpegError
-from pipeline.jobs import analyses
+from pipeline.jobs import analyses, loudness_plan
+from pipeline.media.source_decode import decode_tally, reset_decode_tally
 from pipeline.media.synth import ClipContent
 from pipeline.model.job import job_for_clips, parse_job
 from pipeline.media.probe import probe
@@ -96,36 +97,47 @@ def test_an_analysis_task_is_cached_by_content_and_parameters(make_colour_clip, 
 def test_a_flow_rerun_with_a_preset_changed_analyses_nothing(make_clip, tmp_path, monkeypatch):
     """The flow's analysis tasks are cached by the source's content, the analysis's parameters and
     code: the second run, another preset setting over a renamed copy of the clip, decodes nothing
-    for sync or reframing, and its manifest says so."""
+    for sync or reframing, measures no loudness, and its manifest says so."""
     monkeypatch.setenv(CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
-    calls = {"measure_sync": 0, "analyse": 0}
-    for name in calls:
-        def counted(*args, _name=name, _original=getattr(analyses, name)):
-            calls[_name] += 1
-            return _original(*args)
-        monkeypatch.setattr(analyses, name, counted)
+    runs = {"measure_sync": 0, "loudness": 0}
+    for name, module, function in (("measure_sync", analyses, "measure_sync"), ("loudness", loudness_plan, "run_ffmpeg")):
+        def counted(*args, _name=name, _original=getattr(module, function), **kwargs):
+            runs[_name] += 1
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(module, function, counted)
+    reset_decode_tally()
+
+    def calls() -> dict[str, int]:
+        """Sync measurements, the source pass's picture decodes (reframing), loudness ffmpeg runs."""
+        return {"measure_sync": runs["measure_sync"], "reframe": sum(t.picture for t in decode_tally().values()),
+                "loudness": runs["loudness"]}
     clip = make_clip("mono44k-1280x720-24", seconds=Fraction(2), width=320, height=180,
                      content=ClipContent(event_times_s=(Fraction(1, 2), Fraction(5, 4))))
 
     def run(source, crf: int, out: str) -> dict:
-        # A smart crop needs the reframing analysis; no loudness target and no cut-down keep it short
-        # (the cut-downs' sound activity is cached by the same task, see tests/test_analysis_cache.py).
-        small = {"preset": "review-540p", "overrides": {"video": {
+        # A smart crop needs the reframing analysis; no cut-down keeps it short (the cut-downs' sound
+        # activity is cached by the same task, see tests/test_analysis_cache.py).
+        small = {"preset": "review-540p", "overrides": {"loudness": {"standard": "streaming"}, "video": {
             "width": 90, "height": 160, "fit": "smart", "options": {"preset": "ultrafast", "crf": crf}}}}
         job = parse_job({"version": 1, "name": "cached", "shots": [{"source": str(source)}], "deliverables": [small]},
                         tmp_path)
         return json.loads(finish_job(job=job, out_dir=tmp_path / out).read_text())
 
     first = run(clip, 20, "first")
-    assert calls == {"measure_sync": 1, "analyse": 1}
-    assert {entry["analysis"]: entry["from_cache"] for entry in first["analyses"]} == {"sync": False, "reframe": False}
+    measured = calls()
+    assert {**measured, "loudness": 0} == {"measure_sync": 1, "reframe": 1, "loudness": 0} and measured["loudness"] > 0
+    assert {entry["analysis"]: entry["from_cache"] for entry in first["analyses"]} == {
+        "sync": False, "reframe": False, "loudness": False}
     copy = tmp_path / "renamed.mp4"
     copy.write_bytes(clip.read_bytes())
     second = run(copy, 24, "second")
-    assert calls == {"measure_sync": 1, "analyse": 1}, "a cached analysis decoded again"
-    assert {entry["analysis"]: entry["from_cache"] for entry in second["analyses"]} == {"sync": True, "reframe": True}
-    # The cached measurement is the one made, naming the file it now stands for.
+    assert calls() == measured, "a cached analysis decoded again, or a cached loudness was measured"
+    assert {entry["analysis"]: entry["from_cache"] for entry in second["analyses"]} == {
+        "sync": True, "reframe": True, "loudness": True}
+    # The cached measurements are the ones made: sync naming the file it now stands for, and the
+    # loudness correction the first run applied.
     assert second["inputs"][0]["sync"] == {**first["inputs"][0]["sync"], "path": str(copy)}
+    assert second["outputs"][0]["loudness"] == first["outputs"][0]["loudness"] is not None
     assert [output["probe"]["video"]["frame_count"] for output in second["outputs"]] == [48]
 
 

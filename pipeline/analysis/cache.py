@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import pipeline
@@ -38,9 +39,9 @@ class AnalysisRecord:
     """One analysis of one source in a job, for the manifest."""
 
     source: Path
-    """The analysed file."""
+    """The analysed file (for a programme's ``loudness``, the source of its first shot)."""
     analysis: str
-    """Its name: ``sync``, ``reframe``, ``sound-activity``."""
+    """Its name: ``sync``, ``reframe``, ``sound-activity``, ``loudness``."""
     from_cache: bool
     """Read from the cache (True) or computed by this job (False)."""
 
@@ -57,6 +58,16 @@ def code_fingerprint() -> str:
     for module in sorted([*root.joinpath("analysis").rglob("*.py"), *root.joinpath("media").rglob("*.py")]):
         digest.update(module.relative_to(root).as_posix().encode())
         digest.update(module.read_bytes())
+    return digest.hexdigest()
+
+
+def modules_fingerprint(*modules: ModuleType) -> str:
+    """SHA-256 over the source of ``modules``: for a cached result that code outside the analysis
+    and media packages also decides (see :func:`code_fingerprint`), a parameter that changes with it."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(module.__name__.encode())
+        digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()
 
 

@@ -1,13 +1,19 @@
 """Loudness corrections planned from the programmes as they will be mixed: a linear gain, a
 true-peak limiter where the gain alone would break the peak limit, settled from measurements of the
-limited result, and, for lossy deliverables, from their programme encoded as it will ship."""
+limited result, and, for lossy deliverables, from their programme encoded as it will ship.
+
+The corrections are cached by content (:func:`cached_loudness_corrections`): a rerun whose sound
+chain and sound encode are unchanged measures nothing."""
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from pipeline.analysis.cache import modules_fingerprint
 from pipeline.analysis.loudness import (
     LimitedPass,
     LoudnessCorrection,
@@ -17,13 +23,77 @@ from pipeline.analysis.loudness import (
     refine_gain,
 )
 from pipeline.errors import JobError
+from pipeline.inputs import sha256_of_input
+from pipeline.jobs.analyses import Analyse
 from pipeline.media.runner import run_ffmpeg
 from pipeline.model.job import Job
 from pipeline.model.presets import Preset
+from pipeline.plan import programme_sound
 from pipeline.plan.audio_tracks import resolve_programme_layout
 from pipeline.plan.facts import JobFacts
 from pipeline.plan.outputs import resolve_preset, sound_encode_args
 from pipeline.plan.programme_sound import plan_programme_audio
+
+
+def cached_loudness_corrections(job: Job, facts: JobFacts, presets: dict[str, Preset],
+                                analyse: Analyse) -> dict[str, LoudnessCorrection]:
+    """:func:`loudness_corrections` through ``analyse`` (the job's analysis cache), as the
+    ``loudness`` analysis of the programme's first source with :func:`loudness_parameters`: the
+    same sound chain, targets and sound encodes of the same content are measured once. A programme
+    without a loudness target measures nothing and is not recorded.
+
+    Raises:
+        JobError: as :func:`loudness_corrections` (a failure is never cached).
+        MediaError: an input cannot be read for its content hash.
+    """
+    parameters = loudness_parameters(job, facts, presets)
+    if not parameters["deliverables"]:
+        return {}
+    return analyse("loudness", job.shots[0].source, parameters,
+                   lambda: loudness_corrections(job, facts, presets))
+
+
+PROGRAMME_PLACEHOLDER = Path("programme")
+"""The folder the keyed programme render is planned into: the real one is a new temporary folder
+each time, which must not make every key new."""
+
+
+def loudness_parameters(job: Job, facts: JobFacts, presets: dict[str, Preset]) -> dict[str, Any]:
+    """Everything :func:`loudness_corrections` depends on besides the analysis code, for its cache key.
+
+    - ``programme_audio``: the first programme-audio render's ffmpeg arguments (each programme's
+      conformed shots, sync corrections, crossfades, music bed and its gain, rate and layout), with
+      every input's path replaced by its content hash, so a renamed clip is the same programme;
+    - ``deliverables``: in order, each one with a target: its label, the target, its sound codec,
+      and the arguments of its codec check's encode (encoder, options, rate, channels);
+    - ``planner``: the source of this module and of :mod:`pipeline.plan.programme_sound`, which
+      decide the limiter passes and codec checks that follow the first measurement.
+
+    Raises:
+        MediaError: an input cannot be read.
+    """
+    plan = plan_programme_audio(job, facts.with_loudness(None), presets, PROGRAMME_PLACEHOLDER)
+    inputs = [shot.source for shot in job.shots] + ([job.music.source] if job.music else [])
+    hashes = {str(path): f"sha256:{sha256_of_input(path)}" for path in inputs}
+    shot_media = [facts.media[shot.source] for shot in job.shots]
+    deliverables = []
+    for index, deliverable in enumerate(job.deliverables):
+        preset = resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index)
+        if preset.loudness is None:
+            continue
+        encode = sound_encode_args(preset, PROGRAMME_PLACEHOLDER / "programme.wav",
+                                   PROGRAMME_PLACEHOLDER / "encoded.mkv")
+        target = preset.loudness
+        # The values the standard resolves to, so a changed standard's table is a miss too.
+        resolved = {"lufs": target.target_lufs, "tolerance_lu": target.tolerance,
+                    "true_peak_dbtp": target.max_true_peak_dbtp}
+        deliverables.append({"label": deliverable.label, "target": {**target.model_dump(mode="json"), **resolved},
+                             "codec": preset.audio.codec, "encode": encode})
+    return {
+        "programme_audio": [hashes.get(argument, argument) for argument in plan.args],
+        "deliverables": deliverables,
+        "planner": modules_fingerprint(sys.modules[__name__], programme_sound),
+    }
 
 
 def loudness_corrections(job: Job, facts: JobFacts, presets: dict[str, Preset]) -> dict[str, LoudnessCorrection]:

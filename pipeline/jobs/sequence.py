@@ -20,7 +20,7 @@ from pipeline.jobs.cutdowns import cutdown_programmes, whole_programme
 from pipeline.jobs.enhanced_plan import make_intermediates, plan_enhanced_job
 from pipeline.jobs.job_outputs import manifest_path, recorded_or_removed
 from pipeline.jobs.job_qc import enforce_qc_policy, quality_check
-from pipeline.jobs.loudness_plan import loudness_corrections
+from pipeline.jobs.loudness_plan import cached_loudness_corrections
 from pipeline.jobs.steps import DirectSteps, StepRunner
 from pipeline.media.probe import probe
 from pipeline.model.job import Job
@@ -101,7 +101,7 @@ def plan_with_analysis(job: Job, facts: JobFacts, presets: dict[str, Preset], ou
     programmes = [whole_programme(job)]
     programmes += steps.step("choose-cut-downs", cutdown_programmes, job, facts, presets)
     programmes = [programme for programme in programmes if programme.deliverables]
-    loudness = [steps.step("measure-loudness", loudness_corrections, programme, facts, presets, retry=True)
+    loudness = [cached_loudness_corrections(programme, facts, presets, steps.analyse)
                 if measure_loudness else {} for programme in programmes]
     for corrections in loudness:
         for label, correction in corrections.items():
