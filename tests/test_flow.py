@@ -126,14 +126,15 @@ def test_a_flow_rerun_with_a_preset_changed_analyses_nothing(make_clip, tmp_path
     first = run(clip, 20, "first")
     measured = calls()
     assert {**measured, "loudness": 0} == {"measure_sync": 1, "reframe": 1, "loudness": 0} and measured["loudness"] > 0
+    events = ("picture-events", "sound-onsets")  # the sync check's, from the same decode as reframing
     assert {entry["analysis"]: entry["from_cache"] for entry in first["analyses"]} == {
-        "sync": False, "reframe": False, "loudness": False}
+        "sync": False, "reframe": False, "loudness": False, **dict.fromkeys(events, False)}
     copy = tmp_path / "renamed.mp4"
     copy.write_bytes(clip.read_bytes())
     second = run(copy, 24, "second")
     assert calls() == measured, "a cached analysis decoded again, or a cached loudness was measured"
     assert {entry["analysis"]: entry["from_cache"] for entry in second["analyses"]} == {
-        "sync": True, "reframe": True, "loudness": True}
+        "sync": True, "reframe": True, "loudness": True, **dict.fromkeys(events, True)}
     # The cached measurements are the ones made: sync naming the file it now stands for, and the
     # loudness correction the first run applied.
     assert second["inputs"][0]["sync"] == {**first["inputs"][0]["sync"], "path": str(copy)}
