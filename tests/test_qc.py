@@ -235,9 +235,11 @@ def test_loud_input_is_turned_down_linearly(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("level", [-40.0, -23.0, -8.0])
 def test_every_loudness_preset_meets_its_target(level, tmp_path):
-    """Every built-in preset with a loudness target, from quiet, on-target and loud inputs with peaks
-    at 0 dBFS, measured on the encoded deliverable."""
-    names = [name for name, preset in load_presets().items() if preset.loudness is not None]
+    """Every built-in SDR preset with a loudness target, from quiet, on-target and loud inputs with
+    peaks at 0 dBFS, measured on the encoded deliverable. (An HDR10 preset takes HDR sources only;
+    its sound chain is the same.)"""
+    names = [name for name, preset in load_presets().items()
+             if preset.loudness is not None and preset.video.colour != "bt2020-pq"]
     source = _clean_source(tmp_path, level, click=True)
     _assert_normalised(_finish(source, names, tmp_path))
 
