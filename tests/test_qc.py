@@ -212,6 +212,26 @@ def test_qc_on_verifications_measures_matches_qc_decoding_the_file_itself(clean_
         assert own["loudness"] | {"correction": None} == reused["loudness"] | {"correction": None}
 
 
+def test_conformance_is_verifications_check_in_a_job_and_on_its_own(clean_finish):
+    """One conformance check: the job reports verification's verdict, ``postprod qc`` on the same
+    file reports the same; held to a preset it is off (25p under 24p, 320x180 under 640x360), the
+    file fails with messages naming the field, what was expected and what it has."""
+    manifest = clean_finish[0]
+    for output in manifest["outputs"]:
+        in_job = next(check for check in json.loads(Path(output["qc"]["report"]).read_text())["checks"]
+                      if check["name"] == "conformance")
+        preset = get_preset(output["preset"]).with_overrides(_small(output["preset"]))
+        on_its_own = _check(run_qc(output["path"], preset), "conformance")
+        assert in_job == on_its_own
+        assert (on_its_own["status"], on_its_own["value"], on_its_own["detail"]) == ("pass", 0, "")
+    web = next(output["path"] for output in manifest["outputs"] if output["preset"] == "web-h264-1080p")
+    off = get_preset("web-h264-1080p").with_overrides({"video": {"frame_rate": 24, "width": 640, "height": 360}})
+    check = _check(run_qc(web, off), "conformance")
+    assert (check["status"], check["value"]) == ("fail", 3)
+    assert check["detail"] == ("frame size: expected (640, 360), got (320, 180); frame rate: expected 24, got 25; "
+                               "video duration: expected 25/6, got 4")  # its 100 frames last 4 s, not 100/24
+
+
 def test_clean_clip_passes_every_check_and_a_limited_gain_says_so(clean_finish):
     """-40 LUFS with clicks at 0 dBFS: the gain alone would put the peaks far over the limit."""
     manifest = clean_finish[0]
