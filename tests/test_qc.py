@@ -212,6 +212,46 @@ def test_qc_on_verifications_measures_matches_qc_decoding_the_file_itself(clean_
         assert own["loudness"] | {"correction": None} == reused["loudness"] | {"correction": None}
 
 
+def test_conformance_is_verifications_check_in_a_job_and_on_its_own(clean_finish):
+    """One conformance check: the job reports verification's verdict, ``postprod qc`` on the same
+    file reports the same; held to a preset it is off (25p under 24p, 320x180 under 640x360), the
+    file fails with messages naming the field, what was expected and what it has."""
+    manifest = clean_finish[0]
+    for output in manifest["outputs"]:
+        in_job = next(check for check in json.loads(Path(output["qc"]["report"]).read_text())["checks"]
+                      if check["name"] == "conformance")
+        preset = get_preset(output["preset"]).with_overrides(_small(output["preset"]))
+        on_its_own = _check(run_qc(output["path"], preset), "conformance")
+        assert in_job == on_its_own
+        assert (on_its_own["status"], on_its_own["value"], on_its_own["detail"]) == ("pass", 0, "")
+    web = next(output["path"] for output in manifest["outputs"] if output["preset"] == "web-h264-1080p")
+    off = get_preset("web-h264-1080p").with_overrides({"video": {"frame_rate": 24, "width": 640, "height": 360}})
+    check = _check(run_qc(web, off), "conformance")
+    assert (check["status"], check["value"]) == ("fail", 3)
+    assert check["detail"] == ("frame size: expected (640, 360), got (320, 180); frame rate: expected 24, got 25; "
+                               "video duration: expected 25/6, got 4")  # its 100 frames last 4 s, not 100/24
+
+
+@pytest.mark.parametrize("sound_s", [2.0, 1.92])
+def test_a_file_on_its_own_has_its_sound_within_a_frame_of_its_picture(sound_s, tmp_path):
+    """A file made as ``web-h264-1080p`` (320x180) says, 2 s of 25p picture: 2 s of sound conforms,
+    two frames short of it (3840 samples, over the 1919 within a frame) does not."""
+    path = tmp_path / "own.mp4"
+    run_ffmpeg([
+        "-f", "lavfi", "-i", f"testsrc2=s=320x180:r={RATE}:d=2,format=yuv420p,"
+        "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv",
+        "-f", "lavfi", "-i", f"sine=r=48000:d={sound_s}",
+        "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
+        "-c:a", "aac", "-ac", "2", "-movflags", "+faststart", "-timecode", "00:00:00:00", str(path),
+    ])  # fmt: skip
+    check = _check(run_qc(path, get_preset("web-h264-1080p").with_overrides(SMALL)), "conformance")
+    if sound_s == 2.0:
+        assert (check["status"], check["detail"]) == ("pass", "")
+    else:
+        assert (check["status"], check["value"]) == ("fail", 1)
+        assert check["detail"].startswith("audio track 1 samples: expected 96000 (±1919), got 9"), check["detail"]
+
+
 def test_clean_clip_passes_every_check_and_a_limited_gain_says_so(clean_finish):
     """-40 LUFS with clicks at 0 dBFS: the gain alone would put the peaks far over the limit."""
     manifest = clean_finish[0]

@@ -174,7 +174,10 @@ def fix_report(report: SyncReport, out_path: str | Path) -> Path:
 
 
 def _check_fixed(output: Path, source: MediaInfo, sample_count: int) -> None:
-    """The fixed copy has the source's frames and, within one audio frame, its samples."""
+    """The fixed copy has the source's frames and, within one audio frame, its samples.
+
+    A shifted copy held to its source, not a deliverable held to its promises: that is the one
+    conformance check, :func:`pipeline.render.verify.find_mismatches`."""
     fixed = probe(output)
     mismatches = []
     if fixed.video.frame_count != source.video.frame_count:

@@ -48,7 +48,7 @@ def quality_check(
         plan = output.plan
         reports.append(run_qc(
             plan.path, plan.preset, expected=plan.expected, correction=plan.loudness, sync=sync,
-            policy=job.qc.policy, info=output.info, measured=output.measured,
+            policy=job.qc.policy, info=output.info, measured=output.measured, mismatches=output.mismatches,
             out_of_sync="warn" if job.sync.policy == "report" else "fail",
         ))
     html_path = write_html(job.name, reports, out_dir / f"{job.name}.qc.html")

@@ -78,6 +78,8 @@ class ExpectedOutput:
     """Loudness target the encoded sound must meet; None: not measured (no target, or silence)."""
     colour_tags: tuple[str, str, str] = COLOUR_TAGS["bt709"]
     """Colour primaries, transfer and matrix the video must be tagged with."""
+    colour_range: str = "tv"
+    """Colour range the video must be tagged with: every deliverable is limited range (``tv``)."""
     demuxer: str = DEMUXERS["mov"]
     """Demuxer name the file must probe as (``mxf`` for MXF)."""
     timecode: str | None = None

@@ -3,7 +3,8 @@
 A deliverable finished here was decoded once by verification (:mod:`pipeline.render.verify`); QC
 judges the measures that decode took (:class:`pipeline.render.measure.MeasuredOutput`) and decodes
 nothing again. A file checked on its own (``postprod qc``) is measured here by the same code.
-Conformance to the preset comes from the probe (container facts) and the counts of that decode.
+Conformance is verification's check (:func:`pipeline.render.verify.find_mismatches`) on the probe
+and that decode: against the plan in a job, against the preset and the file on its own.
 The checks live by family: :mod:`pipeline.qc.conformance`, :mod:`pipeline.qc.sound_checks`,
 :mod:`pipeline.qc.picture_checks`; the report in :mod:`pipeline.qc.report`.
 """
@@ -25,11 +26,12 @@ from pipeline.model.timebase import frames_to_samples
 from pipeline.plan.audio_tracks import programme_channels, programme_tracks, resolve_for_file
 from pipeline.plan.leader import leader_frames
 from pipeline.plan.outputs import ExpectedOutput
-from pipeline.qc.conformance import conformance_check
+from pipeline.qc.conformance import conformance_check, expected_of_file
 from pipeline.qc.picture_checks import picture_checks
 from pipeline.qc.report import Check, QcReport, Status
 from pipeline.qc.sound_checks import loudness_checks, silence_check
 from pipeline.render.measure import MeasuredOutput, measure_output
+from pipeline.render.verify import find_mismatches
 
 
 def run_qc(
@@ -42,6 +44,7 @@ def run_qc(
     policy: Literal["fail", "warn"] | None = None,
     info: MediaInfo | None = None,
     measured: MeasuredOutput | None = None,
+    mismatches: tuple[str, ...] | None = None,
     out_of_sync: Status = "fail",
 ) -> QcReport:
     """Check ``path`` against ``preset``, from verification's measures or one decode of its own.
@@ -49,13 +52,14 @@ def run_qc(
     Args:
         path: The file.
         preset: What it should be (overrides applied).
-        expected: The plan's promises, when the file was just rendered: frame and sample counts
-            are then checked exactly; without it, sound and picture must end within a frame.
+        expected: The plan's promises, when the file was just rendered; without it, the file is
+            held to what its preset fixes, its sound within a frame of its picture.
         correction: The loudness correction made while finishing, reported beside the levels.
         sync: A sync measurement to judge (the sources', when finishing; ``pipeline.analysis.sync`` otherwise).
         policy: ``fail`` or ``warn``; None: the preset's.
         info: The file's probe, when the caller has one.
         measured: Verification's measures of the file (its one decode); None: decode it here.
+        mismatches: Verification's mismatches against ``expected``; None: find them here.
         out_of_sync: The status an out-of-sync verdict gets; a job whose sync policy is ``report``
             asked for the offset to be recorded, not to fail on it, and passes ``warn``.
 
@@ -74,11 +78,11 @@ def run_qc(
                                   programme_channels=programme_channels(preset.audio), legalised=preset.video.legalise)
     picture, sound = measured.picture, measured.sound
     programme = sound if sound is not None and sound.programme is not None else None
-    leader_frame_count, leader_samples = measured.programme_start
     duration_s = picture.frame_count / float(frame_rate)
+    if mismatches is None:
+        mismatches = tuple(find_mismatches(path, info, measured, expected or expected_of_file(preset, info, measured)))
     checks = [
-        conformance_check(path, info, preset, expected, leader_frame_count + picture.frame_count,
-                          leader_samples + programme.programme_samples if programme else None),
+        conformance_check(mismatches, preset),
         *loudness_checks(programme.programme if programme else None, preset),
         *picture_checks(picture, frame_rate),
         silence_check(programme, duration_s),

@@ -1,84 +1,90 @@
-"""QC's conformance check: a file against its preset (and its plan's counts, when just rendered).
+"""QC's conformance check: verification's mismatches, for a file finished here or checked on its own.
 
-Verification (:mod:`pipeline.render.verify`) holds a rendered file to its plan before it is kept;
-this check holds any file, finished here or not, to what its preset says.
+One function judges conformance (:func:`pipeline.render.verify.find_mismatches`, against an
+:class:`ExpectedOutput`). A deliverable finished in a job was judged against its plan's promises by
+verification; QC reports those mismatches. A file checked on its own has no plan, so
+:func:`expected_of_file` builds the promises from what its preset fixes and the file itself.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from fractions import Fraction
-from pathlib import Path
 
-from pipeline.media.isobmff import is_faststart
 from pipeline.media.probe import MediaInfo
 from pipeline.model.presets import Preset
-from pipeline.plan.audio_tracks import track_contents
+from pipeline.plan.audio_tracks import programme_tracks, track_contents
 from pipeline.plan.hdr import COLOUR_TAGS
-from pipeline.plan.outputs import BRANDS, ExpectedOutput, probed_layout
+from pipeline.plan.outputs import BRANDS, DEMUXERS, ExpectedOutput, probed_layout
 from pipeline.qc.report import Check
+from pipeline.render.measure import MeasuredOutput
+from pipeline.timeline.timecode_track import file_start_timecode
 
 
-def conformance_check(
-    path: Path,
-    info: MediaInfo,
-    preset: Preset,
-    expected: ExpectedOutput | None,
-    frames_decoded: int,
-    samples_decoded: int | None,
-) -> Check:
-    """The file against its preset: container, codecs, raster, rate, colour, sound, and length."""
-    video, audio = info.video, info.audio
-    spec = preset.video
-    problems: list[str] = []
+def expected_of_file(preset: Preset, info: MediaInfo, measured: MeasuredOutput) -> ExpectedOutput:
+    """What a file checked without its plan must be: what ``preset`` fixes (container, codecs,
+    colour, field order, sound, its raster and rate where set, its timecode's start), and the file's
+    own length, its sound within a frame of its picture.
 
-    def check(what: str, actual, wanted) -> None:
-        if actual != wanted:
-            problems.append(f"{what}: {actual} (wanted {wanted})")
+    Args:
+        preset: The preset, resolved for the file's audio tracks.
+        info: The file's probe.
+        measured: The file's one decode (its frame count and the leader its preset puts first).
+    """
+    video, spec = info.video, preset.video
+    leader_frames, leader_samples = measured.programme_start
+    frame_count = leader_frames + measured.picture.frame_count
+    sample_rate = info.audio.sample_rate if info.audio else preset.audio.sample_rate
+    samples_per_frame = Fraction(sample_rate) / video.frame_rate
+    width, height = (spec.width, spec.height) if spec.width and spec.height else (
+        video.display_width, video.display_height)
+    return ExpectedOutput(
+        brand=BRANDS[preset.container],
+        faststart=preset.faststart,
+        video_codec=spec.codec,
+        video_profile=spec.profile,
+        codec_tag=spec.codec_tag,
+        pix_fmt=spec.probed_pix_fmt or spec.pix_fmt,
+        width=width,
+        height=height,
+        frame_rate=spec.frame_rate or video.frame_rate,
+        frame_count=frame_count,
+        audio_codec=preset.audio.codec,
+        sample_rate=preset.audio.sample_rate,
+        channels=preset.audio.channels,
+        layout=probed_layout(preset),
+        sample_count=round(frame_count * samples_per_frame),
+        # Strictly less than one frame of sound more or less than the picture.
+        sample_tolerance=math.ceil(samples_per_frame) - 1,
+        colour_tags=COLOUR_TAGS[spec.colour],
+        demuxer=DEMUXERS[preset.container],
+        timecode=_start_timecode(preset, video.frame_rate, leader_frames),
+        field_order="tt" if spec.field_order == "tff" else "progressive",
+        audio_tracks=track_contents(preset.audio),
+        programme_tracks=programme_tracks(preset.audio),
+        programme_start_frame=leader_frames,
+        programme_start_sample=leader_samples,
+    )
 
-    check("container", info.brand, BRANDS[preset.container])
-    if preset.faststart:
-        check("faststart", is_faststart(path), True)
-    check("video codec", video.codec, spec.codec)
-    if spec.profile is not None:
-        check("profile", video.profile, spec.profile)
-    if spec.codec_tag is not None:
-        check("codec tag", video.codec_tag, spec.codec_tag)
-    check("pixel format", video.pix_fmt, spec.probed_pix_fmt or spec.pix_fmt)
-    if expected is not None:
-        check("size", (video.display_width, video.display_height), (expected.width, expected.height))
-        check("frame rate", video.frame_rate, expected.frame_rate)
-        check("frames", frames_decoded, expected.frame_count)
-    else:
-        if spec.width and spec.height:
-            check("size", (video.display_width, video.display_height), (spec.width, spec.height))
-        if spec.frame_rate:
-            check("frame rate", video.frame_rate, spec.frame_rate)
-    check("sample aspect ratio", video.sample_aspect_ratio, 1)
-    check("variable frame rate", video.variable_frame_rate, False)
-    check("colour", (video.color_primaries, video.color_transfer, video.color_matrix), COLOUR_TAGS[spec.colour])
-    check("range", video.color_range, "tv")
-    if audio is None:
-        problems.append("audio: none (wanted a stream)")
-    else:
-        check("audio codec", audio.codec, preset.audio.codec)
-        check("sample rate", audio.sample_rate, preset.audio.sample_rate)
-        check("channels", audio.channels, preset.audio.channels)
-        check("layout", audio.layout, probed_layout(preset))
-        check("audio tracks", len(info.audio_tracks), len(track_contents(preset.audio)))
-        if samples_decoded is not None:
-            if expected is not None:
-                if abs(samples_decoded - expected.sample_count) > expected.sample_tolerance:
-                    problems.append(f"audio samples: {samples_decoded} (wanted {expected.sample_count})")
-            else:
-                picture_s = Fraction(frames_decoded) / video.frame_rate
-                sound_s = Fraction(samples_decoded, audio.sample_rate)
-                if abs(sound_s - picture_s) >= 1 / video.frame_rate:
-                    problems.append(
-                        f"length: sound {float(sound_s):.3f} s against picture {float(picture_s):.3f} s "
-                        "(wanted within one frame)"
-                    )
+
+def _start_timecode(preset: Preset, frame_rate: Fraction, leader_frames: int) -> str | None:
+    """The start timecode the preset gives a file at ``frame_rate``; None when it writes no
+    timecode track, or when its timecode cannot be written at that rate (then a file carrying one
+    is reported, as is the rate the preset fixes)."""
+    if preset.timecode is None:
+        return None
+    try:
+        return file_start_timecode(preset.timecode, frame_rate, leader_frames)
+    except ValueError:
+        return None
+
+
+def conformance_check(mismatches: Sequence[str], preset: Preset) -> Check:
+    """The conformance verdict on ``mismatches`` (:func:`pipeline.render.verify.find_mismatches`)."""
     return Check(
-        "conformance", "fail" if problems else "pass", len(problems), "mismatches",
-        f"container, codecs, raster, rate, colour, sound and length as preset {preset.name} says",
-        "; ".join(problems),
+        "conformance", "fail" if mismatches else "pass", len(mismatches), "mismatches",
+        f"container, codecs, raster, rate, colour, sound and length as preset {preset.name} "
+        "and the plan (if any) say",
+        "; ".join(mismatches),
     )

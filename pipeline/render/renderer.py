@@ -59,6 +59,9 @@ class RenderedOutput:
     validating its credentials."""
     measured: MeasuredOutput
     """Its picture and sound measures from verification's decode, for QC to judge."""
+    mismatches: tuple[str, ...]
+    """How verification found it to differ from its plan, for QC's conformance check (none, for a
+    file kept today: any mismatch stops the render)."""
     credentials: SignedCredentials | None = None
     """Its content credentials; None for working files that are not signed."""
 
@@ -183,7 +186,8 @@ def render(plan: RenderPlan, on_progress: ProgressCallback | None = None) -> lis
                         os.replace(sidecar, credentials.sidecar)
                     log.info("verified and wrote %s", output.path)
                     rendered.append(RenderedOutput(output, replace(verification.info, path=output.path), encode_s,
-                                                   verify_s, verification.measured, credentials))
+                                                   verify_s, verification.measured, verification.mismatches,
+                                                   credentials))
         except BaseException:
             _remove_partials(plan, sidecars)
             raise

@@ -1,7 +1,11 @@
-"""Check a rendered file against the properties its plan promised.
+"""Check a file against the properties an :class:`ExpectedOutput` promises: the one conformance check.
 
-The container facts come from the probe; the sound's sample counts, track levels and loudness from
-the one decode of the file (:func:`pipeline.render.measure.measure_output`) whose measures QC reuses.
+A rendered file is held to its plan's promises here before it is kept; QC's ``conformance`` check
+reports the same mismatches (verification's, for a file finished in a job; for a file checked on
+its own, :func:`find_mismatches` against what its preset and the file itself fix, see
+:mod:`pipeline.qc.conformance`). The container facts come from the probe; the decoded frame count,
+the sound's sample counts, track levels and loudness from the one decode of the file
+(:func:`pipeline.render.measure.measure_output`) whose measures QC reuses.
 """
 
 from __future__ import annotations
@@ -51,11 +55,12 @@ def verify_output(path: Path, expected: ExpectedOutput, *, legalised: bool = Fal
     measured = measure_output(path, info, expected.programme_tracks,
                               (expected.programme_start_frame, expected.programme_start_sample),
                               programme_channels=channels, legalised=legalised)
-    return Verification(info, measured, tuple(_mismatches(path, info, measured, expected)))
+    return Verification(info, measured, tuple(find_mismatches(path, info, measured, expected)))
 
 
-def _mismatches(path: Path, info: MediaInfo, measured: MeasuredOutput, expected: ExpectedOutput) -> list[str]:
-    """The probe's facts and the decode's sound measures against ``expected``."""
+def find_mismatches(path: Path, info: MediaInfo, measured: MeasuredOutput, expected: ExpectedOutput) -> list[str]:
+    """Every way the file differs from ``expected``, each naming the field, what was expected and
+    what the file has: the probe's facts, and the decode's frame count and sound measures."""
     video, audio = info.video, info.audio
     problems: list[str] = []
 
@@ -76,11 +81,13 @@ def _mismatches(path: Path, info: MediaInfo, measured: MeasuredOutput, expected:
     check("frame rate", video.frame_rate, expected.frame_rate)
     check("variable frame rate", video.variable_frame_rate, False)
     check("frame count", video.frame_count, expected.frame_count)
+    check("frames decoded", measured.programme_start[0] + measured.picture.frame_count, expected.frame_count)
     check("video duration", video.duration_s, expected.duration_s)
     primaries, transfer, matrix = expected.colour_tags
     check("colour primaries", video.color_primaries, primaries)
     check("colour transfer", video.color_transfer, transfer)
     check("colour matrix", video.color_matrix, matrix)
+    check("colour range", video.color_range, expected.colour_range)
     # A progressive stream may leave its field order unsaid (DNxHR in MOV does).
     check("field order", video.field_order or "progressive", expected.field_order)
     check("start timecode", info.timecode, expected.timecode)
@@ -106,16 +113,20 @@ def _mismatches(path: Path, info: MediaInfo, measured: MeasuredOutput, expected:
 
 def _track_problems(levels: SoundMeasures, expected: ExpectedOutput) -> list[str]:
     """Sample counts, silent tracks silent, each other track's channels at the levels of the
-    programme channels they carry, and where promised the programme's loudness."""
+    programme channels they carry, and where promised the programme's loudness. Levels are
+    compared only when the programme has the channels expected (else the channel count is the
+    mismatch, reported with the stream's facts)."""
     channels = tuple(name for number in expected.programme_tracks for name in expected.audio_tracks[number])
-    programme = dict(zip(channels, (level for number in expected.programme_tracks
-                                    for level in levels.tracks[number].rms_dbfs), strict=True))
+    programme_levels = tuple(level for number in expected.programme_tracks for level in levels.tracks[number].rms_dbfs)
+    programme = dict(zip(channels, programme_levels, strict=True)) if len(programme_levels) == len(channels) else None
     problems = []
     for number, (track, content) in enumerate(zip(levels.tracks, expected.audio_tracks, strict=True), start=1):
         if abs(track.sample_count - expected.sample_count) > expected.sample_tolerance:
             problems.append(f"audio track {number} samples: expected {expected.sample_count} "
                             f"(±{expected.sample_tolerance}), got {track.sample_count}")
         measured = ", ".join(f"{level:.2f}" for level in track.rms_dbfs)
+        if programme is None:
+            continue
         if all(name is None for name in content):
             if not track.silent:
                 problems.append(f"audio track {number}: expected silence, got sound ({measured} dBFS RMS)")
