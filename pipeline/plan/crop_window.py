@@ -4,8 +4,8 @@ A picture that fills the frame (``fit: crop``, smart framing) is the source scal
 a frame-sized window cut out of it. Scaling the whole source and then cutting the window scales
 pixels nobody sees (a 1280x720 source into 1080x1920 scales 3414x1920 for a 1080 px wide window).
 Here the window is cut from the source first, with a margin of :data:`WINDOW_MARGIN` source pixels
-on each side, that margin is scaled by nearly the same factor (to an even size, :data:`CUT_SEARCH`), and the exact
-frame is cut out of it at output-pixel precision. The margin keeps the frame where the
+on each side, that cut is scaled by nearly the same factor (to an even size, :data:`CUT_SEARCH`),
+and the exact frame is cut out of it at output-pixel precision. The margin keeps the frame where the
 scale-then-crop order put it, to the output pixel, although the source crop moves in steps of two
 source pixels (chroma siting); the scaler's borders fall in the margin, outside the frame.
 
@@ -26,7 +26,7 @@ offset, two for rounding (the frame never leaves the scaled window)."""
 CUT_SEARCH = 32
 """The source cut is chosen among this many pixels' worth of even sizes above the smallest: the one
 whose scaled size is nearest a whole even number, so the cut scales by the whole picture's factor
-to within about 0.05 % (the frame's far edge within a fraction of a pixel)."""
+to within 0.1 % (the frame's far edge within a fraction of a pixel)."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,9 @@ def axis_window(source_size: int, scaled_size: int, frame_size: int, position: i
     if smallest + CUT_SEARCH >= source_size:
         # The frame needs (nearly) the whole source along this axis: nothing to save.
         return AxisWindow(source_size, 0, scaled_size, position)
-    # The cut whose scaled size is nearest an even number of pixels scales by nearly the whole picture's factor.
-    cut = min(range(smallest, smallest + CUT_SEARCH, 2), key=lambda size: abs(size * factor - _even_round(size * factor)))
+    # The cut whose scaled size is nearest an even number of pixels scales by the whole picture's factor.
+    cut = min(range(smallest, smallest + CUT_SEARCH, 2),
+              key=lambda size: abs(size * factor - _even_round(size * factor)))
     cut_scaled = _even_round(cut * factor)
     cut_factor = Fraction(cut_scaled, cut)
     last_cut = source_size - cut
