@@ -14,12 +14,14 @@ Run from the repository root::
     python bench/crop_first.py render --code /tmp/before --out /tmp/crop/before
     python bench/crop_first.py render --code . --out /tmp/crop/after
     python bench/crop_first.py compare /tmp/crop/before /tmp/crop/after
+    python bench/crop_first.py filters --code /tmp/before    # and --code . : the graph's CPU alone
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import subprocess
@@ -77,6 +79,47 @@ def render(code: Path, out: Path, clips: tuple[str, ...]) -> None:
     timings_file.write_text(json.dumps(timings, indent=1))
 
 
+_FILTERS_ONLY = """
+import sys
+from fractions import Fraction
+import ffmpeg
+from pipeline.media.probe import probe
+from pipeline.plan.conform import PictureFormat, conform_video
+from pipeline.timeline.sequence import ShotSpan
+clip = sys.argv[1]
+video = probe(clip).video
+frames = video.frame_count
+span = ShotSpan(source_start_frame=0, frame_count=frames, timeline_start_frame=0, audio_source_start_sample=0,
+                audio_timeline_start_sample=0, sample_count=0)
+target = PictureFormat(1080, 1920, video.planning_rate, "yuv420p", "crop")
+picture = conform_video(ffmpeg.input(clip).video, video, span, target)
+print(" ".join(ffmpeg.output(picture, "-", f="null").get_args()))
+"""
+
+
+def filters_only(code: Path, clips: tuple[str, ...], repeat: int) -> None:
+    """CPU seconds of ffmpeg decoding each clip and running its ``social-9x16`` conform graph (centre
+    crop to 1080x1920) into the null muxer: the scaling without the encoder, best of ``repeat``."""
+    work = Path(tempfile.mkdtemp(prefix="crop-first-"))
+    env = {**os.environ, "PYTHONPATH": str(code.resolve())}
+    for clip in clips:
+        source = _source(clip, work)
+        printed = subprocess.run([sys.executable, "-c", _FILTERS_ONLY, str(source)], env=env, cwd=code,
+                                 capture_output=True, text=True, check=True).stdout
+        args = printed.split()
+        graph = args[args.index("-filter_complex") + 1]
+        command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-threads", "1", "-filter_threads", "1",
+                   "-i", str(source), "-filter_complex", graph, "-map", args[args.index("-map") + 1], "-f", "null", "-"]
+        best = math.inf
+        for _ in range(repeat):
+            process = subprocess.Popen(command)
+            _, status, usage = os.wait4(process.pid, 0)
+            if status != 0:
+                raise SystemExit(f"{clip}: ffmpeg failed ({status})")
+            best = min(best, usage.ru_utime + usage.ru_stime)
+        print(f"{clip}: filters only, CPU {best:.2f} s", flush=True)
+
+
 def _psnr(before: Path, after: Path) -> float:
     result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "info", "-i", str(after), "-i", str(before),
                              "-lavfi", "[0:v][1:v]psnr", "-f", "null", "-"], capture_output=True, text=True, check=True)
@@ -102,12 +145,18 @@ def main() -> None:
     render_command.add_argument("--code", type=Path, required=True, help="the postprod checkout to run")
     render_command.add_argument("--out", type=Path, required=True)
     render_command.add_argument("--clips", nargs="+", default=CLIPS, help="of: " + ", ".join(CLIPS))
+    filters_command = commands.add_parser("filters")
+    filters_command.add_argument("--code", type=Path, required=True, help="the postprod checkout to run")
+    filters_command.add_argument("--clips", nargs="+", default=CLIPS, help="of: " + ", ".join(CLIPS))
+    filters_command.add_argument("--repeat", type=int, default=3)
     compare_command = commands.add_parser("compare")
     compare_command.add_argument("before", type=Path)
     compare_command.add_argument("after", type=Path)
     arguments = parser.parse_args()
     if arguments.command == "render":
         render(arguments.code, arguments.out, tuple(arguments.clips))
+    elif arguments.command == "filters":
+        filters_only(arguments.code, tuple(arguments.clips), arguments.repeat)
     else:
         compare(arguments.before, arguments.after)
 
