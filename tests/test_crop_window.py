@@ -86,7 +86,7 @@ def test_a_moving_square_lands_where_scale_then_crop_put_it(square_clip, tmp_pat
         if smart:
             frame_x = float(np.clip(centres[number] * placement.scaled_width - target.width / 2,
                                     0, placement.scaled_width - target.width))
-            frame_x -= frame_x % 2  # the whole-picture crop took even offsets
+            frame_x = round(frame_x) & ~1  # crop rounds its offset, then to even pixels
         else:
             frame_x = placement.x
         expected = _square_x(number) * factor - frame_x - 0.5  # pixel centres: half a pixel in

@@ -78,8 +78,9 @@ def axis_window(source_size: int, scaled_size: int, frame_size: int, position: i
         start = min(max(2 * math.floor(in_source / 2) - WINDOW_MARGIN, 0), last_cut)
         offset = _even_round((in_source - start) * cut_factor)
         return AxisWindow(cut, start, cut_scaled, min(max(offset, 0), last_frame))
-    # The whole-picture crop was taken at the even pixel at or before the path's position: so is this one.
-    in_source = f"2*floor(({position})/2)*{float(1 / factor):.9f}"
+    # Where the whole-picture crop was taken: ``crop`` rounds its x/y to the nearest pixel, then to
+    # an even one at or before it (4:2:x chroma).
+    in_source = f"2*floor(floor(({position})+0.5)/2)*{float(1 / factor):.9f}"
     start = f"clip(2*floor({in_source}/2)-{WINDOW_MARGIN},0,{last_cut})"
     offset = f"clip(2*floor(({in_source}-{start})*{float(cut_factor / 2):.9f}+0.5),0,{last_frame})"
     return AxisWindow(cut, start, cut_scaled, offset)
