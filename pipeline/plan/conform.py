@@ -17,6 +17,7 @@ from typing import Literal
 
 import ffmpeg
 
+from pipeline.plan.crop_window import axis_window
 from pipeline.plan.enhance import EnhanceSettings, retime, scale, tempo
 from pipeline.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo
 from pipeline.analysis.reframe import Framing, crop_expressions
@@ -151,7 +152,6 @@ def conform_video(
     placement = place(source, target)
     fills_frame = (placement.scaled_width, placement.scaled_height) == (target.width, target.height)
     if target.fit == "crop":
-        picture = _scale(stream, source, placement.scaled_width, placement.scaled_height, target)
         x, y = placement.x, placement.y
         if framing is not None and framing.path is not None:
             x, y = crop_expressions(
@@ -159,7 +159,7 @@ def conform_video(
                 (placement.scaled_width, placement.scaled_height), (target.width, target.height),
                 span.speed,
             )
-        picture = picture.filter("crop", target.width, target.height, x, y)
+        picture = _cropped_then_scaled(stream, source, placement, target, x, y)
     elif fill == "blur" and not fills_frame:
         picture = _blur_filled(stream, source, placement, target)
     else:
@@ -168,6 +168,20 @@ def conform_video(
             # A picture that fills the frame has nothing around it to fill (and "blur" is no colour).
             picture = picture.filter("pad", target.width, target.height, placement.x, placement.y, color=fill)
     return picture.filter("setsar", "1").filter("setparams", **output_colour(target.colour))
+
+
+def _cropped_then_scaled(
+    stream, source: VideoStreamInfo, placement: Placement, target: PictureFormat, x: int | str, y: int | str,
+):
+    """The frame at (``x``, ``y``) of the source scaled to ``placement``, scaling only the part of the
+    source around the frame (:mod:`pipeline.plan.crop_window`)."""
+    across = axis_window(source.display_width, placement.scaled_width, target.width, x)
+    down = axis_window(source.display_height, placement.scaled_height, target.height, y)
+    if (across.source_size, down.source_size) != (source.display_width, source.display_height):
+        stream = stream.filter("crop", across.source_size, down.source_size, across.source_offset,
+                               down.source_offset)
+    picture = _scale(stream, source, across.scaled_size, down.scaled_size, target)
+    return picture.filter("crop", target.width, target.height, across.offset, down.offset)
 
 
 def _scale(stream, source: VideoStreamInfo, width: int, height: int, target: PictureFormat):
