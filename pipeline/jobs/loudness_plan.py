@@ -208,10 +208,10 @@ def _codec_overshoots(job: Job, facts: JobFacts, presets: dict[str, Preset], scr
     plan = plan_programme_audio(job, facts.with_loudness(corrected), presets, scratch)
     run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s))
     lowered = {}
+    shot_media = [facts.media[shot.source] for shot in job.shots]
     for index, deliverable in enumerate(job.deliverables):
         label, correction = deliverable.label, corrected[deliverable.label]
         encoded = scratch / f"{plan.wav_paths[label].stem}.encoded.mkv"
-        shot_media = [facts.media[shot.source] for shot in job.shots]
         preset = resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index)
         run_ffmpeg(sound_encode_args(preset, plan.wav_paths[label], encoded))
         peak = measure_file(encoded).true_peak_dbtp
