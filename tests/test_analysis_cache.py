@@ -130,3 +130,19 @@ def test_the_cache_can_be_switched_off(talking_clip, analysis_calls, tmp_path, m
     finish(_job(talking_clip, tmp_path, crf=20), tmp_path / "two")
     assert {**analysis_calls(), "loudness": 0} == {"sync": 2, "reframe": 2, "sound-activity": 2, "loudness": 0}
     assert not (tmp_path / "xdg").exists()
+
+
+def test_another_decoder_is_a_miss(talking_clip, monkeypatch):
+    """A result measured with one ffmpeg (or PyAV) is not read back by another: decoded samples
+    may differ between releases."""
+    from pipeline.analysis import cache as cache_module
+
+    parameters = {"fps": 24}
+    cache_module.code_fingerprint.cache_clear()
+    before = cache_module.analysis_key("reframe", talking_clip, parameters)
+    monkeypatch.setattr(cache_module, "ffmpeg_version", lambda: "n10.0-another-build")
+    cache_module.code_fingerprint.cache_clear()
+    try:
+        assert cache_module.analysis_key("reframe", talking_clip, parameters) != before
+    finally:
+        cache_module.code_fingerprint.cache_clear()

@@ -2,8 +2,9 @@
 
 A result is filed under a key made of the source's SHA-256, the analysis's name and parameters, and
 the fingerprint of the code that computes it (the source text of :mod:`pipeline.analysis` and
-:mod:`pipeline.media`, and the postprod version), so a changed clip, a changed parameter or a new
-release of the analysis code is a miss and nothing stale is ever read. Renaming or copying a clip,
+:mod:`pipeline.media`, the postprod version, and the versions of the decoders: PyAV's libav and the
+ffmpeg binary), so a changed clip, a changed parameter, a new release of the analysis code or a new
+decoder is a miss and nothing stale is ever read. Renaming or copying a clip,
 running a second job over it, or changing a preset is a hit.
 
 Results are pickled under ``$POSTPROD_CACHE_DIR`` (default ``$XDG_CACHE_HOME/postprod/analyses``,
@@ -26,8 +27,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+import av
+
 import pipeline
 from pipeline.inputs import sha256_of_input
+from pipeline.media.runner import ffmpeg_version
 
 CACHE_DIR_VARIABLE = "POSTPROD_CACHE_DIR"
 log = logging.getLogger(__name__)
@@ -52,8 +56,12 @@ class AnalysisRecord:
 
 @cache
 def code_fingerprint() -> str:
-    """SHA-256 over the postprod version and the source of the analysis and media packages."""
+    """SHA-256 over the postprod version, the decoders' versions and the source of the analysis and
+    media packages. A decoder upgrade can change decoded samples (a resampler, an AAC decoder's
+    rounding), so results measured by another one are not reused."""
     digest = hashlib.sha256(pipeline.__version__.encode())
+    digest.update(json.dumps({"av": av.__version__, "libav": av.library_versions, "ffmpeg": ffmpeg_version()},
+                             sort_keys=True, default=str).encode())
     root = Path(pipeline.__file__).parent
     for module in sorted([*root.joinpath("analysis").rglob("*.py"), *root.joinpath("media").rglob("*.py")]):
         digest.update(module.relative_to(root).as_posix().encode())
