@@ -11,6 +11,9 @@ legaliser measures off, as in these presets).
    stage's CPU is the calling thread's, its callees' wrapped stages taken out, so nothing counts
    twice. What is left of the process's CPU is the decode (its threads, the demux, the audio
    conversion). A stage a tree does not have is left out.
+3. **Conformed media**: the same source as ProRes 422 LT 1920x1080 (``prores-lt-1080p``'s codec, what
+   ``editorial.conformed_media`` writes), verified with its picture measured and, where the tree
+   can, with its frames counted by demuxing (QC never reads conformed media).
 
 Run from the repository root; ``--keep DIR`` reuses the source and outputs made there::
 
@@ -20,6 +23,7 @@ Run from the repository root; ``--keep DIR`` reuses the source and outputs made 
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import subprocess
 import sys
@@ -43,11 +47,12 @@ import pipeline.analysis.track_levels as track_levels  # noqa: E402
 import pipeline.render.picture_measures as picture_measures  # noqa: E402
 from pipeline.media.output_decode import PictureFrame  # noqa: E402
 from pipeline.media.probe import probe  # noqa: E402
+from pipeline.media.runner import ffmpeg_executable  # noqa: E402
 from pipeline.render.measure import measure_output  # noqa: E402
 
 OUTPUTS = (("H.264 1920x1080", "web-h264-1080p"), ("H.264 1080x1920", "social-9x16"))
 STAGES = {
-    "reduction (2x2 luma, half chroma, grey)": (picture_measures, ("_reduce",)),
+    "reduction (2x2 luma, 4x4 areas, grey)": (picture_measures, ("_reduce",)),
     "grey picture (black, detail, difference)": (picture_measures, ("_small_grey", "_grey_measures")),
     "levels (luma range)": (picture_measures, ("_outside_share",)),
     "gamut (R'G'B')": (picture_measures, ("_normalised_ycbcr", "_out_of_gamut_share", "_reduced_ycbcr")),
@@ -100,10 +105,10 @@ def wrapped(clock: StageClock):
             setattr(owner, name, original)
 
 
-def _measure(path: Path) -> tuple[float, float]:
+def _measure(path: Path, **options) -> tuple[float, float]:
     info = probe(path)
     wall, cpu = time.monotonic(), time.process_time()
-    measure_output(path, info, (0,))
+    measure_output(path, info, (0,), **options)
     return time.process_time() - cpu, time.monotonic() - wall
 
 
@@ -136,6 +141,18 @@ def _outputs(folder: Path, seconds: int) -> dict[str, Path]:
     return paths
 
 
+def _conformed_media(folder: Path) -> Path:
+    """The source as conformed media: ProRes 422 LT 1920x1080, 24-bit 48 kHz stereo PCM (as the preset)."""
+    path = folder / "conformed.mov"
+    if not path.exists():
+        subprocess.run([
+            ffmpeg_executable(), "-v", "error", "-y", "-i", str(folder / "clip00.mp4"),
+            "-vf", "scale=1920:1080,format=yuv422p10le", "-c:v", "prores_aw", "-profile:v", "1",
+            "-c:a", "pcm_s24le", "-ar", "48000", "-ac", "2", str(path),
+        ], check=True)  # fmt: skip
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8)
@@ -165,6 +182,18 @@ def main() -> None:
             breakdown.add_row(name, *(f"{statistics.median(run.get(name, 0.0) for run in runs):.3f}"
                                       for runs in stages.values()))
         console.print(breakdown)
+        conformed = _conformed_media(folder)
+        media = Table(title="conformed media (ProRes 422 LT 1920x1080) verification, median")
+        for column in ("picture", "CPU s", "wall s"):
+            media.add_column(column)
+        variants = [("decoded and measured", {})]
+        if "picture" in inspect.signature(measure_output).parameters:
+            variants.append(("counted by demuxing", {"picture": False}))
+        for label, options in variants:
+            runs = [_measure(conformed, **options) for _ in range(arguments.repeat)]
+            media.add_row(label, f"{statistics.median(r[0] for r in runs):.2f}",
+                          f"{statistics.median(r[1] for r in runs):.2f}")
+        console.print(media)
 
 
 if __name__ == "__main__":
