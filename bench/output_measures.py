@@ -15,9 +15,11 @@ legaliser measures off, as in these presets).
    ``editorial.conformed_media`` writes), verified with its picture measured and, where the tree
    can, with its frames counted by demuxing (QC never reads conformed media).
 
-Run from the repository root; ``--keep DIR`` reuses the source and outputs made there::
+Run from the repository root; ``--keep DIR`` reuses the source and outputs made there; an older
+tree's code is timed with ``PYTHONPATH`` pointing at an export of it::
 
     python bench/output_measures.py [--seconds 8 --repeat 3 --keep /tmp/outputs]
+    PYTHONPATH=/tmp/before python bench/output_measures.py --keep /tmp/outputs
 """
 
 from __future__ import annotations
@@ -53,15 +55,17 @@ from pipeline.render.measure import measure_output  # noqa: E402
 OUTPUTS = (("H.264 1920x1080", "web-h264-1080p"), ("H.264 1080x1920", "social-9x16"))
 STAGES = {
     "reduction (2x2 luma, 4x4 areas, grey)": (picture_measures, ("_reduce",)),
-    "grey picture (black, detail, difference)": (picture_measures, ("_small_grey", "_grey_measures")),
+    "grey picture (black, detail, difference)": (picture_measures, ("_small_grey",)),
     "levels (luma range)": (picture_measures, ("_outside_share",)),
-    "gamut (R'G'B')": (picture_measures, ("_normalised_ycbcr", "_out_of_gamut_share", "_reduced_ycbcr")),
+    "gamut (R'G'B')": (picture_measures, ("_normalised_ycbcr", "_out_of_gamut_share")),
     "flash tracking": (picture_measures, ("_luminance",)),
     "contact sheet": (PictureFrame, ("jpeg",)),
     "track levels, envelope": (track_levels.SoundMeter, ("feed",)),
     "loudness, true peak": (loudness.LoudnessMeter, ("feed",)),
 }
-"""Stage name: where its functions live and which (those a tree lacks are skipped)."""
+"""Stage name: where its functions live and which. The names are this tree's and those of commit
+8ec9cfd (``_small_grey``; ``_normalised_ycbcr``, then a step of every gamut check), so that an export of
+it can be timed with ``PYTHONPATH`` pointing there; those a tree lacks are skipped."""
 FLASH_TRACKER = ("_FlashTracker", "update")
 PICTURE_METER = ("PictureMeter", "add")
 

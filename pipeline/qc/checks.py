@@ -72,8 +72,9 @@ def run_qc(
     info = info or probe(path)
     preset = resolve_for_file(preset, info)
     frame_rate = info.video.frame_rate
-    decoded_by: Literal["verification", "qc"] = "verification" if measured and measured.picture else "qc"
-    if measured is None or measured.picture is None:
+    reused = measured is not None and measured.picture is not None
+    decoded_by: Literal["verification", "qc"] = "verification" if reused else "qc"
+    if not reused:
         measured = measure_output(path, info, programme_tracks(preset.audio),
                                   _leader_length(preset, expected, frame_rate, info),
                                   programme_channels=programme_channels(preset.audio), legalised=preset.video.legalise)

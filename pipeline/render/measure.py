@@ -1,7 +1,8 @@
 """Measure a finished file from one decode of its picture and sound.
 
-Verification reads the sound's track levels, sample counts and loudness; QC reads everything,
-without decoding the file again (:class:`MeasuredOutput` travels with the rendered output).
+Verification reads the frame count and the sound's track levels, sample counts and loudness; QC
+reads everything, without decoding the file again (:class:`MeasuredOutput` travels with the rendered
+output). A file QC never reads is measured without its picture: its frames are counted, not decoded.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ reports the same mismatches (verification's, for a file finished in a job; for a
 its own, :func:`find_mismatches` against what its preset and the file itself fix, see
 :mod:`pipeline.qc.conformance`). The container facts come from the probe; the decoded frame count,
 the sound's sample counts, track levels and loudness from the one decode of the file
-(:func:`pipeline.render.measure.measure_output`) whose measures QC reuses.
+(:func:`pipeline.render.measure.measure_output`) whose measures QC reuses. A file QC never reads
+(conformed editorial media) has its frames counted by demuxing instead of decoded.
 """
 
 from __future__ import annotations
