@@ -275,7 +275,7 @@ def test_a_failed_verification_prints_one_message_without_a_traceback(tiny_clip,
     job_file, out = tmp_path / "job.yaml", tmp_path / "out"
     job_file.write_text(yaml.safe_dump({"version": 1, "name": "off", "shots": [{"source": str(tiny_clip)}],
                                         "deliverables": [SMALL_REVIEW]}))
-    monkeypatch.setattr(pipeline.render.renderer, "verify_output", lambda path, expected, legalised: Verification(
+    monkeypatch.setattr(pipeline.render.renderer, "verify_output", lambda path, expected, **_: Verification(
         probe(path), measured=None, mismatches=("frame count: expected 24, got 23",)))
 
     assert main(["run", str(job_file), "--out", str(out), "--allow-read", str(tiny_clip.parent)]) == 4

@@ -16,6 +16,7 @@ picture cuts moved by the split edits: 30 + 4 = 34, 68, 88 - 3 = 85 and 117.
 
 from __future__ import annotations
 
+import json
 import logging
 from fractions import Fraction
 from pathlib import Path
@@ -253,6 +254,7 @@ def test_exports_can_reference_conformed_media_with_handles(edit, tmp_path):
     """With ``editorial.conformed_media`` each shot is rendered in the sequence format, handles
     included, and every clip and transition of the .otio lies inside its conformed file."""
     from pipeline.jobs.finish import finish
+    from pipeline.media.output_decode import counting_decodes
     from pipeline.media.probe import decoded_audio_samples, probe
 
     job, _ = edit
@@ -260,7 +262,8 @@ def test_exports_can_reference_conformed_media_with_handles(edit, tmp_path):
         "deliverables": [job.deliverables[0].model_copy(update={"overrides": {"video": {"width": 320, "height": 180}}})],
         "editorial": job.editorial.model_copy(update={"conformed_media": True}),
     })
-    finish(small, tmp_path)
+    with counting_decodes() as decodes:
+        manifest = json.loads(finish(small, tmp_path).read_text())
 
     timeline = otio.adapters.read_from_file(str(tmp_path / "spot.otio"))
     video, audio = timeline.tracks
@@ -274,6 +277,15 @@ def test_exports_can_reference_conformed_media_with_handles(edit, tmp_path):
         assert (info.video.codec, info.video.profile, info.video.display_width, info.video.display_height,
                 info.video.frame_rate) == ("prores", "LT", 320, 180, RATE)
         assert decoded_audio_samples(path) == info.video.frame_count * 48000 // RATE
+        # Verified without decoding its picture (QC never reads it): frames counted by demuxing.
+        assert _decodes_of(decodes, path.name) == (0, 1)
+    assert _decodes_of(decodes, Path(manifest["outputs"][0]["path"]).name) == (1, 1), "the deliverable's, for QC"
+
+
+def _decodes_of(decodes, name: str) -> tuple[int, int]:
+    """Picture and sound decode passes of the partial file ``name`` was verified as."""
+    partial = next(file for file, _ in decodes if file.startswith(f".{name}.") and file.endswith(".partial"))
+    return decodes[partial, "picture"], decodes[partial, "sound"]
     for track in (video, audio):
         for clip in items(track, otio.schema.Clip):
             assert clip.media_reference.target_url in [path.as_uri() for path in media_files]

@@ -359,3 +359,16 @@ def test_html_report_escapes_every_text_from_the_report(make_colour_clip, tmp_pa
     assert "&lt;img src=x onerror=alert(1)&gt; &amp; &#34;q&#34;.mp4" in page
     assert "QC: job &lt;b&gt;" in page
     assert page.count("<svg") == 2 and page.count("<figure>") == 12
+
+
+def test_a_file_measured_without_its_picture_has_its_frames_counted_and_its_sound_measured(fault_clip):
+    """What verification measures of a file QC never reads (conformed editorial media): frames
+    counted by demuxing, no picture decode, the same sound measures as the full decode."""
+    info = probe(fault_clip)
+    with counting_decodes() as passes:
+        counted = measure_output(fault_clip, info, (0,), picture=False)
+    full = measure_output(fault_clip, info, (0,))
+    assert passes == {(fault_clip.name, "sound"): 1}
+    assert counted.picture is None and counted.frame_count == full.frame_count == 300
+    assert counted.sound.tracks == full.sound.tracks
+    assert counted.sound.programme.integrated_lufs == full.sound.programme.integrated_lufs

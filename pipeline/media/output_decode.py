@@ -80,11 +80,15 @@ class OutputDecode:
     """The file's video stream and every audio stream decoded in one demux pass.
 
     Open it as a context manager, read :attr:`audio_tracks`, then iterate for :class:`PictureFrame`
-    and :class:`SoundBlock` items in the file's packet order.
+    and :class:`SoundBlock` items in the file's packet order. Without ``picture``, the video
+    stream's packets are counted (:attr:`picture_packets`), not decoded, and no frame is yielded.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, picture: bool = True):
         self.path = path
+        self.picture_packets = 0
+        """Video packets demuxed so far (one per frame in the containers postprod writes)."""
+        self._decode_picture = picture
         try:
             self._container = av.open(str(path))
         except (av.error.FFmpegError, OSError) as error:
@@ -107,8 +111,8 @@ class OutputDecode:
         streams = [*([self._video] if self._video else []), *self._audio]
         if self._video:
             self._video.thread_type = "AUTO"
-        kinds = [kind for kind, present in (("picture", self._video is not None), ("sound", bool(self._audio)))
-                 if present]
+        kinds = [kind for kind, present in (("picture", self._video is not None and self._decode_picture),
+                                            ("sound", bool(self._audio))) if present]
         for counter in _counters:
             counter.update((self.path.name, kind) for kind in kinds)
         track_of = {stream.index: number for number, stream in enumerate(self._audio)}
@@ -116,6 +120,10 @@ class OutputDecode:
                       for stream in self._audio}
         try:
             for packet in self._container.demux(*streams):
+                if packet.stream is self._video:
+                    self.picture_packets += bool(packet.size)
+                    if not self._decode_picture:
+                        continue
                 for frame in packet.decode():
                     if isinstance(frame, av.AudioFrame):
                         for converted in resamplers[packet.stream.index].resample(frame):

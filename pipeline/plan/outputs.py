@@ -126,6 +126,9 @@ class OutputPlan:
     """Caption files written beside the deliverable once it is verified, each read back first."""
     captions: tuple[TimedCaption, ...] = ()
     """The cues the caption files carry, in the file's frames, to compare them with."""
+    quality_checked: bool = True
+    """QC judges the file, so verification measures its picture; False (the editorial exports'
+    conformed media): verification counts its frames by demuxing and decodes only its sound."""
 
 
 @dataclass(frozen=True)

@@ -189,4 +189,6 @@ def plan_conformed_media(
         # Only the sync corrections and reframing apply to a conformed copy: no music, no loudness.
         shot_facts = JobFacts(media, sync_corrections=facts.sync_corrections, reframe=facts.reframe)
         plans += plan_job(shot_job, shot_facts, presets, out_dir / f"{job.name}_media").renders
-    return tuple(plans)
+    # QC never reads the copies: verification counts their frames and decodes only their sound.
+    return tuple(replace(render, outputs=tuple(replace(output, quality_checked=False) for output in render.outputs))
+                 for render in plans)

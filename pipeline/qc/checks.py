@@ -58,7 +58,8 @@ def run_qc(
         sync: A sync measurement to judge (the sources', when finishing; ``pipeline.analysis.sync`` otherwise).
         policy: ``fail`` or ``warn``; None: the preset's.
         info: The file's probe, when the caller has one.
-        measured: Verification's measures of the file (its one decode); None: decode it here.
+        measured: Verification's measures of the file (its one decode); None, or measures without
+            the picture: decode it here.
         mismatches: Verification's mismatches against ``expected``; None: find them here.
         out_of_sync: The status an out-of-sync verdict gets; a job whose sync policy is ``report``
             asked for the offset to be recorded, not to fail on it, and passes ``warn``.
@@ -71,8 +72,9 @@ def run_qc(
     info = info or probe(path)
     preset = resolve_for_file(preset, info)
     frame_rate = info.video.frame_rate
-    decoded_by: Literal["verification", "qc"] = "verification" if measured is not None else "qc"
-    if measured is None:
+    reused = measured is not None and measured.picture is not None
+    decoded_by: Literal["verification", "qc"] = "verification" if reused else "qc"
+    if not reused:
         measured = measure_output(path, info, programme_tracks(preset.audio),
                                   _leader_length(preset, expected, frame_rate, info),
                                   programme_channels=programme_channels(preset.audio), legalised=preset.video.legalise)

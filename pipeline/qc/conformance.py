@@ -34,7 +34,7 @@ def expected_of_file(preset: Preset, info: MediaInfo, measured: MeasuredOutput) 
     """
     video, spec = info.video, preset.video
     leader_frames, leader_samples = measured.programme_start
-    frame_count = leader_frames + measured.picture.frame_count
+    frame_count = leader_frames + measured.frame_count
     sample_rate = info.audio.sample_rate if info.audio else preset.audio.sample_rate
     samples_per_frame = Fraction(sample_rate) / video.frame_rate
     width, height = (spec.width, spec.height) if spec.width and spec.height else (

@@ -36,7 +36,7 @@ STUTTER_DETAIL_MIN = 4.0
 """A repeated frame is a stutter only if it has detail (luma standard deviation, 8-bit levels): two
 frames of a flat colour (a flash, a fade's end) are alike without anything having stopped moving."""
 ILLEGAL_SHARE_MAX = 0.01
-"""A frame fails the levels check when more than this share of its (2x2-averaged) samples is outside."""
+"""A frame fails the levels check when more than this share of its (averaged) samples is outside."""
 FLASH_AREA_SHARE = 0.25
 """A transition counts when more than this share of the screen makes it in the same frame."""
 FLASHES_PER_S_MAX = 3

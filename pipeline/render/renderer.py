@@ -117,7 +117,8 @@ def _check_written(output: OutputPlan) -> Verification:
     if not partial.is_file() or partial.stat().st_size == 0:
         raise IncompleteRenderError(output.path, "ffmpeg exited without writing it")
     try:
-        return verify_output(partial, output.expected, legalised=output.preset.video.legalise)
+        return verify_output(partial, output.expected, legalised=output.preset.video.legalise,
+                             picture=output.quality_checked)
     except MediaError as error:
         raise IncompleteRenderError(output.path, f"what ffmpeg wrote does not open: {error.problem}") from error
 

@@ -5,7 +5,8 @@ reports the same mismatches (verification's, for a file finished in a job; for a
 its own, :func:`find_mismatches` against what its preset and the file itself fix, see
 :mod:`pipeline.qc.conformance`). The container facts come from the probe; the decoded frame count,
 the sound's sample counts, track levels and loudness from the one decode of the file
-(:func:`pipeline.render.measure.measure_output`) whose measures QC reuses.
+(:func:`pipeline.render.measure.measure_output`) whose measures QC reuses. A file QC never reads
+(conformed editorial media) has its frames counted by demuxing instead of decoded.
 """
 
 from __future__ import annotations
@@ -39,13 +40,15 @@ class Verification:
     """Every way it differs from what was expected; empty when it conforms."""
 
 
-def verify_output(path: Path, expected: ExpectedOutput, *, legalised: bool = False) -> Verification:
+def verify_output(path: Path, expected: ExpectedOutput, *, legalised: bool = False,
+                  picture: bool = True) -> Verification:
     """Probe and decode ``path`` once, and list every way it differs from ``expected``.
 
     Args:
         path: The rendered file.
         expected: What its plan promised.
         legalised: Its preset legalises the picture (QC reports how much the legaliser changed).
+        picture: Measure the picture for QC; False: count its frames by demuxing, decode only the sound.
 
     Raises:
         MediaError: the file does not open or does not decode.
@@ -54,7 +57,7 @@ def verify_output(path: Path, expected: ExpectedOutput, *, legalised: bool = Fal
     channels = tuple(name for number in expected.programme_tracks for name in expected.audio_tracks[number])
     measured = measure_output(path, info, expected.programme_tracks,
                               (expected.programme_start_frame, expected.programme_start_sample),
-                              programme_channels=channels, legalised=legalised)
+                              programme_channels=channels, legalised=legalised, picture=picture)
     return Verification(info, measured, tuple(find_mismatches(path, info, measured, expected)))
 
 
@@ -81,7 +84,8 @@ def find_mismatches(path: Path, info: MediaInfo, measured: MeasuredOutput, expec
     check("frame rate", video.frame_rate, expected.frame_rate)
     check("variable frame rate", video.variable_frame_rate, False)
     check("frame count", video.frame_count, expected.frame_count)
-    check("frames decoded", measured.programme_start[0] + measured.picture.frame_count, expected.frame_count)
+    check("frames decoded" if measured.picture else "video packets", measured.programme_start[0] + measured.frame_count,
+          expected.frame_count)
     check("video duration", video.duration_s, expected.duration_s)
     primaries, transfer, matrix = expected.colour_tags
     check("colour primaries", video.color_primaries, primaries)
