@@ -140,7 +140,7 @@ def test_another_decoder_is_a_miss(talking_clip, monkeypatch):
     parameters = {"fps": 24}
     cache_module.code_fingerprint.cache_clear()
     before = cache_module.analysis_key("reframe", talking_clip, parameters)
-    monkeypatch.setattr(cache_module, "ffmpeg_version", lambda: "n10.0-another-build")
+    monkeypatch.setattr(cache_module, "decoder_versions", lambda: {"ffmpeg": "n10.0-another-build"})
     cache_module.code_fingerprint.cache_clear()
     try:
         assert cache_module.analysis_key("reframe", talking_clip, parameters) != before

@@ -27,11 +27,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
-import av
-
 import pipeline
 from pipeline.inputs import sha256_of_input
-from pipeline.media.runner import ffmpeg_version
+from pipeline.media.runner import decoder_versions
 
 CACHE_DIR_VARIABLE = "POSTPROD_CACHE_DIR"
 log = logging.getLogger(__name__)
@@ -60,8 +58,7 @@ def code_fingerprint() -> str:
     media packages. A decoder upgrade can change decoded samples (a resampler, an AAC decoder's
     rounding), so results measured by another one are not reused."""
     digest = hashlib.sha256(pipeline.__version__.encode())
-    digest.update(json.dumps({"av": av.__version__, "libav": av.library_versions, "ffmpeg": ffmpeg_version()},
-                             sort_keys=True, default=str).encode())
+    digest.update(json.dumps(decoder_versions(), sort_keys=True).encode())
     root = Path(pipeline.__file__).parent
     for module in sorted([*root.joinpath("analysis").rglob("*.py"), *root.joinpath("media").rglob("*.py")]):
         digest.update(module.relative_to(root).as_posix().encode())

@@ -60,6 +60,15 @@ def ffmpeg_version() -> str:
 
 
 @functools.cache
+def decoder_versions() -> dict[str, str]:
+    """What decodes media here: the ffmpeg binary's version, PyAV's, and its libav libraries'."""
+    import av
+
+    libraries = {name: ".".join(map(str, version)) for name, version in av.library_versions.items()}
+    return {"ffmpeg": ffmpeg_version(), "av": av.__version__, **libraries}
+
+
+@functools.cache
 def available_encoders() -> frozenset[str]:
     """Names of the encoders this ffmpeg binary was built with."""
     names = re.findall(r"^ [VASFXBD.]{6} (\S+)", _ffmpeg_query("-encoders"), flags=re.MULTILINE)
