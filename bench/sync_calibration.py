@@ -16,7 +16,9 @@ clip's own unshifted lip lag less the shift, which says how well the estimate fo
 sync whatever the clip's own offset as published.
 
 The clips are split into a tuning set (looked at while choosing the lip-sync thresholds) and a
-held-out validation set; the summary reports both.
+held-out validation set; the summary reports both, and the lip answers there would be at other
+thresholds of the lip match's z-score (operating points: answered, within one and two frames of the
+shift, mismatched pairs answered), the guards (search edge, share of frames with sound) kept.
 
 Run from the repository root (needs ../shared/devclips/)::
 
@@ -38,7 +40,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.analysis.lipsync import mouth_tracks, speech_activity
+from pipeline.analysis.lipsync import MIN_CONFIDENCE, MIN_HEARD_SHARE, LipMatch, mouth_tracks, speech_activity
 from pipeline.analysis.onsets import picture_events, sound_onsets
 from pipeline.media.probe import probe
 from pipeline.analysis.sync import EBU_R37, content_offset, fix_sync, lip_evidence
@@ -51,6 +53,8 @@ VALIDATION = ("ai_infinitetalk_speech_b", "ai_infinitetalk_dubbing_b", "ai_infin
 SHIFTS_MS = (-300, -200, -120, -40, 0, 40, 120, 200, 300)
 ONE_FRAME_MS = 40
 """The accuracy target: one frame at 25 fps."""
+OPERATING_POINTS = (3.0, 3.3, 3.5, 3.8, 4.0, 4.5, 5.0)
+"""Lip z-score thresholds the operating-point table is computed at."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,9 @@ class Row:
     lip_offset_ms: int | None
     lip_correlation: float | None
     lip_confidence: float | None
-    lip_windows: str | None
-    """Windows agreeing with the lip match, of those counted ("3/4")."""
+    lip_guarded: bool
+    """The lip match is refused whatever its z-score (at the search edge, or too few frames meet the
+    sound), or there is none."""
 
     @property
     def error_ms(self) -> int | None:
@@ -90,12 +95,39 @@ def measure_clip(clip: str, scratch: Path) -> tuple[list[Row], tuple]:
         rows.append(Row(clip, "tuning" if clip in TUNING else "validation", shift, found.offset_ms,
                         found.method, found.confidence, verdict, found.reason,
                         lips.offset_ms if lips else None, lips.correlation if lips else None,
-                        lips.confidence if lips else None,
-                        f"{lips.agreeing_windows}/{lips.windows}" if lips else None))
+                        lips.confidence if lips else None, guarded(lips)))
         print(clip, shift, found.offset_ms, found.method, flush=True)
         if shifted != path:
             shifted.unlink()
     return rows, (picture, mouths, sound_onsets(path), speech_activity(path))
+
+
+def guarded(lips: LipMatch | None) -> bool:
+    """Whether a lip match is refused whatever its z-score."""
+    return lips is None or lips.at_search_edge or lips.heard_share < MIN_HEARD_SHARE
+
+
+def operating_points(rows: list[Row], mismatched: list[dict]) -> list[dict]:
+    """Lip answers at each z threshold of :data:`OPERATING_POINTS`, by set: talking cases answered
+    and their errors against the shift, mismatched pairs answered."""
+    points = []
+    for threshold in OPERATING_POINTS:
+        point = {"min_confidence": threshold}
+        for split in ("tuning", "validation"):
+            cases = [row for row in rows if row.split == split]
+            errors = [abs(row.lip_offset_ms - row.shift_ms) for row in cases
+                      if not row.lip_guarded and row.lip_confidence >= threshold]
+            pairs = [pair for pair in mismatched if pair["split"] == split]
+            point[split] = {
+                "answered": len(errors), "cases": len(cases),
+                "within_one_frame": sum(error <= ONE_FRAME_MS for error in errors),
+                "within_two_frames": sum(error <= 2 * ONE_FRAME_MS for error in errors),
+                "mismatched_answered": sum(not pair["lip_guarded"] and pair["lip_confidence"] >= threshold
+                                           for pair in pairs),
+                "mismatched_pairs": len(pairs),
+            }
+        points.append(point)
+    return points
 
 
 def tracking_error_ms(row: Row, rows: list[Row]) -> int | None:
@@ -150,12 +182,11 @@ def main() -> None:
                            "lip_correlation": found.lips.correlation if found.lips else None,
                            "lip_confidence": found.lips.confidence if found.lips else None,
                            "lip_offset_ms": found.lips.offset_ms if found.lips else None,
-                           "lip_windows": (f"{found.lips.agreeing_windows}/{found.lips.windows}"
-                                           if found.lips else None)})
+                           "lip_guarded": guarded(found.lips)})
 
     table = Table(title="Talking clips, sound shifted by a known amount (truth: +shift)")
     for column in ("clip", "set", "shift ms", "estimate ms", "error ms", "method", "confidence", "verdict",
-                   "lip lag ms", "lip corr", "lip z", "windows"):
+                   "lip lag ms", "lip corr", "lip z", "lip guard"):
         table.add_column(column)
     for row in rows:
         table.add_row(row.clip, row.split, f"{row.shift_ms:+d}",
@@ -165,7 +196,7 @@ def main() -> None:
                       "-" if row.lip_offset_ms is None else f"{row.lip_offset_ms:+d}",
                       "-" if row.lip_correlation is None else f"{row.lip_correlation:.2f}",
                       "-" if row.lip_confidence is None else f"{row.lip_confidence:.1f}",
-                      row.lip_windows or "-")
+                      "refused" if row.lip_guarded and row.lip_offset_ms is not None else "-")
     console.print(table)
     result = {
         "tuning": summary([row for row in rows if row.split == "tuning"]),
@@ -174,6 +205,8 @@ def main() -> None:
                                "determined": sum(pair["split"] == split and pair["offset_ms"] is not None
                                                  for pair in mismatched)}
                        for split in ("tuning", "validation")},
+        "lip_min_confidence": MIN_CONFIDENCE,
+        "operating_points": operating_points(rows, mismatched),
         "seconds": round(time.perf_counter() - started, 1),
     }
     console.print_json(data=result)
