@@ -142,6 +142,17 @@ def test_the_face_that_talks_is_the_one_matched(face_5, tmp_path):
 
 
 @needs_devclips
+def test_a_talking_clip_with_its_sound_moved_late_is_answered_by_the_lips_within_a_frame(tmp_path):
+    """The LatentSync comparison clip (8 s, 720p, in sync as published), its sound moved 120 ms
+    late: the events do not decide, the lips do, within a frame of the move, and out of sync."""
+    late = fix_sync(DEVCLIPS / "ai_latentsync_compare_1.mp4", -120, tmp_path / "late.mp4")
+    report = measure_sync(late)
+    assert report.method == "lip_sync", report.reason
+    assert abs(report.offset_ms - 120) <= ONE_FRAME_MS
+    assert report.verdict == "out_of_sync"
+
+
+@needs_devclips
 def test_a_face_that_leaves_the_picture_is_matched_where_it_is_seen(face_5):
     """Frames without the face (here a second and a half taken out of the track) are left out,
     not read as a closed mouth: the match stays where it was."""

@@ -84,6 +84,7 @@ SPEECH_RANGE_DB = 30.0
 than that (room noise in the pauses, a hiss) it counts as that floor, as silence has no finer
 shades that a mouth could show."""
 LOUD_SPEECH_PERCENTILE = 95
+"""Percentile of a band's energy over the clip taken as its loud speech."""
 TREND_S = 1.0
 """Slow changes (a face coming closer, a voice getting louder) are taken out over this span."""
 NULL_GUARD_S = 1.0
@@ -414,7 +415,7 @@ Signals = tuple[np.ndarray, np.ndarray]
 
 
 def _sound_signals(level_db: np.ndarray, frame_s: float) -> Signals:
-    """The speech level averaged over a frame interval, less its trend, and how fast it rises."""
+    """A speech band's level averaged over a frame interval, less its trend, and how fast it rises."""
     averaged = _frame_average(level_db, frame_s)
     rise = _frame_average(np.gradient(averaged), frame_s)
     return _without_trend(averaged, round(TREND_S * ENVELOPE_RATE_HZ)), rise
