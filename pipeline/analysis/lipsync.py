@@ -355,8 +355,12 @@ def speech_activity(path: Path) -> SpeechActivity | None:
         MediaError: the audio cannot be decoded.
     """
     samples, first_time_s = mono_samples(path)
-    if samples is None:
-        return None
+    return None if samples is None else speech_level(samples, first_time_s)
+
+
+def speech_level(samples: np.ndarray, first_time_s: float) -> SpeechActivity:
+    """The speech-band energies of ``samples`` (mono float32 at 16 kHz, the first shown at
+    ``first_time_s`` seconds), as :func:`speech_activity` decodes them."""
     hop = ANALYSIS_RATE_HZ // ENVELOPE_RATE_HZ
     count = (len(samples) - SPEECH_WINDOW_SAMPLES) // hop + 1
     if count < 1:
