@@ -164,7 +164,9 @@ def test_a_job_with_sync_reframing_and_a_cutdown_decodes_each_source_once(cut_cl
     assert {(record.source, record.analysis) for record in cache.records} >= {
         (path, name) for path in (synced, cut_clip) for name in (MOUTHS, SPEECH_ACTIVITY)}
     for path, report in reports.items():
-        alone = measure_sync(path)
+        reset_decode_tally()
+        alone = measure_sync(path)  # stand-alone, lips included: one decode too
+        assert decode_tally() == {path.resolve(): DecodeTally(1, 1)}
         assert (report.offset_ms, report.verdict, report.method) == (alone.offset_ms, alone.verdict, alone.method)
     cut = next(render for render in plan.renders if render.outputs[0].deliverable.endswith("-2s"))
     assert cut.outputs[0].expected.frame_count == 2 * RATE

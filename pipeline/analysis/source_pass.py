@@ -3,13 +3,13 @@
 A job asks for some of: the reframing analysis (cuts, subjects, motion, bars: smart framing,
 another aspect ratio, cut-downs), the sound activity (cut-downs) and what the sync check matches
 (picture events and sound onsets, the mouths of the faces and the speech activity: a source with
-sound). :func:`analyse_source` asks the job's
-cache for each (the on-disk analysis cache, or the flow's cached tasks); the first one the cache
-lacks decodes the source once for it and every one asked for after it: one picture pass and one
-sound pass together (:func:`pipeline.media.source_decode.decode_source`), each analysis taking the
-frames or samples it declared, at its own size and rate. A source whose analyses are all cached is
-not decoded at all. The face tracker works in a thread of its own
-(:class:`pipeline.media.picture_thread.PictureThread`) while the decoder and the other analyses run.
+sound). :func:`analyse_source` asks the job's cache for each (the on-disk analysis cache, or the
+flow's cached tasks); the first one the cache lacks decodes the source once for it and every one
+asked for after it: one picture pass and one sound pass together
+(:func:`pipeline.media.source_decode.decode_source`), each analysis taking the frames or samples it
+declared, at its own size and rate. A source whose analyses are all cached is not decoded at all.
+The face tracker works in a thread of its own (:class:`pipeline.media.picture_thread.PictureThread`)
+while the decoder and the other analyses run.
 
 The sync check (:func:`pipeline.analysis.sync.measure_sync`) takes all it matches from here: its
 talking-face fallback, asked when the events do not decide, decodes nothing again.
