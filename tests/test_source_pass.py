@@ -249,6 +249,11 @@ def test_on_real_clips_sync_from_the_pass_matches_sync_alone(name):
     np.testing.assert_array_equal(facts.picture_events.strength, alone_picture.strength)
     np.testing.assert_array_equal(facts.sound_onsets.strength, alone_sound.strength)
     assert facts.sound_onsets.start_s == alone_sound.start_s == _first_audio_frame_time_s(path) + (16 + 128) / 16000
+    if facts.mouths is not None:  # the face models are installed
+        with av.open(str(path)) as container:
+            alone_mouths = follow_mouths(container.decode(video=0), media.video.rotation % 360)
+        np.testing.assert_array_equal(facts.mouths.openings, alone_mouths.openings)
+    np.testing.assert_array_equal(facts.speech_activity.level_db, speech_activity(path).level_db)
     report = measure_sync(path, media, facts=facts)
     alone = measure_sync(path, media)
     assert (report.offset_ms, report.verdict, report.method) == (alone.offset_ms, alone.verdict, alone.method)
