@@ -124,7 +124,7 @@ def measure(clip: Path, folder: Path) -> dict:
         _reset()
         wall, cpu = time.perf_counter(), _cpu()
         found = analyse_sources(job, media, presets, cache.get_or_compute, sync=True)
-        reports, _ = check_sync(job, media, cache.get_or_compute, found.sync_events)
+        reports, _ = check_sync(job, media, cache.get_or_compute, found.sync_facts)
         plan = plan_with_analysis(job, JobFacts(media, reframe=found.reframe, sound_activity=found.sound_activity),
                                   presets, folder / "out", DirectSteps(cache), measure_loudness=False)
         whole = (time.perf_counter() - wall, _cpu() - cpu, *_decodes_of(clip))

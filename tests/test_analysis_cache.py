@@ -83,7 +83,7 @@ def test_a_rerun_with_a_preset_changed_analyses_nothing(talking_clip, analysis_c
     assert first_calls["loudness"] >= 4
     copy = tmp_path / "renamed.mp4"
     original.rename(copy)
-    events = {"picture-events", "sound-onsets"}  # the sync check's, measured in the same decode
+    events = {"picture-events", "sound-onsets", "mouths", "speech-activity"}  # the sync check's, in the same decode
     assert _records(first) == ({"sync": False, "reframe": False, "sound-activity": False, "loudness": False}
                                | dict.fromkeys(events, False))
     second = finish(_job(copy, tmp_path, crf=24), tmp_path / "second")

@@ -41,7 +41,7 @@ PYAV_OUTSIDE_MEDIA = {
     "pipeline.analysis.sync_report": "reads the frame rate and audio frame size the streams declare",
     "pipeline.analysis.sync_fix": "reads the source's audio bit rate to re-encode the shifted sound like it",
     "pipeline.analysis.loudness": "decodes a deliverable's sound to meter it",
-    "pipeline.analysis.lipsync": "decodes frames at the face tracker's size in a pass of its own",
+    "pipeline.analysis.lipsync": "converts only the decoded frames the face tracker looks at, at its size",
 }
 """Modules outside ``media/`` that open files with PyAV, and why. The source analyses of a job
 (reframing, scene cuts, cut-down sound activity) take their frames and samples from the one

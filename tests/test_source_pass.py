@@ -1,11 +1,11 @@
 """One decode per source: the pass hands each analysis what it declared (frames at its rate and
 size, sound at its rate and layout), a job with sync, smart reframing and a cut-down decodes each
-source's picture once and its sound once for its analyses where the sync events decide, a cached
-source not at all, and the shared pass finds exactly what each analysis finds on its own."""
+source's picture once and its sound once for its analyses, the lips included, a cached source not
+at all, and the shared pass finds exactly what each analysis finds on its own."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,17 +14,19 @@ import numpy as np
 import pytest
 
 from pipeline.analysis.cache import AnalysisCache
+from pipeline.analysis.lipsync import follow_mouths, landmark_model_path, speech_activity
 from pipeline.analysis.onsets import PictureEventsMeter, SoundOnsetsMeter, picture_events, sound_onsets
 from pipeline.analysis.reframe import analyse, camera_path
 from pipeline.analysis.scenes import CutDetector, detect_cuts
 from pipeline.analysis.sound_activity import SoundActivityMeter, sound_activity
-from pipeline.analysis.source_pass import SourceNeeds, analyse_source
+from pipeline.analysis.source_pass import MOUTHS, SPEECH_ACTIVITY, SourceNeeds, analyse_source
 from pipeline.analysis.sync import measure_sync
 from pipeline.errors import MediaError
 from pipeline.jobs.analyses import analyse_sources, check_sync
 from pipeline.jobs.sequence import plan_with_analysis
 from pipeline.jobs.steps import DirectSteps
 from pipeline.plan.facts import JobFacts
+from pipeline.media.picture_thread import PictureThread
 from pipeline.media.probe import probe
 from pipeline.media.runner import run_ffmpeg
 from pipeline.media.source_decode import (
@@ -146,21 +148,25 @@ def test_a_job_with_sync_reframing_and_a_cutdown_decodes_each_source_once(cut_cl
         media = {path: probe(path) for path in (cut_clip, synced)}
         reset_decode_tally()
         found = analyse_sources(job, media, presets, cache.get_or_compute, sync=True)
-        reports, _ = check_sync(job, media, cache.get_or_compute, found.sync_events)
+        reports, _ = check_sync(job, media, cache.get_or_compute, found.sync_facts)
         plan = plan_with_analysis(job, JobFacts(media, reframe=found.reframe, sound_activity=found.sound_activity),
                                   presets, tmp_path / "out", DirectSteps(cache), measure_loudness=False)
         return decode_tally(), reports, found.reframe, plan
 
-    # Sync takes its events from the pass: where they decide (the synthetic clip's), nothing
-    # decodes the source again. The cut clip's tone bursts come every 0.5 s whatever the picture
-    # does, so its events do not decide and the lip fallback decodes it again: its sound for the
-    # speech (counted), its picture for the faces (decoded on its own, not counted).
-    tally, reports, analyses, plan = analyse_job(AnalysisCache(tmp_path / "cache"))
+    # Sync takes everything it matches from the pass: where the events decide (the synthetic
+    # clip's) and where they do not and the lips are asked (the cut clip's tone bursts come every
+    # 0.5 s whatever the picture does), nothing decodes a source again.
+    cache = AnalysisCache(tmp_path / "cache")
+    tally, reports, analyses, plan = analyse_job(cache)
     assert reports[synced].method in {"event_pairs", "event_correlation"}
     assert reports[cut_clip].verdict == "undetermined" and "lips:" in reports[cut_clip].reason
-    assert tally == {synced.resolve(): DecodeTally(1, 1), cut_clip.resolve(): DecodeTally(1, 2)}
+    assert tally == {synced.resolve(): DecodeTally(1, 1), cut_clip.resolve(): DecodeTally(1, 1)}
+    assert {(record.source, record.analysis) for record in cache.records} >= {
+        (path, name) for path in (synced, cut_clip) for name in (MOUTHS, SPEECH_ACTIVITY)}
     for path, report in reports.items():
-        alone = measure_sync(path)
+        reset_decode_tally()
+        alone = measure_sync(path)  # stand-alone, lips included: one decode too
+        assert decode_tally() == {path.resolve(): DecodeTally(1, 1)}
         assert (report.offset_ms, report.verdict, report.method) == (alone.offset_ms, alone.verdict, alone.method)
     cut = next(render for render in plan.renders if render.outputs[0].deliverable.endswith("-2s"))
     assert cut.outputs[0].expected.frame_count == 2 * RATE
@@ -213,7 +219,7 @@ def test_the_sync_events_of_the_shared_pass_are_those_measured_alone(cut_clip, c
     assert PictureEventsMeter.picture_need == CutDetector.picture_need
     assert SoundOnsetsMeter.sound_need == SoundActivityMeter.sound_need
     media = probe(path)
-    needs = SourceNeeds(reframe=True, sound_activity=True, sync_events=True)
+    needs = SourceNeeds(reframe=True, sound_activity=True, sync=True)
     facts = analyse_source(path, media, needs, AnalysisCache(None).get_or_compute)
     alone_picture, alone_sound = picture_events(path), sound_onsets(path)
 
@@ -226,7 +232,7 @@ def test_the_sync_events_of_the_shared_pass_are_those_measured_alone(cut_clip, c
     # the resampler holds the first frame back (MP3), and the strongest picture event is the cut.
     assert facts.sound_onsets.start_s == _first_audio_frame_time_s(path) + (16 + 128) / 16000
     assert facts.picture_events.frame_times_s[np.argmax(facts.picture_events.strength)] == pytest.approx(1.5)
-    report = measure_sync(path, media, picture=facts.picture_events, sound=facts.sound_onsets)
+    report = measure_sync(path, media, facts=facts)
     alone = measure_sync(path, media)
     assert (report.offset_ms, report.verdict, report.reason) == (alone.offset_ms, alone.verdict, alone.reason)
 
@@ -238,11 +244,66 @@ def test_on_real_clips_sync_from_the_pass_matches_sync_alone(name):
     if not path.exists():
         pytest.skip(f"development clips not present ({DEVCLIPS})")
     media = probe(path)
-    facts = analyse_source(path, media, SourceNeeds(reframe=True, sync_events=True), AnalysisCache(None).get_or_compute)
+    facts = analyse_source(path, media, SourceNeeds(reframe=True, sync=True), AnalysisCache(None).get_or_compute)
     alone_picture, alone_sound = picture_events(path), sound_onsets(path)
     np.testing.assert_array_equal(facts.picture_events.strength, alone_picture.strength)
     np.testing.assert_array_equal(facts.sound_onsets.strength, alone_sound.strength)
     assert facts.sound_onsets.start_s == alone_sound.start_s == _first_audio_frame_time_s(path) + (16 + 128) / 16000
-    report = measure_sync(path, media, picture=facts.picture_events, sound=facts.sound_onsets)
+    if facts.mouths is not None:  # the face models are installed
+        with av.open(str(path)) as container:
+            alone_mouths = follow_mouths(container.decode(video=0), media.video.rotation % 360)
+        _assert_same_fields(facts.mouths, alone_mouths)
+    _assert_same_fields(facts.speech_activity, speech_activity(path))
+    report = measure_sync(path, media, facts=facts)
     alone = measure_sync(path, media)
     assert (report.offset_ms, report.verdict, report.method) == (alone.offset_ms, alone.verdict, alone.method)
+
+
+def test_a_picture_thread_sees_every_frame_in_order_and_hands_back_what_the_analysis_raised(cut_clip):
+    decoded = []
+    with av.open(str(cut_clip)) as container:
+        decoded = [frame.time for frame in container.decode(video=0)]
+    with PictureThread(lambda frames: [frame.time for frame in frames], name="times") as times:
+        decode_source(cut_clip, [times])
+    assert times.result() == decoded and len(decoded) == RATE * SECONDS
+
+    def fails_at_frame_10(frames):
+        for number, _ in enumerate(frames):
+            if number == 10:
+                raise ValueError("analysis failed at frame 10")
+
+    with PictureThread(fails_at_frame_10, name="fails") as failing:
+        decode_source(cut_clip, [failing])  # the frames after the failure are drained, not waited for
+    with pytest.raises(ValueError, match="frame 10"):
+        failing.result()
+    with PictureThread(lambda frames: "looked at none", name="early") as early:
+        decode_source(cut_clip, [early])
+    assert early.result() == "looked at none"
+
+
+def test_the_lips_come_from_the_one_decode_and_match_the_face_tracker_fed_alone(clip_dir):
+    """Two seconds of a real 720p talking clip: one picture and one sound decode give the sync
+    check all four analyses, the mouths exactly those of the tracker fed by a decode of its own."""
+    source = DEVCLIPS / "ai_latentsync_compare_1.mp4"
+    if not source.exists():
+        pytest.skip(f"development clips not present ({DEVCLIPS})")
+    if landmark_model_path() is None:
+        pytest.skip("face models not installed")
+    path = clip_dir / "pass-talking-2s.mp4"
+    run_ffmpeg(["-i", str(source), "-t", "2", "-c", "copy", str(path)])
+    media = probe(path)
+    reset_decode_tally()
+    facts = analyse_source(path, media, SourceNeeds(sync=True), AnalysisCache(None).get_or_compute)
+    assert decode_tally() == {path.resolve(): DecodeTally(1, 1)}
+    with av.open(str(path)) as container:
+        alone = follow_mouths(container.decode(video=0))
+    # One face, seen in nearly every one of the 2 s at 25 fps (the copy keeps a frame or two more).
+    assert len(facts.mouths.openings) == 1 and np.isfinite(facts.mouths.openings).sum() >= 45
+    _assert_same_fields(facts.mouths, alone)
+    _assert_same_fields(facts.speech_activity, speech_activity(path))
+
+
+def _assert_same_fields(found, expected) -> None:
+    """Every field of two analysis results (numbers or arrays) equal, NaN where NaN."""
+    for field in fields(expected):
+        np.testing.assert_array_equal(getattr(found, field.name), getattr(expected, field.name), err_msg=field.name)

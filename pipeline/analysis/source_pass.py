@@ -1,25 +1,29 @@
 """Every analysis a job needs of one source, from one decode of it.
 
 A job asks for some of: the reframing analysis (cuts, subjects, motion, bars: smart framing,
-another aspect ratio, cut-downs), the sound activity (cut-downs) and the sync events (picture events
-and sound onsets: the sync check of a source with sound). :func:`analyse_source` asks the job's
-cache for each (the on-disk analysis cache, or the flow's cached tasks); the first one the cache
-lacks decodes the source once for it and every one asked for after it: one picture pass and one
-sound pass together (:func:`pipeline.media.source_decode.decode_source`), each analysis taking the
-frames or samples it declared, at its own size and rate. A source whose analyses are all cached is
-not decoded at all.
+another aspect ratio, cut-downs), the sound activity (cut-downs) and what the sync check matches
+(picture events and sound onsets, the mouths of the faces and the speech activity: a source with
+sound). :func:`analyse_source` asks the job's cache for each (the on-disk analysis cache, or the
+flow's cached tasks); the first one the cache lacks decodes the source once for it and every one
+asked for after it: one picture pass and one sound pass together
+(:func:`pipeline.media.source_decode.decode_source`), each analysis taking the frames or samples it
+declared, at its own size and rate. A source whose analyses are all cached is not decoded at all.
+The face tracker works in a thread of its own (:class:`pipeline.media.picture_thread.PictureThread`)
+while the decoder and the other analyses run.
 
-The sync check (:func:`pipeline.analysis.sync.measure_sync`) takes the sync events measured here;
-only its talking-face fallback, asked when the events do not decide, decodes the source again.
+The sync check (:func:`pipeline.analysis.sync.measure_sync`) takes all it matches from here: its
+talking-face fallback, asked when the events do not decide, decodes nothing again.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.analysis.lipsync import MouthTracks, SpeechActivity, landmark_model_path, mouths_thread, speech_level
 from pipeline.analysis.onsets import PictureEvents, PictureEventsMeter, SoundOnsets, SoundOnsetsMeter
 from pipeline.analysis.reframe.analysis import ReframeAnalysis, ReframeMeter
 from pipeline.analysis.sound_activity import SoundActivity, SoundActivityMeter
@@ -34,9 +38,13 @@ PICTURE_EVENTS = "picture-events"
 """The sync check's picture events' name in the cache and the manifest."""
 SOUND_ONSETS = "sound-onsets"
 """The sync check's sound onsets' name in the cache and the manifest."""
+MOUTHS = "mouths"
+"""The sync check's mouth tracks' name in the cache and the manifest."""
+SPEECH_ACTIVITY = "speech-activity"
+"""The sync check's speech activity's name in the cache and the manifest."""
 
 
-Fact = ReframeAnalysis | SoundActivity | PictureEvents | SoundOnsets | None
+Fact = ReframeAnalysis | SoundActivity | PictureEvents | SoundOnsets | MouthTracks | SpeechActivity | None
 """One analysis's result."""
 
 
@@ -48,9 +56,9 @@ class SourceNeeds:
     """The reframing analysis."""
     sound_activity: bool = False
     """The sound activity (None for a source without sound)."""
-    sync_events: bool = False
-    """The picture events and sound onsets the sync check matches (sound onsets None for a
-    source without sound)."""
+    sync: bool = False
+    """What the sync check matches: the picture events and sound onsets, the mouths and the
+    speech activity (the sound's None for a source without sound)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,10 @@ class SourceFacts:
     """The sync check's picture events."""
     sound_onsets: SoundOnsets | None = None
     """The sync check's sound onsets."""
+    mouths: MouthTracks | None = None
+    """The sync check's mouth of each face (also None where the face models are not installed)."""
+    speech_activity: SpeechActivity | None = None
+    """The sync check's speech activity."""
 
 
 def analyse_source(path: Path, media: MediaInfo, needs: SourceNeeds,
@@ -78,12 +90,17 @@ def analyse_source(path: Path, media: MediaInfo, needs: SourceNeeds,
         MediaError: the source does not decode.
     """
     asked = ((REFRAME, needs.reframe), (SOUND_ACTIVITY, needs.sound_activity),
-             (PICTURE_EVENTS, needs.sync_events), (SOUND_ONSETS, needs.sync_events))
+             (PICTURE_EVENTS, needs.sync), (SOUND_ONSETS, needs.sync), (MOUTHS, needs.sync),
+             (SPEECH_ACTIVITY, needs.sync))
     wanted = [name for name, needed in asked if needed]
+    # Mouths found without the face models (none) must not answer once they are installed.
+    parameters = {MOUTHS: {"face_models": landmark_model_path() is not None}}
     pending = _PendingPass(path, media, wanted)
-    found = {name: analyse(name, path, {}, lambda name=name: pending.result(name)) for name in wanted}
+    found = {name: analyse(name, path, parameters.get(name, {}), lambda name=name: pending.result(name))
+             for name in wanted}
     return SourceFacts(reframe=found.get(REFRAME), sound_activity=found.get(SOUND_ACTIVITY),
-                       picture_events=found.get(PICTURE_EVENTS), sound_onsets=found.get(SOUND_ONSETS))
+                       picture_events=found.get(PICTURE_EVENTS), sound_onsets=found.get(SOUND_ONSETS),
+                       mouths=found.get(MOUTHS), speech_activity=found.get(SPEECH_ACTIVITY))
 
 
 class _PendingPass:
@@ -110,13 +127,24 @@ class _PendingPass:
         sound_meters: dict[str, SoundActivityMeter | SoundOnsetsMeter] = {}
         if SOUND_ACTIVITY in names and has_sound:
             sound_meters[SOUND_ACTIVITY] = SoundActivityMeter(self._media)
-        if SOUND_ONSETS in names and has_sound:
+        if {SOUND_ONSETS, SPEECH_ACTIVITY} & names and has_sound:
+            # The speech activity takes the samples the onsets take (mono, 16 kHz).
             sound_meters[SOUND_ONSETS] = SoundOnsetsMeter()
-        pictures = [*(reframe.consumers if reframe else ()), *([events] if events else ())]
-        decode_source(self._path, pictures, list(sound_meters.values()))
+        with contextlib.ExitStack() as threads:
+            mouths = None
+            if MOUTHS in names and landmark_model_path() is not None:
+                mouths = threads.enter_context(mouths_thread(self._media.video.rotation % 360))
+            pictures = [*(reframe.consumers if reframe else ()), *([events] if events else ()),
+                        *([mouths] if mouths else ())]
+            decode_source(self._path, pictures, list(sound_meters.values()))
         if reframe is not None:
             self._results[REFRAME] = reframe.result()
         if events is not None:
             self._results[PICTURE_EVENTS] = events.result()
+        if MOUTHS in names:
+            self._results[MOUTHS] = mouths.result() if mouths else None
         for name in names & {SOUND_ACTIVITY, SOUND_ONSETS}:
             self._results[name] = sound_meters[name].result() if has_sound else None
+        if SPEECH_ACTIVITY in names:
+            onsets = sound_meters.get(SOUND_ONSETS)
+            self._results[SPEECH_ACTIVITY] = speech_level(*onsets.samples()) if onsets else None

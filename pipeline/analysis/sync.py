@@ -29,24 +29,18 @@ Planners call :func:`measure_sync` once per source (passing the probe they alrea
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pipeline.analysis.event_correlation import best_match, drift_fit, weakness
 from pipeline.analysis.event_pairs import event_agreement
-from pipeline.analysis.lipsync import (
-    MIN_TRACK_S,
-    LipMatch,
-    MouthTracks,
-    SpeechActivity,
-    match_lips,
-    mouth_tracks,
-    speech_activity,
-)
-from pipeline.analysis.onsets import PictureEvents, SoundOnsets, picture_events, sound_onsets
+from pipeline.analysis.lipsync import MIN_TRACK_S, LipMatch, MouthTracks, SpeechActivity, match_lips
+from pipeline.analysis.onsets import PictureEvents, SoundOnsets
+from pipeline.analysis.source_pass import Fact, SourceFacts, SourceNeeds, analyse_source
 from pipeline.analysis.sync_fix import fix_report, fix_sync
 from pipeline.analysis.sync_report import (
     ATSC_IS191,
@@ -68,7 +62,7 @@ from pipeline.media.probe import MediaInfo, probe
 __all__ = [
     "ATSC_IS191", "CONVENTION", "EBU_R37", "ITU_BT1359", "METHODS", "STANDARDS", "ContainerFindings",
     "ContentOffset", "SyncReport", "SyncStandard", "Verdict", "container_findings", "content_offset",
-    "custom_standard", "fix_report", "fix_sync", "lip_evidence", "lip_match", "measure_sync",
+    "custom_standard", "fix_report", "fix_sync", "lip_evidence", "measure_sync",
 ]
 """The sync API in one place: measuring here, the report's types in :mod:`pipeline.analysis.sync_report`,
 the event correlation in :mod:`pipeline.analysis.event_correlation`, fixing in
@@ -87,8 +81,7 @@ def measure_sync(
     media_info: MediaInfo | None = None,
     standard: SyncStandard = EBU_R37,
     max_offset_ms: int = MAX_OFFSET_MS,
-    picture: PictureEvents | None = None,
-    sound: SoundOnsets | None = None,
+    facts: SourceFacts | None = None,
 ) -> SyncReport:
     """Measure the offset of a clip's sound against its picture and judge it.
 
@@ -98,10 +91,9 @@ def measure_sync(
         standard: The limits to judge against.
         max_offset_ms: Offsets searched either side of zero, in milliseconds (a guard of two frames
             beyond it keeps a peak at the limit itself a true peak).
-        picture: The clip's picture events when already measured (by a source pass,
-            :mod:`pipeline.analysis.source_pass`); None: measured here, from a decode of the picture.
-        sound: Its sound onsets likewise; None: measured here where the clip has sound. Only the
-            talking face, asked when the events do not decide, then still decodes the clip.
+        facts: What a source pass asked for ``SourceNeeds(sync=True)`` measured of the clip
+            (:mod:`pipeline.analysis.source_pass`: picture events, sound onsets, mouths, speech
+            activity); None: measured here, from one decode of its picture and sound.
 
     Raises:
         MediaError: the file is unreadable or its streams do not decode.
@@ -118,15 +110,16 @@ def measure_sync(
 
     if info.audio is None:
         return undetermined("no audio stream")
-    sound = sound or sound_onsets(path)
+    facts = facts or analyse_source(path, info, SourceNeeds(sync=True), _uncached)
+    picture, sound = facts.picture_events, facts.sound_onsets
     if sound is None:
         return undetermined("no audio stream")
     if sound.peak_level < SILENCE_LEVEL:
         return undetermined("the sound is digital silence (peak below -90 dBFS)")
-    picture = picture or picture_events(path)
     if picture.largest_change < STILL_PICTURE_LEVEL:
         return undetermined("the picture is static: nothing moves or changes for a sound to match")
-    found = content_offset(picture, sound, lambda: lip_match(path, info, max_offset_ms), max_offset_ms)
+    found = content_offset(
+        picture, sound, lambda: lip_evidence(facts.mouths, facts.speech_activity, max_offset_ms), max_offset_ms)
     drift = found.drift
     return SyncReport(
         path=path, offset_ms=found.offset_ms, confidence=found.confidence, correlation=found.correlation,
@@ -159,6 +152,11 @@ class ContentOffset:
     """The talking face's best match when the lips were asked, reported or not."""
 
 
+def _uncached(analysis: str, path: Path, parameters: Mapping[str, Any], compute: Callable[[], Fact]) -> Fact:
+    """The analysis computed here and now (the stand-alone check has no cache)."""
+    return compute()
+
+
 LipEvidence = Callable[[], tuple[LipMatch | None, str | None]]
 """Measures the talking face's match with the speech on demand: (match, why it cannot be reported)."""
 
@@ -167,7 +165,7 @@ def content_offset(
     picture: PictureEvents, sound: SoundOnsets, lips: LipEvidence, max_offset_ms: int = MAX_OFFSET_MS
 ) -> ContentOffset:
     """The offset from agreeing event pairs, else from correlated events, else from the talking
-    face (``lips`` is called only then: it decodes the picture again), else undetermined."""
+    face (``lips`` is called only then), else undetermined."""
     match = None
     if not picture.strength.any():
         events_problem = "the picture has no events (cuts, flashes or motion changes) to match"
@@ -200,13 +198,6 @@ def content_offset(
         correlation=match.correlation if match else None, method=None, evidence=None,
         reason=f"events: {events_problem}; lips: {lips_problem}", lips=lip,
     )
-
-
-def lip_match(
-    path: Path, info: MediaInfo, max_offset_ms: int = MAX_OFFSET_MS
-) -> tuple[LipMatch | None, str | None]:
-    """The talking face's match with the speech, and why it cannot be reported (None when it can)."""
-    return lip_evidence(mouth_tracks(path, info.video.rotation % 360), speech_activity(path), max_offset_ms)
 
 
 def lip_evidence(

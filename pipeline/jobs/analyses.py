@@ -10,10 +10,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pipeline.analysis.onsets import PictureEvents, SoundOnsets
 from pipeline.analysis.reframe import ReframeAnalysis
 from pipeline.analysis.sound_activity import SoundActivity, sound_activity
-from pipeline.analysis.source_pass import SourceNeeds, analyse_source
+from pipeline.analysis.source_pass import SourceFacts, SourceNeeds, analyse_source
 from pipeline.analysis.sync import STANDARDS, SyncReport, measure_sync
 from pipeline.errors import MediaError
 from pipeline.media.probe import AudioStreamInfo, MediaInfo, probe, probe_audio
@@ -25,8 +24,6 @@ Result = TypeVar("Result")
 Analyse = Callable[[str, Path, Mapping[str, Any], Callable[[], Result]], Result]
 """``analyse(analysis, source, parameters, compute)``: ``compute()``'s result, or the same
 analysis's result from a cache (see :meth:`pipeline.analysis.cache.AnalysisCache.get_or_compute`)."""
-SyncEvents = tuple[PictureEvents, SoundOnsets | None]
-"""A source's picture events and sound onsets, as the sync check matches them."""
 
 
 def unique_sources(job: Job) -> list[Path]:
@@ -58,10 +55,10 @@ def probe_music(job: Job) -> AudioStreamInfo | None:
 
 
 def check_sync(job: Job, media: Mapping[Path, MediaInfo], analyse: Analyse,
-               events: Mapping[Path, SyncEvents] | None = None,
+               facts: Mapping[Path, SourceFacts] | None = None,
                ) -> tuple[dict[Path, SyncReport], dict[Path, Fraction]]:
-    """Measure every source with sound and apply the job's sync policy. A source's picture events
-    and sound onsets come from ``events`` where the source pass measured them (see
+    """Measure every source with sound and apply the job's sync policy. What the check matches of
+    a source (events, mouths, speech) comes from ``facts`` where the source pass measured it (see
     :func:`analyse_sources`); otherwise the sync check decodes the source itself.
 
     Returns:
@@ -73,11 +70,10 @@ def check_sync(job: Job, media: Mapping[Path, MediaInfo], analyse: Analyse,
             the measured offset and the standard's limits.
     """
     standard = STANDARDS[job.sync.standard]
-    events = events or {}
+    facts = facts or {}
 
     def measured(path: Path, info: MediaInfo) -> SyncReport:
-        picture, sound = events.get(path, (None, None))
-        return measure_sync(path, info, standard, picture=picture, sound=sound)
+        return measure_sync(path, info, standard, facts=facts.get(path))
 
     reports = {
         path: analyse("sync", path, {"standard": job.sync.standard}, lambda path=path, info=info: measured(path, info))
@@ -106,16 +102,17 @@ class SourceAnalyses:
     """The reframing analysis of each source that needs one."""
     sound_activity: dict[Path, SoundActivity | None]
     """Each source's sound activity where there are cut-downs (None: no sound); else empty."""
-    sync_events: dict[Path, SyncEvents]
-    """Each source with sound's picture events and sound onsets, for :func:`check_sync`."""
+    sync_facts: dict[Path, SourceFacts]
+    """What :func:`check_sync` matches of each source with sound (events, mouths, speech)."""
 
 
 def analyse_sources(job: Job, media: Mapping[Path, MediaInfo], presets: dict[str, Preset], analyse: Analyse,
                     *, sync: bool = False) -> SourceAnalyses:
     """The analyses the job needs of each source, what the cache lacks from one decode of the
     source (:mod:`pipeline.analysis.source_pass`): the reframing analysis (cuts, subjects, motion,
-    burned-in bars) where needed, the sound activity with cut-downs, and with ``sync`` the events
-    the sync check matches, for each source with sound.
+    burned-in bars) where needed, the sound activity with cut-downs, and with ``sync`` what
+    the sync check matches (picture events, sound onsets, mouths, speech activity), for each source
+    with sound.
 
     A source needs the reframing analysis when a deliverable is ``smart`` or a cut-down, or has
     another aspect ratio than the source (burned-in bars then matter); it serves every deliverable.
@@ -135,15 +132,15 @@ def analyse_sources(job: Job, media: Mapping[Path, MediaInfo], presets: dict[str
         needs = SourceNeeds(
             reframe=every_source or any(Fraction(shape.width, shape.height) != source_aspect for shape in shapes),
             sound_activity=cutdowns,
-            sync_events=sync and info.audio is not None,
+            sync=sync and info.audio is not None,
         )
         facts = analyse_source(path, info, needs, analyse)
         if needs.reframe:
             found.reframe[path] = facts.reframe
         if needs.sound_activity:
             found.sound_activity[path] = facts.sound_activity
-        if needs.sync_events:
-            found.sync_events[path] = (facts.picture_events, facts.sound_onsets)
+        if needs.sync:
+            found.sync_facts[path] = facts
     return found
 
 

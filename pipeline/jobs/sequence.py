@@ -49,7 +49,7 @@ def finish_steps(job: Job, folder: Path, steps: StepRunner, presets: dict[str, P
     found = analyse_sources(job, media, presets, steps.analyse, sync=True)
     for path, analysis in found.reframe.items():
         steps.note(f"analysed {path.name}: {len(analysis.cut_times_s) + 1} shot(s), active area {analysis.active}")
-    sync_reports, sync_corrections = check_sync(job, media, steps.analyse, found.sync_events)
+    sync_reports, sync_corrections = check_sync(job, media, steps.analyse, found.sync_facts)
     for path, report in sync_reports.items():
         offset = f"{report.offset_ms:+d} ms" if report.offset_ms is not None else "no offset"
         steps.note(f"sync {path.name}: {report.verdict}, {offset}{', corrected' if path in sync_corrections else ''}")

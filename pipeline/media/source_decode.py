@@ -5,8 +5,9 @@ An analysis says what it needs (:class:`PictureNeed`: which frames, at what size
 block of samples, at a time (:class:`PictureConsumer`, :class:`SoundConsumer`). :func:`decode_source`
 reads the file once, demuxing picture and sound together, converts each decoded frame once per
 distinct form asked for (two analyses asking for the luma plane share it) and resamples the sound
-once per distinct need. Nothing holds more than the frame being handed out: memory stays flat in
-clip length, whatever the consumers keep of it.
+once per distinct need. Nothing holds more than the frame being handed out (and the few a
+:class:`pipeline.media.picture_thread.PictureThread` queues for an analysis working in a thread of
+its own): memory stays flat in clip length, whatever the consumers keep of it.
 
 Every pass is counted per source and kind (:func:`decode_tally`), so a test or a benchmark can
 check how often a job decoded each source.
@@ -36,10 +37,12 @@ LUMA_FORMATS = frozenset(
 class Image:
     """One form of a decoded frame."""
 
-    format: Literal["luma", "rgb24"]
+    format: Literal["luma", "rgb24", "frame"]
     """``luma``: the 8-bit luma plane at the coded size, (height, width) uint8, a view of the decoded
     frame where its format has one (valid only during the call it is handed to: copy what is kept);
-    ``rgb24``: (height, width, 3) uint8 scaled by the decoder's scaler."""
+    ``rgb24``: (height, width, 3) uint8 scaled by the decoder's scaler; ``frame``: the decoded
+    ``av.VideoFrame`` itself, for an analysis that converts only the frames it looks at (it may be
+    kept: the decoder does not reuse it)."""
     width: int | None = None
     """``rgb24``: width to scale to, pixels; None: the coded width."""
     height: int | None = None
@@ -79,7 +82,7 @@ class PictureConsumer(Protocol):
     def picture_need(self) -> PictureNeed:
         """What it takes."""
 
-    def add_picture(self, index: int, time_s: float | None, images: tuple[np.ndarray, ...]) -> None:
+    def add_picture(self, index: int, time_s: float | None, images: tuple[np.ndarray | av.VideoFrame, ...]) -> None:
         """Take frame number ``index`` (counted from 0 in decode order) shown at ``time_s`` (None
         where the frame has no timestamp), in the forms :attr:`picture_need` lists."""
 
@@ -199,7 +202,7 @@ class _PictureFeed:
         self._index = 0
 
     def add(self, frame: av.VideoFrame) -> None:
-        converted: dict[Image, np.ndarray] = {}
+        converted: dict[Image, np.ndarray | av.VideoFrame] = {}
         for consumer, need in self._consumers:
             if not need.takes(self._index):
                 continue
@@ -212,7 +215,9 @@ class _PictureFeed:
         self._index += 1
 
 
-def _convert(frame: av.VideoFrame, image: Image) -> np.ndarray:
+def _convert(frame: av.VideoFrame, image: Image) -> np.ndarray | av.VideoFrame:
+    if image.format == "frame":
+        return frame
     if image.format == "luma":
         if frame.format.name in LUMA_FORMATS:
             plane = frame.planes[0]

@@ -38,8 +38,9 @@ class FaceDetector:
                               interpolation=cv2.INTER_AREA)
             blob = (tile.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
             self._net.setInput(np.ascontiguousarray(blob))
-            scores = self._net.forward("classificators")[0, :, 0]
-            regressions = self._net.forward("regressors")[0]
+            # Both outputs from one run of the network (asked one by one, OpenCV runs it twice).
+            scores, regressions = (output[0] for output in self._net.forward(["classificators", "regressors"]))
+            scores = scores[:, 0]
             for box, score in _decode_faces(scores, regressions, self._anchors):
                 x0, y0, x1, y1 = box * side
                 found.append(((x0 + x) / width, (y0 + y) / height, (x1 + x) / width, (y1 + y) / height, score))
