@@ -33,7 +33,6 @@ import tempfile
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from fractions import Fraction
 from pathlib import Path
 
 import cv2

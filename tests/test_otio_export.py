@@ -281,11 +281,6 @@ def test_exports_can_reference_conformed_media_with_handles(edit, tmp_path):
         assert _decodes_of(decodes, path.name) == (0, 1)
     assert _decodes_of(decodes, Path(manifest["outputs"][0]["path"]).name) == (1, 1), "the deliverable's, for QC"
 
-
-def _decodes_of(decodes, name: str) -> tuple[int, int]:
-    """Picture and sound decode passes of the partial file ``name`` was verified as."""
-    partial = next(file for file, _ in decodes if file.startswith(f".{name}.") and file.endswith(".partial"))
-    return decodes[partial, "picture"], decodes[partial, "sound"]
     for track in (video, audio):
         for clip in items(track, otio.schema.Clip):
             assert clip.media_reference.target_url in [path.as_uri() for path in media_files]
@@ -298,3 +293,9 @@ def _decodes_of(decodes, name: str) -> tuple[int, int]:
             tail = after.out_offset.value if isinstance(after, otio.schema.Transition) else 0
             assert clip.source_range.start_time.value - head >= 0, clip.name
             assert clip.source_range.end_time_exclusive().value + tail <= frame_count, clip.name
+
+
+def _decodes_of(decodes, name: str) -> tuple[int, int]:
+    """Picture and sound decode passes of the partial file ``name`` was verified as."""
+    partial = next(file for file, _ in decodes if file.startswith(f".{name}.") and file.endswith(".partial"))
+    return decodes[partial, "picture"], decodes[partial, "sound"]
