@@ -37,6 +37,7 @@ from pipeline.plan.admission import JobAccess, check_job_access
 from pipeline.inputs import display_path
 from postprod import interrupts
 from postprod.console_logs import hide_expected_tracebacks
+from postprod.fast_exit import exit_now
 from postprod.reframe_cli import add_reframe_command
 from postprod.server_cli import add_server_command, prefect_api
 from postprod.service_cli import add_service_commands
@@ -500,10 +501,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line; run as a program (``argv`` None), SIGINT and SIGTERM stop it cleanly."""
+    """The command line; run as a program (``argv`` None), SIGINT and SIGTERM stop it cleanly and
+    the process ends as soon as the command is done (:func:`postprod.fast_exit.exit_now`)."""
     args = build_parser().parse_args(argv)
     if argv is None:
         interrupts.install()
+        exit_now(_run_command(args))
+    return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; its exit code, expected failures reported as one line."""
     if not args.debug:
         hide_expected_tracebacks()
     try:
