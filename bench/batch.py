@@ -14,9 +14,12 @@ scaling, crop, encoders and settings, and no checks: what the outputs cost to en
    open of a source is counted (PyAV ``av.open`` and ffmpeg ``-i``, by the postprod module that asked),
    so the table shows the decodes per source of the first run and of the rerun; analyses should come
    from the cache.
-3. **Per-command overhead.** ``postprod finish`` of a 1 s 320x180 clip, on postprod's background
-   Prefect server once it runs, against the same command with ``--no-prefect``; and the first command,
-   which starts the server.
+3. **Per-command overhead.** ``postprod finish`` of a 1 s 320x180 clip into ``review-540p``, on
+   postprod's background Prefect server once it runs, against the same command with ``--no-prefect``,
+   the two run alternately so that the machine's load falls on both alike (after one warm-up run
+   each, which also fills the analysis cache: the runs measured analyse nothing); and the first
+   command, which starts the server. CPU seconds are the command's process tree and the server's
+   apart. ``--overhead`` runs this section alone (a minute or two).
 
 Every child runs with a Prefect server this script starts in a temporary folder and stops at the end.
 
@@ -24,6 +27,7 @@ Run from the repository root::
 
     python bench/batch.py [--clips 20 --seconds 8]     # the full night (an hour on 2 busy cores)
     python bench/batch.py --quick                       # 4 clips of 4 s
+    python bench/batch.py --overhead [--runs 5]         # the per-command overhead alone
 """
 
 from __future__ import annotations
@@ -63,8 +67,9 @@ HAND_VIDEO = {
     "social-9x16": (f"crop=ih*9/16:ih,scale=1080:1920:{SCALER},format=yuv420p,setsar=1,{COLOUR}", "20", (1080, 1920)),
 }
 """Per preset: the hand-written video filter (what the preset's ``fit`` does to a 16:9 source), CRF, size."""
-COMMAND_RUNS = 3
+COMMAND_RUNS = 5
 """Per-command overhead: runs of each variant after a warm-up; the table gives medians."""
+OVERHEAD_VARIANTS = {"on the background server": [], "--no-prefect": ["--no-prefect"]}
 
 COUNTING_CHILD = """
 import json, subprocess, sys, traceback
@@ -193,16 +198,22 @@ def _analyses_from_cache(out: Path) -> tuple[int, int]:
     return sum(not r["from_cache"] for r in records), sum(r["from_cache"] for r in records)
 
 
-def _command_overhead(root: Path, env: dict[str, str], server: psutil.Process) -> dict[str, tuple[float, float]]:
-    """Median wall and CPU of ``postprod finish`` on a tiny clip: on the running server, without Prefect."""
+def _command_overhead(root: Path, env: dict[str, str], server: psutil.Process,
+                      runs: int) -> dict[str, tuple[float, float, float]]:
+    """Median wall, command CPU and server CPU seconds of ``postprod finish`` on a tiny clip, on the
+    running server and without Prefect, the variants run alternately after a warm-up each."""
     clip = synthesize(ClipShape("tiny", 320, 180, Fraction(24)), root / "tiny" / "tiny.mp4", Fraction(1))
     base = [sys.executable, "-m", "postprod.cli", "finish", str(clip), "--preset", "review-540p", "--json"]
-    results = {}
-    for variant, extra in (("on the background server", []), ("--no-prefect", ["--no-prefect"])):
-        runs = [_run([[*base, "--out", str(root / "tiny" / f"{variant[:4]}{index}"), *extra]], env, server)
-                for index in range(COMMAND_RUNS + 1)][1:]  # the first warms the file cache
-        results[variant] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
-    return results
+    measured: dict[str, list[tuple[float, float, float]]] = {variant: [] for variant in OVERHEAD_VARIANTS}
+    for index in range(runs + 1):
+        for variant, extra in OVERHEAD_VARIANTS.items():
+            out = root / "tiny" / f"{variant[:4]}{index}"
+            server_before = sum(server.cpu_times()[:2])
+            wall, cpu = _run([[*base, "--out", str(out), *extra]], env)
+            if index:  # the first of each warms the file and analysis caches
+                measured[variant].append((wall, cpu, sum(server.cpu_times()[:2]) - server_before))
+    return {variant: tuple(statistics.median(run[column] for run in results) for column in range(3))
+            for variant, results in measured.items()}
 
 
 def _first_command(root: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -222,6 +233,8 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="4 clips of 4 s")
+    parser.add_argument("--overhead", action="store_true", help="only the per-command overhead")
+    parser.add_argument("--runs", type=int, default=COMMAND_RUNS, help="per-command overhead: runs of each variant")
     args = parser.parse_args()
     clips, seconds = (4, 4) if args.quick else (args.clips, args.seconds)
     slots = default_render_slots()
@@ -235,10 +248,13 @@ def main() -> None:
         env = {key: value for key, value in os.environ.items() if key not in ("PREFECT_API_URL", SERVER_MODE_ENV)}
         env.update({SERVER_HOME_ENV: str(home), "POSTPROD_CACHE_DIR": str(root / "cache-1")})
         try:
+            overhead = _command_overhead(root, env, server, args.runs)
+            if args.overhead:
+                _print_command_table(console, overhead, None, args.runs)
+                return
+            first = _first_command(root, env)
             with ThreadPoolExecutor(2) as pool:
                 sources = list(pool.map(lambda i: _clip(root / "clips", i, seconds), range(clips)))
-            overhead = _command_overhead(root, env, server)
-            first = _first_command(root, env)
 
             hand_dir = root / "hand"
             hand_dir.mkdir()
@@ -265,7 +281,7 @@ def main() -> None:
 
         _print_batch_table(console, clips, seconds, slots, batches, hand, rerun)
         _print_decode_table(console, clips, batches[slots], rerun)
-        _print_command_table(console, overhead, first)
+        _print_command_table(console, overhead, first, args.runs)
 
 
 def _print_batch_table(console: Console, clips: int, seconds: int, slots: int, batches: dict, hand: dict,
@@ -292,14 +308,18 @@ def _print_decode_table(console: Console, clips: int, first: tuple, rerun: tuple
     console.print(table)
 
 
-def _print_command_table(console: Console, overhead: dict, first: tuple[float, float]) -> None:
-    table = Table("postprod finish, 1 s 320x180 clip -> review-540p", "wall s", "CPU s (with the server's)",
-                  title=f"per-command overhead (median of {COMMAND_RUNS})", title_justify="left")
-    table.add_row("first command: starts the background server", f"{first[0]:.2f}", f"{first[1]:.2f}")
-    for variant, (wall, cpu) in overhead.items():
-        table.add_row(variant, f"{wall:.2f}", f"{cpu:.2f}")
-    (wall, cpu), (bare_wall, bare_cpu) = overhead.values()
-    table.add_row("Prefect's cost per command after the first", f"{wall - bare_wall:.2f}", f"{cpu - bare_cpu:.2f}")
+def _print_command_table(console: Console, overhead: dict, first: tuple[float, float] | None, runs: int) -> None:
+    table = Table("postprod finish, 1 s 320x180 clip -> review-540p", "wall s", "command CPU s", "server CPU s",
+                  title=f"per-command overhead (median of {runs}; 1-min load average after: {os.getloadavg()[0]:.1f})",
+                  title_justify="left")
+    if first is not None:
+        table.add_row("first command: starts the background server (CPU: both)", f"{first[0]:.2f}", f"{first[1]:.2f}",
+                      "")
+    for variant, (wall, cpu, server_cpu) in overhead.items():
+        table.add_row(variant, f"{wall:.2f}", f"{cpu:.2f}", f"{server_cpu:.2f}")
+    (wall, cpu, server_cpu), (bare_wall, bare_cpu, bare_server_cpu) = overhead.values()
+    table.add_row("Prefect's cost per command after the first", f"{wall - bare_wall:.2f}", f"{cpu - bare_cpu:.2f}",
+                  f"{server_cpu - bare_server_cpu:.2f}")
     console.print(table)
 
 

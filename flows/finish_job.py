@@ -17,7 +17,6 @@ reports to that server.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
@@ -26,7 +25,6 @@ from typing import Any, TypeVar
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
-from prefect.filesystems import LocalFileSystem
 
 from flows.scale import submit_renders
 from pipeline.analysis.cache import AnalysisCache, AnalysisRecord, analysis_key, naming
@@ -103,7 +101,6 @@ class PrefectSteps:
     def __init__(self, cache: AnalysisCache) -> None:
         self.records: list[AnalysisRecord] = []
         self._cache_folder = cache.folder
-        self._result_storage: str | None = None
 
     def step(self, name: str, function: Callable[..., Result], *args: Any, retry: bool = False) -> Result:
         return self._task(name, function, retry)(*args)
@@ -118,8 +115,10 @@ class PrefectSteps:
         options: dict[str, Any] = {"cache_policy": NO_CACHE}
         if self._cache_folder is not None:
             key = analysis_key(analysis, source, parameters)
+            # A folder, not a saved storage block: Prefect then writes and reads the results there
+            # itself, where a block would cost a round trip to the server on every cached task.
             options = {"cache_policy": CacheKeyFnPolicy(cache_key_fn=lambda *_: key), "persist_result": True,
-                       "result_storage": self._storage()}
+                       "result_storage": self._cache_folder / "prefect"}
         step = self._task(analysis, compute, retry=True).with_options(
             task_run_name=f"{analysis}-{source.name}", **options)
         state = step(return_state=True)
@@ -155,16 +154,6 @@ class PrefectSteps:
     def _task(name: str, function: Callable[..., Result], retry: bool):
         return task(function, name=name, cache_policy=NO_CACHE, retries=STEP_RETRIES if retry else 0,
                     retry_delay_seconds=STEP_RETRY_DELAY_S, retry_condition_fn=_is_transient)
-
-    def _storage(self) -> str:
-        """A local file system block for the cached results, saved once per run: Prefect persists
-        task results only to a block the server knows. Named by the folder, so jobs with different
-        cache folders on one server keep apart."""
-        if self._result_storage is None:
-            name = "postprod-analyses-" + hashlib.sha256(str(self._cache_folder).encode()).hexdigest()[:12]
-            LocalFileSystem(basepath=str(self._cache_folder / "prefect")).save(name, overwrite=True)
-            self._result_storage = f"local-file-system/{name}"
-        return self._result_storage
 
 
 @flow(name="finish-job", log_prints=True)

@@ -22,15 +22,15 @@ from pipeline.service.resources import uses_gpu
 if TYPE_CHECKING:
     from prefect_dask import DaskTaskRunner
 
-RENDER_TAG = "render"
 GPU_TAG = "gpu"
 """Tag of tasks that need a GPU; a Prefect tag concurrency limit on it (``prefect concurrency-limit
 create gpu 1``) keeps them from sharing one card across the whole server."""
 
 
 def render_tags(plan: RenderPlan) -> set[str]:
-    """``render``, and ``gpu`` when the plan's encoders or filters run on one."""
-    return {RENDER_TAG, GPU_TAG} if uses_gpu(plan.encoders, plan.filters) else {RENDER_TAG}
+    """``gpu`` when the plan's encoders or filters run on one, else none: every tag of a task run
+    costs a concurrency-limit round trip to the server, and the task's name already says render."""
+    return {GPU_TAG} if uses_gpu(plan.encoders, plan.filters) else set()
 
 
 def submit_renders(render_task: Task, renders: tuple[RenderPlan, ...] | list[RenderPlan]) -> list[list[RenderedOutput]]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from pipeline.errors import JobError, PostprodError
 
@@ -269,17 +269,34 @@ def command_api(on_start: Callable[[BackgroundServer], None] = lambda server: No
     (yields None: Prefect starts its temporary server), the background server of
     :func:`server_home`, started first when none runs (``on_start`` is told). The URL is set in the
     environment too, so processes the flow starts (Dask workers) report to the same server.
+
+    The command's flow runs send no heartbeats unless ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` is set:
+    heartbeats let an automation mark a deployment's run crashed when its worker vanishes, but a
+    command reports its own run's end (see ``postprod/interrupts.py`` for signals), and the
+    heartbeat thread holds every flow run's end for up to a second (it sleeps in whole seconds).
     """
     configured = configured_api_url()
     if configured or server_mode() == TEMPORARY:
-        yield configured
+        with temporary_settings(set_defaults={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield configured
         return
     server, started = ensure_server(server_home())
     if started:
         on_start(server)
     os.environ["PREFECT_API_URL"] = server.url
     try:
-        with temporary_settings({PREFECT_API_URL: server.url}):
+        with temporary_settings({PREFECT_API_URL: server.url},
+                                set_defaults={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield server.url
     finally:
         os.environ.pop("PREFECT_API_URL", None)
+
+
+def flush_reports() -> None:
+    """Send what this process's Prefect client still holds (logs, events) to the server and stop
+    its senders: what Prefect's own exit handlers do, for a command that then ends at once."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all()
+    EventsWorker.drain_all()

@@ -7,6 +7,9 @@ Exit codes (docs/cli.md): 0 ok, 1 a batch with failed items, 2 bad usage, job fi
 3 unreadable or unsupported media, 4 render or verification failure or a failed QC check,
 130 / 143 stopped by SIGINT / SIGTERM (see ``postprod/interrupts.py``), 141 the reader of standard
 output went away (``| head``).
+
+Each command imports the library modules it runs (the job path pulls in PyAV, OpenCV and SciPy),
+so that ``postprod server status`` or ``postprod presets`` start in a fraction of that time.
 """
 
 from __future__ import annotations
@@ -26,17 +29,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 import pipeline
-from pipeline.media.content_credentials import read_credentials
 from pipeline.errors import PostprodError
-from pipeline.jobs.finish import finish, preflight
 from pipeline.model.job import Deliverable, job_for_clips, job_name_for_clip, load_job, Job
 from pipeline.model.presets import get_preset, load_presets
 from pipeline.media.probe import probe
 from pipeline.model.timebase import format_rate
-from pipeline.plan.admission import JobAccess, check_job_access
 from pipeline.inputs import display_path
 from postprod import interrupts
 from postprod.console_logs import hide_expected_tracebacks
+from postprod.fast_exit import exit_now
 from postprod.reframe_cli import add_reframe_command
 from postprod.server_cli import add_server_command, prefect_api
 from postprod.service_cli import add_service_commands
@@ -58,6 +59,8 @@ def _print_json(data) -> None:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    from pipeline.media.content_credentials import read_credentials
+
     infos = [probe(path) for path in args.files]
     credentials = [read_credentials(info.path) for info in infos]
     if args.json:
@@ -177,6 +180,8 @@ def _progress_bars(enabled: bool) -> Iterator[Callable | None]:
 def _run_jobs(jobs, out_dir: Path | None, args: argparse.Namespace) -> int:
     """Run jobs through the Prefect flow (or, with ``--no-prefect``, the same steps without it),
     with progress bars; print the manifests."""
+    from pipeline.jobs.finish import finish, preflight
+
     if not args.no_prefect:
         from flows.finish_job import finish_job, progress_listener
 
@@ -211,6 +216,8 @@ def _run_jobs(jobs, out_dir: Path | None, args: argparse.Namespace) -> int:
 
 def _admitted_job(job_file: Path, args: argparse.Namespace) -> Job:
     """The job file's job, once everything it reads and runs is allowed (:mod:`pipeline.plan.admission`)."""
+    from pipeline.plan.admission import JobAccess, check_job_access
+
     job = load_job(job_file)
     access = JobAccess.for_job_file(job_file, args.allow_read, args.allow_graphics)
     check_job_access(job, access, load_presets(), origin=display_path(job_file))
@@ -218,6 +225,8 @@ def _admitted_job(job_file: Path, args: argparse.Namespace) -> Job:
 
 
 def cmd_finish(args: argparse.Namespace) -> int:
+    from pipeline.plan.admission import JobAccess, check_job_access
+
     presets = load_presets()
     for name in args.preset:
         get_preset(name, presets)
@@ -500,10 +509,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line; run as a program (``argv`` None), SIGINT and SIGTERM stop it cleanly."""
+    """The command line; run as a program (``argv`` None), SIGINT and SIGTERM stop it cleanly and
+    the process ends as soon as the command is done (:func:`postprod.fast_exit.exit_now`)."""
     args = build_parser().parse_args(argv)
     if argv is None:
         interrupts.install()
+        exit_now(_run_command(args))
+    return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; its exit code, expected failures reported as one line."""
     if not args.debug:
         hide_expected_tracebacks()
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
 from flows.server import (
     RECORD_NAME,
@@ -76,3 +77,13 @@ def test_server_status_without_a_server(tmp_path, monkeypatch, capsys):
     assert (status["home"], status["running"]) == (str(tmp_path), False)
     assert main(["server", "stop"]) == 0
     assert "no server running" in capsys.readouterr().out
+
+
+def test_a_commands_flow_runs_send_no_heartbeats_unless_configured(monkeypatch):
+    """The heartbeat thread holds a flow run's end for up to a second; a command reports its run's
+    end itself, so it sends none unless the user set a frequency."""
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    with command_api():
+        assert get_current_settings().flows.heartbeat_frequency is None
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 60}), command_api():
+        assert get_current_settings().flows.heartbeat_frequency == 60

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -55,3 +56,26 @@ def test_dev_rejects_an_unknown_command():
     assert result.returncode == 2
     assert "unknown command 'bogus'" in result.stderr and "./dev test" in result.stderr
     assert subprocess.run([str(ROOT / "dev"), "help"], capture_output=True, timeout=30).returncode == 0
+
+
+def test_the_command_line_loads_neither_scipy_nor_prefect_before_a_command_needs_them():
+    """Every ``postprod`` process pays for what the command line imports: SciPy (0.8 CPU s) comes
+    with the loudness meter and the sync matcher, Prefect (1.1 s) with a flow run."""
+    code = "import sys, postprod.cli; print(sorted({name.split('.')[0] for name in sys.modules} & {'scipy', 'prefect'}))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_the_program_ends_at_once_with_its_output_delivered(make_colour_clip):
+    """Run as a program, postprod ends without Python's teardown (postprod/fast_exit.py): what it
+    printed arrives whole, and a reader gone away still means exit 141 and nothing on stderr."""
+    clip = make_colour_clip("red", seconds=1)
+    command = [sys.executable, "-m", "postprod.cli", "probe", "--json", str(clip), str(clip)]
+    whole = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    assert [facts["video"]["frame_count"] for facts in json.loads(whole.stdout)] == [24, 24]
+    gone = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    gone.stdout.close()
+    assert gone.wait(timeout=120) == EXIT_CLOSED_PIPE
+    assert gone.stderr.read() == b""

@@ -27,7 +27,10 @@ from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
     FlowRunFilter,
+    FlowRunFilterId,
     FlowRunFilterName,
+    LogFilter,
+    LogFilterFlowRunId,
     FlowRunFilterParentFlowRunId,
 )
 from prefect.deployments import run_deployment
@@ -302,9 +305,26 @@ def test_a_command_reports_to_the_background_server_instead_of_starting_one(pref
         (run,) = [run for run in client.read_flow_runs() if run.id not in before]
         assert client.read_flow(run.flow_id).name == "finish-job"
     assert run.state.is_completed(), "the command's flow run is on the server, finished"
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+        assert any(log.message.startswith("manifest: ") for log in logs), \
+            "the run's last log reached the server before the command ended at once (postprod/fast_exit.py)"
+        assert {"probe-source", "render", "qc"} <= _task_names(client, run.id), "its task runs are on the server"
     (output,) = json.loads(command.stdout)["outputs"]
     assert probe(output["path"]).video.frame_count == 24
     assert running_server(home).url == url, "the same server, still running"
+
+
+def _task_names(client, flow_run_id, timeout_s: float = 30) -> set[str]:
+    """The names of a flow run's task runs, once the server has recorded them from their events
+    (it does so in the background, shortly after the run)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        names = {run.name.rsplit("-", 1)[0] for run in runs}
+        if {"render", "qc"} <= names or time.monotonic() > deadline:
+            return names
+        time.sleep(0.5)
 
 
 @pytest.mark.slow

@@ -28,7 +28,6 @@ from typing import Any
 
 import av
 import numpy as np
-from scipy import signal
 
 from pipeline.errors import MediaError
 from pipeline.model.presets import LoudnessSpec
@@ -163,6 +162,11 @@ class LoudnessMeter:
         # An odd length delays by a whole number of output samples, so every input sample is also
         # an output sample (the oversampled peak is never under the sample peak).
         taps = _TAPS_PER_PHASE * self._factor + 1
+        # SciPy here, not with the module: 0.8 CPU s that every command importing the module's
+        # types would pay, and only metering needs.
+        from scipy import signal
+
+        self._sosfilt, self._upfirdn = signal.sosfilt, signal.upfirdn
         self._interpolator = self._factor * signal.firwin(taps, 1 / self._factor, window=("kaiser", 8.0))
         self._history = np.zeros((len(weights), _TAPS_PER_PHASE))
         self._true_peak = 0.0
@@ -177,7 +181,7 @@ class LoudnessMeter:
         self._samples += samples.shape[1]
         self._sample_peak = max(self._sample_peak, float(np.max(np.abs(samples))))
         self._read_true_peak(samples)
-        weighted, self._filter_state = signal.sosfilt(self._sos, samples, axis=1, zi=self._filter_state)
+        weighted, self._filter_state = self._sosfilt(self._sos, samples, axis=1, zi=self._filter_state)
         pending = np.concatenate([self._pending, weighted], axis=1)
         whole = pending.shape[1] // self._segment_samples
         if whole:
@@ -190,7 +194,7 @@ class LoudnessMeter:
         """Interpolate ``samples`` with the history before them; every output sample is computed
         once, from a full set of taps (silence before the first sample)."""
         joined = np.concatenate([self._history, samples], axis=1)
-        upsampled = signal.upfirdn(self._interpolator, joined, up=self._factor, axis=1)
+        upsampled = self._upfirdn(self._interpolator, joined, up=self._factor, axis=1)
         first = self._history.shape[1] * self._factor
         last = joined.shape[1] * self._factor
         self._true_peak = max(self._true_peak, float(np.max(np.abs(upsampled[:, first:last]))))
