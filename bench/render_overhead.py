@@ -56,6 +56,7 @@ from pipeline.inputs import sha256_of_input
 from pipeline.jobs.finish import probe_sources
 from pipeline.model.job import job_for_clips
 from pipeline.model.presets import load_presets
+from pipeline.plan.facts import JobFacts
 from pipeline.plan.planner import plan_job
 from pipeline.plan.workfiles import TextFile
 from pipeline.media.runner import ffmpeg_executable
@@ -101,13 +102,14 @@ from pathlib import Path
 from pipeline.jobs.finish import probe_sources
 from pipeline.model.job import job_for_clips
 from pipeline.model.presets import load_presets
+from pipeline.plan.facts import JobFacts
 from pipeline.plan.planner import plan_job
 from pipeline.render.renderer import remove_intermediates, render
 source, out_dir, presets = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
 job = job_for_clips([source], presets, name="clip")
 job = job.model_copy(update={"deliverables": [
     deliverable.model_copy(update={"overrides": {"loudness": None}}) for deliverable in job.deliverables]})
-plan = plan_job(job, probe_sources(job), load_presets(), out_dir)
+plan = plan_job(job, JobFacts(probe_sources(job)), load_presets(), out_dir)
 try:
     for render_plan in plan.renders:
         render(render_plan)
@@ -149,7 +151,7 @@ def planned_graph(source: Path, out: Path, files: Path) -> Argv:
     job = job_for_clips([source], list(PRESETS), name="clip")
     job = job.model_copy(update={"deliverables": [
         deliverable.model_copy(update={"overrides": {"loudness": None}}) for deliverable in job.deliverables]})
-    (plan,) = plan_job(job, probe_sources(job), load_presets(), out).renders
+    (plan,) = plan_job(job, JobFacts(probe_sources(job)), load_presets(), out).renders
     args = list(plan.args)
     files.mkdir(parents=True, exist_ok=True)
     for prepared_file in plan.prepared_files:

@@ -1,8 +1,9 @@
 """Every analysis a job needs of one source, from one decode of it.
 
 A job asks for some of: the reframing analysis (cuts, subjects, motion, bars: smart framing,
-another aspect ratio, cut-downs), the sound activity (cut-downs) and the sync events (picture events
-and sound onsets: the sync check of a source with sound). :func:`analyse_source` asks the job's
+another aspect ratio, cut-downs), the sound activity (cut-downs), the sync events (picture events
+and sound onsets: the sync check of a source with sound) and the source's loudness (a loudness
+target on a programme that is the source's sound as it is). :func:`analyse_source` asks the job's
 cache for each (the on-disk analysis cache, or the flow's cached tasks); the first one the cache
 lacks decodes the source once for it and every one asked for after it: one picture pass and one
 sound pass together (:func:`pipeline.media.source_decode.decode_source`), each analysis taking the
@@ -23,6 +24,7 @@ from typing import Any
 from pipeline.analysis.onsets import PictureEvents, PictureEventsMeter, SoundOnsets, SoundOnsetsMeter
 from pipeline.analysis.reframe.analysis import ReframeAnalysis, ReframeMeter
 from pipeline.analysis.sound_activity import SoundActivity, SoundActivityMeter
+from pipeline.analysis.source_loudness import SourceLoudness, SourceLoudnessMeter
 from pipeline.media.probe import MediaInfo
 from pipeline.media.source_decode import decode_source
 
@@ -34,9 +36,11 @@ PICTURE_EVENTS = "picture-events"
 """The sync check's picture events' name in the cache and the manifest."""
 SOUND_ONSETS = "sound-onsets"
 """The sync check's sound onsets' name in the cache and the manifest."""
+SOURCE_LOUDNESS = "source-loudness"
+"""The source's loudness's name in the cache and the manifest."""
 
 
-Fact = ReframeAnalysis | SoundActivity | PictureEvents | SoundOnsets | None
+Fact = ReframeAnalysis | SoundActivity | PictureEvents | SoundOnsets | SourceLoudness | None
 """One analysis's result."""
 
 
@@ -51,6 +55,10 @@ class SourceNeeds:
     sync_events: bool = False
     """The picture events and sound onsets the sync check matches (sound onsets None for a
     source without sound)."""
+    loudness_rate: int | None = None
+    """The sample rate of the stereo programme the source's loudness is measured as
+    (:class:`pipeline.analysis.source_loudness.SourceLoudnessMeter`, mono or stereo sound only);
+    None: not measured."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,8 @@ class SourceFacts:
     """The sync check's picture events."""
     sound_onsets: SoundOnsets | None = None
     """The sync check's sound onsets."""
+    loudness: SourceLoudness | None = None
+    """The source's sound measured as a stereo programme at :attr:`SourceNeeds.loudness_rate`."""
 
 
 def analyse_source(path: Path, media: MediaInfo, needs: SourceNeeds,
@@ -78,12 +88,16 @@ def analyse_source(path: Path, media: MediaInfo, needs: SourceNeeds,
         MediaError: the source does not decode.
     """
     asked = ((REFRAME, needs.reframe), (SOUND_ACTIVITY, needs.sound_activity),
-             (PICTURE_EVENTS, needs.sync_events), (SOUND_ONSETS, needs.sync_events))
+             (PICTURE_EVENTS, needs.sync_events), (SOUND_ONSETS, needs.sync_events),
+             (SOURCE_LOUDNESS, needs.loudness_rate is not None))
     wanted = [name for name, needed in asked if needed]
-    pending = _PendingPass(path, media, wanted)
-    found = {name: analyse(name, path, {}, lambda name=name: pending.result(name)) for name in wanted}
+    parameters = {SOURCE_LOUDNESS: {"sample_rate": needs.loudness_rate}}
+    pending = _PendingPass(path, media, wanted, needs.loudness_rate)
+    found = {name: analyse(name, path, parameters.get(name, {}), lambda name=name: pending.result(name))
+             for name in wanted}
     return SourceFacts(reframe=found.get(REFRAME), sound_activity=found.get(SOUND_ACTIVITY),
-                       picture_events=found.get(PICTURE_EVENTS), sound_onsets=found.get(SOUND_ONSETS))
+                       picture_events=found.get(PICTURE_EVENTS), sound_onsets=found.get(SOUND_ONSETS),
+                       loudness=found.get(SOURCE_LOUDNESS))
 
 
 class _PendingPass:
@@ -94,8 +108,8 @@ class _PendingPass:
     answered by the cache.
     """
 
-    def __init__(self, path: Path, media: MediaInfo, order: list[str]) -> None:
-        self._path, self._media, self._order = path, media, order
+    def __init__(self, path: Path, media: MediaInfo, order: list[str], loudness_rate: int | None) -> None:
+        self._path, self._media, self._order, self._loudness_rate = path, media, order, loudness_rate
         self._results: dict[str, Fact] = {}
 
     def result(self, name: str) -> Fact:
@@ -107,16 +121,18 @@ class _PendingPass:
         has_sound = self._media.audio is not None
         reframe = ReframeMeter(self._path, self._media) if REFRAME in names else None
         events = PictureEventsMeter() if PICTURE_EVENTS in names else None
-        sound_meters: dict[str, SoundActivityMeter | SoundOnsetsMeter] = {}
+        sound_meters: dict[str, SoundActivityMeter | SoundOnsetsMeter | SourceLoudnessMeter] = {}
         if SOUND_ACTIVITY in names and has_sound:
             sound_meters[SOUND_ACTIVITY] = SoundActivityMeter(self._media)
         if SOUND_ONSETS in names and has_sound:
             sound_meters[SOUND_ONSETS] = SoundOnsetsMeter()
+        if SOURCE_LOUDNESS in names and has_sound:
+            sound_meters[SOURCE_LOUDNESS] = SourceLoudnessMeter(self._media, self._loudness_rate)
         pictures = [*(reframe.consumers if reframe else ()), *([events] if events else ())]
         decode_source(self._path, pictures, list(sound_meters.values()))
         if reframe is not None:
             self._results[REFRAME] = reframe.result()
         if events is not None:
             self._results[PICTURE_EVENTS] = events.result()
-        for name in names & {SOUND_ACTIVITY, SOUND_ONSETS}:
+        for name in names & {SOUND_ACTIVITY, SOUND_ONSETS, SOURCE_LOUDNESS}:
             self._results[name] = sound_meters[name].result() if has_sound else None

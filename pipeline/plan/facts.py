@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from pipeline.analysis.loudness import LoudnessCorrection
 from pipeline.analysis.reframe import ReframeAnalysis
+from pipeline.analysis.source_loudness import SourceLoudness
 from pipeline.plan.cutdown import SoundActivity
 from pipeline.media.probe import AudioStreamInfo, MediaInfo
 
@@ -41,15 +42,18 @@ class JobFacts:
     loudness: Mapping[str, LoudnessCorrection] = field(default_factory=dict)
     """Measured loudness corrections by deliverable label; each is applied in the deliverable's
     encode, and its target becomes part of what the output is verified against."""
+    source_loudness: Mapping[Path, SourceLoudness] = field(default_factory=dict)
+    """A source's sound measured as a stereo programme in its source pass, where a programme may
+    be that sound as it is (:func:`pipeline.plan.programme_sound.source_sound_programmes`)."""
 
     def __post_init__(self) -> None:
-        for name in ("media", "sync_corrections", "reframe", "sound_activity", "loudness"):
+        for name in ("media", "sync_corrections", "reframe", "sound_activity", "loudness", "source_loudness"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     def __reduce__(self):
         """Pickled as plain dicts (a read-only mapping view does not pickle), rebuilt read-only."""
         return JobFacts, (dict(self.media), self.music, dict(self.sync_corrections), dict(self.reframe),
-                          dict(self.sound_activity), dict(self.loudness))
+                          dict(self.sound_activity), dict(self.loudness), dict(self.source_loudness))
 
     def with_loudness(self, loudness: Mapping[str, LoudnessCorrection] | None) -> JobFacts:
         """The same facts with other loudness corrections (a cut-down's, a limiter pass's)."""
