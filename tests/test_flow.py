@@ -126,7 +126,7 @@ def test_a_flow_rerun_with_a_preset_changed_analyses_nothing(make_clip, tmp_path
     first = run(clip, 20, "first")
     measured = calls()
     assert {**measured, "loudness": 0} == {"measure_sync": 1, "reframe": 1, "loudness": 0} and measured["loudness"] > 0
-    events = ("picture-events", "sound-onsets")  # the sync check's, from the same decode as reframing
+    events = ("picture-events", "sound-onsets", "source-loudness")  # from the same decode as reframing
     assert {entry["analysis"]: entry["from_cache"] for entry in first["analyses"]} == {
         "sync": False, "reframe": False, "loudness": False, **dict.fromkeys(events, False)}
     copy = tmp_path / "renamed.mp4"
