@@ -52,7 +52,8 @@ def planned_args(source: Path, presets: list[str], out: Path) -> Argv:
     analyse = AnalysisCache(None).get_or_compute
     found = analyse_sources(job, media, load_presets(), analyse, sync=True, loudness=True)
     _, corrections = check_sync(job, media, analyse, found.sync_events)
-    facts = JobFacts(media, None, corrections, found.reframe, found.sound_activity, source_loudness=found.loudness)
+    facts = JobFacts(media, None, corrections, found.reframe, found.sound_activity, source_loudness=found.loudness,
+                     active_area=found.active_area)
     (render,) = plan_with_analysis(job, facts, load_presets(), out).renders
     return [ffmpeg_executable(), "-v", "error", "-y", *render.args]
 

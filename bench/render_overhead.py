@@ -160,8 +160,8 @@ def planned_graph(source: Path, out: Path, files: Path) -> Argv:
         kept.write_text(prepared_file.text, encoding="utf-8")
         args = [arg.replace(str(prepared_file.path), str(kept)) for arg in args]
     # The outputs under their final names (postprod writes a hidden partial file and renames it).
-    args = [str(Path(arg).with_name(Path(arg).name.removeprefix(".").removesuffix(".partial")))
-            if arg.endswith(".partial") else arg for arg in args]
+    finals = {str(output.partial_path): str(output.path) for output in plan.outputs}
+    args = [finals.get(arg, arg) for arg in args]
     return _ffmpeg(*(arg for arg in args if arg not in ("-progress", "pipe:1")))
 
 

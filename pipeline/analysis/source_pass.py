@@ -1,7 +1,7 @@
 """Every analysis a job needs of one source, from one decode of it.
 
 A job asks for some of: the reframing analysis (cuts, subjects, motion, bars: smart framing,
-another aspect ratio, cut-downs), the sound activity (cut-downs), the sync events (picture events
+cut-downs), the active area alone (bars: a plain fit or crop into another aspect ratio), the sound activity (cut-downs), the sync events (picture events
 and sound onsets: the sync check of a source with sound) and the source's loudness (a loudness
 target on a programme that is the source's sound as it is). :func:`analyse_source` asks the job's
 cache for each (the on-disk analysis cache, or the flow's cached tasks); the first one the cache
@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.analysis.onsets import PictureEvents, PictureEventsMeter, SoundOnsets, SoundOnsetsMeter
-from pipeline.analysis.reframe.analysis import ReframeAnalysis, ReframeMeter
+from pipeline.analysis.reframe.analysis import ActiveAreaMeter, ReframeAnalysis, ReframeMeter
+from pipeline.analysis.reframe.bars import ActiveArea
 from pipeline.analysis.sound_activity import SoundActivity, SoundActivityMeter
 from pipeline.analysis.source_loudness import SourceLoudness, SourceLoudnessMeter
 from pipeline.media.probe import MediaInfo
@@ -30,6 +31,8 @@ from pipeline.media.source_decode import decode_source
 
 REFRAME = "reframe"
 """The reframing analysis's name in the cache and the manifest."""
+ACTIVE_AREA = "active-area"
+"""The active area's name in the cache and the manifest."""
 SOUND_ACTIVITY = "sound-activity"
 """The sound activity's name in the cache and the manifest."""
 PICTURE_EVENTS = "picture-events"
@@ -40,7 +43,7 @@ SOURCE_LOUDNESS = "source-loudness"
 """The source's loudness's name in the cache and the manifest."""
 
 
-Fact = ReframeAnalysis | SoundActivity | PictureEvents | SoundOnsets | SourceLoudness | None
+Fact = ReframeAnalysis | ActiveArea | SoundActivity | PictureEvents | SoundOnsets | SourceLoudness | None
 """One analysis's result."""
 
 
@@ -50,6 +53,8 @@ class SourceNeeds:
 
     reframe: bool = False
     """The reframing analysis."""
+    active_area: bool = False
+    """The active area alone (the reframing analysis has it too)."""
     sound_activity: bool = False
     """The sound activity (None for a source without sound)."""
     sync_events: bool = False
@@ -68,6 +73,8 @@ class SourceFacts:
 
     reframe: ReframeAnalysis | None = None
     """The reframing analysis."""
+    active_area: ActiveArea | None = None
+    """The active area."""
     sound_activity: SoundActivity | None = None
     """The sound activity."""
     picture_events: PictureEvents | None = None
@@ -87,7 +94,7 @@ def analyse_source(path: Path, media: MediaInfo, needs: SourceNeeds,
     Raises:
         MediaError: the source does not decode.
     """
-    asked = ((REFRAME, needs.reframe), (SOUND_ACTIVITY, needs.sound_activity),
+    asked = ((REFRAME, needs.reframe), (ACTIVE_AREA, needs.active_area), (SOUND_ACTIVITY, needs.sound_activity),
              (PICTURE_EVENTS, needs.sync_events), (SOUND_ONSETS, needs.sync_events),
              (SOURCE_LOUDNESS, needs.loudness_rate is not None))
     wanted = [name for name, needed in asked if needed]
@@ -95,7 +102,7 @@ def analyse_source(path: Path, media: MediaInfo, needs: SourceNeeds,
     pending = _PendingPass(path, media, wanted, needs.loudness_rate)
     found = {name: analyse(name, path, parameters.get(name, {}), lambda name=name: pending.result(name))
              for name in wanted}
-    return SourceFacts(reframe=found.get(REFRAME), sound_activity=found.get(SOUND_ACTIVITY),
+    return SourceFacts(reframe=found.get(REFRAME), active_area=found.get(ACTIVE_AREA), sound_activity=found.get(SOUND_ACTIVITY),
                        picture_events=found.get(PICTURE_EVENTS), sound_onsets=found.get(SOUND_ONSETS),
                        loudness=found.get(SOURCE_LOUDNESS))
 
@@ -120,6 +127,7 @@ class _PendingPass:
     def _run(self, names: set[str]) -> None:
         has_sound = self._media.audio is not None
         reframe = ReframeMeter(self._path, self._media) if REFRAME in names else None
+        active_area = ActiveAreaMeter(self._media.video) if ACTIVE_AREA in names else None
         events = PictureEventsMeter() if PICTURE_EVENTS in names else None
         sound_meters: dict[str, SoundActivityMeter | SoundOnsetsMeter | SourceLoudnessMeter] = {}
         if SOUND_ACTIVITY in names and has_sound:
@@ -128,10 +136,13 @@ class _PendingPass:
             sound_meters[SOUND_ONSETS] = SoundOnsetsMeter()
         if SOURCE_LOUDNESS in names and has_sound:
             sound_meters[SOURCE_LOUDNESS] = SourceLoudnessMeter(self._media, self._loudness_rate)
-        pictures = [*(reframe.consumers if reframe else ()), *([events] if events else ())]
+        pictures = [*(reframe.consumers if reframe else ()), *([active_area] if active_area else ()),
+                    *([events] if events else ())]
         decode_source(self._path, pictures, list(sound_meters.values()))
         if reframe is not None:
             self._results[REFRAME] = reframe.result()
+        if active_area is not None:
+            self._results[ACTIVE_AREA] = active_area.result()
         if events is not None:
             self._results[PICTURE_EVENTS] = events.result()
         for name in names & {SOUND_ACTIVITY, SOUND_ONSETS, SOURCE_LOUDNESS}:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from pipeline.analysis.onsets import PictureEvents, SoundOnsets
 from pipeline.analysis.reframe import ReframeAnalysis
+from pipeline.analysis.reframe.bars import ActiveArea
 from pipeline.analysis.sound_activity import SoundActivity, sound_activity
 from pipeline.analysis.source_loudness import SourceLoudness
 from pipeline.analysis.source_pass import SourceNeeds, analyse_source
@@ -107,6 +108,8 @@ class SourceAnalyses:
 
     reframe: dict[Path, ReframeAnalysis]
     """The reframing analysis of each source that needs one."""
+    active_area: dict[Path, ActiveArea]
+    """The active area of each source that needs only that."""
     sound_activity: dict[Path, SoundActivity | None]
     """Each source's sound activity where there are cut-downs (None: no sound); else empty."""
     sync_events: dict[Path, SyncEvents]
@@ -125,8 +128,9 @@ def analyse_sources(job: Job, media: Mapping[Path, MediaInfo], presets: dict[str
     loudness where the job's programme may be its sound as it is (at the one sample rate of those
     programmes: :func:`pipeline.plan.programme_sound.source_sound_programmes`).
 
-    A source needs the reframing analysis when a deliverable is ``smart`` or a cut-down, or has
-    another aspect ratio than the source (burned-in bars then matter); it serves every deliverable.
+    A source needs the reframing analysis when a deliverable is ``smart`` or a cut-down; it serves
+    every deliverable. Without one, a deliverable of another aspect ratio than the source needs its
+    active area alone (burned-in bars then matter), a small part of the analysis's cost.
 
     Raises:
         MediaError: a source does not decode.
@@ -139,11 +143,13 @@ def analyse_sources(job: Job, media: Mapping[Path, MediaInfo], presets: dict[str
     cutdowns = any(deliverable.cutdowns for deliverable in job.deliverables)
     rates = set(source_sound_programmes(job, JobFacts(media), presets).values()) if loudness else set()
     loudness_rate = rates.pop() if len(rates) == 1 else None
-    found = SourceAnalyses({}, {}, {})
+    found = SourceAnalyses({}, {}, {}, {})
     for path, info in media.items():
         source_aspect = info.video.display_aspect_ratio
+        other_aspect = any(Fraction(shape.width, shape.height) != source_aspect for shape in shapes)
         needs = SourceNeeds(
-            reframe=every_source or any(Fraction(shape.width, shape.height) != source_aspect for shape in shapes),
+            reframe=every_source,
+            active_area=other_aspect and not every_source,
             sound_activity=cutdowns,
             sync_events=sync and info.audio is not None,
             loudness_rate=loudness_rate,
@@ -151,6 +157,8 @@ def analyse_sources(job: Job, media: Mapping[Path, MediaInfo], presets: dict[str
         facts = analyse_source(path, info, needs, analyse)
         if needs.reframe:
             found.reframe[path] = facts.reframe
+        if needs.active_area:
+            found.active_area[path] = facts.active_area
         if needs.sound_activity:
             found.sound_activity[path] = facts.sound_activity
         if needs.sync_events:

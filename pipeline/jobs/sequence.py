@@ -55,7 +55,7 @@ def finish_steps(job: Job, folder: Path, steps: StepRunner, presets: dict[str, P
         steps.note(f"sync {path.name}: {report.verdict}, {offset}{', corrected' if path in sync_corrections else ''}")
     probed = time.monotonic()
     facts = JobFacts(media, music, sync_corrections, found.reframe, found.sound_activity,
-                     source_loudness=found.loudness)
+                     source_loudness=found.loudness, active_area=found.active_area)
     plan = plan_with_analysis(job, facts, presets, folder, steps, one_process=one_process)
     with recorded_or_removed(plan, folder):
         try:
