@@ -1,9 +1,10 @@
 """Every analysis a job needs of one source, from one decode of it.
 
 A job asks for some of: the reframing analysis (cuts, subjects, motion, bars: smart framing,
-cut-downs), the active area alone (bars: a plain fit or crop into another aspect ratio), the sound activity (cut-downs), the sync events (picture events
-and sound onsets: the sync check of a source with sound) and the source's loudness (a loudness
-target on a programme that is the source's sound as it is). :func:`analyse_source` asks the job's
+cut-downs), the active area alone (bars: a plain fit or crop into another aspect ratio), the sound
+activity (cut-downs), the sync events (picture events and sound onsets: the sync check of a source
+with sound) and the source's loudness (a loudness target on a programme that is the source's sound
+as it is). :func:`analyse_source` asks the job's
 cache for each (the on-disk analysis cache, or the flow's cached tasks); the first one the cache
 lacks decodes the source once for it and every one asked for after it: one picture pass and one
 sound pass together (:func:`pipeline.media.source_decode.decode_source`), each analysis taking the
@@ -102,8 +103,8 @@ def analyse_source(path: Path, media: MediaInfo, needs: SourceNeeds,
     pending = _PendingPass(path, media, wanted, needs.loudness_rate)
     found = {name: analyse(name, path, parameters.get(name, {}), lambda name=name: pending.result(name))
              for name in wanted}
-    return SourceFacts(reframe=found.get(REFRAME), active_area=found.get(ACTIVE_AREA), sound_activity=found.get(SOUND_ACTIVITY),
-                       picture_events=found.get(PICTURE_EVENTS), sound_onsets=found.get(SOUND_ONSETS),
+    return SourceFacts(reframe=found.get(REFRAME), active_area=found.get(ACTIVE_AREA),
+                       sound_activity=found.get(SOUND_ACTIVITY), picture_events=found.get(PICTURE_EVENTS), sound_onsets=found.get(SOUND_ONSETS),
                        loudness=found.get(SOURCE_LOUDNESS))
 
 

@@ -241,7 +241,7 @@ def _first_measurements(job: Job, facts: JobFacts, presets: dict[str, Preset], s
     }
     rest = job.model_copy(update={"deliverables": [d for d in job.deliverables if d.label not in from_pass]})
     mixed = _measure_programmes(rest, facts, presets, scratch)
-    return {d.label: from_pass.get(d.label) or mixed[d.label]
+    return {d.label: from_pass[d.label] if d.label in from_pass else mixed[d.label]
             for d in job.deliverables if d.label in from_pass or d.label in mixed}
 
 

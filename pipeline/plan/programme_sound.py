@@ -12,6 +12,7 @@ from pathlib import Path
 import ffmpeg
 
 from pipeline.analysis.loudness import LoudnessCorrection, oversampling_factor
+from pipeline.analysis.source_loudness import measurable
 from pipeline.media.probe import AudioStreamInfo, MediaInfo
 from pipeline.model.job import Job
 from pipeline.model.presets import Preset
@@ -157,7 +158,7 @@ def source_sound_programmes(job: Job, facts: JobFacts, presets: dict[str, Preset
         return {}
     source = job.shots[0].source
     info = facts.media[source]
-    if info.audio is None or info.audio.channels > 2 or facts.sync_corrections.get(source, Fraction(0)):
+    if not measurable(info) or facts.sync_corrections.get(source, Fraction(0)):
         return {}
     sequence_rate = sequence_rate_of(job, facts.media)
     rates = {}
@@ -227,8 +228,8 @@ def plan_programme_audio(
         timeline = deliverable_timeline(job, shot_media, preset, picture, sequence_rate)
         correction = facts.loudness.get(deliverable.label)
         applied = (correction.gain_db, correction.limiter_ceiling_dbtp) if correction and correction.applies else None
-        sound = tuple(sound_encode_options(preset).items()) if encoded else preset.audio.layout
-        key = (timeline, sound, applied)
+        encode = tuple(sound_encode_options(preset).items()) if encoded else None
+        key = (timeline, preset.audio.layout, encode, applied)
         if key in written:
             paths[deliverable.label] = written[key]
             continue
