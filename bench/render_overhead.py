@@ -56,6 +56,7 @@ from pipeline.inputs import sha256_of_input
 from pipeline.jobs.finish import probe_sources
 from pipeline.model.job import job_for_clips
 from pipeline.model.presets import load_presets
+from pipeline.plan.facts import JobFacts
 from pipeline.plan.planner import plan_job
 from pipeline.plan.workfiles import TextFile
 from pipeline.media.runner import ffmpeg_executable
@@ -101,13 +102,14 @@ from pathlib import Path
 from pipeline.jobs.finish import probe_sources
 from pipeline.model.job import job_for_clips
 from pipeline.model.presets import load_presets
+from pipeline.plan.facts import JobFacts
 from pipeline.plan.planner import plan_job
 from pipeline.render.renderer import remove_intermediates, render
 source, out_dir, presets = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
 job = job_for_clips([source], presets, name="clip")
 job = job.model_copy(update={"deliverables": [
     deliverable.model_copy(update={"overrides": {"loudness": None}}) for deliverable in job.deliverables]})
-plan = plan_job(job, probe_sources(job), load_presets(), out_dir)
+plan = plan_job(job, JobFacts(probe_sources(job)), load_presets(), out_dir)
 try:
     for render_plan in plan.renders:
         render(render_plan)
@@ -149,7 +151,7 @@ def planned_graph(source: Path, out: Path, files: Path) -> Argv:
     job = job_for_clips([source], list(PRESETS), name="clip")
     job = job.model_copy(update={"deliverables": [
         deliverable.model_copy(update={"overrides": {"loudness": None}}) for deliverable in job.deliverables]})
-    (plan,) = plan_job(job, probe_sources(job), load_presets(), out).renders
+    (plan,) = plan_job(job, JobFacts(probe_sources(job)), load_presets(), out).renders
     args = list(plan.args)
     files.mkdir(parents=True, exist_ok=True)
     for prepared_file in plan.prepared_files:
@@ -158,8 +160,8 @@ def planned_graph(source: Path, out: Path, files: Path) -> Argv:
         kept.write_text(prepared_file.text, encoding="utf-8")
         args = [arg.replace(str(prepared_file.path), str(kept)) for arg in args]
     # The outputs under their final names (postprod writes a hidden partial file and renames it).
-    args = [str(Path(arg).with_name(Path(arg).name.removeprefix(".").removesuffix(".partial")))
-            if arg.endswith(".partial") else arg for arg in args]
+    finals = {str(output.partial_path): str(output.path) for output in plan.outputs}
+    args = [finals.get(arg, arg) for arg in args]
     return _ffmpeg(*(arg for arg in args if arg not in ("-progress", "pipe:1")))
 
 
@@ -356,10 +358,12 @@ def breakdown_table(runs: dict[str, list[Run]]) -> Table:
 def goal_line(runs: dict[str, list[Run]]) -> str:
     baseline_s = median(run.wall_s for run in runs[VARIANTS[0].key])
     verdicts = []
-    for measure in ("wall_s", "cpu_s"):
+    for measure in ("wall_s", "cpu_s") if {"r", "g"} <= runs.keys() else ():
         ratio = median(getattr(run, measure) for run in runs["r"]) / median(getattr(run, measure) for run in runs["g"])
         verdicts.append(f"r/g {measure[:-2]} {ratio:.3f}x {'met' if ratio <= RENDER_PATH_GOAL_RATIO else 'MISSED'}")
     for key in ("c", "e"):
+        if key not in runs:
+            continue
         ratio = median(run.wall_s for run in runs[key]) / baseline_s
         verdicts.append(f"{key} {ratio:.3f}x {'met' if ratio <= GOAL_RATIO else 'MISSED'}")
     return (f"goals: render path <= {RENDER_PATH_GOAL_RATIO:.2f}x of g, postprod <= {GOAL_RATIO:.2f}x of a "
@@ -370,11 +374,15 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=12.0, help="source clip length (default 12)")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per variant (default 1)")
+    parser.add_argument("--only", help="the variants to run, by key, e.g. g,r (default: all; the first is the baseline)")
     return parser.parse_args()
 
 
 def main() -> None:
+    global VARIANTS
     args = parse_args()
+    if args.only:
+        VARIANTS = tuple(variant for variant in VARIANTS if variant.key in args.only.split(","))
     console = Console(width=CONSOLE_WIDTH)
     print_machine(console)
     for variant in VARIANTS:

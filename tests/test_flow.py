@@ -126,8 +126,8 @@ def test_a_flow_rerun_with_a_preset_changed_analyses_nothing(make_clip, tmp_path
     first = run(clip, 20, "first")
     measured = calls()
     assert {**measured, "loudness": 0} == {"measure_sync": 1, "reframe": 1, "loudness": 0} and measured["loudness"] > 0
-    # The sync check's, from the same decode as reframing.
-    events = ("picture-events", "sound-onsets", "mouths", "speech-activity")
+    # The sync check's and the source's loudness, from the same decode as reframing.
+    events = ("picture-events", "sound-onsets", "mouths", "speech-activity", "source-loudness")
     assert {entry["analysis"]: entry["from_cache"] for entry in first["analyses"]} == {
         "sync": False, "reframe": False, "loudness": False, **dict.fromkeys(events, False)}
     copy = tmp_path / "renamed.mp4"

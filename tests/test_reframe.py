@@ -16,6 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
+import json
+
+from pipeline.analysis.cache import AnalysisCache
+from pipeline.analysis.source_pass import SourceNeeds, analyse_source
 from pipeline.jobs.finish import finish
 from pipeline.model.job import parse_job
 from pipeline.media.runner import run_ffmpeg
@@ -252,12 +256,17 @@ def test_a_pillarboxed_vertical_picture_is_finished_full_frame(clip_dir, tmp_pat
     # The active picture is already (nearly) 9:16: a smart camera has nothing to follow, no wobble.
     (shot,) = camera_path(analysis, 9 / 16).shots
     assert shot.mode == "fixed" and set(shot.centres) == {0.5}
+    # A plain fit measures the active area alone, from the same samples: the same area.
+    alone = analyse_source(clip, probe(clip), SourceNeeds(active_area=True), AnalysisCache(None).get_or_compute)
+    assert alone.active_area == analysis.active and alone.reframe is None
     job = parse_job({
         "version": 1, "name": "boxed", "shots": [{"source": str(clip)}],
         "deliverables": [{"preset": "tiktok-9x16", "name": "vertical",
                           "overrides": {"video": {**SMALL_VERTICAL["video"], "fit": "center"}}}],
     }, tmp_path)
-    finish(job, tmp_path / "out")
+    manifest = json.loads(finish(job, tmp_path / "out").read_text())
+    analyses = {entry["analysis"] for entry in manifest["analyses"]}
+    assert "active-area" in analyses and "reframe" not in analyses
     with av.open(str(tmp_path / "out" / "boxed_vertical.mp4")) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
     left, right = frame[:, :3].mean(axis=(0, 1)), frame[:, -3:].mean(axis=(0, 1))

@@ -5,20 +5,24 @@ step runner backs with a cache keyed by the source's content (:mod:`pipeline.job
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pipeline.analysis.reframe import ReframeAnalysis
+from pipeline.analysis.reframe.bars import ActiveArea
 from pipeline.analysis.sound_activity import SoundActivity, sound_activity
+from pipeline.analysis.source_loudness import SourceLoudness
 from pipeline.analysis.source_pass import SourceFacts, SourceNeeds, analyse_source
 from pipeline.analysis.sync import STANDARDS, SyncReport, measure_sync
 from pipeline.errors import MediaError
 from pipeline.media.probe import AudioStreamInfo, MediaInfo, probe, probe_audio
 from pipeline.model.job import Job
 from pipeline.model.presets import Preset
+from pipeline.plan.facts import JobFacts
 from pipeline.plan.outputs import picture_format, resolve_preset
+from pipeline.plan.programme_sound import source_sound_programmes
 
 Result = TypeVar("Result")
 Analyse = Callable[[str, Path, Mapping[str, Any], Callable[[], Result]], Result]
@@ -100,22 +104,30 @@ class SourceAnalyses:
 
     reframe: dict[Path, ReframeAnalysis]
     """The reframing analysis of each source that needs one."""
+    active_area: dict[Path, ActiveArea]
+    """The active area of each source that needs only that."""
     sound_activity: dict[Path, SoundActivity | None]
     """Each source's sound activity where there are cut-downs (None: no sound); else empty."""
     sync_facts: dict[Path, SourceFacts]
     """What :func:`check_sync` matches of each source with sound (events, mouths, speech)."""
+    loudness: dict[Path, SourceLoudness] = field(default_factory=dict)
+    """The source's sound measured as its programme, where the job's programme may be that sound
+    as it is; else empty."""
 
 
 def analyse_sources(job: Job, media: Mapping[Path, MediaInfo], presets: dict[str, Preset], analyse: Analyse,
-                    *, sync: bool = False) -> SourceAnalyses:
+                    *, sync: bool = False, loudness: bool = False) -> SourceAnalyses:
     """The analyses the job needs of each source, what the cache lacks from one decode of the
     source (:mod:`pipeline.analysis.source_pass`): the reframing analysis (cuts, subjects, motion,
-    burned-in bars) where needed, the sound activity with cut-downs, and with ``sync`` what
-    the sync check matches (picture events, sound onsets, mouths, speech activity), for each source
-    with sound.
+    burned-in bars) where needed, the sound activity with cut-downs, with ``sync`` what the sync
+    check matches (picture events, sound onsets, mouths, speech activity) for each source with
+    sound, and with ``loudness`` the source's loudness where the job's programme may be its sound as
+    it is (at the one sample rate of those programmes:
+    :func:`pipeline.plan.programme_sound.source_sound_programmes`).
 
-    A source needs the reframing analysis when a deliverable is ``smart`` or a cut-down, or has
-    another aspect ratio than the source (burned-in bars then matter); it serves every deliverable.
+    A source needs the reframing analysis when a deliverable is ``smart`` or a cut-down; it serves
+    every deliverable. Without one, a deliverable of another aspect ratio than the source needs its
+    active area alone (burned-in bars then matter), a small part of the analysis's cost.
 
     Raises:
         MediaError: a source does not decode.
@@ -126,21 +138,30 @@ def analyse_sources(job: Job, media: Mapping[Path, MediaInfo], presets: dict[str
     every_source = any(preset.video.fit == "smart" for preset in resolved) or any(
         deliverable.duration_s for deliverable in every.deliverables)
     cutdowns = any(deliverable.cutdowns for deliverable in job.deliverables)
-    found = SourceAnalyses({}, {}, {})
+    rates = set(source_sound_programmes(job, JobFacts(media), presets).values()) if loudness else set()
+    loudness_rate = rates.pop() if len(rates) == 1 else None
+    found = SourceAnalyses({}, {}, {}, {})
     for path, info in media.items():
         source_aspect = info.video.display_aspect_ratio
+        other_aspect = any(Fraction(shape.width, shape.height) != source_aspect for shape in shapes)
         needs = SourceNeeds(
-            reframe=every_source or any(Fraction(shape.width, shape.height) != source_aspect for shape in shapes),
+            reframe=every_source,
+            active_area=other_aspect and not every_source,
             sound_activity=cutdowns,
             sync=sync and info.audio is not None,
+            loudness_rate=loudness_rate,
         )
         facts = analyse_source(path, info, needs, analyse)
         if needs.reframe:
             found.reframe[path] = facts.reframe
+        if needs.active_area:
+            found.active_area[path] = facts.active_area
         if needs.sound_activity:
             found.sound_activity[path] = facts.sound_activity
         if needs.sync:
             found.sync_facts[path] = facts
+        if facts.loudness is not None:
+            found.loudness[path] = facts.loudness
     return found
 
 

@@ -31,8 +31,8 @@ from pipeline.model.presets import Preset
 from pipeline.plan import programme_sound
 from pipeline.plan.audio_tracks import resolve_programme_layout
 from pipeline.plan.facts import JobFacts
-from pipeline.plan.outputs import resolve_preset, sound_encode_args
-from pipeline.plan.programme_sound import plan_programme_audio
+from pipeline.plan.outputs import resolve_preset
+from pipeline.plan.programme_sound import plan_programme_audio, sound_encode_options, source_sound_programmes
 
 
 def cached_loudness_corrections(job: Job, facts: JobFacts, presets: dict[str, Preset],
@@ -65,7 +65,7 @@ def loudness_parameters(job: Job, facts: JobFacts, presets: dict[str, Preset]) -
       conformed shots, sync corrections, crossfades, music bed and its gain, rate and layout), with
       every input's path replaced by its content hash, so a renamed clip is the same programme;
     - ``deliverables``: in order, each one with a target: its label, the target, its sound codec,
-      and the arguments of its codec check's encode (encoder, options, rate, channels);
+      and the options of its codec check's encode (encoder, options, rate, channels);
     - ``planner``: the source of this module and of :mod:`pipeline.plan.programme_sound`, which
       decide the limiter passes and codec checks that follow the first measurement.
 
@@ -81,8 +81,7 @@ def loudness_parameters(job: Job, facts: JobFacts, presets: dict[str, Preset]) -
         preset = resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index)
         if preset.loudness is None:
             continue
-        encode = sound_encode_args(preset, PROGRAMME_PLACEHOLDER / "programme.wav",
-                                   PROGRAMME_PLACEHOLDER / "encoded.mkv")
+        encode = sound_encode_options(preset)
         target = preset.loudness
         # The values the standard resolves to, so a changed standard's table is a miss too.
         resolved = {"lufs": target.target_lufs, "tolerance_lu": target.tolerance,
@@ -99,13 +98,16 @@ def loudness_parameters(job: Job, facts: JobFacts, presets: dict[str, Preset]) -
 def loudness_corrections(job: Job, facts: JobFacts, presets: dict[str, Preset]) -> dict[str, LoudnessCorrection]:
     """Measure each deliverable's programme sound as it will be mixed and plan what meets its target.
 
-    One audio-only ffmpeg run writes every programme with a loudness target as float WAV to a
-    temporary folder; each is measured (BS.1770-4) and gets a linear gain, or a gain and a
-    true-peak limiter where the gain alone would break the peak limit. Those with a limiter are
-    rendered and measured once more, and their gain trimmed by what the limiting took off. Once
-    they settle, each lossy deliverable's corrected programme is encoded as its deliverable will
-    be; one whose encoder lifts the peaks over the limit gets its limiter ceiling lowered by that
-    much, and is trimmed again.
+    Each programme with a loudness target is measured (BS.1770-4): one that is its one source's
+    sound as it is (:func:`pipeline.plan.programme_sound.source_sound_programmes`) from the
+    source pass's measurement in ``facts.source_loudness`` where it has one, the others from one
+    audio-only ffmpeg run that writes them as float WAV to a temporary folder. Each gets a linear
+    gain, or a gain and a true-peak limiter where the gain alone would break the peak limit. Those
+    with a limiter are rendered and measured once more, and their gain trimmed by what the limiting
+    took off. Once they settle, each lossy deliverable's corrected programme is encoded as its
+    deliverable will be (in one ffmpeg run, the same programme and encode once); one whose encoder
+    lifts the peaks over the limit gets its limiter ceiling lowered by that much, and is trimmed
+    again. Programmes that come out the same are rendered and measured once.
 
     Returns:
         Corrections by deliverable label; deliverables without a target are absent. The ``facts``'
@@ -120,7 +122,7 @@ def loudness_corrections(job: Job, facts: JobFacts, presets: dict[str, Preset]) 
         for index, deliverable in enumerate(job.deliverables)
     }
     with tempfile.TemporaryDirectory(prefix="postprod-loudness-") as scratch:
-        measured = _measure_programmes(job, facts.with_loudness(None), presets, Path(scratch))
+        measured = _first_measurements(job, facts.with_loudness(None), presets, Path(scratch))
         corrections = {
             label: plan_correction(measurement, targets[label], lossy[label])
             for label, measurement in measured.items()
@@ -205,16 +207,12 @@ def _codec_overshoots(job: Job, facts: JobFacts, presets: dict[str, Preset], scr
     if not corrected:
         return {}
     job = job.model_copy(update={"deliverables": [d for d in job.deliverables if d.label in corrected]})
-    plan = plan_programme_audio(job, facts.with_loudness(corrected), presets, scratch)
+    plan = plan_programme_audio(job, facts.with_loudness(corrected), presets, scratch, encoded=True)
     run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s))
+    peaks = {path: measure_file(path).true_peak_dbtp for path in dict.fromkeys(plan.paths.values())}
     lowered = {}
-    shot_media = [facts.media[shot.source] for shot in job.shots]
-    for index, deliverable in enumerate(job.deliverables):
-        label, correction = deliverable.label, corrected[deliverable.label]
-        encoded = scratch / f"{plan.wav_paths[label].stem}.encoded.mkv"
-        preset = resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index)
-        run_ffmpeg(sound_encode_args(preset, plan.wav_paths[label], encoded))
-        peak = measure_file(encoded).true_peak_dbtp
+    for label, correction in corrected.items():
+        peak = peaks[plan.paths[label]]
         limit = correction.target.max_true_peak_dbtp
         if peak is None or peak <= limit - CODEC_PEAK_MARGIN_DB:
             continue
@@ -232,13 +230,29 @@ def _codec_overshoots(job: Job, facts: JobFacts, presets: dict[str, Preset], scr
     return lowered
 
 
+def _first_measurements(job: Job, facts: JobFacts, presets: dict[str, Preset], scratch: Path) -> dict:
+    """Each deliverable's programme measured before correction: from the source pass where it is
+    the source's sound as the pass measured it, else mixed and measured."""
+    source = job.shots[0].source
+    passed = facts.source_loudness.get(source)
+    from_pass = {
+        label: passed.measurement for label, rate in source_sound_programmes(job, facts, presets).items()
+        if passed is not None and passed.sample_rate == rate
+    }
+    rest = job.model_copy(update={"deliverables": [d for d in job.deliverables if d.label not in from_pass]})
+    mixed = _measure_programmes(rest, facts, presets, scratch)
+    return {d.label: from_pass[d.label] if d.label in from_pass else mixed[d.label]
+            for d in job.deliverables if d.label in from_pass or d.label in mixed}
+
+
 def _measure_programmes(job: Job, facts: JobFacts, presets: dict[str, Preset], scratch: Path) -> dict:
     """Mix and measure each deliverable's programme; with loudness corrections in ``facts`` (a
     limiter pass), only those deliverables, with their corrections applied."""
     if facts.loudness:
         job = job.model_copy(update={"deliverables": [d for d in job.deliverables if d.label in facts.loudness]})
     plan = plan_programme_audio(job, facts, presets, scratch)
-    if not plan.wav_paths:
+    if not plan.paths:
         return {}
     run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s))
-    return {label: measure_file(path) for label, path in plan.wav_paths.items()}
+    measured = {path: measure_file(path) for path in dict.fromkeys(plan.paths.values())}
+    return {label: measured[path] for label, path in plan.paths.items()}

@@ -46,7 +46,7 @@ def finish_steps(job: Job, folder: Path, steps: StepRunner, presets: dict[str, P
     media = dict(zip(sources, steps.each("probe-source", probe, sources), strict=True))
     music = steps.step("probe-music", probe_music, job, retry=True) if job.music else None
     presets = presets or load_presets()
-    found = analyse_sources(job, media, presets, steps.analyse, sync=True)
+    found = analyse_sources(job, media, presets, steps.analyse, sync=True, loudness=True)
     for path, analysis in found.reframe.items():
         steps.note(f"analysed {path.name}: {len(analysis.cut_times_s) + 1} shot(s), active area {analysis.active}")
     sync_reports, sync_corrections = check_sync(job, media, steps.analyse, found.sync_facts)
@@ -54,7 +54,8 @@ def finish_steps(job: Job, folder: Path, steps: StepRunner, presets: dict[str, P
         offset = f"{report.offset_ms:+d} ms" if report.offset_ms is not None else "no offset"
         steps.note(f"sync {path.name}: {report.verdict}, {offset}{', corrected' if path in sync_corrections else ''}")
     probed = time.monotonic()
-    facts = JobFacts(media, music, sync_corrections, found.reframe, found.sound_activity)
+    facts = JobFacts(media, music, sync_corrections, found.reframe, found.sound_activity,
+                     source_loudness=found.loudness, active_area=found.active_area)
     plan = plan_with_analysis(job, facts, presets, folder, steps, one_process=one_process)
     with recorded_or_removed(plan, folder):
         try:

@@ -73,8 +73,9 @@ def render_still(job: Job, deliverable: str, at: str, out_path: Path,
     out_path = out_path.resolve()
     presets = presets or load_presets()
     media = probe_sources(single)
-    reframe = analyse_sources(single, media, presets, AnalysisCache.from_environment().get_or_compute).reframe
-    plan = plan_job(single, JobFacts(media, music=probe_music(single), reframe=reframe), presets, out_path.parent)
+    found = analyse_sources(single, media, presets, AnalysisCache.from_environment().get_or_compute)
+    facts = JobFacts(media, music=probe_music(single), reframe=found.reframe, active_area=found.active_area)
+    plan = plan_job(single, facts, presets, out_path.parent)
     render_plan = plan.renders[0]
     expected = render_plan.outputs[0].expected
     try:

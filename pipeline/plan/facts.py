@@ -15,6 +15,8 @@ from types import MappingProxyType
 
 from pipeline.analysis.loudness import LoudnessCorrection
 from pipeline.analysis.reframe import ReframeAnalysis
+from pipeline.analysis.reframe.bars import ActiveArea
+from pipeline.analysis.source_loudness import SourceLoudness
 from pipeline.plan.cutdown import SoundActivity
 from pipeline.media.probe import AudioStreamInfo, MediaInfo
 
@@ -41,15 +43,23 @@ class JobFacts:
     loudness: Mapping[str, LoudnessCorrection] = field(default_factory=dict)
     """Measured loudness corrections by deliverable label; each is applied in the deliverable's
     encode, and its target becomes part of what the output is verified against."""
+    source_loudness: Mapping[Path, SourceLoudness] = field(default_factory=dict)
+    """A source's sound measured as a stereo programme in its source pass, where a programme may
+    be that sound as it is (:func:`pipeline.plan.programme_sound.source_sound_programmes`)."""
+    active_area: Mapping[Path, ActiveArea] = field(default_factory=dict)
+    """Active area (inside burned-in bars) by source, where it was measured without a reframing
+    analysis (a plain fit or crop into another aspect ratio needs no more)."""
 
     def __post_init__(self) -> None:
-        for name in ("media", "sync_corrections", "reframe", "sound_activity", "loudness"):
+        for name in ("media", "sync_corrections", "reframe", "sound_activity", "loudness", "source_loudness",
+                     "active_area"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     def __reduce__(self):
         """Pickled as plain dicts (a read-only mapping view does not pickle), rebuilt read-only."""
         return JobFacts, (dict(self.media), self.music, dict(self.sync_corrections), dict(self.reframe),
-                          dict(self.sound_activity), dict(self.loudness))
+                          dict(self.sound_activity), dict(self.loudness), dict(self.source_loudness),
+                          dict(self.active_area))
 
     def with_loudness(self, loudness: Mapping[str, LoudnessCorrection] | None) -> JobFacts:
         """The same facts with other loudness corrections (a cut-down's, a limiter pass's)."""
@@ -62,4 +72,5 @@ class JobFacts:
             return {substitutes.get(path, path): value for path, value in by_source.items()}
 
         return replace(self, media={**self.media, **substitute_media}, sync_corrections=moved(self.sync_corrections),
-                       reframe=moved(self.reframe), sound_activity=moved(self.sound_activity))
+                       reframe=moved(self.reframe), active_area=moved(self.active_area),
+                       sound_activity=moved(self.sound_activity))

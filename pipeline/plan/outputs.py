@@ -287,14 +287,3 @@ def encoder_args(preset: Preset, picture: PictureFormat, timecode: str | None = 
     if timecode is not None:
         args["timecode"] = timecode
     return args
-
-
-def sound_encode_args(preset: Preset, wav: Path, encoded: Path) -> list[str]:
-    """ffmpeg arguments that encode a measured programme ``wav`` as the deliverable's sound (its
-    encoder and options, rate and channels) into ``encoded`` (Matroska, which carries every codec):
-    what the encoder's own peaks do to the programme, measured before the deliverable is rendered."""
-    audio = preset.audio
-    options = [item for key, value in audio.options.items() for item in (f"-{key}:a", str(value))]
-    # The format is named: a periodic tone in float samples can outscore WAV in ffmpeg's probe.
-    return ["-f", "wav", "-i", str(wav), "-c:a", audio.encoder, *options, "-ar", str(audio.sample_rate),
-            "-ac", str(audio.channels), "-f", "matroska", str(encoded)]

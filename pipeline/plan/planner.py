@@ -97,7 +97,7 @@ def plan_job(
         output = replace(output, provenance=describe_edit(job, facts, picture, output))
         framings = {
             source: framing_for(preset.video.fit, preset.video.smart_fallback, facts.reframe.get(source),
-                                picture.width, picture.height)
+                                picture.width, picture.height, facts.active_area.get(source))
             for source in media
         }
         overlays = plan_overlays(job, deliverable.label, preset.safe_area.text, picture, timeline,
@@ -187,7 +187,8 @@ def plan_conformed_media(
             "editorial": job.editorial.model_copy(update={"conformed_media": False}),
         })
         # Only the sync corrections and reframing apply to a conformed copy: no music, no loudness.
-        shot_facts = JobFacts(media, sync_corrections=facts.sync_corrections, reframe=facts.reframe)
+        shot_facts = JobFacts(media, sync_corrections=facts.sync_corrections, reframe=facts.reframe,
+                              active_area=facts.active_area)
         plans += plan_job(shot_job, shot_facts, presets, out_dir / f"{job.name}_media").renders
     # QC never reads the copies: verification counts their frames and decodes only their sound.
     return tuple(replace(render, outputs=tuple(replace(output, quality_checked=False) for output in render.outputs))

@@ -1,6 +1,7 @@
 """A deliverable's programme sound: the shots' sound conformed and joined, the music bed mixed under
 it, the loudness correction (gain and true-peak limiter) applied, and the audio-only render that
-writes the programmes for measuring. The encode and the measurement share this one chain."""
+writes the programmes for measuring (or encoded as their deliverables' sound, for the codec check).
+The encode and the measurement share this one chain."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from pathlib import Path
 import ffmpeg
 
 from pipeline.analysis.loudness import LoudnessCorrection, oversampling_factor
+from pipeline.analysis.source_loudness import measurable
 from pipeline.media.probe import AudioStreamInfo, MediaInfo
 from pipeline.model.job import Job
 from pipeline.model.presets import Preset
 from pipeline.model.timebase import frames_to_samples
 from pipeline.plan.audio_tracks import resolve_programme_layout
-from pipeline.plan.conform import conform_audio, to_layout
+from pipeline.plan.conform import audio_offset_samples, conform_audio, to_layout
 from pipeline.plan.facts import JobFacts
 from pipeline.plan.outputs import OutputPlan, expected_output, picture_format, resolve_preset
 from pipeline.plan.shot_inputs import PlannedDeliverable, ShotInputs, deliverable_timeline
@@ -132,14 +134,65 @@ def normalise_loudness(audio, correction: LoudnessCorrection | None, timeline: T
     )
 
 
+SOURCE_SOUND_EDGE_S = Fraction(1, 20)
+"""How much of a source's sound the conform may cut at either end for the programme still to
+count as that sound (:func:`source_sound_programmes`): a compressed sound stream starts a few
+milliseconds before its picture (the encoder's priming, kept by an edit list) and its last frame
+runs past the picture by up to a frame's length (1024 samples, 21 ms at 48 kHz). 50 ms of 400 ms
+loudness blocks and of a programme of seconds moves the integrated loudness by far less than
+0.1 LU (``tests/test_source_loudness.py`` measures the development clips both ways)."""
+
+
+def source_sound_programmes(job: Job, facts: JobFacts, presets: dict[str, Preset]) -> dict[str, int]:
+    """The deliverables with a loudness target whose programme is the job's one source's sound as
+    it is, by label, each with its programme's sample rate: what the source pass's measurement of
+    that sound (:mod:`pipeline.analysis.source_loudness`) stands for.
+
+    That is one shot from the source's first frame, at its own speed, to the end of the sound; the
+    sound starting with the picture (both ends within :data:`SOURCE_SOUND_EDGE_S`) and not moved by
+    a sync correction; mono or stereo sound in a stereo programme; no music bed. Anything else (cuts,
+    cut-downs, crossfades, a music bed, in and out points, a sync fix, a 5.1 programme) is a mix the
+    pass cannot know: its programme is rendered and measured (:func:`plan_programme_audio`).
+    """
+    if len(job.shots) != 1 or job.music is not None:
+        return {}
+    source = job.shots[0].source
+    info = facts.media[source]
+    if not measurable(info) or facts.sync_corrections.get(source, Fraction(0)):
+        return {}
+    sequence_rate = sequence_rate_of(job, facts.media)
+    rates = {}
+    for index, deliverable in enumerate(job.deliverables):
+        preset = resolve_programme_layout(resolve_preset(job, index, presets), [info], index)
+        if preset.loudness is None or preset.audio.layout != "stereo":
+            continue
+        timeline = deliverable_timeline(job, [info], preset, picture_format(preset, info), sequence_rate)
+        (span,) = timeline.spans
+        rate = timeline.sample_rate
+        offset = Fraction(audio_offset_samples(info, rate), rate)
+        if (span.speed == 1 and span.audio_source_start_sample == 0 and abs(offset) <= SOURCE_SOUND_EDGE_S
+                and offset + info.audio.duration_s <= Fraction(span.sample_count, rate) + SOURCE_SOUND_EDGE_S):
+            rates[deliverable.label] = rate
+    return rates
+
+
+def sound_encode_options(preset: Preset) -> dict[str, str]:
+    """The ffmpeg output options that encode a programme as ``preset``'s sound: its encoder and
+    options, rate and channels, into Matroska (which carries every codec)."""
+    audio = preset.audio
+    return {"c:a": audio.encoder, **{f"{key}:a": str(value) for key, value in audio.options.items()},
+            "ar": str(audio.sample_rate), "ac": str(audio.channels), "f": "matroska"}
+
+
 @dataclass(frozen=True)
 class ProgrammeAudioPlan:
     """One audio-only ffmpeg run that writes each deliverable's mixed programme sound, for measuring."""
 
     args: tuple[str, ...]
     """ffmpeg arguments after the binary name."""
-    wav_paths: dict[str, Path]
-    """The float WAV written for each deliverable label."""
+    paths: dict[str, Path]
+    """The file written for each deliverable label; deliverables whose programmes come out the
+    same share one."""
     duration_s: Fraction
     """Longest programme, in seconds, for progress."""
 
@@ -149,30 +202,44 @@ def plan_programme_audio(
     facts: JobFacts,
     presets: dict[str, Preset],
     scratch_dir: Path,
+    *,
+    encoded: bool = False,
 ) -> ProgrammeAudioPlan:
     """The sound of every deliverable that has a loudness target, exactly as its encode will mix it
     (conformed shots, crossfades, music bed, and the facts' loudness correction), as float WAV files in
-    ``scratch_dir``. No picture is decoded.
+    ``scratch_dir``, or with ``encoded`` encoded as the deliverable's sound (:func:`sound_encode_options`).
+    No picture is decoded. Deliverables whose programmes are the same (timeline, layout and
+    correction, and with ``encoded`` the sound encode) share one file, written once.
 
     Deliverables without a loudness target are left out; the plan may then write nothing (no
-    ``wav_paths``), and must not be run.
+    ``paths``), and must not be run.
     """
     media = facts.media
     shot_media = [media[shot.source] for shot in job.shots]
     sequence_rate = sequence_rate_of(job, media)
     group = []
+    paths: dict[str, Path] = {}
+    written: dict[tuple, Path] = {}
     for index, deliverable in enumerate(job.deliverables):
         preset = resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index)
         if preset.loudness is None:
             continue
         picture = picture_format(preset, shot_media[0])
         timeline = deliverable_timeline(job, shot_media, preset, picture, sequence_rate)
-        path = scratch_dir / f"{len(group):03d}.wav"
+        correction = facts.loudness.get(deliverable.label)
+        applied = (correction.gain_db, correction.limiter_ceiling_dbtp) if correction and correction.applies else None
+        encode = tuple(sound_encode_options(preset).items()) if encoded else None
+        key = (timeline, preset.audio.layout, encode, applied)
+        if key in written:
+            paths[deliverable.label] = written[key]
+            continue
+        path = scratch_dir / f"{len(group):03d}{'.mkv' if encoded else '.wav'}"
+        written[key] = paths[deliverable.label] = path
         output = OutputPlan(deliverable.label, preset, path, path, expected_output(preset, picture, timeline))
-        output = with_loudness(output, facts.loudness.get(deliverable.label))
+        output = with_loudness(output, correction)
         group.append(PlannedDeliverable(output, picture, timeline, sequence_rate))
     if not group:
-        return ProgrammeAudioPlan(args=(), wav_paths={}, duration_s=Fraction(0))
+        return ProgrammeAudioPlan(args=(), paths={}, duration_s=Fraction(0))
     corrections = facts.sync_corrections
     shot_inputs = ShotInputs(job, shot_media, corrections, group)
     music_streams = music_branches(job, len(group))
@@ -184,10 +251,11 @@ def plan_programme_audio(
         ]
         audio = programme_sound(job, segments, item, None if music_streams is None else music_streams[branch],
                                  facts.music)
-        nodes.append(ffmpeg.output(audio, str(item.output.path), f="wav", acodec=PROGRAMME_AUDIO_CODEC))
+        options = sound_encode_options(item.output.preset) if encoded else {"f": "wav", "c:a": PROGRAMME_AUDIO_CODEC}
+        nodes.append(ffmpeg.output(audio, str(item.output.path), **options))
     args = ffmpeg.merge_outputs(*nodes).compile(cmd=[])
     return ProgrammeAudioPlan(
         args=tuple(args),
-        wav_paths={item.output.deliverable: item.output.path for item in group},
+        paths=paths,
         duration_s=max(item.output.expected.duration_s for item in group),
     )

@@ -82,6 +82,30 @@ def displayed(image: np.ndarray, rotation: int) -> np.ndarray:
     return np.rot90(image, -(rotation // 90)) if rotation else image
 
 
+def sample_step(video: VideoStreamInfo) -> int:
+    """Every this many decoded frames is a sample: about :data:`SAMPLES_PER_SECOND` a second."""
+    return max(1, round(float(video.planning_rate) / SAMPLES_PER_SECOND))
+
+
+class ActiveAreaMeter:
+    """A source's active area (inside burned-in bars) alone, from the samples :class:`SubjectSampler`
+    takes, as it finds it: all a plain fit or crop into another aspect ratio needs of the reframing
+    analysis, without its cuts, faces, saliency and motion (most of its cost)."""
+
+    def __init__(self, video: VideoStreamInfo) -> None:
+        self._rotation = video.rotation % 360
+        self.picture_need = PictureNeed((Image("luma"),), every=sample_step(video))
+        self._bars = BarProfile()
+
+    def add_picture(self, index: int, time_s: float | None, images: tuple[np.ndarray, ...]) -> None:
+        """Take a sample's luma."""
+        self._bars.add(displayed(images[0], self._rotation))
+
+    def result(self) -> ActiveArea:
+        """The active area of the samples fed."""
+        return self._bars.active_area()
+
+
 class SubjectSampler:
     """Subjects, motion and bars of every ``step``-th frame, fed by a source pass."""
 
@@ -90,8 +114,7 @@ class SubjectSampler:
         self._rotation = video.rotation % 360
         scale = ANALYSIS_LONG_SIDE_PX / max(video.coded_width, video.coded_height)
         small = 2 * round(video.coded_width * scale / 2), 2 * round(video.coded_height * scale / 2)
-        self.picture_need = PictureNeed(
-            (Image("luma"), Image("rgb24", *small)), every=max(1, round(float(self._rate) / SAMPLES_PER_SECOND)))
+        self.picture_need = PictureNeed((Image("luma"), Image("rgb24", *small)), every=sample_step(video))
         self._faces = faces
         self.bars = BarProfile()
         self.times: list[float] = []

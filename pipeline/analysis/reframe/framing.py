@@ -45,10 +45,12 @@ class Framing:
         )
 
 
-def framing_for(fit: str, fallback: str, analysis: ReframeAnalysis | None, width: int, height: int) -> Framing | None:
+def framing_for(fit: str, fallback: str, analysis: ReframeAnalysis | None, width: int, height: int,
+                active_area: ActiveArea | None = None) -> Framing | None:
     """The framing of a source in a deliverable of ``width`` x ``height`` fitted by ``fit``; None when
-    the plain fit applies as is (no analysis and no blur, or nothing to change)."""
-    active = analysis.active if analysis is not None else ActiveArea()
+    the plain fit applies as is (no analysis and no blur, or nothing to change). ``active_area``:
+    the source's active area where it was measured without an ``analysis``."""
+    active = analysis.active if analysis is not None else active_area or ActiveArea()
     if fit == "fit_blur":
         return Framing(active=active, blur=True)
     if fit == "smart" and analysis is not None:
