@@ -195,9 +195,7 @@ def test_a_stream_missing_or_not_decoding_is_a_media_error_naming_the_file(clip_
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ai_infinitetalk_compare_0.mp4", "real_vggsound_whale_shark.mp4"])
 def test_on_real_clips_the_shared_pass_matches_each_analysis_alone(name):
-    path = DEVCLIPS / name
-    if not path.exists():
-        pytest.skip(f"development clips not present ({DEVCLIPS})")
+    path = _devclip(name)
     media = probe(path)
     facts = analyse_source(path, media, SourceNeeds(reframe=True, sound_activity=True), AnalysisCache(None).get_or_compute)
     alone = analyse(path, media)
@@ -205,6 +203,13 @@ def test_on_real_clips_the_shared_pass_matches_each_analysis_alone(name):
     np.testing.assert_array_equal(facts.reframe.subject_boxes, alone.subject_boxes)
     np.testing.assert_array_equal(facts.sound_activity.onset_times_s, sound_activity(path, media).onset_times_s)
 
+
+def _devclip(name: str) -> Path:
+    """The development clip ``name``; the test is skipped where the clips are not present."""
+    path = DEVCLIPS / name
+    if not path.exists():
+        pytest.skip(f"development clips not present ({DEVCLIPS})")
+    return path
 
 def _first_audio_frame_time_s(path: Path) -> float:
     with av.open(str(path)) as container:
@@ -240,9 +245,7 @@ def test_the_sync_events_of_the_shared_pass_are_those_measured_alone(cut_clip, c
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["speech_face_2.mp4", "mp3_in_mp4_outdoor.mp4", "real_vggsound_whale_shark.mp4"])
 def test_on_real_clips_sync_from_the_pass_matches_sync_alone(name):
-    path = DEVCLIPS / name
-    if not path.exists():
-        pytest.skip(f"development clips not present ({DEVCLIPS})")
+    path = _devclip(name)
     media = probe(path)
     facts = analyse_source(path, media, SourceNeeds(reframe=True, sync=True), AnalysisCache(None).get_or_compute)
     alone_picture, alone_sound = picture_events(path), sound_onsets(path)
@@ -284,9 +287,7 @@ def test_a_picture_thread_sees_every_frame_in_order_and_hands_back_what_the_anal
 def test_the_lips_come_from_the_one_decode_and_match_the_face_tracker_fed_alone(clip_dir):
     """Two seconds of a real 720p talking clip: one picture and one sound decode give the sync
     check all four analyses, the mouths exactly those of the tracker fed by a decode of its own."""
-    source = DEVCLIPS / "ai_latentsync_compare_1.mp4"
-    if not source.exists():
-        pytest.skip(f"development clips not present ({DEVCLIPS})")
+    source = _devclip("ai_latentsync_compare_1.mp4")
     if landmark_model_path() is None:
         pytest.skip("face models not installed")
     path = clip_dir / "pass-talking-2s.mp4"
