@@ -6,7 +6,9 @@ into ``web-h264-1080p`` and ``social-9x16``, as the batch plans them (sync check
 correction) and times each (CPU seconds of the ffmpeg process, median of interleaved rounds):
 
 - each deliverable encoded on its own: hand-written, and postprod's graph planned for it alone;
-- both in one ffmpeg: postprod's graph as the batch renders it (one decode split to both);
+- both in one ffmpeg: postprod's graph as the batch renders it (one decode split to both, each
+  encoder given its share of the cores as threads), and the same with the encoders' own default
+  threads;
 - the filters alone, no encoder (``-f null``): hand-written against postprod's graph, for each
   deliverable, so the scaler, conform and sound chain show without x264's noise.
 
@@ -51,11 +53,17 @@ def planned_args(source: Path, presets: list[str], out: Path) -> Argv:
     media = probe_sources(job)
     analyse = AnalysisCache(None).get_or_compute
     found = analyse_sources(job, media, load_presets(), analyse, sync=True, loudness=True)
-    _, corrections = check_sync(job, media, analyse, found.sync_events)
+    _, corrections = check_sync(job, media, analyse, found.sync_facts)
     facts = JobFacts(media, None, corrections, found.reframe, found.sound_activity, source_loudness=found.loudness,
                      active_area=found.active_area)
     (render,) = plan_with_analysis(job, facts, load_presets(), out).renders
     return [ffmpeg_executable(), "-v", "error", "-y", *render.args]
+
+
+def default_threads(argv: Argv) -> Argv:
+    """``argv`` without its ``-threads:v`` options: each encoder starts its own default threads."""
+    dropped = {index for index, item in enumerate(argv) if item == "-threads:v"}
+    return [item for index, item in enumerate(argv) if index not in dropped and index - 1 not in dropped]
 
 
 def filters_only(argv: Argv) -> Argv:
@@ -99,6 +107,8 @@ def main() -> None:
             variants[f"{preset}: hand-written"] = _hand_written(source, preset, root / f"hand-{preset}.mp4")
             variants[f"{preset}: postprod, alone"] = planned_args(source, [preset], root / "alone")
         variants["both: postprod, one ffmpeg (as the batch)"] = planned_args(source, list(PRESETS), root / "both")
+        variants["both: postprod, one ffmpeg, encoders' default threads"] = default_threads(
+            variants["both: postprod, one ffmpeg (as the batch)"])
         for preset in PRESETS:
             variants[f"{preset}: filters only, hand-written"] = filters_only(variants[f"{preset}: hand-written"])
             variants[f"{preset}: filters only, postprod"] = filters_only(variants[f"{preset}: postprod, alone"])

@@ -100,6 +100,44 @@ def test_separate_processes_make_one_render_per_deliverable():
     ]
 
 
+def _encoder_threads(args: tuple[str, ...]) -> list[str | None]:
+    """Each output's ``-threads:v`` value (None where it has none), in output order: an output's
+    options run from after the previous output's path up to its own path."""
+    outputs, threads = [], None
+    for position, arg in enumerate(args):
+        if arg == "-threads:v":
+            threads = args[position + 1]
+        elif arg.endswith(".partial"):
+            outputs.append(threads)
+            threads = None
+    return outputs
+
+
+@pytest.mark.parametrize(("cores", "presets", "expected"), [
+    (2, ["web-h264-1080p", "social-9x16"], ["1", "1"]),
+    (8, ["web-h264-1080p", "social-9x16"], ["4", "4"]),
+    (8, ["web-h264-1080p", "social-9x16", "prores-proxy-1080p"], ["2", "2", "2"]),
+    (1, ["web-h264-1080p", "social-9x16"], ["1", "1"]),
+    (8, ["web-h264-1080p"], [None]),
+])
+def test_encoders_in_one_ffmpeg_share_the_cores(monkeypatch, cores, presets, expected):
+    """Encoders side by side in one ffmpeg each get an equal share of the cores as their threads (left
+    alone, each would start about 1.5 threads per core); a lone encoder keeps its own default."""
+    monkeypatch.setattr("pipeline.plan.render_graph.os.sched_getaffinity", lambda pid: set(range(cores)))
+    (render,) = _plan([{"source": "a.mp4"}], presets, _video_stream(1280, 720)).renders
+    assert _encoder_threads(render.args) == expected
+
+
+def test_a_presets_own_encoder_threads_are_kept(monkeypatch):
+    monkeypatch.setattr("pipeline.plan.render_graph.os.sched_getaffinity", lambda pid: set(range(8)))
+    job = parse_job({"version": 1, "name": "plan-test", "shots": [{"source": "a.mp4"}], "deliverables": [
+        {"preset": "web-h264-1080p", "overrides": {"video": {"options": {"threads": 6}}}},
+        {"preset": "social-9x16"}]}, PROJECT)
+    media = {shot.source: _media(shot.source, _video_stream(1280, 720)) for shot in job.shots}
+    (render,) = plan_job(job, JobFacts(media), load_presets(), PROJECT / "out").renders
+    assert _encoder_threads(render.args) == ["6", "4"]
+
+
 @pytest.mark.parametrize(
     ("source", "target", "expected"),
     [
