@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="seconds of each clip")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     options = parser.parse_args()
-    console = Console()
+    console = Console(width=200)
     presets = load_presets()
     with tempfile.TemporaryDirectory(prefix="codec-overshoot-") as folder:
         sources = _sources(Path(folder))
