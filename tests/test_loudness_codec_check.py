@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.analysis.loudness import measure_file
+from pipeline.errors import VerificationError
 from pipeline.jobs import loudness_plan
 from pipeline.jobs.analyses import probe_sources
 from pipeline.jobs.finish import finish
@@ -98,3 +99,14 @@ def test_dense_peaks_at_a_lower_bitrate_are_checked_and_lowered(sounds, loudness
     assert _encodes(loudness_runs) >= 2, "encoded, lowered, encoded again"
     assert "encoded, its peaks reached" in correction.reason
     assert correction.limiter_ceiling_dbtp < -2.0
+
+
+def test_an_encode_over_the_limit_after_a_skipped_check_fails_verification(sounds, monkeypatch, tmp_path):
+    """Were the bound ever wrong, nothing over the limit is delivered: a square wave at -3 LUFS (its
+    peaks at -4 dBTP, its encode 4 to 6 dB higher) with the check skipped fails verification."""
+    monkeypatch.setattr(loudness_plan, "PEAK_LIFT_LU", -60.0)
+    job = _job(sounds["square"], -3.0)
+    assert "encoded peak not checked" in _correction(job).reason
+    with pytest.raises(VerificationError, match=r"true peak: expected at most -1.0 dBTP"):
+        finish(job, tmp_path)
+    assert list(tmp_path.iterdir()) == []
