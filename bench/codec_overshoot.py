@@ -158,9 +158,9 @@ def main() -> None:
         for rate in BITRATES:
             chosen = [row for row in rows if row[0] == half and row[5] == rate]
             over = max(chosen, key=lambda row: row[7])
-            error = max(chosen, key=lambda row: _lift(row[4], row[6], row[8]))
+            lifted = max(chosen, key=lambda row: _lift(row[4], row[6], row[8]))
             summary.add_row(half, rate, f"{over[7]:+.2f}", f"{over[1]}, {over[2]}",
-                            f"{_lift(error[4], error[6], error[8]):+.2f}", f"{error[1]}, {error[2]}")
+                            f"{_lift(lifted[4], lifted[6], lifted[8]):+.2f}", f"{lifted[1]}, {lifted[2]}")
     console.print(summary)
     console.print(f"in the plan: a lift of {PEAK_LIFT_LU:+.1f} dB on the loudness, "
                   f"{PEAK_LIFT_SAFETY_DB:.1f} dB to spare, {MEASURED_MIN_BITS_PER_CHANNEL * 2 // 1000}k stereo and up")
