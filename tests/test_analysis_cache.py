@@ -78,10 +78,10 @@ def test_a_rerun_with_a_preset_changed_analyses_nothing(talking_clip, analysis_c
     shutil.copyfile(talking_clip, original)
     first = finish(_job(original, tmp_path, crf=20), tmp_path / "first")
     first_calls = analysis_calls()
-    # The whole-length programme is measured in the source pass and encoded once for the codec
-    # check; the cut-down, a mix the pass cannot know, is rendered and encoded.
-    assert {**first_calls, "loudness": 0} == {"sync": 1, "reframe": 1, "sound-activity": 1, "loudness": 0}
-    assert first_calls["loudness"] >= 3
+    # The whole-length programme is measured in the source pass; the cut-down, a mix the pass
+    # cannot know, is rendered. The beeps' peaks sit far under the limit: neither is encoded for
+    # the codec check.
+    assert first_calls == {"sync": 1, "reframe": 1, "sound-activity": 1, "loudness": 1}
     copy = tmp_path / "renamed.mp4"
     original.rename(copy)
     events = {"picture-events", "sound-onsets", "mouths", "speech-activity", "source-loudness"}  # same decode

@@ -66,7 +66,7 @@ def test_an_unchanged_sound_chain_is_measured_once(clip, loudness_runs, tmp_path
     cache = AnalysisCache(tmp_path / "cache")
     first = _measure(_job(clip, tmp_path), cache)
     measured = len(loudness_runs)
-    assert measured >= 2, "the programme render and the codec check's encode"
+    assert measured >= 1, "the programme render"
     renamed = tmp_path / "renamed.mp4"
     shutil.copyfile(clip, renamed)
     # A new job's cache view (a rerun) with another video setting and the clip under another name.

@@ -1,12 +1,14 @@
 """Loudness corrections planned from the programmes as they will be mixed: a linear gain, a
 true-peak limiter where the gain alone would break the peak limit, settled from measurements of the
-limited result, and, for lossy deliverables, from their programme encoded as it will ship.
+limited result, and, for lossy deliverables whose peaks come near enough the limit for the encoder
+to lift them over it, from their programme encoded as it will ship.
 
 The corrections are cached by content (:func:`cached_loudness_corrections`): a rerun whose sound
 chain and sound encode are unchanged measures nothing."""
 
 from __future__ import annotations
 
+import math
 import sys
 import tempfile
 from dataclasses import replace
@@ -27,7 +29,7 @@ from pipeline.inputs import sha256_of_input
 from pipeline.jobs.analyses import Analyse
 from pipeline.media.runner import run_ffmpeg
 from pipeline.model.job import Job
-from pipeline.model.presets import Preset
+from pipeline.model.presets import AudioSpec, Preset
 from pipeline.plan import programme_sound
 from pipeline.plan.audio_tracks import resolve_programme_layout
 from pipeline.plan.facts import JobFacts
@@ -107,7 +109,9 @@ def loudness_corrections(job: Job, facts: JobFacts, presets: dict[str, Preset]) 
     took off. Once they settle, each lossy deliverable's corrected programme is encoded as its
     deliverable will be (in one ffmpeg run, the same programme and encode once); one whose encoder
     lifts the peaks over the limit gets its limiter ceiling lowered by that much, and is trimmed
-    again. Programmes that come out the same are rendered and measured once.
+    again. A programme whose corrected peak sits further under the limit than its encoder was ever
+    measured to lift peaks (:func:`codec_check_skipped`) is not encoded. Programmes that come out
+    the same are rendered and measured once.
 
     Returns:
         Corrections by deliverable label; deliverables without a target are absent. The ``facts``'
@@ -115,6 +119,11 @@ def loudness_corrections(job: Job, facts: JobFacts, presets: dict[str, Preset]) 
     """
     lossy = {
         deliverable.label: not resolve_preset(job, index, presets).audio.codec.startswith("pcm")
+        for index, deliverable in enumerate(job.deliverables)
+    }
+    shot_media = [facts.media[shot.source] for shot in job.shots]
+    sound = {
+        deliverable.label: resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index).audio
         for index, deliverable in enumerate(job.deliverables)
     }
     targets = {
@@ -132,13 +141,29 @@ def loudness_corrections(job: Job, facts: JobFacts, presets: dict[str, Preset]) 
         programme = (job, facts, presets, Path(scratch))
         _settle_limiters(programme, limited, corrections, passes)
         # A lossy encoder lifts peaks by more than its usual headroom on some sound (noise, dense
-        # highs): encode each settled programme as its deliverable will be, lower the ceiling of any
+        # highs): encode each settled programme as its deliverable will be (unless its peaks sit
+        # further under the limit than the encoder was measured to lift them), lower the ceiling of any
         # whose encoded peak breaks the limit, and settle those again. The gain that makes up for a
         # lower ceiling drives the encoder harder, so this may take rounds; a programme still over
         # after the last is a job error that says so, before anything is rendered.
-        checked = {label for label, correction in corrections.items() if lossy[label] and correction.applies}
+        checked = set()
+        for label, correction in corrections.items():
+            if not (lossy[label] and correction.applies):
+                continue
+            skipped = codec_check_skipped(correction, sound[label])
+            if skipped is None:
+                checked.add(label)
+            else:
+                corrections[label] = replace(correction, reason=f"{correction.reason}; {skipped}")
         for attempt in range(CODEC_CHECKS):
-            lowered = _codec_overshoots(*programme, {label: corrections[label] for label in checked})
+            peaks = _encoded_peaks(*programme, {label: corrections[label] for label in checked})
+            lowered = {label: _lowered_for_codec(corrections[label], peak) for label, peak in peaks.items()}
+            lowered = {label: correction for label, correction in lowered.items() if correction is not None}
+            for label in checked - set(lowered) - {label for label, peak in peaks.items() if peak is None}:
+                corrections[label] = replace(
+                    corrections[label],
+                    reason=f"{corrections[label].reason}; encoded as it ships, its peaks reached {peaks[label]:.2f} "
+                           f"dBTP, under the {corrections[label].target.max_true_peak_dbtp:.1f} dBTP limit")
             if not lowered:
                 break
             if attempt == CODEC_CHECKS - 1:
@@ -199,35 +224,96 @@ CODEC_PEAK_MARGIN_DB = 0.2
 CODEC_CHECKS = 5
 """Encodes of a lossy programme at most, each followed by lowering its ceiling where it peaked over."""
 
+MEASURED_ENCODER = "aac"
+"""The encoder whose peak lift was measured: ffmpeg's native AAC, what every lossy preset uses."""
+MEASURED_MIN_BITS_PER_CHANNEL = 128_000
+"""The bitrate per channel the lift was bounded at (256k stereo, every lossy preset's). At 192k and
+128k stereo it lifts dense peaks further (real underwater noise held at -2 dBTP by the limiter:
++1.7 and +2.2 dB), and those programmes are always checked."""
+PEAK_LIFT_LU = -2.0
+"""The most :data:`MEASURED_ENCODER` at 256k stereo was measured to lift a programme's true peak by,
+as an amplitude added to the peak, relative to the programme's integrated loudness (dB). Set on
+half of the development clips with sound, the batch's synthetic clip and clipped pink noise, each
+brought to its -14 LUFS target and, with linear gains, to peaks of -1 to -6 dBTP: at most -2.01,
+on real underwater noise held at -2 dBTP by the limiter. The other half and a square wave stayed
+under it plus :data:`PEAK_LIFT_SAFETY_DB` (at most -1.66, the square wave; ``bench/codec_overshoot.py``,
+the table in docs/analyses-on-real-footage.md). The lift follows the sound's level, not its peaks,
+so no fixed number of dB over the peak bounds it: a square wave's peaks sit at its loudness and its
+encode rises 4 to 6 dB over them, while a peaky speech programme's barely moves."""
+PEAK_LIFT_SAFETY_DB = 1.0
+"""Headroom on top of :data:`PEAK_LIFT_LU` for sound none of the measured clips is like."""
 
-def _codec_overshoots(job: Job, facts: JobFacts, presets: dict[str, Preset], scratch: Path,
-                      corrected: dict[str, LoudnessCorrection]) -> dict[str, LoudnessCorrection]:
-    """The corrections whose programme, encoded as its deliverable's sound, peaks over the limit,
-    each with a limiter ceiling lowered by the overshoot (and :data:`CODEC_PEAK_MARGIN_DB`)."""
+
+def codec_check_skipped(correction: LoudnessCorrection, sound: AudioSpec) -> str | None:
+    """Why ``correction``'s programme needs no codec check, for its reason, or None when it does.
+
+    It needs none when its deliverable's sound is :data:`MEASURED_ENCODER` at the bitrate measured
+    or more, its correction is a linear gain, and its corrected true peak (the measured peak plus
+    the gain) with the largest lift measured added (:data:`PEAK_LIFT_LU` on the target loudness,
+    and :data:`PEAK_LIFT_SAFETY_DB`, as amplitudes) stays under the limit. A limited programme is
+    always checked: its peaks are packed against the ceiling, 1 dB under the limit, where the
+    encoder lifts them most. What a skipped check could miss is still caught: each deliverable's
+    true peak is measured after its render (:mod:`pipeline.render.verify`), and one over the limit
+    fails verification (exit 4) with nothing delivered.
+    """
+    if correction.limiter_ceiling_dbtp is not None or correction.measured_true_peak_dbtp is None:
+        return None
+    bitrate = _bits_per_second(sound.options.get("b"))
+    if (sound.encoder != MEASURED_ENCODER or bitrate is None
+            or bitrate < MEASURED_MIN_BITS_PER_CHANNEL * sound.channels):
+        return None
+    target = correction.target
+    lift = 10 ** ((target.target_lufs + PEAK_LIFT_LU + PEAK_LIFT_SAFETY_DB) / 20)
+    room = 10 ** (target.max_true_peak_dbtp / 20) - lift
+    peak = correction.measured_true_peak_dbtp + correction.gain_db
+    if room <= 0 or peak > 20 * math.log10(room):
+        return None
+    return (f"encoded peak not checked: its true peak of {peak:.2f} dBTP is under {20 * math.log10(room):.2f} dBTP, "
+            f"the highest that {MEASURED_ENCODER} at this bitrate cannot lift over the {target.max_true_peak_dbtp:.1f} "
+            f"dBTP limit (the most it was measured to add at {target.target_lufs:.1f} LUFS, "
+            f"{PEAK_LIFT_LU + target.target_lufs:.1f} dBFS as an amplitude, "
+            f"with {PEAK_LIFT_SAFETY_DB:.1f} dB to spare)")
+
+
+def _bits_per_second(bitrate: str | int | float | None) -> float | None:
+    """An encoder's ``b`` option (``256k``, ``0.3M``, ``192000``) in bits per second; None when not given."""
+    if bitrate is None:
+        return None
+    text = str(bitrate)
+    scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(text[-1].lower())
+    return float(text[:-1]) * scale if scale else float(text)
+
+
+def _encoded_peaks(job: Job, facts: JobFacts, presets: dict[str, Preset], scratch: Path,
+                   corrected: dict[str, LoudnessCorrection]) -> dict[str, float | None]:
+    """The true peak of each corrected programme encoded as its deliverable's sound and decoded, by
+    label (None for digital silence): one ffmpeg run, each programme and encode written once."""
     if not corrected:
         return {}
     job = job.model_copy(update={"deliverables": [d for d in job.deliverables if d.label in corrected]})
     plan = plan_programme_audio(job, facts.with_loudness(corrected), presets, scratch, encoded=True)
     run_ffmpeg(list(plan.args), expected_duration_s=float(plan.duration_s))
     peaks = {path: measure_file(path).true_peak_dbtp for path in dict.fromkeys(plan.paths.values())}
-    lowered = {}
-    for label, correction in corrected.items():
-        peak = peaks[plan.paths[label]]
-        limit = correction.target.max_true_peak_dbtp
-        if peak is None or peak <= limit - CODEC_PEAK_MARGIN_DB:
-            continue
-        ceiling = correction.limiter_ceiling_dbtp
-        if ceiling is None:
-            ceiling = correction.measured_true_peak_dbtp + correction.gain_db
-        ceiling -= peak - limit + CODEC_PEAK_MARGIN_DB
-        # Said before any "; trimmed" note, which later passes replace.
-        settled = correction.reason.split("; trimmed")[0]
-        lowered[label] = replace(
-            correction, limiter_ceiling_dbtp=round(ceiling, 2),
-            reason=f"{settled}; encoded, its peaks reached {peak:.2f} dBTP, so the limiter ceiling is lowered "
-                   f"to {ceiling:.2f} dBTP",
-        )
-    return lowered
+    return {label: peaks[path] for label, path in plan.paths.items()}
+
+
+def _lowered_for_codec(correction: LoudnessCorrection, peak: float | None) -> LoudnessCorrection | None:
+    """``correction`` with its limiter ceiling lowered by how far its encoded programme's ``peak``
+    came over the limit (and :data:`CODEC_PEAK_MARGIN_DB`); None when the peak stayed under."""
+    limit = correction.target.max_true_peak_dbtp
+    if peak is None or peak <= limit - CODEC_PEAK_MARGIN_DB:
+        return None
+    ceiling = correction.limiter_ceiling_dbtp
+    if ceiling is None:
+        ceiling = correction.measured_true_peak_dbtp + correction.gain_db
+    ceiling -= peak - limit + CODEC_PEAK_MARGIN_DB
+    # Said before any "; trimmed" note, which later passes replace.
+    settled = correction.reason.split("; trimmed")[0]
+    return replace(
+        correction, limiter_ceiling_dbtp=round(ceiling, 2),
+        reason=f"{settled}; encoded, its peaks reached {peak:.2f} dBTP, so the limiter ceiling is lowered "
+               f"to {ceiling:.2f} dBTP",
+    )
 
 
 def _first_measurements(job: Job, facts: JobFacts, presets: dict[str, Preset], scratch: Path) -> dict:
