@@ -82,6 +82,10 @@ SPEECH_BANDS_HZ = ((500.0, 1000.0), (1000.0, 2000.0), (2000.0, 4000.0))
 formant, and the consonants' bursts and frication."""
 SPEECH_WINDOW_SAMPLES = 512
 """Hann window of the speech energy, in samples at 16 kHz (32 ms)."""
+SPEECH_CHUNK_WINDOWS = 1024
+"""Windows transformed at once (2 MB of samples): working arrays this small are reused from one
+chunk to the next and stay in the cache, where chunks of 8192 cost ten times the CPU time, most of
+it the first touch of freshly mapped memory."""
 SPEECH_RANGE_DB = 30.0
 """A band's energy counts from this far below its loud speech (its 95th percentile) up: quieter
 than that (room noise in the pauses, a hiss) it counts as that floor, as silence has no finer
@@ -375,13 +379,12 @@ def speech_level(samples: np.ndarray, first_time_s: float) -> SpeechActivity:
     window = np.hanning(SPEECH_WINDOW_SAMPLES).astype(np.float32)
     norm = (window.sum() / 2) ** 2
     energy = np.empty((len(bands), count))
-    chunk = 8192
-    for first in range(0, count, chunk):
-        starts = hop * np.arange(first, min(count, first + chunk))
-        frames = samples[starts[:, None] + np.arange(SPEECH_WINDOW_SAMPLES)] * window
+    windows = np.lib.stride_tricks.sliding_window_view(samples, SPEECH_WINDOW_SAMPLES)[::hop]
+    for first in range(0, count, SPEECH_CHUNK_WINDOWS):
+        frames = windows[first : first + SPEECH_CHUNK_WINDOWS] * window
         power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
         for row, band in enumerate(bands):
-            energy[row, first : first + len(starts)] = power[:, band].sum(axis=1)
+            energy[row, first : first + len(frames)] = power[:, band].sum(axis=1)
     level = 10 * np.log10(np.maximum(energy / norm, 1e-20))
     floor = np.percentile(level, LOUD_SPEECH_PERCENTILE, axis=1, keepdims=True) - SPEECH_RANGE_DB
     # Each value describes the window centred on it.
