@@ -45,7 +45,7 @@ def measurable(media: MediaInfo) -> bool:
 
 class SourceLoudnessMeter:
     """The loudness of one source's sound at a programme's sample rate, taking its sound from a
-    source pass; memory: one value per 100 ms."""
+    source pass; memory: one value per 100 ms, and at most half a second of sound waiting to be fed."""
 
     def __init__(self, media: MediaInfo, sample_rate: int) -> None:
         """Args:
