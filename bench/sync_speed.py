@@ -11,7 +11,7 @@ a. the floor: a hand-written ffmpeg command decoding the picture to 160 px grey 
 b. PyAV decoding every frame, nothing else (the decoder postprod uses);
 c. ``pipeline.analysis.sync.measure_sync`` in this process, with its stages timed on their own:
    probe, container findings, picture events (decode, grey, block change, optical flow), sound
-   onsets (decode, resample, spectral flux), mouth tracks (here no face: the detector every twelfth
+   onsets (decode, resample, spectral flux), mouth tracks (here no face: the detector every 24th
    frame) and speech activity;
 d. ``postprod sync --json`` in a fresh process: interpreter start-up and imports included.
 
