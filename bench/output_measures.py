@@ -13,7 +13,8 @@ legaliser measures off, as in these presets).
    conversion). A stage a tree does not have is left out.
 3. **Conformed media**: the same source as ProRes 422 LT 1920x1080 (``prores-lt-1080p``'s codec, what
    ``editorial.conformed_media`` writes), verified with its picture measured and, where the tree
-   can, with its frames counted by demuxing (QC never reads conformed media).
+   can, with its frames counted by demuxing (QC never reads conformed media); and measured as a
+   broadcast deliverable is, with the share of each frame the broadcast legaliser changed.
 
 Run from the repository root; ``--keep DIR`` reuses the source and outputs made there; an older
 tree's code is timed with ``PYTHONPATH`` pointing at an export of it::
@@ -56,15 +57,18 @@ STAGES = {
     "reduction (2x2 luma, 4x4 areas, grey)": (picture_measures, ("_reduce",)),
     "grey picture (black, detail, difference)": (picture_measures, ("_small_grey",)),
     "levels (luma range)": (picture_measures, ("_outside_share",)),
-    "gamut (R'G'B')": (picture_measures, ("_normalised_ycbcr", "_out_of_gamut_share")),
+    "gamut (R'G'B')": (picture_measures, ("_out_of_gamut_share",)),
+    "legaliser's share": (picture_measures, ("_legalised_share", "touched_share", "_normalised_ycbcr")),
     "flash tracking": (picture_measures, ("_luminance",)),
     "contact sheet": (PictureFrame, ("jpeg",)),
     "track levels, envelope": (track_levels.SoundMeter, ("feed",)),
     "loudness, true peak": (loudness.LoudnessMeter, ("feed",)),
 }
 """Stage name: where its functions live and which. The names are this tree's and those of commit
-8ec9cfd (``_small_grey``; ``_normalised_ycbcr``, then a step of every gamut check), so that an export of
-it can be timed with ``PYTHONPATH`` pointing there; those a tree lacks are skipped."""
+8ec9cfd (``_small_grey``), so that an export of it can be timed with ``PYTHONPATH`` pointing there;
+those a tree lacks are skipped. ``_normalised_ycbcr`` was a step of every gamut check in 8ec9cfd
+(timed as the legaliser's there), of the legaliser's share since."""
+LEGALISED_LABEL = "ProRes 422 LT 1920x1080, legaliser's share measured"
 FLASH_TRACKER = ("_FlashTracker", "update")
 PICTURE_METER = ("PictureMeter", "add")
 
@@ -115,7 +119,7 @@ def _measure(path: Path, **options) -> tuple[float, float]:
     return time.process_time() - cpu, time.monotonic() - wall
 
 
-def _stages(path: Path) -> dict[str, float]:
+def _stages(path: Path, **options) -> dict[str, float]:
     info = probe(path)
     clock = StageClock()
     threads = cv2.getNumThreads()
@@ -123,7 +127,7 @@ def _stages(path: Path) -> dict[str, float]:
     try:
         with wrapped(clock):
             cpu = time.process_time()
-            measure_output(path, info, (0,))
+            measure_output(path, info, (0,), **options)
             total = time.process_time() - cpu
     finally:
         cv2.setNumThreads(threads)
@@ -166,26 +170,32 @@ def main() -> None:
         folder = arguments.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
         paths = _outputs(folder, arguments.seconds)
+        conformed = _conformed_media(folder)
+        # The broadcast presets also measure what their legaliser changed (the picture here is not
+        # legalised: the cost is the measure's, most of whose areas sit inside the knees either way).
+        measured = {**{label: (path, {}) for label, path in paths.items()},
+                    LEGALISED_LABEL: (conformed, {"legalised": True})}
         console = Console()
         totals = Table(title="measure_output per output (median)")
         for column in ("output", "CPU s", "wall s"):
             totals.add_column(column)
-        stages = {label: [_stages(path) for _ in range(arguments.repeat)] for label, path in paths.items()}
-        for label, path in paths.items():
-            runs = [_measure(path) for _ in range(arguments.repeat)]
+        stages = {label: [_stages(path, **options) for _ in range(arguments.repeat)]
+                  for label, (path, options) in measured.items()}
+        for label, (path, options) in measured.items():
+            runs = [_measure(path, **options) for _ in range(arguments.repeat)]
             totals.add_row(label, f"{statistics.median(r[0] for r in runs):.2f}",
                            f"{statistics.median(r[1] for r in runs):.2f}")
         console.print(totals)
         breakdown = Table(title="CPU s by stage (OpenCV on one thread; median)")
         breakdown.add_column("stage")
-        for label in paths:
+        for label in measured:
             breakdown.add_column(label)
         names = list(dict.fromkeys(name for runs in stages.values() for run in runs for name in run))
+        names.append(names.pop(names.index("total")))
         for name in names:
             breakdown.add_row(name, *(f"{statistics.median(run.get(name, 0.0) for run in runs):.3f}"
                                       for runs in stages.values()))
         console.print(breakdown)
-        conformed = _conformed_media(folder)
         media = Table(title="conformed media (ProRes 422 LT 1920x1080) verification, median")
         for column in ("picture", "CPU s", "wall s"):
             media.add_column(column)

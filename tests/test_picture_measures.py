@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from pipeline.media.output_decode import PictureFrame
+from pipeline.plan.legalise import touched_share
 from pipeline.render.picture_measures import GAMUT_RANGE, PictureMeter
 from pipeline.qc.picture_checks import ILLEGAL_SHARE_MAX
 
@@ -76,3 +77,28 @@ def test_an_out_of_gamut_patch_of_a_1080p_picture_is_measured_at_its_area():
     luma, red = np.full((1080, 1920), 126, np.uint8), np.full((540, 960), 128, np.uint8)
     luma[:, 777], red[:, 777 // 2] = 200, 240
     assert _measure((luma, blue, red), 8, 1).out_of_gamut[0] <= ILLEGAL_SHARE_MAX
+
+
+@pytest.mark.parametrize("depth", [8, 10, 12])
+def test_legalised_share_equals_undoing_the_knees_on_every_pixel(depth):
+    """The legaliser's share is worked out on candidate areas only: the same share as on all of them,
+    on colours around both knees (luma and chroma near their limits) and a legal majority."""
+    rng = np.random.default_rng(depth)
+    levels = 1 << (depth - 8)
+    blocks = (96, 160)
+    luma_blocks = rng.integers(10 * levels, 246 * levels, blocks)
+    blue_blocks, red_blocks = (rng.integers(8 * levels, 248 * levels, blocks) for _ in range(2))
+    # A legal majority: the first 60 % of rows keep mid grey chroma and mid luma.
+    legal = slice(0, 58)
+    luma_blocks[legal] = rng.integers(40 * levels, 200 * levels, luma_blocks[legal].shape)
+    blue_blocks[legal], red_blocks[legal] = 128 * levels, 128 * levels
+    dtype = np.uint8 if depth == 8 else np.uint16
+    luma = np.kron(luma_blocks, np.ones((4, 4), int)).astype(dtype)
+    blue, red = (np.kron(plane, np.ones((2, 2), int)).astype(dtype) for plane in (blue_blocks, red_blocks))
+    normalised = ((luma_blocks / levels - 16) / 219, (blue_blocks / levels - 128) / 224,
+                  (red_blocks / levels - 128) / 224)
+    truth = touched_share(*(plane.astype(np.float32) for plane in normalised))
+    assert 0.03 < truth < 0.4
+    meter = PictureMeter(Fraction(3600), full_range=False, legalised=True)
+    meter.add(PictureFrame(Fraction(0), (luma, blue, red), depth, 1, frame=None))
+    assert meter.result().legalised[0] == pytest.approx(truth, abs=1e-9)

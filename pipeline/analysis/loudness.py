@@ -1,6 +1,6 @@
 """Loudness per ITU-R BS.1770-4 and EBU Tech 3341/3342, and the corrections that meet a target.
 
-Measured here, in numpy and scipy, rather than read from ffmpeg's ``ebur128`` log: the QC pass
+Measured here, in numpy, rather than read from ffmpeg's ``ebur128`` log: the QC pass
 decodes a deliverable once and feeds the same audio to this meter, and the values come back as
 numbers, not parsed text.
 
@@ -29,6 +29,7 @@ from typing import Any
 import av
 import numpy as np
 
+from pipeline.analysis.meter_filters import BlockIir, PeakInterpolator, lowpass_taps
 from pipeline.errors import MediaError
 from pipeline.model.presets import LoudnessSpec
 
@@ -152,24 +153,17 @@ class LoudnessMeter:
         """
         self.sample_rate = sample_rate
         self._weights = np.asarray(weights, dtype=np.float64)[:, None]
-        self._sos = k_weighting_sos(sample_rate)
-        # sosfilt's state: (sections, channels, 2), starting from rest (silence before the first sample).
-        self._filter_state = np.zeros((len(self._sos), len(weights), 2))
         self._segment_samples = round(sample_rate * SEGMENT_S)
+        # K-weighting runs on whole segments, the only samples the blocks read.
+        self._k_weighting = BlockIir(k_weighting_sos(sample_rate), self._segment_samples, len(weights))
         self._pending = np.zeros((len(weights), 0))
         self._segments: list[float] = []
         self._factor = oversampling_factor(sample_rate)
         # An odd length delays by a whole number of output samples, so every input sample is also
         # an output sample (the oversampled peak is never under the sample peak).
         taps = _TAPS_PER_PHASE * self._factor + 1
-        # SciPy here, not with the module: 0.8 CPU s that every command importing the module's
-        # types would pay, and only metering needs.
-        from scipy import signal
-
-        self._sosfilt, self._upfirdn = signal.sosfilt, signal.upfirdn
-        self._interpolator = self._factor * signal.firwin(taps, 1 / self._factor, window=("kaiser", 8.0))
-        self._history = np.zeros((len(weights), _TAPS_PER_PHASE))
-        self._true_peak = 0.0
+        self._true_peak = PeakInterpolator(self._factor * lowpass_taps(taps, 1 / self._factor, 8.0), self._factor,
+                                           len(weights))
         self._sample_peak = 0.0
         self._samples = 0
 
@@ -180,36 +174,25 @@ class LoudnessMeter:
             return
         self._samples += samples.shape[1]
         self._sample_peak = max(self._sample_peak, float(np.max(np.abs(samples))))
-        self._read_true_peak(samples)
-        weighted, self._filter_state = self._sosfilt(self._sos, samples, axis=1, zi=self._filter_state)
-        pending = np.concatenate([self._pending, weighted], axis=1)
+        self._true_peak.feed(samples)
+        pending = np.concatenate([self._pending, samples], axis=1)
         whole = pending.shape[1] // self._segment_samples
         if whole:
-            used = pending[:, : whole * self._segment_samples]
-            squares = (used * used).reshape(len(self._weights), whole, self._segment_samples).mean(axis=2)
+            weighted = self._k_weighting.filter(pending[:, : whole * self._segment_samples])
+            squares = (weighted * weighted).reshape(len(self._weights), whole, self._segment_samples).mean(axis=2)
             self._segments.extend((self._weights * squares).sum(axis=0).tolist())
         self._pending = pending[:, whole * self._segment_samples :]
 
-    def _read_true_peak(self, samples: np.ndarray) -> None:
-        """Interpolate ``samples`` with the history before them; every output sample is computed
-        once, from a full set of taps (silence before the first sample)."""
-        joined = np.concatenate([self._history, samples], axis=1)
-        upsampled = self._upfirdn(self._interpolator, joined, up=self._factor, axis=1)
-        first = self._history.shape[1] * self._factor
-        last = joined.shape[1] * self._factor
-        self._true_peak = max(self._true_peak, float(np.max(np.abs(upsampled[:, first:last]))))
-        self._history = joined[:, -_TAPS_PER_PHASE:]
-
     def result(self) -> LoudnessMeasurement:
         """The measurement of everything fed so far (the interpolator's tail is flushed with silence)."""
-        self._read_true_peak(np.zeros_like(self._history))
+        self._true_peak.flush()
         segments = np.array(self._segments)
         momentary = _block_means(segments, MOMENTARY_SEGMENTS)
         short_term = _block_means(segments, SHORT_TERM_SEGMENTS)
         momentary_lufs, short_term_lufs = _to_lufs(momentary), _to_lufs(short_term)
         return LoudnessMeasurement(
             integrated_lufs=_gated_loudness(momentary),
-            true_peak_dbtp=_db(self._true_peak),
+            true_peak_dbtp=_db(self._true_peak.peak),
             sample_peak_dbfs=_db(self._sample_peak),
             lra_lu=_loudness_range(short_term),
             short_term_max_lufs=_finite_max(short_term_lufs),
