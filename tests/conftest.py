@@ -1,4 +1,5 @@
-"""Shared fixtures: synthesised generator-shaped clips with known ground truth, and a log guard."""
+"""Shared fixtures: synthesised generator-shaped clips with known ground truth, a log guard, and the
+loudness plan's ffmpeg runs counted."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.jobs import loudness_plan
 from pipeline.media.runner import run_ffmpeg
 from pipeline.media.synth import SHAPES, ClipContent, ClipShape, synthesize
 
@@ -57,6 +59,20 @@ def make_colour_clip(clip_dir):
         return path
 
     return make
+
+
+@pytest.fixture
+def loudness_runs(monkeypatch) -> list:
+    """Every ffmpeg run of the loudness plan."""
+    runs = []
+    original = loudness_plan.run_ffmpeg
+
+    def counted(args, **kwargs):
+        runs.append(args)
+        return original(args, **kwargs)
+
+    monkeypatch.setattr(loudness_plan, "run_ffmpeg", counted)
+    return runs
 
 
 @pytest.fixture(autouse=True)

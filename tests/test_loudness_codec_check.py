@@ -42,20 +42,6 @@ def sounds(tmp_path_factory) -> dict[str, Path]:
     return clips
 
 
-@pytest.fixture
-def loudness_runs(monkeypatch) -> list:
-    """Every ffmpeg run of the loudness plan."""
-    runs = []
-    original = loudness_plan.run_ffmpeg
-
-    def counted(args, **kwargs):
-        runs.append(args)
-        return original(args, **kwargs)
-
-    monkeypatch.setattr(loudness_plan, "run_ffmpeg", counted)
-    return runs
-
-
 def _job(source: Path, lufs: float, bitrate: str = "256k"):
     overrides = {"video": {"width": 320, "height": 180, "options": {"preset": "veryfast"}},
                  "audio": {"options": {"b": bitrate}}, "loudness": {"integrated_lufs": lufs}}

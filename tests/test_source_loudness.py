@@ -15,7 +15,6 @@ import pytest
 from pipeline.analysis.cache import AnalysisCache
 from pipeline.analysis.loudness import measure_file
 from pipeline.analysis.source_loudness import SourceLoudnessMeter
-from pipeline.jobs import loudness_plan
 from pipeline.jobs.analyses import analyse_sources, probe_sources
 from pipeline.jobs.loudness_plan import loudness_corrections
 from pipeline.media.probe import probe_audio
@@ -39,20 +38,6 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     return {name: synthesize(replace(SHAPES[shape], width=320, height=180), folder / f"{name}.mp4", Fraction(2),
                              content=content)
             for name, shape in (("stereo96k", "sora2-1280x720-24"), ("mono44k", "mono44k-1280x720-24"))}
-
-
-@pytest.fixture
-def loudness_runs(monkeypatch) -> list:
-    """Every ffmpeg run of the loudness plan."""
-    runs = []
-    original = loudness_plan.run_ffmpeg
-
-    def counted(args, **kwargs):
-        runs.append(args)
-        return original(args, **kwargs)
-
-    monkeypatch.setattr(loudness_plan, "run_ffmpeg", counted)
-    return runs
 
 
 def _pass_facts(job) -> JobFacts:
