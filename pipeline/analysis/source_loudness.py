@@ -18,10 +18,6 @@ from pipeline.analysis.loudness import LoudnessMeasurement, LoudnessMeter
 from pipeline.media.probe import MediaInfo
 from pipeline.media.source_decode import SoundNeed
 
-FEED_S = 0.5
-"""The meter is fed this much sound at a time, at least: a source pass hands out one decoded frame's
-worth (about 10 ms for AAC at 96 kHz), and the meter's filters cost as much per call as per
-sample at that size."""
 DUAL_MONO_WEIGHT = 2.0
 """A mono source goes out as dual mono at full level: two equal channels weighted 1.0 each
 measure as the one channel weighted 2.0 (and peak where it peaks)."""
@@ -45,7 +41,7 @@ def measurable(media: MediaInfo) -> bool:
 
 class SourceLoudnessMeter:
     """The loudness of one source's sound at a programme's sample rate, taking its sound from a
-    source pass; memory: one value per 100 ms, and at most half a second of sound waiting to be fed."""
+    source pass; memory: one value per 100 ms."""
 
     def __init__(self, media: MediaInfo, sample_rate: int) -> None:
         """Args:
@@ -56,22 +52,11 @@ class SourceLoudnessMeter:
         self.sound_need = SoundNeed(sample_rate, "mono" if mono else "stereo")
         self._rate = sample_rate
         self._meter = LoudnessMeter(sample_rate, [DUAL_MONO_WEIGHT] if mono else [1.0, 1.0])
-        self._waiting: list[np.ndarray] = []
-        self._waiting_samples = 0
 
     def add_sound(self, samples: np.ndarray, time_s: float | None) -> None:
         """Take the next block of samples."""
-        self._waiting.append(samples)
-        self._waiting_samples += samples.shape[1]
-        if self._waiting_samples >= FEED_S * self._rate:
-            self._feed_waiting()
+        self._meter.feed(samples)
 
     def result(self) -> SourceLoudness:
         """The measurement of all the sound fed."""
-        self._feed_waiting()
         return SourceLoudness(self._rate, self._meter.result())
-
-    def _feed_waiting(self) -> None:
-        if self._waiting:
-            self._meter.feed(np.concatenate(self._waiting, axis=1))
-        self._waiting, self._waiting_samples = [], 0

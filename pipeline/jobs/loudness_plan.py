@@ -117,19 +117,14 @@ def loudness_corrections(job: Job, facts: JobFacts, presets: dict[str, Preset]) 
         Corrections by deliverable label; deliverables without a target are absent. The ``facts``'
         own loudness corrections are not used.
     """
-    lossy = {
-        deliverable.label: not resolve_preset(job, index, presets).audio.codec.startswith("pcm")
-        for index, deliverable in enumerate(job.deliverables)
-    }
     shot_media = [facts.media[shot.source] for shot in job.shots]
-    sound = {
-        deliverable.label: resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index).audio
+    resolved = {
+        deliverable.label: resolve_programme_layout(resolve_preset(job, index, presets), shot_media, index)
         for index, deliverable in enumerate(job.deliverables)
     }
-    targets = {
-        deliverable.label: resolve_preset(job, index, presets).loudness
-        for index, deliverable in enumerate(job.deliverables)
-    }
+    sound = {label: preset.audio for label, preset in resolved.items()}
+    lossy = {label: not audio.codec.startswith("pcm") for label, audio in sound.items()}
+    targets = {label: preset.loudness for label, preset in resolved.items()}
     with tempfile.TemporaryDirectory(prefix="postprod-loudness-") as scratch:
         measured = _first_measurements(job, facts.with_loudness(None), presets, Path(scratch))
         corrections = {
