@@ -8,8 +8,10 @@ editorial exports and a manifest. The hand-written side is two ffmpeg commands p
 scaling, crop, encoders and settings, and no checks: what the outputs cost to encode.
 
 1. **Batch.** ``postprod batch`` at concurrency 1 and at the machine's render slots, each on a cold
-   analysis cache, against the hand-written commands run that many at a time. CPU seconds are user +
-   system of the whole process tree (``os.wait4``) plus what the Prefect server spent meanwhile.
+   analysis cache, against the hand-written commands run that many at a time, half of them just
+   before postprod's run and half just after (so a drift of the machine's speed falls on both sides
+   alike). CPU seconds are user + system of the whole process tree (``os.wait4``) plus what the
+   Prefect server spent meanwhile.
 2. **Rerun with one preset changed** (``social-9x16`` at another CRF): every job renders again. Each
    open of a source is counted (PyAV ``av.open`` and ffmpeg ``-i``, by the postprod module that asked),
    so the table shows the decodes per source of the first run and of the rerun; analyses should come
@@ -41,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
@@ -182,6 +185,21 @@ def _batch(root: Path, name: str, sources: list[Path], env: dict[str, str], serv
     return wall, cpu, _analyses_from_cache(out), log
 
 
+def _around(hand_argv: list[list[str]], env: dict[str, str], parallel: int,
+            batch: Callable[[], tuple]) -> tuple[tuple[float, float], tuple]:
+    """The hand-written commands, half before ``batch()`` and half after, ``parallel`` at a time:
+    (wall, CPU) of both halves together, and what ``batch()`` returned. The CPU seconds of this
+    virtual machine drift with its host's load over minutes; timing the hand-written side on both
+    sides of postprod's run cancels a steady drift instead of charging it to one side."""
+    middle = len(hand_argv) // 2 // len(PRESETS) * len(PRESETS)
+    before = _run(hand_argv[:middle], env, parallel=parallel)
+    result = batch()
+    after = _run(hand_argv[middle:], env, parallel=parallel)
+    print(f"hand-written at concurrency {parallel}, CPU s of the half before / after postprod's run: "
+          f"{before[1]:.1f} / {after[1]:.1f}", flush=True)
+    return (before[0] + after[0], before[1] + after[1]), result
+
+
 def _opens_per_source(log: Path, clips: int) -> Counter:
     """Opens of the sources by the module that asked, per source (averaged over the clips)."""
     opens = Counter()
@@ -260,14 +278,14 @@ def main() -> None:
             hand_dir.mkdir()
             hand_argv = [_hand_written(source, preset, hand_dir / f"{source.stem}-{preset}.mp4")
                          for source in sources for preset in PRESETS]
-            hand = {parallel: _run(hand_argv, env, parallel=parallel) for parallel in sorted({1, slots})}
+            hand, batches = {}, {}
+            for concurrency, name in sorted({1: "concurrency-1", slots: "slots"}.items()):
+                env["POSTPROD_CACHE_DIR"] = str(root / f"cache-{name}")
+                hand[concurrency], batches[concurrency] = _around(
+                    hand_argv, env, concurrency, lambda: _batch(root, name, sources, env, server, concurrency))
             for source in sources:
                 for preset in PRESETS:
                     _check_output(hand_dir / f"{source.stem}-{preset}.mp4", preset, seconds * 24)
-
-            batches = {1: _batch(root, "concurrency-1", sources, env, server, 1)}
-            env["POSTPROD_CACHE_DIR"] = str(root / "cache-slots")
-            batches[slots] = _batch(root, "slots", sources, env, server, slots)
 
             presets_dir = root / "presets"
             presets_dir.mkdir()
