@@ -81,9 +81,8 @@ class BlockIir:
 
     def filter(self, blocks: np.ndarray) -> np.ndarray:
         """Filter ``blocks`` (channels, whole blocks x ``length``) in order; the filtered samples, same shape."""
-        channels, samples = blocks.shape
         out = np.empty_like(blocks, dtype=np.float64)
-        for start in range(0, samples, self.length):
+        for start in range(0, blocks.shape[1], self.length):
             block = blocks[:, start : start + self.length]
             from_rest = np.fft.irfft(np.fft.rfft(block, self._fft_length) * self._spectrum, self._fft_length)
             out[:, start : start + self.length] = from_rest[:, : self.length] + self._state @ self._state_out

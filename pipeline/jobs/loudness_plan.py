@@ -154,11 +154,12 @@ def loudness_corrections(job: Job, facts: JobFacts, presets: dict[str, Preset]) 
             peaks = _encoded_peaks(*programme, {label: corrections[label] for label in checked})
             lowered = {label: _lowered_for_codec(corrections[label], peak) for label, peak in peaks.items()}
             lowered = {label: correction for label, correction in lowered.items() if correction is not None}
-            for label in checked - set(lowered) - {label for label, peak in peaks.items() if peak is None}:
-                corrections[label] = replace(
-                    corrections[label],
-                    reason=f"{corrections[label].reason}; encoded as it ships, its peaks reached {peaks[label]:.2f} "
-                           f"dBTP, under the {corrections[label].target.max_true_peak_dbtp:.1f} dBTP limit")
+            for label, peak in peaks.items():
+                if peak is not None and label not in lowered:
+                    corrections[label] = replace(
+                        corrections[label],
+                        reason=f"{corrections[label].reason}; encoded as it ships, its peaks reached {peak:.2f} "
+                               f"dBTP, under the {corrections[label].target.max_true_peak_dbtp:.1f} dBTP limit")
             if not lowered:
                 break
             if attempt == CODEC_CHECKS - 1:
